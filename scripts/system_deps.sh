@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the test suite and the demo need, when missing.
+# Idempotent; needs root (as on the project's machines) only when something is missing.
+set -euo pipefail
+PACKAGES=(python3-venv librrd-dev rrdtool pkg-config slurmctld slurmd slurm-client munge chromium)
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" != 0 ]; then
+    echo "system_deps.sh: missing Debian packages: ${missing[*]} (run as root to install them)" >&2
+    exit 1
+fi
+# Keep package post-install scripts from starting system-wide daemons (munge, slurm).
+policy=/usr/sbin/policy-rc.d
+added_policy=0
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' > "$policy" && chmod 755 "$policy" && added_policy=1
+fi
+trap '[ $added_policy = 1 ] && rm -f "$policy"' EXIT
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "system_deps.sh: installed ${missing[*]}"
