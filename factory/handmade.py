@@ -1,0 +1,65 @@
+"""Build a signed glideclient request by hand (operators' tests, benchmarks, the test suite).
+
+The frontend builds its requests itself; this is the same ad format (CONTRACTS.md section 8), made
+from explicit values, for checking a factory without a frontend.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from glidein.common import crypto
+
+
+@dataclass
+class HandRequest:
+    entry_ad_name: str  # entry@glidein@factory
+    frontend: str
+    group: str
+    req_idle: int
+    req_max: int
+    sequence: int
+    security_class: str = "frontend"
+    remove_excess: str = "NO"
+    remove_margin: int = 0
+    idle_lifetime: int = 0
+    params: Mapping[str, str] = field(default_factory=dict)
+    secrets: Mapping[str, str] = field(default_factory=dict)
+    lifetime: int = 300
+
+
+def request_ad(
+    req: HandRequest, signing_key: Ed25519PrivateKey, factory_pub_b64: str | None
+) -> dict[str, object]:
+    """The signed glideclient ad as a dict (secrets sealed for `factory_pub_b64`)."""
+    client = f"{req.frontend}.{req.group}"
+    name = f"{req.entry_ad_name}@{client}"
+    ad: dict[str, object] = {
+        "MyType": "glideclient",
+        "Name": name,
+        "ReqName": req.entry_ad_name,
+        "ClientName": client,
+        "FrontendName": req.frontend,
+        "GroupName": req.group,
+        "SecurityClass": req.security_class,
+        "ReqIdleGlideins": req.req_idle,
+        "ReqMaxGlideins": req.req_max,
+        "ReqRemoveExcess": req.remove_excess,
+        "ReqRemoveExcessMargin": req.remove_margin,
+        "ReqIdleLifetime": req.idle_lifetime,
+        "FrontendSigningKeyID": crypto.key_id(signing_key),
+        "AdSequence": req.sequence,
+        "ClassAdLifetime": req.lifetime,
+    }
+    for key, value in req.params.items():
+        ad[f"GlideinParam{key}"] = value
+    if req.secrets and factory_pub_b64:
+        ad["ReqPubKeyID"] = crypto.key_id(factory_pub_b64)
+        plain = json.dumps(dict(req.secrets), sort_keys=True).encode()
+        ad["GlideinEncParams"] = crypto.seal(factory_pub_b64, plain, f"{req.frontend}|{name}")
+    crypto.sign_ad(ad, signing_key)
+    return ad

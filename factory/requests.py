@@ -1,0 +1,201 @@
+"""Validation of glideclient requests: signed, fresh, allowed, decryptable; else skipped with one line.
+
+A request is honoured only when
+* its FrontendName is configured, and it is signed (Ed25519, `common.crypto.verify_ad`) by the key
+  that configuration lists under the ad's FrontendSigningKeyID; only signed attributes are read;
+* it is fresh: AdSequence strictly greater than the last one accepted for this (frontend, Name),
+  or the very same ad (same sequence and signature) read again; an older one is a replay;
+* its SecurityClass is allowed for that frontend and ReqName is one of our entries;
+* GlideinEncParams opens with our X25519 key ReqPubKeyID (current or still in its grace period),
+  the associated data being "<FrontendName>|<Name>".
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+from glidein.common import crypto
+from glidein.common.errors import GlideinError, ProtocolError, SecurityError
+from glidein.factory.entry import REMOVE_MODES, ClientRequest
+
+log = logging.getLogger(__name__)
+PARAM_PREFIX = "GlideinParam"
+
+
+@dataclass(frozen=True)
+class FrontendTrust:
+    """What the factory configuration says about one frontend."""
+
+    name: str
+    keys: Mapping[str, str]  # key id -> Ed25519 public key, base64
+    security_classes: frozenset[str] = frozenset({"*"})
+
+    @classmethod
+    def from_keys(cls, name: str, keys: Iterable[str], classes: Iterable[str] = ("*",)) -> FrontendTrust:
+        return cls(name, {crypto.key_id(k): k for k in keys}, frozenset(classes))
+
+
+@dataclass(frozen=True)
+class ValidRequest:
+    entry: str  # entry ad Name (entry@glidein@factory)
+    name: str  # the glideclient ad Name
+    request: ClientRequest
+    group: str
+    sequence: int
+    signature: str
+    params: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def credential_id(self) -> str:
+        """A stable id of the secret parameters (never the secrets themselves)."""
+        blob = json.dumps(self.secrets, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12] if self.secrets else ""
+
+
+class SequenceStore(Protocol):
+    def last_sequence(self, frontend: str, name: str) -> tuple[int, str] | None: ...
+
+    def save_sequence(self, frontend: str, name: str, sequence: int, signature: str) -> None: ...
+
+
+class MemorySequences:
+    def __init__(self) -> None:
+        self.seen: dict[tuple[str, str], tuple[int, str]] = {}
+
+    def last_sequence(self, frontend: str, name: str) -> tuple[int, str] | None:
+        return self.seen.get((frontend, name))
+
+    def save_sequence(self, frontend: str, name: str, sequence: int, signature: str) -> None:
+        self.seen[(frontend, name)] = (sequence, signature)
+
+
+def _str(ad: Mapping[str, object], attr: str) -> str:
+    value = ad.get(attr)
+    if not isinstance(value, str) or not value:
+        raise ProtocolError(f"{attr} missing or not a string")
+    return value
+
+
+def _int(ad: Mapping[str, object], attr: str, default: int | None = None) -> int:
+    value = ad.get(attr, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ProtocolError(f"{attr}={value!r} is not a non-negative integer")
+    return value
+
+
+def check_fresh(previous: tuple[int, str] | None, sequence: int, signature: str) -> None:
+    """Raise SecurityError for a replayed (older, or same sequence with other content) ad."""
+    if previous is None:
+        return
+    last, last_sig = previous
+    if sequence < last or (sequence == last and signature != last_sig):
+        raise SecurityError(f"replayed request: AdSequence {sequence} <= last accepted {last}")
+
+
+class RequestValidator:
+    def __init__(
+        self,
+        frontends: Mapping[str, FrontendTrust],
+        factory_keys: Mapping[str, X25519PrivateKey],  # key id -> private key (current + in grace)
+        entries: Iterable[str],  # entry ad Names
+        sequences: SequenceStore,
+    ) -> None:
+        self.frontends, self.factory_keys = frontends, factory_keys
+        self.entries, self.sequences = frozenset(entries), sequences
+
+    def validate(self, ad: Mapping[str, object]) -> ValidRequest:
+        """One request, or GlideinError (SecurityError/ProtocolError) saying why not."""
+        frontend = _str(ad, "FrontendName")
+        trust = self.frontends.get(frontend)
+        if trust is None:
+            raise SecurityError(f"frontend {frontend!r} is not allowed")
+        key_ident = _str(ad, "FrontendSigningKeyID")
+        public = trust.keys.get(key_ident)
+        if public is None:
+            raise SecurityError(f"FrontendSigningKeyID {key_ident} is not a key of frontend {frontend}")
+        signed = crypto.verify_ad(ad, public)
+        return self._checked(trust, signed, _str(ad, crypto.SIGNATURE_ATTR))
+
+    def _checked(self, trust: FrontendTrust, signed: Mapping[str, object], signature: str) -> ValidRequest:
+        frontend = _str(signed, "FrontendName")
+        if frontend != trust.name:
+            raise SecurityError("FrontendName is not signed")
+        name, entry, group = _str(signed, "Name"), _str(signed, "ReqName"), _str(signed, "GroupName")
+        client = _str(signed, "ClientName")
+        if client != f"{frontend}.{group}" or name != f"{entry}@{client}":
+            raise ProtocolError(f"inconsistent Name/ReqName/ClientName ({name})")
+        if entry not in self.entries:
+            raise ProtocolError(f"ReqName {entry} is not an entry of this factory")
+        sec = _str(signed, "SecurityClass")
+        if "*" not in trust.security_classes and sec not in trust.security_classes:
+            raise SecurityError(f"security class {sec!r} is not allowed for frontend {frontend}")
+        sequence = _int(signed, "AdSequence")
+        check_fresh(self.sequences.last_sequence(frontend, name), sequence, signature)
+        secrets = self._secrets(signed, frontend, name)
+        mode = signed.get("ReqRemoveExcess", "NO")
+        if mode not in REMOVE_MODES:
+            raise ProtocolError(f"ReqRemoveExcess={mode!r} is not one of {', '.join(REMOVE_MODES)}")
+        lifetime = signed.get("ReqIdleLifetime", 0)
+        request = ClientRequest(
+            client=client,
+            frontend=frontend,
+            security_class=sec,
+            req_idle=_int(signed, "ReqIdleGlideins"),
+            req_max=_int(signed, "ReqMaxGlideins"),
+            remove_excess=str(mode),
+            remove_margin=_int(signed, "ReqRemoveExcessMargin", 0),
+            idle_lifetime=float(lifetime) if isinstance(lifetime, int | float) else 0.0,
+        )
+        self.sequences.save_sequence(frontend, name, sequence, signature)
+        return ValidRequest(entry, name, request, group, sequence, signature, _params(signed), secrets)
+
+    def _secrets(self, signed: Mapping[str, object], frontend: str, name: str) -> dict[str, str]:
+        blob = signed.get("GlideinEncParams")
+        if blob is None:
+            return {}
+        key_ident = _str(signed, "ReqPubKeyID")
+        private = self.factory_keys.get(key_ident)
+        if private is None:
+            raise SecurityError(f"ReqPubKeyID {key_ident} is not a current factory key")
+        if not isinstance(blob, str):
+            raise ProtocolError("GlideinEncParams is not a string")
+        plain = crypto.open_sealed(private, blob, f"{frontend}|{name}")
+        try:
+            data = json.loads(plain)
+        except ValueError:
+            raise ProtocolError("GlideinEncParams is not JSON") from None
+        if not isinstance(data, dict) or not all(isinstance(v, str) for v in data.values()):
+            raise ProtocolError("GlideinEncParams is not a JSON object of strings")
+        return {str(k): v for k, v in data.items()}
+
+
+def _params(signed: Mapping[str, object]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for attr, value in signed.items():
+        if attr.startswith(PARAM_PREFIX) and len(attr) > len(PARAM_PREFIX):
+            out[attr[len(PARAM_PREFIX) :]] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out
+
+
+def validate_all(validator: RequestValidator, ads: Iterable[Mapping[str, object]]) -> list[ValidRequest]:
+    """The valid requests among `ads`; one log line per skipped ad, never its secrets."""
+    valid: list[ValidRequest] = []
+    for ad in ads:
+        try:
+            valid.append(validator.validate(ad))
+        except GlideinError as exc:
+            log.warning(
+                "skipping glideclient Name=%s FrontendName=%s: %s",
+                ad.get("Name"),
+                ad.get("FrontendName"),
+                exc,
+            )
+    return valid

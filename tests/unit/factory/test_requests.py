@@ -1,0 +1,105 @@
+"""Request validation: only signed, fresh, allowed, decryptable requests pass."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from glidein.common import crypto
+from glidein.common.errors import GlideinError, ProtocolError, SecurityError
+from glidein.factory.handmade import HandRequest, request_ad
+from glidein.factory.requests import FrontendTrust, MemorySequences, RequestValidator, validate_all
+
+ENTRY = "e1@g@f"
+
+
+class World:
+    def __init__(self) -> None:
+        self.fe_key = crypto.generate_signing_key()
+        self.box = crypto.generate_box_key()
+        self.box_pub = crypto.public_key_b64(self.box)
+        trust = FrontendTrust.from_keys("fe1", [crypto.public_key_b64(self.fe_key)], ["frontend"])
+        self.seqs = MemorySequences()
+        self.validator = RequestValidator(
+            {"fe1": trust}, {crypto.key_id(self.box_pub): self.box}, [ENTRY], self.seqs
+        )
+
+    def ad(self, seq: int = 1, **kw: object) -> dict[str, object]:
+        req = HandRequest(ENTRY, "fe1", "main", 5, 20, seq, secrets={"GLIDEIN_Token": "tok"}, **kw)  # type: ignore[arg-type]
+        return request_ad(req, self.fe_key, self.box_pub)
+
+
+def test_valid_request_is_read() -> None:
+    w = World()
+    v = w.validator.validate(w.ad(params={"GLIDEIN_Collector": "127.0.0.1:9618"}))
+    assert v.request.req_idle == 5 and v.request.req_max == 20 and v.request.client == "fe1.main"
+    assert v.secrets == {"GLIDEIN_Token": "tok"}
+    assert v.params == {"GLIDEIN_Collector": "127.0.0.1:9618"}
+    assert v.entry == ENTRY and v.credential_id and "tok" not in v.credential_id
+
+
+def test_same_ad_read_again_is_fine_older_is_replay() -> None:
+    w = World()
+    first, second = w.ad(seq=1), w.ad(seq=2)
+    w.validator.validate(first)
+    w.validator.validate(first)
+    w.validator.validate(second)
+    with pytest.raises(SecurityError, match="replayed"):
+        w.validator.validate(first)
+    with pytest.raises(SecurityError, match="replayed"):
+        w.validator.validate(w.ad(seq=2))  # same sequence, other content (new seal)
+
+
+def test_forged_and_unsigned_and_foreign_key() -> None:
+    w = World()
+    forged = w.ad()
+    forged["ReqIdleGlideins"] = 500
+    unsigned = w.ad()
+    del unsigned["GlideinSignature"]
+    foreign = request_ad(
+        HandRequest(ENTRY, "fe1", "main", 5, 20, 3), crypto.generate_signing_key(), w.box_pub
+    )
+    for ad in (forged, unsigned, foreign):
+        with pytest.raises(SecurityError):
+            w.validator.validate(ad)
+
+
+def test_unknown_frontend_class_entry_and_factory_key() -> None:
+    w = World()
+    other = request_ad(HandRequest(ENTRY, "fe2", "main", 1, 1, 1), w.fe_key, w.box_pub)
+    with pytest.raises(SecurityError, match="not allowed"):
+        w.validator.validate(other)
+    with pytest.raises(SecurityError, match="security class"):
+        w.validator.validate(w.ad(security_class="admin"))
+    stray = request_ad(HandRequest("e9@g@f", "fe1", "main", 1, 1, 1, "frontend"), w.fe_key, w.box_pub)
+    with pytest.raises(ProtocolError, match="not an entry"):
+        w.validator.validate(stray)
+    sealed_for_other = request_ad(
+        HandRequest(ENTRY, "fe1", "main", 1, 1, 9, "frontend", secrets={"t": "x"}),
+        w.fe_key,
+        crypto.public_key_b64(crypto.generate_box_key()),
+    )
+    with pytest.raises(SecurityError, match="ReqPubKeyID"):
+        w.validator.validate(sealed_for_other)
+
+
+def test_bad_values() -> None:
+    w = World()
+    with pytest.raises(ProtocolError, match="ReqRemoveExcess"):
+        w.validator.validate(w.ad(remove_excess="SOME"))
+    bad = HandRequest(ENTRY, "fe1", "main", -1, 20, 1, "frontend")
+    with pytest.raises(ProtocolError, match="ReqIdleGlideins"):
+        w.validator.validate(request_ad(bad, w.fe_key, w.box_pub))
+
+
+def test_validate_all_skips_bad_with_one_line_and_no_secret(caplog: pytest.LogCaptureFixture) -> None:
+    w = World()
+    good, bad = w.ad(seq=1), w.ad(seq=2)
+    bad["ReqMaxGlideins"] = 1000
+    with caplog.at_level(logging.WARNING):
+        out = validate_all(w.validator, [bad, good, {"Name": "junk"}])
+    assert [v.sequence for v in out] == [1]
+    assert len(caplog.records) == 2
+    assert all("tok" not in r.getMessage() for r in caplog.records)
+    assert isinstance(SecurityError("x"), GlideinError)
