@@ -38,11 +38,17 @@ class EntryPolicy:
     limits: Limits = Limits()
     frontend_limits: Mapping[str, Limits] = field(default_factory=dict)  # key: frontend name
     security_class_limits: Mapping[str, Limits] = field(default_factory=dict)  # key: "frontend:class"
+    default_frontend_limits: Limits | None = None  # for a frontend not in frontend_limits
     max_per_cycle: int = 100
     max_removal_share: float = 0.2
+    min_removals: int = 1  # the guard always allows this many per cycle
+    max_removals: int = 1_000_000  # ... and never more than this
     stale_age: float = 0.0  # seconds an idle pilot may wait at the site; 0 = never stale
+    stale_running_age: float = 0.0  # seconds a pilot may run; 0 = no limit
     held_max_releases: int = 3
     held_backoff: float = 60.0  # seconds before the first release; doubles per release
+    held_max_backoff: float = 1e9
+    held_releases_per_cycle: int = 1_000_000
     recoverable_held: tuple[str, ...] = ("transient", "network", "timeout", "transfer")
 
 
@@ -155,7 +161,7 @@ def _own_cap(req: ClientRequest, counts: _Counts) -> tuple[int, str]:
 
 def _shared_checks(policy: EntryPolicy, req: ClientRequest) -> list[tuple[str, str, Limits]]:
     checks = [("entry", "entry", policy.limits)]
-    fe = policy.frontend_limits.get(req.frontend)
+    fe = policy.frontend_limits.get(req.frontend, policy.default_frontend_limits)
     if fe is not None:
         checks.append((f"fe:{req.frontend}", "frontend", fe))
     sc = policy.security_class_limits.get(f"{req.frontend}:{req.security_class}")
@@ -253,6 +259,8 @@ def _aged(inputs: EntryInputs, by_client: dict[str, list[PilotView]]) -> list[tu
     for client, pilots in by_client.items():
         lifetime = reqs[client].idle_lifetime if client in reqs else 0.0
         for p in pilots:
+            if p.state == S.RUNNING and 0 < inputs.policy.stale_running_age < inputs.now - p.state_since:
+                out.append((p, "stale_running_age"))
             if p.state not in (S.PENDING, S.IDLE):
                 continue
             age = inputs.now - p.submit_time
@@ -274,7 +282,8 @@ def _removals(inputs: EntryInputs, decision: EntryDecision) -> None:
     for pilot, reason in wanted:
         chosen.setdefault(pilot.pilot_id, (pilot, reason))
     live = sum(1 for p in inputs.pilots if p.state in IDLE_STATES | {S.RUNNING, S.HELD})
-    budget = max(1, math.floor(inputs.policy.max_removal_share * live))
+    policy = inputs.policy
+    budget = min(policy.max_removals, max(policy.min_removals, math.floor(policy.max_removal_share * live)))
     picks = list(chosen.values())
     if len(picks) > budget:
         decision.lines.append(
@@ -302,7 +311,9 @@ def _held(inputs: EntryInputs, decision: EntryDecision) -> None:
                 f"entry={policy.name} pilot={p.pilot_id} client={p.client} held_reason={p.held_reason!r} "
                 f"action=remove limit={'held_unrecoverable' if not recoverable else 'held_max_releases'}"
             )
-        elif inputs.now - p.state_since >= policy.held_backoff * 2**p.releases:
+        elif len(decision.release) < policy.held_releases_per_cycle and inputs.now - p.state_since >= min(
+            policy.held_max_backoff, policy.held_backoff * 2**p.releases
+        ):
             decision.release.append(p.pilot_id)
             decision.lines.append(
                 f"entry={policy.name} pilot={p.pilot_id} client={p.client} held_reason={p.held_reason!r} "

@@ -254,3 +254,35 @@ def test_token_bucket() -> None:
     assert bucket.available(0.5) == 5
     bucket.take(5)
     assert bucket.available(100.0) == 20
+
+
+def test_guard_min_and_max_per_cycle() -> None:
+    have = pilots("fe1.main", S.RUNNING, 100)
+    policy = EntryPolicy("e1", max_removal_share=0.5, max_removals=7)
+    assert len(run([req(idle=0, max_=0, mode="ALL")], have, policy).remove) == 7
+    policy = EntryPolicy("e1", max_removal_share=0.0, min_removals=3)
+    assert len(run([req(idle=0, max_=0, mode="ALL")], have, policy).remove) == 3
+
+
+def test_default_frontend_limits_apply_to_unlisted_frontends() -> None:
+    policy = EntryPolicy(
+        "e1", frontend_limits={"fe1": Limits(max_idle=5)}, default_frontend_limits=Limits(max_idle=1)
+    )
+    d = run([req("fe1.a", idle=9), req("fe2.b", idle=9)], policy=policy)
+    assert d.submit == {"fe1.a": 5, "fe2.b": 1}
+
+
+def test_running_too_long_is_stale() -> None:
+    have = pilots("fe1.main", S.RUNNING, 2, age=100) + pilots("fe1.main", S.RUNNING, 1, start=7, age=5000)
+    d = run([req(idle=0)], have, EntryPolicy("e1", stale_running_age=1000))
+    assert d.remove == [(have[2].pilot_id, "stale_running_age")]
+
+
+def test_held_max_backoff_and_releases_per_cycle() -> None:
+    policy = EntryPolicy(
+        "e1", held_backoff=60, held_max_backoff=100, held_max_releases=9, held_releases_per_cycle=1
+    )
+    one = PilotView("h1", "fe1.main", S.HELD, NOW, NOW - 101, "sc", "transient", 5)
+    two = PilotView("h2", "fe1.main", S.HELD, NOW, NOW - 101, "sc", "transient", 5)
+    d = run([req(idle=0)], [one, two], policy)
+    assert d.release == ["h1"]
