@@ -17,6 +17,7 @@ from glidein.common.log import setup_logging
 # Each command module's `register(subparsers)` adds its parser and sets `handler` (see cli/common.py).
 COMMANDS: dict[str, str] = {
     "version": "glidein.cli.version:register",
+    "token": "glidein.cli.token:register",
 }
 
 
