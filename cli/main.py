@@ -18,6 +18,7 @@ from glidein.common.log import setup_logging
 COMMANDS: dict[str, str] = {
     "version": "glidein.cli.version:register",
     "token": "glidein.cli.token:register",
+    "factory": "glidein.cli.factory:register",
 }
 
 

@@ -1,0 +1,117 @@
+"""`glidein factory stage` and `glidein factory web`: the staging area and its web process.
+
+The factory command group (cli/factory.py) calls `register_stage(its_subparsers)`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from glidein.cli.common import Subparsers, add_command
+from glidein.common.errors import ConfigError
+from glidein.factory import staging
+from glidein.factory.web import WebConfig, make_server
+
+log = logging.getLogger(__name__)
+
+
+def register_stage(subparsers: Subparsers) -> None:
+    help_text = "write a new stage: hashed files, descriptions, signatures"
+    stage = add_command(subparsers, "stage", _stage, help_text)
+    stage.add_argument("--config", type=Path, help="factory config file (staging section and entries)")
+    stage.add_argument("--stage-dir", type=Path, help="stage directory (overrides the config)")
+    stage.add_argument("--url", help="base URL pilots reach the stage at (overrides the config)")
+    stage.add_argument("--hash-algorithm", choices=staging.HASH_ALGORITHMS, help="default: config or sha256")
+    stage.add_argument("--signing-key", type=Path, help="Ed25519 private key (PEM) signing the stage")
+    stage.add_argument("--entry", action="append", default=[], help="stage an entry level (repeatable)")
+    stage.add_argument("--grace", type=int, default=86400, help="seconds old stages stay (default 86400)")
+    web = add_command(subparsers, "web", _web, "serve the stage over HTTP(S) and take pilot reports")
+    web.add_argument("--config", type=Path, help="factory config (staging.dir, staging.listen, state_dir)")
+    web.add_argument("--stage-dir", type=Path, help="stage directory (overrides the config)")
+    web.add_argument("--state-dir", type=Path, help="where pilot logs and reports are stored")
+    web.add_argument("--host", help="listen address (default 127.0.0.1)")
+    web.add_argument("--port", type=int, help="listen port (default 8319)")
+    web.add_argument("--tls-cert", type=Path, help="PEM certificate: serve HTTPS")
+    web.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
+    web.add_argument("--report-key", type=Path, help="report HMAC key file (default <state-dir>/report.key)")
+
+
+def _load_config(path: Path) -> Any:
+    try:
+        from glidein.common.config import load_factory_config  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        raise ConfigError(f"{path}: the factory config loader is not available yet; use the flags") from None
+    return load_factory_config(path)
+
+
+def build_spec(args: argparse.Namespace) -> staging.StagingSpec:
+    """StagingSpec from the config's `staging` section and entries, flags overriding."""
+    spec = staging.StagingSpec(stage_dir=Path(), web_url="", grace_period_s=args.grace)
+    if args.config:
+        cfg = _load_config(args.config)
+        spec.stage_dir, spec.web_url = Path(cfg.staging.dir), str(cfg.staging.url)
+        spec.hash_algorithm = cfg.staging.hash_algorithm
+        spec.signing_key = Path(cfg.staging.signing.key) if cfg.staging.signing else None
+        spec.entries = {entry.name: [] for entry in cfg.all_entries()}
+    spec.stage_dir = args.stage_dir or spec.stage_dir
+    spec.web_url = args.url or spec.web_url
+    spec.hash_algorithm = args.hash_algorithm or spec.hash_algorithm
+    spec.signing_key = args.signing_key or spec.signing_key
+    spec.entries.update({name: [] for name in args.entry})
+    if spec.stage_dir == Path() or not spec.web_url:
+        raise ConfigError("staging needs a stage directory and a URL (--config, or --stage-dir and --url)")
+    return spec
+
+
+def _stage(args: argparse.Namespace) -> int:
+    result = staging.stage(build_spec(args))
+    print(f"stage written to {args.stage_dir or 'the configured dir'}: {result.hash_algorithm}")
+    print(f"main: -sign {result.main.sign} -descript {result.main.descript}")
+    for name, level in sorted(result.entries.items()):
+        print(f"entry {name}: -signentry {level.sign} -descriptentry {level.descript}")
+    if result.public_key:
+        print(f"signed: -signkey {result.public_key}")
+    return 0
+
+
+def build_web_config(args: argparse.Namespace) -> WebConfig:
+    config = WebConfig(stage_dir=Path(), state_dir=Path())
+    if args.config:
+        cfg = _load_config(args.config)
+        host, _, port = str(cfg.staging.listen).rpartition(":")
+        config = WebConfig(Path(cfg.staging.dir), Path(cfg.state_dir), host or "127.0.0.1", int(port))
+        config.report_key = Path(cfg.security.report_key) if cfg.security.report_key else None
+    config.stage_dir = args.stage_dir or config.stage_dir
+    config.state_dir = args.state_dir or config.state_dir
+    config.host = args.host or config.host
+    config.port = args.port if args.port is not None else config.port
+    config.tls_cert, config.tls_key = args.tls_cert, args.tls_key
+    config.report_key = args.report_key or config.report_key
+    if config.stage_dir == Path() or config.state_dir == Path():
+        raise ConfigError("web needs a stage dir and a state dir (--config, or --stage-dir and --state-dir)")
+    return config
+
+
+def _web(args: argparse.Namespace) -> int:
+    config = build_web_config(args)
+    server = make_server(config)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    scheme = "https" if config.tls_cert else "http"
+    log.info("serving %s at %s://%s:%d/", config.stage_dir, scheme, config.host, server.server_address[1])
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
+    log.info("stopped")
+    return 0

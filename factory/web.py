@@ -1,0 +1,208 @@
+"""The factory's web process: serves the stage (HTTP or HTTPS) and takes pilot logs and reports.
+
+* `GET /<name>`: a file of the stage directory (flat names only; no listing, no traversal).
+* `POST /pilots/<id>/log`: text appended to `<state_dir>/pilots/<id>/log.txt` (capped).
+* `POST /pilots/<id>/report`: the final JSON report, stored as `report.json`; after it the pilot's
+  token is spent (later posts get 409).
+Both POSTs need `Authorization: Bearer <report_token(key, id)>`. Bad requests get one log line and
+an HTTP error; the server never stops on them. Its own process (`glidein factory web`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import re
+import secrets
+import ssl
+import threading
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from glidein.common.errors import ConfigError
+
+log = logging.getLogger(__name__)
+PILOT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+STAGE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,254}$")
+POST_PATH = re.compile(r"^/pilots/([^/]+)/(log|report)$")
+MAX_BODY = 1 << 20
+
+
+def report_token(key: bytes, pilot_id: str) -> str:
+    """The bearer token a pilot uses for its reports: hex HMAC-SHA256 of its id."""
+    return hmac.new(key, pilot_id.encode(), hashlib.sha256).hexdigest()
+
+
+def load_or_create_report_key(path: Path) -> bytes:
+    """32 random bytes stored hex in a 0600 file, created on first use."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+    try:
+        key = bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path}: not a hex report key ({exc})") from None
+    if len(key) < 16:
+        raise ConfigError(f"{path}: report key shorter than 16 bytes")
+    return key
+
+
+def pilot_dir(state_dir: Path, pilot_id: str) -> Path:
+    return state_dir / "pilots" / pilot_id
+
+
+def read_report(state_dir: Path, pilot_id: str) -> dict[str, object] | None:
+    """The pilot's final report, or None if it has not reported (or the file is unreadable)."""
+    try:
+        data = json.loads((pilot_dir(state_dir, pilot_id) / "report.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def read_log(state_dir: Path, pilot_id: str) -> str:
+    path = pilot_dir(state_dir, pilot_id) / "log.txt"
+    return path.read_text(errors="replace") if path.exists() else ""
+
+
+@dataclass
+class WebConfig:
+    stage_dir: Path
+    state_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 8319
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    report_key: Path | None = None
+    max_log_bytes: int = 10 << 20
+
+
+class PilotWebServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, config: WebConfig, key: bytes) -> None:
+        self.config, self.key = config, key
+        self.write_lock = threading.Lock()
+        super().__init__((config.host, config.port), PilotWebHandler)
+
+
+class PilotWebHandler(BaseHTTPRequestHandler):
+    server: PilotWebServer
+    server_version = "glidein-factory-web"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        log.debug("%s %s", self.client_address[0], format % args)
+
+    def _send(self, status: HTTPStatus, body: bytes = b"", ctype: str = "text/plain") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_GET(self) -> None:
+        name = self.path.split("?", 1)[0].lstrip("/")
+        path = self.server.config.stage_dir / name
+        if not STAGE_NAME.match(name) or not path.is_file():
+            self._send(HTTPStatus.NOT_FOUND, b"not found\n")
+            return
+        try:
+            data = path.read_bytes()
+        except OSError:
+            self._send(HTTPStatus.NOT_FOUND, b"not found\n")
+            return
+        self._send(HTTPStatus.OK, data, "application/octet-stream")
+
+    def do_POST(self) -> None:
+        match = POST_PATH.match(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        if not match or not PILOT_ID.match(match.group(1)):
+            self._refuse(HTTPStatus.NOT_FOUND, "bad path")
+            return
+        if length <= 0 or length > MAX_BODY:
+            self._refuse(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, f"body of {length} bytes")
+            return
+        body = self.rfile.read(length)
+        pilot_id, what = match.group(1), match.group(2)
+        given = self.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given, report_token(self.server.key, pilot_id)):
+            self._refuse(HTTPStatus.FORBIDDEN, f"pilot={pilot_id}: bad report token")
+            return
+        with self.server.write_lock:
+            status, message = store(self.server.config, pilot_id, what, body)
+        if status != HTTPStatus.OK:
+            self._refuse(status, f"pilot={pilot_id}: {message}")
+            return
+        self._send(HTTPStatus.OK, b"ok\n")
+
+    def _refuse(self, status: HTTPStatus, why: str) -> None:
+        log.warning("refused %s %s from %s: %s", self.command, self.path[:200], self.client_address[0], why)
+        self._send(status, f"{status.phrase}\n".encode())
+
+
+def store(config: WebConfig, pilot_id: str, what: str, body: bytes) -> tuple[HTTPStatus, str]:
+    """Append a log chunk or store the final report; (status, reason)."""
+    directory = pilot_dir(config.state_dir, pilot_id)
+    directory.mkdir(parents=True, exist_ok=True)
+    if (directory / "report.json").exists():
+        return HTTPStatus.CONFLICT, "already reported"
+    if what == "log":
+        path = directory / "log.txt"
+        size = path.stat().st_size if path.exists() else 0
+        if size >= config.max_log_bytes:
+            return HTTPStatus.REQUEST_ENTITY_TOO_LARGE, "log cap reached"
+        with path.open("ab") as handle:
+            handle.write(body[: config.max_log_bytes - size])
+        return HTTPStatus.OK, ""
+    try:
+        report = json.loads(body)
+    except ValueError:
+        return HTTPStatus.BAD_REQUEST, "report is not JSON"
+    if not isinstance(report, dict) or report.get("status") not in ("success", "failure"):
+        return HTTPStatus.BAD_REQUEST, "report needs status success|failure"
+    tmp = directory / "report.json.tmp"
+    tmp.write_text(json.dumps(report, indent=1, sort_keys=True))
+    os.replace(tmp, directory / "report.json")
+    log.info(
+        "pilot=%s report status=%s class=%s step=%s",
+        pilot_id,
+        report.get("status"),
+        report.get("failure_class"),
+        report.get("step"),
+    )
+    return HTTPStatus.OK, ""
+
+
+def make_server(config: WebConfig) -> PilotWebServer:
+    """Bind the server (HTTPS when a certificate and key are given)."""
+    if not config.stage_dir.is_dir():
+        raise ConfigError(f"{config.stage_dir}: stage directory does not exist (run `glidein factory stage`)")
+    key = load_or_create_report_key(config.report_key or config.state_dir / "report.key")
+    try:
+        server = PilotWebServer(config, key)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {config.host}:{config.port}: {exc.strerror}") from None
+    if config.tls_cert or config.tls_key:
+        if not (config.tls_cert and config.tls_key):
+            server.server_close()
+            raise ConfigError("HTTPS needs both --tls-cert and --tls-key")
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            context.load_cert_chain(str(config.tls_cert), str(config.tls_key))
+        except (OSError, ssl.SSLError) as exc:
+            server.server_close()
+            raise ConfigError(f"{config.tls_cert}: cannot load certificate/key: {exc}") from None
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+    return server

@@ -1,0 +1,541 @@
+#!/usr/bin/env python3
+"""glidein pilot wrapper: verify the staged files, validate the node, start the startd.
+
+ONE file, Python >= 3.6, standard library only: it runs on worker nodes nobody here controls.
+Chain of trust per level (main, entry, client, group): the `-sign*` argument is the hash of
+`signature.<HASH>.txt`, which lists the hash of the description file (first line) and of every
+file; with `-signkey` the signature file must also carry a valid Ed25519 signature. Every file
+of every level is downloaded and verified before anything runs. Exit 0 on success, else the
+failure class code (1 WN_Resource, 2 Network, 3 Config, 4 VO_Config, 5 Corruption). Files of
+all levels run by their `order`; at equal order main, entry, client, group.
+"""
+
+import base64
+import hashlib
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tarfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from typing import Any, Dict, List, Optional, Tuple
+
+FAILURE_CODES = {"WN_Resource": 1, "Network": 2, "Config": 3, "VO_Config": 4, "Corruption": 5}
+# (level, web argument, sign argument, description argument)
+LEVELS = (
+    ("main", "web", "sign", "descript"),
+    ("entry", "web", "signentry", "descriptentry"),
+    ("client", "clientweb", "clientsign", "clientdescript"),
+    ("group", "clientwebgroup", "clientsigngroup", "clientdescriptgroup"),
+)
+KINDS = ("exec", "source", "config", "untar", "startd_bundle")
+DEFAULTS = {"signtype": "sha256", "v": "std", "hold_time": "1200", "retries": "3", "dir": "."}
+SECRET_PARAMS = ("GLIDEIN_Token",)
+
+
+class PilotFailure(Exception):
+    """The pilot stops: `failure_class` is one of FAILURE_CODES."""
+
+    def __init__(self, failure_class: str, message: str, step: str = "") -> None:
+        super().__init__(message)
+        self.failure_class = failure_class
+        self.message = message
+        self.step = step
+
+
+# ---- Ed25519 verification (RFC 8032, section 5.1.7), pure integer arithmetic ----
+_P = 2**255 - 19
+_L = 2**252 + 27742317777372353535851937790883648493
+_D = -121665 * pow(121666, _P - 2, _P) % _P
+_SQRT_M1 = pow(2, (_P - 1) // 4, _P)
+Point = Tuple[int, int, int, int]  # extended coordinates (X, Y, Z, T)
+
+
+def _pt_add(a: Point, b: Point) -> Point:
+    ya, yb = (a[1] - a[0]) * (b[1] - b[0]) % _P, (a[1] + a[0]) * (b[1] + b[0]) % _P
+    c, d = 2 * _D * a[3] * b[3] % _P, 2 * a[2] * b[2] % _P
+    e, f, g, h = yb - ya, d - c, d + c, yb + ya
+    return (e * f % _P, g * h % _P, f * g % _P, e * h % _P)
+
+
+def _pt_mul(scalar: int, point: Point) -> Point:
+    result = (0, 1, 1, 0)
+    while scalar:
+        if scalar & 1:
+            result = _pt_add(result, point)
+        point = _pt_add(point, point)
+        scalar >>= 1
+    return result
+
+
+def _pt_decode(data: bytes) -> Optional[Point]:
+    if len(data) != 32:
+        return None
+    y = int.from_bytes(data, "little")
+    sign, y = y >> 255, y & ((1 << 255) - 1)
+    if y >= _P:
+        return None
+    x2 = (y * y - 1) * pow(_D * y * y + 1, _P - 2, _P) % _P
+    x = pow(x2, (_P + 3) // 8, _P)
+    if (x * x - x2) % _P:
+        x = x * _SQRT_M1 % _P
+    if (x * x - x2) % _P or (x == 0 and sign):
+        return None
+    if x & 1 != sign:
+        x = _P - x
+    return (x, y, 1, x * y % _P)
+
+
+def _pt_equal(a: Point, b: Point) -> bool:
+    return (a[0] * b[2] - b[0] * a[2]) % _P == 0 and (a[1] * b[2] - b[1] * a[2]) % _P == 0
+
+
+_BASE = _pt_decode((4 * pow(5, _P - 2, _P) % _P).to_bytes(32, "little"))
+
+
+def ed25519_verify(public_key: bytes, message: bytes, sig: bytes) -> bool:
+    """True only if `sig` is a valid Ed25519 signature of `message` by `public_key`."""
+    if len(sig) != 64 or _BASE is None:
+        return False
+    point_a, point_r = _pt_decode(public_key), _pt_decode(sig[:32])
+    s = int.from_bytes(sig[32:], "little")
+    if point_a is None or point_r is None or s >= _L:
+        return False
+    k = int.from_bytes(hashlib.sha512(sig[:32] + public_key + message).digest(), "little") % _L
+    return _pt_equal(_pt_mul(s, _BASE), _pt_add(point_r, _pt_mul(k, point_a)))
+
+
+# ---- arguments ----
+def parse_args(argv: List[str]) -> Tuple[Dict[str, str], Dict[str, str]]:
+    """`-name value` pairs -> (options, params); params come from `-param_<NAME> value`."""
+    opts: Dict[str, str] = dict(DEFAULTS)
+    params: Dict[str, str] = {}
+    known = {"factory", "name", "entry", "clientname", "schedd", "signkey", "pilot_id", "report_url"}
+    known.update(["report_token", *DEFAULTS])
+    known.update(arg for level in LEVELS for arg in level[1:])
+    i = 0
+    while i < len(argv):
+        key = argv[i]
+        if not key.startswith("-") or i + 1 >= len(argv):
+            raise PilotFailure("Config", "argument %r: expected -name value" % key, "arguments")
+        name, value = key[1:], argv[i + 1]
+        if name.startswith("param_") and len(name) > 6:
+            params[name[6:]] = value
+        elif name in known:
+            opts[name] = value
+        else:
+            raise PilotFailure("Config", "unknown argument %s" % key, "arguments")
+        i += 2
+    for required in ("factory", "name", "entry", "web", "sign", "descript"):
+        if not opts.get(required):
+            raise PilotFailure("Config", "missing argument -%s" % required, "arguments")
+    if opts["signtype"] not in ("sha1", "sha256"):
+        raise PilotFailure("Config", "-signtype must be sha1 or sha256", "arguments")
+    return opts, params
+
+
+# ---- log streamed back to the factory ----
+class Reporter:
+    """Writes the pilot log locally and POSTs it in batches to `<report_url>/pilots/<id>/log`."""
+
+    def __init__(self, opts: Dict[str, str], interval: float = 1.0) -> None:
+        self.debug = opts.get("v") == "dbg"
+        self.base = ""
+        if opts.get("report_url", "").startswith(("http://", "https://")) and opts.get("pilot_id"):
+            self.base = "%s/pilots/%s" % (opts["report_url"].rstrip("/"), opts["pilot_id"])
+        self.token = opts.get("report_token", "")
+        self.pending: List[str] = []
+        self.local: Optional[str] = None
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.warned = False
+        self.thread = threading.Thread(target=self._loop, args=(interval,), daemon=True)
+        if self.base:
+            self.thread.start()
+
+    def log(self, message: str, debug: bool = False) -> None:
+        if debug and not self.debug:
+            return
+        line = "%s %s\n" % (time.strftime("%Y-%m-%dT%H:%M:%S"), message)
+        sys.stderr.write(line)
+        with self.lock:
+            self.pending.append(line)
+            if self.local:
+                with open(self.local, "a") as handle:
+                    handle.write(line)
+
+    def _post(self, what: str, body: bytes, ctype: str) -> None:
+        request = urllib.request.Request(self.base + "/" + what, data=body, method="POST")  # noqa: S310
+        request.add_header("Content-Type", ctype)
+        request.add_header("Authorization", "Bearer " + self.token)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 - http(s) checked
+                resp.read()
+        except (OSError, ValueError) as exc:
+            if not self.warned:
+                self.warned = True
+                sys.stderr.write("report to factory failed (%s); keeping the log locally\n" % exc)
+
+    def flush(self) -> None:
+        with self.lock:
+            text, self.pending = "".join(self.pending), []
+        if text and self.base:
+            self._post("log", text.encode("utf-8", "replace"), "text/plain; charset=utf-8")
+
+    def _loop(self, interval: float) -> None:
+        while not self.stop.wait(interval):
+            self.flush()
+
+    def final(self, report: Dict[str, Any]) -> None:
+        self.stop.set()
+        self.flush()
+        if self.base:
+            self._post("report", json.dumps(report).encode(), "application/json")
+
+
+# ---- download and verification ----
+def digest(algorithm: str, data: bytes) -> str:
+    return hashlib.new(algorithm, data).hexdigest()
+
+
+def fetch(url: str, retries: int, log: Reporter, timeout: float = 30.0) -> bytes:
+    """GET with timeout and exponential back-off; proxies come from http(s)_proxy in the env."""
+    if not url.startswith(("http://", "https://")):
+        raise PilotFailure("Config", "URL %s: only http and https are supported" % url, "download")
+    delay = 1.0
+    for attempt in range(retries + 1):
+        try:
+            with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - scheme checked
+                return bytes(resp.read())
+        except urllib.error.HTTPError as exc:
+            error = "HTTP %s" % exc.code
+            if exc.code in (403, 404, 410):
+                break
+        except (OSError, ValueError) as exc:
+            error = str(exc)
+        log.log("download %s failed (attempt %d): %s" % (url, attempt + 1, error))
+        if attempt < retries:
+            time.sleep(delay * (1 + random.random() / 2))
+            delay *= 2
+    raise PilotFailure("Network", "cannot download %s: %s" % (url, error), "download")
+
+
+def parse_signature(data: bytes, where: str) -> List[Tuple[str, str]]:
+    """`<hex>  <name>` lines -> [(name, hash)]; the first one is the description file."""
+    pairs = []
+    for number, raw in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split()
+        if len(parts) != 2:
+            raise PilotFailure("Corruption", "%s line %d: expected '<hash> <name>'" % (where, number))
+        pairs.append((parts[1], parts[0].lower()))
+    if not pairs:
+        raise PilotFailure("Corruption", "%s lists no files" % where)
+    return pairs
+
+
+def load_level(level: str, args: Tuple[str, str, str], opts: Dict[str, str], log: Reporter) -> List[Any]:
+    """Download and verify one level; returns [(file entry, bytes)] in described order."""
+    web, sign, descript = (a.rstrip("/") for a in args)
+    algo, retries = opts["signtype"], int(opts["retries"])
+    sig_name = "signature.%s.txt" % sign
+    sig_data = fetch(web + "/" + sig_name, retries, log)
+    if digest(algo, sig_data) != sign.lower():
+        raise PilotFailure("Corruption", "%s: %s hash differs from -sign" % (level, sig_name), "verify")
+    if opts.get("signkey"):
+        ed_sig = fetch(web + "/signature.%s.ed25519" % sign, retries, log)
+        if not ed25519_verify(base64.b64decode(opts["signkey"]), sig_data, ed_sig):
+            raise PilotFailure("Corruption", "%s: bad Ed25519 signature of %s" % (level, sig_name), "verify")
+    listing = parse_signature(sig_data, sig_name)
+    hashes = dict(listing)
+    if listing[0][0] != descript:
+        raise PilotFailure("Corruption", "%s: %s does not sign %s" % (level, sig_name, descript), "verify")
+    desc = json.loads(verified(web, descript, hashes, opts, log).decode("utf-8"))
+    files = sorted(desc.get("files", []), key=lambda f: int(f.get("order", 0)))
+    out = []
+    for entry in files:
+        if entry.get("kind") not in KINDS or "/" in entry.get("name", "/"):
+            raise PilotFailure(
+                "Corruption", "%s: bad file entry %r in %s" % (level, entry, descript), "verify"
+            )
+        entry["level"] = level
+        out.append((entry, verified(web, entry["name"], hashes, opts, log)))
+    log.log("verified level %s: %d files (%s)" % (level, len(out), algo))
+    return out
+
+
+def verified(web: str, name: str, hashes: Dict[str, str], opts: Dict[str, str], log: Reporter) -> bytes:
+    if name not in hashes:
+        raise PilotFailure("Corruption", "%s is not listed in the signature file" % name, "verify")
+    data = fetch(web + "/" + name, int(opts["retries"]), log)
+    if digest(opts["signtype"], data) != hashes[name]:
+        raise PilotFailure("Corruption", "%s: hash mismatch" % name, "verify")
+    return data
+
+
+# ---- glidein_config ----
+def read_config(path: str) -> Dict[str, str]:
+    """Key-value lines `KEY value`; a later line wins."""
+    values: Dict[str, str] = {}
+    with open(path) as handle:
+        for line in handle:
+            parts = line.rstrip("\n").split(" ", 1)
+            if parts[0] and not parts[0].startswith("#"):
+                values[parts[0]] = parts[1] if len(parts) > 1 else ""
+    return values
+
+
+def add_config(path: str, values: Dict[str, str]) -> None:
+    with open(path, "a") as handle:
+        for key in sorted(values):
+            handle.write("%s %s\n" % (key, str(values[key]).replace("\n", " ")))
+
+
+def initial_config(opts: Dict[str, str], params: Dict[str, str], work: str) -> Dict[str, str]:
+    values = {k: v for k, v in params.items() if k not in SECRET_PARAMS}
+    values.update(
+        GLIDEIN_Factory=opts["factory"],
+        GLIDEIN_Name=opts["name"],
+        GLIDEIN_Entry_Name=opts["entry"],
+        GLIDEIN_Client=opts.get("clientname", ""),
+        GLIDEIN_Pilot_ID=opts.get("pilot_id", ""),
+        GLIDEIN_WORK_DIR=work,
+        GLIDEIN_RESULTS_DIR=os.path.join(work, "results"),
+        GLIDEIN_LIB_DIR=os.path.join(work, "lib"),
+        GLIDEIN_PYTHON=sys.executable,
+    )
+    if "GLIDEIN_Token" in params:
+        token_file = os.path.join(work, "pool.token")
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(params["GLIDEIN_Token"].strip() + "\n")
+        values["GLIDEIN_Token_File"] = token_file
+    return values
+
+
+# ---- running the files ----
+def safe_extract(data: bytes, target: str, name: str) -> None:
+    """Extract regular files and directories only, never outside `target`."""
+    import io
+
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
+        for member in archive.getmembers():
+            path = os.path.normpath(os.path.join(target, member.name))
+            if not path.startswith(os.path.abspath(target) + os.sep) or not (
+                member.isfile() or member.isdir()
+            ):
+                raise PilotFailure("Corruption", "%s: unsafe member %s" % (name, member.name), "untar")
+            if member.isdir():
+                os.makedirs(path, exist_ok=True)
+                continue
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            source = archive.extractfile(member)
+            with open(path, "wb") as out:
+                out.write(source.read() if source else b"")
+            os.chmod(path, member.mode & 0o755 or 0o644)
+
+
+def script_env(config: str, work: str, result_file: str) -> Dict[str, str]:
+    env = dict(os.environ)
+    lib = os.path.join(work, "lib")
+    env["PYTHONPATH"] = lib + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.update(GLIDEIN_CONFIG=config, GLIDEIN_RESULT_FILE=result_file)
+    return env
+
+
+def run_exec(entry: Dict[str, Any], path: str, config: str, work: str, log: Reporter) -> Dict[str, Any]:
+    """Run one script; a non-zero exit is a failure classed by its result JSON."""
+    orig = entry.get("orig") or entry["name"]
+    result_file = os.path.join(work, "results", orig.rsplit(".", 1)[0] + ".json")
+    argv = [sys.executable, path, config] if path.endswith(".py") else [path, config]
+    os.chmod(path, 0o700)
+    timeout = float(entry.get("timeout") or 600)
+    start = time.time()
+    try:
+        proc = subprocess.run(
+            argv, cwd=work, env=script_env(config, work, result_file), timeout=timeout,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False,
+        )  # fmt: skip
+        code, output = proc.returncode, proc.stdout.decode("utf-8", "replace")
+    except subprocess.TimeoutExpired:
+        code, output = -1, "timed out after %.0f s" % timeout
+    for line in output.splitlines()[-40:]:
+        log.log("  [%s] %s" % (orig, line))
+    result = {"id": orig, "exit_code": code, "seconds": round(time.time() - start, 3)}
+    if os.path.exists(result_file):
+        with open(result_file) as handle:
+            result.update(json.load(handle))
+    result.setdefault("status", "OK" if code == 0 else "ERROR")
+    if code != 0 or result["status"] != "OK":
+        default = "VO_Config" if entry["level"] in ("client", "group") else "Config"
+        cls = result.get("failure") or default
+        if cls not in FAILURE_CODES:
+            cls = default
+        raise PilotFailure(cls, "%s failed: %s" % (orig, result.get("detail") or output.strip()[-300:]), orig)
+    return result
+
+
+def stage_file(entry: Dict[str, Any], data: bytes, config: str, work: str, log: Reporter) -> Any:
+    """Put one verified file in place per its kind; exec files run at once."""
+    kind, name = entry["kind"], entry["name"]
+    orig = entry.get("orig") or name
+    path = os.path.join(work, name)
+    with open(path, "wb") as handle:
+        handle.write(data)
+    log.log("%s %s (%s, level %s)" % ("running" if kind == "exec" else "placing", orig, kind, entry["level"]))
+    if kind == "exec":
+        return run_exec(entry, path, config, work, log)
+    if kind == "source":
+        os.replace(path, os.path.join(work, "lib", orig))
+    elif kind == "config":
+        with open(config, "a") as handle:
+            handle.write(data.decode("utf-8"))
+    elif kind == "untar":
+        target = os.path.join(work, entry.get("dir") or orig.split(".")[0])
+        safe_extract(data, target, orig)
+        add_config(config, {"GLIDEIN_UNTAR_DIR_" + os.path.basename(target): target})
+    else:
+        target = os.path.join(work, "startd_bundle")
+        safe_extract(data, target, orig)
+        add_config(config, {"GLIDEIN_STARTD_BUNDLE": target})
+    return None
+
+
+# ---- the startd ----
+def startd_command(cfg: Dict[str, str], work: str) -> Tuple[List[str], Dict[str, str]]:
+    env = dict(os.environ)
+    if cfg.get("GLIDEIN_STARTD_MODE", "embedded") == "condor":
+        if not cfg.get("CONDOR_CONFIG"):
+            raise PilotFailure("Config", "condor mode but no CONDOR_CONFIG in glidein_config", "startd")
+        env["CONDOR_CONFIG"] = cfg["CONDOR_CONFIG"]
+        return [cfg.get("GLIDEIN_CONDOR_MASTER", "condor_master"), "-f"], env
+    bundle, path = cfg.get("GLIDEIN_STARTD_BUNDLE"), cfg.get("GLIDEIN_STARTD_CONFIG")
+    if not bundle or not path:
+        raise PilotFailure("Config", "no startd bundle or startd config (startd_setup) was staged", "startd")
+    env["PYTHONPATH"] = bundle
+    return [sys.executable, "-m", "glidein.pool.startd", "--config", path], env
+
+
+class Pilot:
+    """One pilot run: set up, verify, run files, start the startd, report."""
+
+    def __init__(self, opts: Dict[str, str], params: Dict[str, str], log: Reporter) -> None:
+        self.opts, self.params, self.log = opts, params, log
+        self.work, self.config = "", ""
+        self.results: List[Dict[str, Any]] = []
+        self.startd: Optional[Dict[str, Any]] = None
+        self.terminated = False
+
+    def setup(self) -> None:
+        base = os.path.abspath(os.path.expandvars(self.opts["dir"]))
+        try:
+            os.makedirs(base, exist_ok=True)
+            self.work = os.path.abspath(os.path.join(base, "glide_%06x" % random.getrandbits(24)))
+            for sub in ("", "results", "lib"):
+                os.makedirs(os.path.join(self.work, sub), exist_ok=True)
+        except OSError as exc:
+            message = "cannot create work dir in %s: %s" % (base, exc)
+            raise PilotFailure("WN_Resource", message, "setup") from None
+        self.log.local = os.path.join(self.work, "pilot.log")
+        self.config = os.path.join(self.work, "glidein_config")
+        add_config(self.config, initial_config(self.opts, self.params, self.work))
+        self.log.log("pilot %s work dir %s" % (self.opts.get("pilot_id", "-"), self.work))
+
+    def run(self) -> None:
+        self.setup()
+        staged: List[Any] = []
+        for level, web_arg, sign_arg, desc_arg in LEVELS:
+            if self.opts.get(sign_arg) and self.opts.get(desc_arg):
+                args = (self.opts.get(web_arg) or "", self.opts[sign_arg], self.opts[desc_arg])
+                if not args[0]:
+                    raise PilotFailure("Config", "-%s given without -%s" % (sign_arg, web_arg), "arguments")
+                staged.extend(load_level(level, args, self.opts, self.log))
+        rank = {level[0]: index for index, level in enumerate(LEVELS)}
+        staged.sort(key=lambda item: (int(item[0].get("order", 0)), rank[item[0]["level"]]))
+        for entry, data in staged:
+            result = stage_file(entry, data, self.config, self.work, self.log)
+            if result is not None:
+                self.results.append(result)
+                self.log.log("RESULT " + json.dumps(result, sort_keys=True))
+        self.run_startd([(e, d) for e, d in staged if e["kind"] == "exec" and int(e.get("period") or 0) > 0])
+
+    def run_startd(self, periodic: List[Any]) -> None:
+        cfg = read_config(self.config)
+        argv, env = startd_command(cfg, self.work)
+        self.log.log("starting startd: %s" % " ".join(argv))
+        started = time.time()
+        with open(os.path.join(self.work, "startd.log"), "ab") as out:
+            proc = subprocess.Popen(argv, cwd=self.work, env=env, stdout=out, stderr=subprocess.STDOUT)
+        next_run = {e["name"]: started + int(e["period"]) for e, _ in periodic}
+        while proc.poll() is None:
+            if self.terminated:
+                proc.terminate()
+            time.sleep(0.2)
+            for entry, _ in periodic:
+                if time.time() >= next_run[entry["name"]]:
+                    next_run[entry["name"]] = time.time() + int(entry["period"])
+                    path = os.path.join(self.work, entry["name"])
+                    try:
+                        self.results.append(run_exec(entry, path, self.config, self.work, self.log))
+                    except PilotFailure as exc:
+                        self.log.log("periodic %s failed: %s; stopping the startd" % (entry["name"], exc))
+                        proc.terminate()
+        self.startd = {"exit_code": proc.returncode, "seconds": round(time.time() - started, 3)}
+        result_path = os.path.join(self.work, "execute", "startd_result.json")
+        if os.path.exists(result_path):
+            with open(result_path) as handle:
+                self.startd.update(json.load(handle))
+        self.log.log("startd ended: %s" % json.dumps(self.startd, sort_keys=True))
+        if self.terminated:
+            self.log.log("terminated by SIGTERM while the startd ran")
+        elif proc.returncode != 0:
+            raise PilotFailure("Config", "startd exited with %s" % proc.returncode, "startd")
+
+
+def main(argv: List[str]) -> int:
+    opts: Dict[str, str] = {}
+    try:
+        opts, params = parse_args(argv)
+    except PilotFailure as exc:
+        sys.stderr.write("glidein_startup: %s\n" % exc)
+        return FAILURE_CODES[exc.failure_class]
+    log = Reporter(opts)
+    pilot = Pilot(opts, params, log)
+
+    def on_term(signum: int, frame: Any) -> None:
+        pilot.terminated = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    report: Dict[str, Any] = {"pilot_id": opts.get("pilot_id", ""), "status": "success"}
+    report["failure_class"] = None
+    try:
+        pilot.run()
+        report.update(exit_code=0, message="startd ran and ended normally", step="startd")
+    except PilotFailure as exc:
+        report.update(status="failure", failure_class=exc.failure_class, step=exc.step, message=exc.message)
+        report["exit_code"] = FAILURE_CODES[exc.failure_class]
+    except Exception as exc:  # any bug must still produce a report
+        report.update(status="failure", failure_class="Config", step="wrapper", message=repr(exc))
+        report["exit_code"] = FAILURE_CODES["Config"]
+    report.update(results=pilot.results, startd=pilot.startd, time=time.time())
+    log.log("FINAL %s: %s" % (report["status"], report.get("message")))
+    log.final(report)
+    code = int(report["exit_code"])
+    if code:
+        hold = float(opts.get("hold_time", DEFAULTS["hold_time"]))
+        log.log("holding the node for %.0f s before exiting %d" % (hold, code))
+        deadline = time.time() + hold
+        while time.time() < deadline and not pilot.terminated:
+            time.sleep(min(1.0, max(0.0, deadline - time.time())))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

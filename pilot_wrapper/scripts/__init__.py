@@ -1,0 +1,1 @@
+"""Validation and set-up scripts staged for the pilot (stdlib only, Python >= 3.6)."""
