@@ -1,0 +1,151 @@
+"""Building blocks shared by the factory and frontend schemas.
+
+Every model derives from `StrictModel` (unknown keys are errors). Reusable field types live here so
+that both schemas validate addresses, paths, names and ClassAd expressions the same way:
+
+* `ConfigPath`: a path; a relative one is resolved against the directory of the config file
+  (the loader passes it as validation context `base_dir`).
+* `ClassAdExpr`: a ClassAd expression, parsed at load time with `glidein.common.classads.parse_expr`.
+* `HostPort`: `"host:port"`; `Name`: letters, digits, `_`, `-` and `.`; `AttrName`: a ClassAd
+  attribute name.
+
+To extend a schema, add a field with a default and a `description` (the description is the one
+place defaults are documented; `docs/CONFIG.md` is generated from it).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import importlib
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_ATTR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HOSTPORT_RE = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+):(\d{1,5})$")
+_URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
+
+
+class StrictModel(BaseModel):
+    """Base of every config model: unknown keys are errors, defaults are validated too."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, str_strip_whitespace=False)
+
+
+def _check_name(value: str) -> str:
+    if not _NAME_RE.match(value):
+        raise ValueError(f"invalid name {value!r}: use letters, digits, '_', '-' and '.'")
+    return value
+
+
+def _check_simple_name(value: str) -> str:
+    if not _NAME_RE.match(value) or "." in value or "@" in value:
+        raise ValueError(f"invalid name {value!r}: use letters, digits, '_' and '-' (no '.')")
+    return value
+
+
+def _check_attr(value: str) -> str:
+    if not _ATTR_RE.match(value):
+        raise ValueError(f"invalid ClassAd attribute name {value!r}")
+    return value
+
+
+def _check_hostport(value: str) -> str:
+    match = _HOSTPORT_RE.match(value)
+    if not match or not 0 < int(match.group(2)) < 65536:
+        raise ValueError(f"invalid address {value!r}: expected host:port")
+    return value
+
+
+def _check_url(value: str) -> str:
+    if not _URL_RE.match(value):
+        raise ValueError(f"invalid URL {value!r}: expected http://host[:port]/path or https://...")
+    return value
+
+
+def check_expr(value: str) -> str:
+    """Parse a ClassAd expression so that a typo fails at load time, not in the middle of a cycle."""
+    if not value.strip():
+        raise ValueError("empty ClassAd expression")
+    parse_expr = _expr_parser()
+    if parse_expr is None:
+        return value
+    try:
+        parse_expr(value)
+    except Exception as exc:  # ClassAdError; anything else the parser raises is a bad expression too
+        raise ValueError(f"invalid ClassAd expression {value!r}: {exc}") from None
+    return value
+
+
+def _expr_parser() -> Any:
+    try:
+        module = importlib.import_module("glidein.common.classads")
+    except ModuleNotFoundError:  # pragma: no cover - only while common/classads.py is being written
+        return None
+    return module.parse_expr
+
+
+def _expr_text(value: object) -> object:
+    """YAML reads `true`/`3` as bool/int; as a ClassAd expression they mean the same text."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    return value
+
+
+def _check_pubkey(value: str) -> str:
+    try:
+        raw = base64.b64decode(value.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("not valid base64") from None
+    if len(raw) != 32:
+        raise ValueError(f"expected a base64 raw 32-byte public key, got {len(raw)} bytes")
+    return value.strip()
+
+
+def _resolve_path(value: Path, info: ValidationInfo) -> Path:
+    value = value.expanduser()
+    base = (info.context or {}).get("base_dir")
+    if not value.is_absolute() and base is not None:
+        return Path(base) / value
+    return value
+
+
+Name = Annotated[str, AfterValidator(_check_name)]
+SimpleName = Annotated[str, AfterValidator(_check_simple_name)]
+AttrName = Annotated[str, AfterValidator(_check_attr)]
+HostPort = Annotated[str, AfterValidator(_check_hostport)]
+Url = Annotated[str, AfterValidator(_check_url)]
+ClassAdExpr = Annotated[str, BeforeValidator(_expr_text), AfterValidator(check_expr)]
+PublicKeyB64 = Annotated[str, AfterValidator(_check_pubkey)]
+ConfigPath = Annotated[Path, AfterValidator(_resolve_path)]
+NonNegInt = Annotated[int, Field(ge=0)]
+PosInt = Annotated[int, Field(ge=1)]
+Seconds = Annotated[int, Field(ge=0, description="seconds")]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+Loc = tuple[str | int, ...]
+Problem = tuple[Loc, str]
+
+
+def duplicate_names(items: list[Any], loc: Loc, what: str) -> list[Problem]:
+    """One problem per item whose `name` repeats an earlier one, at `loc[index].name`."""
+    seen: dict[str, int] = {}
+    problems: list[Problem] = []
+    for index, item in enumerate(items):
+        if item.name in seen:
+            problems.append(
+                (
+                    (*loc, index, "name"),
+                    f"duplicate {what} name {item.name!r} (first at index {seen[item.name]})",
+                )
+            )
+        else:
+            seen[item.name] = index
+    return problems

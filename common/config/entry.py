@@ -1,0 +1,256 @@
+"""Factory entry schema: one entry = one site gatekeeper (CE, Slurm cluster, local simulated site).
+
+Submitter parameters are a tagged union on `submitter.type`; each backend has its own model, so a
+Slurm option on a local entry is an error. Add a backend by adding a model and listing it in
+`SubmitterParams` (and in the factory's submitter registry).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from glidein.common.config.base import (
+    AttrName,
+    ClassAdExpr,
+    ConfigPath,
+    Fraction,
+    HostPort,
+    Loc,
+    Name,
+    NonNegInt,
+    PosInt,
+    Problem,
+    Seconds,
+    SimpleName,
+    StrictModel,
+    check_expr,
+)
+
+AttrType = Literal["string", "int", "expr"]
+
+
+class Attr(StrictModel):
+    """A published attribute (glideinWMS `<attr>`): advertised in the entry ad and/or given to pilots."""
+
+    value: str | int | float | bool = Field(description="Value; for type `expr` a ClassAd expression.")
+    type: AttrType = Field(default="string", description="`string`, `int` or `expr` (ClassAd expression).")
+    publish: bool = Field(default=True, description="Advertise in the glidefactory ad of the entry.")
+    parameter: bool = Field(default=True, description="Pass to the pilot as a parameter.")
+    glidein_publish: bool = Field(
+        default=False, description="The pilot's startd publishes it in its slot ad."
+    )
+    job_publish: bool = Field(default=False, description="The pilot exports it to the jobs' environment.")
+    const: bool = Field(default=True, description="Frontends may not override it.")
+
+    @model_validator(mode="after")
+    def _value_matches_type(self) -> Attr:
+        if self.type == "int" and (isinstance(self.value, bool) or not _is_int(self.value)):
+            raise ValueError(f"value {self.value!r} is not an integer (type: int)")
+        if self.type == "expr":
+            check_expr(str(self.value).lower() if isinstance(self.value, bool) else str(self.value))
+        return self
+
+
+def _is_int(value: object) -> bool:
+    if isinstance(value, int):
+        return True
+    if isinstance(value, str):
+        try:
+            int(value.strip())
+        except ValueError:
+            return False
+        return True
+    return False
+
+
+Attrs = dict[AttrName, Attr]
+
+
+class LocalSubmitter(StrictModel):
+    """Pilots as local processes on this machine: a simulated site (demo and tests)."""
+
+    type: Literal["local"] = "local"
+    slots: PosInt = Field(default=4, description="Pilots the simulated site runs at once; more wait queued.")
+    queue_wait: float = Field(default=0.0, ge=0, description="Seconds a pilot waits queued before it starts.")
+    failure_rate: Fraction = Field(default=0.0, description="Share of pilots that fail validation (0..1).")
+    black_hole: bool = Field(default=False, description="Every pilot dies at once (a black-hole site).")
+    work_dir: ConfigPath | None = Field(
+        default=None, description="Pilot work area; default `<state_dir>/local/<entry>`."
+    )
+
+
+class SlurmSubmitter(StrictModel):
+    """Pilots as Slurm batch jobs through `sbatch`/`squeue`/`scancel` on this host."""
+
+    type: Literal["slurm"] = "slurm"
+    partition: str | None = Field(
+        default=None, description="`sbatch --partition`; default: the cluster default."
+    )
+    account: str | None = Field(default=None, description="`sbatch --account`.")
+    time_limit: PosInt = Field(default=60, description="Wall time limit in minutes (`sbatch --time`).")
+    sbatch_args: list[str] = Field(default_factory=list, description="Extra `sbatch` arguments.")
+    work_dir: ConfigPath | None = Field(
+        default=None, description="Job output directory; default `<state_dir>/slurm`."
+    )
+
+
+class HTCondorSubmitter(StrictModel):
+    """Pilots as grid-universe jobs of an HTCondor schedd (HTCondor-CE, ARC, batch)."""
+
+    type: Literal["htcondor"] = "htcondor"
+    grid_resource: str = Field(
+        description="Submit `grid_resource`, e.g. `condor ce.example.org ce.example.org:9619`."
+    )
+    schedd: str | None = Field(default=None, description="Schedd name; default the local schedd.")
+    collector: HostPort | None = Field(default=None, description="Collector to locate `schedd`.")
+    submit_attrs: dict[str, str] = Field(
+        default_factory=dict, description='Extra submit commands, e.g. `+maxMemory: "2048"`.'
+    )
+
+
+class FakeSubmitter(StrictModel):
+    """In-memory submitter for unit tests and dry runs; nothing leaves the process."""
+
+    type: Literal["fake"] = "fake"
+    fail_submit: bool = Field(default=False, description="Every submission fails (to test error paths).")
+
+
+SubmitterParams = Annotated[
+    LocalSubmitter | SlurmSubmitter | HTCondorSubmitter | FakeSubmitter, Field(discriminator="type")
+]
+SUBMITTER_TYPES = ("local", "slurm", "htcondor", "fake")
+
+
+class FrontendLimits(StrictModel):
+    """Pilot limits for one frontend (or frontend:security_class) at one entry."""
+
+    max_glideins: NonNegInt = Field(default=5000, description="Pilots in any state.")
+    max_idle: NonNegInt = Field(default=100, description="Idle (queued) pilots.")
+    max_held: NonNegInt = Field(default=50, description="Held pilots; above it nothing new is submitted.")
+
+
+class EntryLimits(StrictModel):
+    """Limits of one entry (glideinWMS `<max_jobs>` and `<submit>`)."""
+
+    max_glideins: NonNegInt = Field(default=10000, description="Pilots of all clients, any state.")
+    max_idle: NonNegInt = Field(default=2000, description="Idle (queued) pilots of all clients.")
+    max_held: NonNegInt = Field(default=1000, description="Held pilots; above it nothing new is submitted.")
+    max_per_cycle: NonNegInt = Field(default=100, description="Pilots submitted per cycle.")
+    submit_rate: float = Field(default=50.0, ge=0, description="Pilots submitted per second (0 = no limit).")
+    batch_size: PosInt = Field(
+        default=10, description="Pilots per submission call (glideinWMS cluster_size)."
+    )
+    default_per_frontend: FrontendLimits = Field(
+        default_factory=FrontendLimits, description="Limits of a frontend not listed in `per_frontend`."
+    )
+    per_frontend: dict[str, FrontendLimits] = Field(
+        default_factory=dict,
+        description="Limits keyed by `frontend` or `frontend:security_class`.",
+    )
+
+
+class Removal(StrictModel):
+    """Guard against mass removal: at most this share of an entry's pilots per cycle."""
+
+    max_share: Fraction = Field(default=0.1, description="Share of the entry's pilots removable per cycle.")
+    min_per_cycle: NonNegInt = Field(default=5, description="Always allowed per cycle, whatever the share.")
+    max_per_cycle: NonNegInt = Field(default=100, description="Never more per cycle.")
+
+
+class HeldRelease(StrictModel):
+    """Release of held pilots with back-off; after `max_releases` they are removed."""
+
+    max_releases: NonNegInt = Field(default=3, description="Releases per pilot before it is removed.")
+    backoff: Seconds = Field(default=300, description="Wait before the first release; doubles each time.")
+    max_backoff: Seconds = Field(default=3600, description="Upper bound of the back-off.")
+    max_per_cycle: NonNegInt = Field(default=20, description="Releases per cycle.")
+
+
+class StaleAge(StrictModel):
+    """Pilots in one state longer than this (seconds) are removed."""
+
+    idle: Seconds = Field(default=604800, description="Idle (queued) longer than this.")
+    running: Seconds = Field(default=2678400, description="Running longer than this.")
+    unclaimed: Seconds = Field(default=7200, description="Running but not seen in the pool longer than this.")
+
+
+class Downtime(StrictModel):
+    """A scheduled downtime: the entry advertises `GLIDEIN_In_Downtime` and submits nothing."""
+
+    start: datetime | None = Field(default=None, description="ISO 8601 start; default: always started.")
+    end: datetime | None = Field(default=None, description="ISO 8601 end; default: open-ended.")
+    frontend: str = Field(default="All", description="Frontend it applies to, or `All`.")
+    security_class: str = Field(default="All", description="Security class it applies to, or `All`.")
+    comment: str = Field(default="", description="Shown in `glidein factory status`.")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Downtime:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError("end must be after start")
+        return self
+
+
+class AllowFrontend(StrictModel):
+    """A frontend (and security class) allowed to request pilots at an entry."""
+
+    frontend: SimpleName = Field(description="Frontend name as in `frontends`.")
+    security_class: str = Field(default="All", description="Security class, or `All`.")
+
+
+class Entry(StrictModel):
+    """One entry: a gatekeeper, its submitter, published attributes and limits."""
+
+    name: Name = Field(description="Entry name, unique in the factory.")
+    enabled: bool = Field(default=True, description="A disabled entry is neither advertised nor worked.")
+    gatekeeper: str = Field(description="Gatekeeper contact string (CE host:port, cluster name, `local`).")
+    auth_methods: list[str] = Field(
+        default=["token"], description="Advertised as GLIDEIN_Supported_AuthMethods."
+    )
+    submitter: SubmitterParams = Field(description="Backend (`type`) and its parameters.")
+    attrs: Attrs = Field(
+        default_factory=dict, description="Published attributes (GLIDEIN_Site, GLIDEIN_CPUS, ...)."
+    )
+    limits: EntryLimits = Field(default_factory=EntryLimits, description="Pilot limits.")
+    removal: Removal = Field(default_factory=Removal, description="Mass-removal guard.")
+    held: HeldRelease = Field(default_factory=HeldRelease, description="Held pilot release.")
+    stale_age: StaleAge = Field(default_factory=StaleAge, description="Stale pilot removal.")
+    downtimes: list[Downtime] = Field(default_factory=list, description="Scheduled downtimes.")
+    allow_frontends: list[AllowFrontend] = Field(
+        default_factory=list, description="Frontends allowed here; empty = every configured frontend."
+    )
+    requirements: ClassAdExpr | None = Field(
+        default=None, description="Optional `Requirements` advertised in the entry ad (ClassAd expression)."
+    )
+    entry_set: str | None = Field(default=None, description="Set by the loader for members of an entry set.")
+
+
+class EntrySet(StrictModel):
+    """Entries that share attributes and allowed frontends (glideinWMS `<entry_set>`).
+
+    The members are ordinary entries; set-level `attrs` are their defaults (a member's own attr
+    wins) and `enabled: false` disables all of them. `FactoryConfig.all_entries()` flattens sets.
+    """
+
+    name: Name = Field(description="Set name, unique among sets and entries.")
+    enabled: bool = Field(default=True, description="`false` disables every member.")
+    attrs: Attrs = Field(default_factory=dict, description="Default attributes of the members.")
+    allow_frontends: list[AllowFrontend] = Field(
+        default_factory=list, description="Used by members that list none themselves."
+    )
+    entries: list[Entry] = Field(min_length=1, description="Member entries.")
+
+
+def allow_problems(allowed: list[AllowFrontend], loc: Loc, frontends: dict[str, set[str]]) -> list[Problem]:
+    """Problems for allow_frontends items that name an unknown frontend or security class."""
+    problems: list[Problem] = []
+    for index, allow in enumerate(allowed):
+        classes = frontends.get(allow.frontend)
+        if classes is None:
+            problems.append(((*loc, index, "frontend"), f"unknown frontend {allow.frontend!r}"))
+        elif allow.security_class != "All" and allow.security_class not in classes:
+            msg = f"unknown security class {allow.security_class!r} of frontend {allow.frontend!r}"
+            problems.append(((*loc, index, "security_class"), msg))
+    return problems

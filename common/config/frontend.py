@@ -1,0 +1,223 @@
+"""Frontend config schema (`etc/frontend.yaml`): pools, schedds, keys, credentials and groups.
+
+Limit names and defaults follow glideinWMS's frontend `<config>` elements (idle_glideins_per_entry,
+idle_vms_per_entry, running_glideins_per_entry, idle_vms_total, running_glideins_total, ...) so
+that the pressure formulas can be table-tested against glideinWMS's. Load it with
+`glidein.common.config.load_frontend_config(path)`.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from glidein.common.config.base import (
+    AttrName,
+    ClassAdExpr,
+    ConfigPath,
+    HostPort,
+    Name,
+    NonNegInt,
+    PosInt,
+    Problem,
+    PublicKeyB64,
+    Seconds,
+    SimpleName,
+    StrictModel,
+    Url,
+    duplicate_names,
+)
+
+RemoveExcess = Literal["NO", "WAIT", "IDLE", "ALL"]
+
+
+class Curb(StrictModel):
+    """A maximum and a curb: above `curb` requests are halved, at `max` they stop."""
+
+    max: NonNegInt = Field(description="Hard maximum.")
+    curb: NonNegInt = Field(description="Soft limit; above it the request is halved.")
+
+    @model_validator(mode="after")
+    def _curb_le_max(self) -> Curb:
+        if self.curb > self.max:
+            raise ValueError(f"curb ({self.curb}) must be <= max ({self.max})")
+        return self
+
+
+class IdleGlideinsPerEntry(StrictModel):
+    """Idle pilots requested per entry."""
+
+    max: NonNegInt = Field(default=100, description="Most idle pilots requested at one entry.")
+    reserve: NonNegInt = Field(
+        default=5, description="Extra idle pilots requested above the matching idle jobs."
+    )
+
+
+class RunningPerEntry(StrictModel):
+    """Running pilots per entry (ReqMaxGlideins)."""
+
+    max: NonNegInt = Field(default=10000, description="Most pilots (idle + running) at one entry.")
+    min: NonNegInt = Field(default=0, description="Least ReqMaxGlideins sent.")
+    relative_to_queue: float = Field(
+        default=1.15, ge=0, description="ReqMaxGlideins = (effective idle + running) x this + 1."
+    )
+
+
+class GroupLimits(StrictModel):
+    """Limits and curbs of a group (per entry and for the whole group)."""
+
+    idle_glideins_per_entry: IdleGlideinsPerEntry = Field(default_factory=IdleGlideinsPerEntry)
+    idle_vms_per_entry: Curb = Field(
+        default_factory=lambda: Curb(max=100, curb=5), description="Idle slots per entry."
+    )
+    running_glideins_per_entry: RunningPerEntry = Field(default_factory=RunningPerEntry)
+    idle_vms_total: Curb = Field(
+        default_factory=lambda: Curb(max=1000, curb=200), description="Idle slots of the group."
+    )
+    running_glideins_total: Curb = Field(
+        default_factory=lambda: Curb(max=100000, curb=90000), description="Running pilots of the group."
+    )
+    idle_glideins_lifetime: Seconds = Field(default=0, description="ReqIdleLifetime (0 = no limit).")
+    ramp_up_attenuation: float = Field(
+        default=3.0, ge=1.0, description="Divides the idle-job count while the entry has no running pilots."
+    )
+
+
+class FrontendTotals(StrictModel):
+    """Curbs over all groups of the frontend."""
+
+    idle_vms_total: Curb = Field(default_factory=lambda: Curb(max=1000, curb=200))
+    running_glideins_total: Curb = Field(default_factory=lambda: Curb(max=100000, curb=90000))
+
+
+class RemovalEscalation(StrictModel):
+    """Escalation of ReqRemoveExcess NO -> WAIT -> IDLE -> ALL while there is no demand."""
+
+    max_level: RemoveExcess = Field(default="IDLE", description="Highest level ever requested (guard).")
+    wait_cycles: PosInt = Field(default=3, description="Cycles without demand before each escalation step.")
+    margin: NonNegInt = Field(default=0, description="ReqRemoveExcessMargin: pilots kept above the request.")
+
+
+class UsableIdle(StrictModel):
+    """Which idle slots count as idle (gwms#332): only those that could run a waiting job."""
+
+    rule: Literal["usable", "all"] = Field(default="usable", description="`all` counts every idle slot.")
+    min_lifetime: Seconds = Field(default=600, description="Slot lifetime left needed to count (seconds).")
+    count_retiring: bool = Field(default=False, description="Count slots past GLIDEIN_ToRetire.")
+    check_gpus: bool = Field(default=True, description="A job needing GPUs needs a slot with free GPUs.")
+
+
+class Credential(StrictModel):
+    """Pilot tokens the frontend mints and sends (sealed) with its requests."""
+
+    name: SimpleName = Field(description="Credential name, referenced by groups.")
+    type: Literal["token", "idtoken"] = Field(
+        default="token", description="`token`: embedded pool token; `idtoken`: HTCondor IDTOKEN."
+    )
+    security_class: SimpleName = Field(default="frontend", description="SecurityClass sent with requests.")
+    pool_key: ConfigPath = Field(description="Pool signing key file (0600) the tokens are minted with.")
+    lifetime: PosInt = Field(default=3600, le=7 * 86400, description="Token lifetime in seconds.")
+    scopes: list[str] = Field(default=["startd"], min_length=1, description="Token scopes.")
+    issuer: str | None = Field(default=None, description="Token issuer; default the user-pool collector.")
+
+
+class ScheddRef(StrictModel):
+    """A schedd whose jobs the frontend counts."""
+
+    name: Name = Field(description="Schedd name.")
+    type: Literal["embedded", "htcondor"] = Field(default="embedded", description="Job source kind.")
+    url: Url | None = Field(default=None, description="HTTP API base URL of an embedded schedd.")
+
+    @model_validator(mode="after")
+    def _url_for_embedded(self) -> ScheddRef:
+        if self.type == "embedded" and self.url is None:
+            raise ValueError("an embedded schedd needs `url`")
+        return self
+
+
+class Group(StrictModel):
+    """A group of jobs with its own matching, limits and credentials."""
+
+    name: SimpleName = Field(description="Group name (ClientName `<frontend>.<group>`).")
+    enabled: bool = Field(default=True, description="A disabled group sends no requests.")
+    job_constraint: ClassAdExpr = Field(default="true", description="Which jobs belong to the group.")
+    match_expr: ClassAdExpr = Field(
+        default="true", description="Job-entry match (MY = job, TARGET = entry ad)."
+    )
+    factory_constraint: ClassAdExpr = Field(default="true", description="Which entry ads are considered.")
+    limits: GroupLimits = Field(default_factory=GroupLimits, description="Limits and curbs.")
+    removal: RemovalEscalation = Field(default_factory=RemovalEscalation, description="Removal escalation.")
+    usable_idle: UsableIdle = Field(default_factory=UsableIdle, description="Idle slot counting rule.")
+    credentials: list[SimpleName] | None = Field(default=None, description="Credential names; default all.")
+    params: dict[AttrName, str] = Field(default_factory=dict, description="Extra GlideinParam<NAME> values.")
+
+
+class Collectors(StrictModel):
+    """The two pools the frontend talks to."""
+
+    wms: list[HostPort] = Field(min_length=1, description="WMS collectors (factory ads, requests).")
+    user_pool: list[HostPort] = Field(min_length=1, description="User-pool collectors (slots, schedds).")
+
+
+class TrustedFactory(StrictModel):
+    """A factory whose ads the frontend believes."""
+
+    name: SimpleName = Field(description="FactoryName.")
+    signing_key: PublicKeyB64 = Field(description="Its Ed25519 public key (base64), FactorySigningKey.")
+
+
+class FrontendSecurity(StrictModel):
+    """The frontend's key and the factories it trusts."""
+
+    signing_key: ConfigPath = Field(description="Ed25519 private key (0600) signing requests.")
+    identity: str = Field(description="Identity the factories know this frontend by.")
+    trusted_factories: list[TrustedFactory] = Field(min_length=1, description="Trusted factories.")
+
+
+class FrontendLoop(StrictModel):
+    """Daemon timing."""
+
+    interval: PosInt = Field(default=60, description="Seconds between cycles.")
+    classad_lifetime: PosInt = Field(default=600, description="`ClassAdLifetime` of requests (seconds).")
+
+
+class FrontendConfig(StrictModel):
+    """Top level of the frontend configuration."""
+
+    name: SimpleName = Field(description="Frontend name (`FrontendName`).")
+    collectors: Collectors = Field(description="WMS and user-pool collectors.")
+    state_dir: ConfigPath = Field(description="Removal history, AdSequence, logs.")
+    loop: FrontendLoop = Field(default_factory=FrontendLoop, description="Cycle timing.")
+    security: FrontendSecurity = Field(description="Keys.")
+    schedds: list[ScheddRef] = Field(default_factory=list, description="Schedds listed explicitly.")
+    discover_schedds: bool = Field(default=True, description="Also use schedd ads found on the user pool.")
+    limits: FrontendTotals = Field(default_factory=FrontendTotals, description="Frontend-wide curbs.")
+    credentials: list[Credential] = Field(min_length=1, description="Pilot credentials.")
+    groups: list[Group] = Field(min_length=1, description="Groups.")
+
+    def group(self, name: str) -> Group | None:
+        return next((group for group in self.groups if group.name == name), None)
+
+    def group_credentials(self, group: Group) -> list[Credential]:
+        """The credentials a group uses (all when it names none)."""
+        if group.credentials is None:
+            return list(self.credentials)
+        return [cred for cred in self.credentials if cred.name in group.credentials]
+
+    def problems(self) -> list[Problem]:
+        """Cross-field problems, each with its path."""
+        problems = duplicate_names(self.groups, ("groups",), "group")
+        problems += duplicate_names(self.credentials, ("credentials",), "credential")
+        problems += duplicate_names(self.schedds, ("schedds",), "schedd")
+        problems += duplicate_names(
+            self.security.trusted_factories, ("security", "trusted_factories"), "factory"
+        )
+        known = {cred.name for cred in self.credentials}
+        for g_index, group in enumerate(self.groups):
+            for c_index, name in enumerate(group.credentials or []):
+                if name not in known:
+                    problems.append(
+                        (("groups", g_index, "credentials", c_index), f"unknown credential {name!r}")
+                    )
+        return problems

@@ -1,0 +1,146 @@
+"""Read a YAML config into a typed object, or raise ConfigError listing every problem, one per line.
+
+Each line is `FILE: PATH: MESSAGE (line N)`, e.g.
+`factory.yaml: entries[3].limits.max_idle: must be >= 0, got -1 (line 41)`.
+Values come from `yaml.safe_load`; line numbers from `yaml.compose` (the node tree of the same
+text), which also reveals duplicate keys that safe_load would silently collapse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Literal, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from glidein.common.config.base import Loc, Problem
+from glidein.common.config.factory import FactoryConfig
+from glidein.common.config.frontend import FrontendConfig
+from glidein.common.config.messages import format_path, validation_problems
+from glidein.common.errors import ConfigError
+
+Kind = Literal["factory", "frontend"]
+MODELS: dict[Kind, type[FactoryConfig] | type[FrontendConfig]] = {
+    "factory": FactoryConfig,
+    "frontend": FrontendConfig,
+}
+# Top-level keys only one of the two kinds has.
+_FACTORY_KEYS = {"entries", "entry_sets", "staging", "glidein_name", "frontends"}
+_FRONTEND_KEYS = {"groups", "schedds", "credentials", "discover_schedds"}
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class ConfigProblems(ConfigError):
+    """A config with one or more problems; `lines` holds one operator line per problem."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def load_factory_config(path: str | Path) -> FactoryConfig:
+    data, lines = read_yaml(path)
+    return validate(FactoryConfig, data, str(path), Path(path).resolve().parent, lines)
+
+
+def load_frontend_config(path: str | Path) -> FrontendConfig:
+    data, lines = read_yaml(path)
+    return validate(FrontendConfig, data, str(path), Path(path).resolve().parent, lines)
+
+
+def load_config(path: str | Path, kind: Kind | None = None) -> FactoryConfig | FrontendConfig:
+    """Load either kind; without `kind` it is told from the top-level keys."""
+    data, lines = read_yaml(path)
+    kind = kind or detect_kind(data, str(path))
+    return validate(MODELS[kind], data, str(path), Path(path).resolve().parent, lines)
+
+
+def detect_kind(data: object, source: str) -> Kind:
+    keys = set(data) if isinstance(data, Mapping) else set()
+    if keys & _FACTORY_KEYS and not keys & _FRONTEND_KEYS:
+        return "factory"
+    if keys & _FRONTEND_KEYS and not keys & _FACTORY_KEYS:
+        return "frontend"
+    hint = "top-level `entries`/`staging` or `groups`; use --kind"
+    raise ConfigProblems([f"{source}: cannot tell factory from frontend config ({hint})"])
+
+
+def read_yaml(path: str | Path) -> tuple[object, dict[Loc, int]]:
+    """The YAML data and a map from key paths to 1-based line numbers."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigProblems([f"{source}: cannot read: {exc}"]) from None
+    return parse_yaml(text, source)
+
+
+def parse_yaml(text: str, source: str) -> tuple[object, dict[Loc, int]]:
+    try:
+        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        raise ConfigProblems([f"{source}: {_yaml_error(exc)}"]) from None
+    lines: dict[Loc, int] = {}
+    duplicates: list[str] = []
+    if node is not None:
+        _index(node, (), lines, duplicates)
+    if duplicates:
+        raise ConfigProblems([f"{source}: {text}" for text in duplicates])
+    return ({} if data is None else data), lines
+
+
+def _yaml_error(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    return f"invalid YAML: {problem}{where}"
+
+
+def _index(node: yaml.Node, loc: Loc, lines: dict[Loc, int], duplicates: list[str]) -> None:
+    lines[loc] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        seen: set[object] = set()
+        for key_node, value_node in node.value:
+            key = key_node.value
+            if key in seen:
+                line = key_node.start_mark.line + 1
+                duplicates.append(f"{format_path((*loc, key))}: duplicate key (line {line})")
+            seen.add(key)
+            _index(value_node, (*loc, key), lines, duplicates)
+            lines[(*loc, key)] = key_node.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _index(item, (*loc, index), lines, duplicates)
+
+
+def validate(model: type[M], data: object, source: str, base_dir: Path, lines: dict[Loc, int]) -> M:
+    """Validate `data` into `model`; ConfigProblems with every problem (field and cross-field)."""
+    try:
+        config = model.model_validate(data, context={"base_dir": base_dir})
+    except ValidationError as exc:
+        problems = validation_problems(model, exc, data)
+    else:
+        checker = getattr(config, "problems", None)
+        problems = checker() if checker is not None else []
+        if not problems:
+            return config
+    raise ConfigProblems([format_problem(source, problem, lines) for problem in problems])
+
+
+def format_problem(source: str, problem: Problem, lines: dict[Loc, int]) -> str:
+    loc, text = problem
+    line = _line_of(loc, lines)
+    suffix = f" (line {line})" if line is not None else ""
+    return f"{source}: {format_path(loc)}: {text}{suffix}"
+
+
+def _line_of(loc: Loc, lines: dict[Loc, int]) -> int | None:
+    for end in range(len(loc), 0, -1):
+        line = lines.get(tuple(loc[:end]))
+        if line is not None:
+            return line
+    return None

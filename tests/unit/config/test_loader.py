@@ -1,0 +1,159 @@
+"""The YAML loader: examples load; every problem is one line naming file, path and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from glidein.common.config import ConfigProblems, load_config, load_factory_config, load_frontend_config
+from glidein.common.errors import ConfigError
+
+ETC = Path(__file__).resolve().parents[3] / "etc"
+
+
+def write(tmp_path: Path, text: str, name: str = "factory.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def factory_text(entry_extra: str = "", top_extra: str = "") -> str:
+    return f"""\
+name: f1
+collectors: [127.0.0.1:9618]
+state_dir: state
+staging: {{dir: stage, url: "http://127.0.0.1:8319/stage"}}
+security: {{signing_key: keys/sign.key, encryption_key: keys/box.key}}
+frontends:
+  - name: fe1
+    identity: fe1@localhost
+    security_classes: [{{name: main}}]
+{top_extra}entries:
+  - name: e1
+    gatekeeper: local
+    submitter: {{type: local}}
+  - name: e2
+    gatekeeper: local
+    submitter: {{type: local}}
+{entry_extra}"""
+
+
+def problems_of(path: Path) -> list[str]:
+    with pytest.raises(ConfigProblems) as info:
+        load_factory_config(path)
+    return info.value.lines
+
+
+def test_example_factory_config_loads_with_all_entries() -> None:
+    config = load_factory_config(ETC / "factory.yaml")
+    kinds = {entry.submitter.type for entry in config.all_entries()}
+    assert {"local", "slurm", "htcondor"} <= kinds
+    assert len(config.frontends) == 2
+    member = config.entry("ARC_Nordic_ce1")
+    assert member is not None and member.entry_set == "ARC_Nordic"
+    assert member.attrs["GLIDEIN_Site"].value == "NDGF"  # from the set
+    assert "GLIDEIN_Max_Idle" in member.attrs  # from the factory
+
+
+def test_example_frontend_config_loads() -> None:
+    config = load_frontend_config(ETC / "frontend.yaml")
+    assert [group.name for group in config.groups] == ["main", "analysis", "opportunistic"]
+    main = config.groups[0]
+    assert [cred.name for cred in config.group_credentials(main)] == ["pool_token"]
+    assert config.groups[2].match_expr == "true"  # YAML `true` read as the expression text
+
+
+def test_defaults_and_relative_paths(tmp_path: Path) -> None:
+    config = load_factory_config(write(tmp_path, factory_text()))
+    assert config.staging.hash_algorithm == "sha256"
+    assert config.state_dir == tmp_path / "state"
+    assert config.security.signing_key == tmp_path / "keys" / "sign.key"
+    assert config.entries[0].limits.max_idle == 2000
+
+
+def test_negative_limit_names_file_path_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, factory_text("    limits:\n      max_idle: -1\n"))
+    assert problems_of(path) == [f"{path}: entries[1].limits.max_idle: must be >= 0, got -1 (line 18)"]
+
+
+def test_misspelled_key_suggests_the_right_one(tmp_path: Path) -> None:
+    path = write(tmp_path, factory_text("    limits: {max_idel: 5}\n"))
+    assert problems_of(path) == [
+        f"{path}: entries[1].limits.max_idel: unknown key (did you mean 'max_idle'?) (line 17)"
+    ]
+
+
+def test_all_problems_are_listed_one_per_line(tmp_path: Path) -> None:
+    text = factory_text().replace('stage"}', 'stage", hash_algorithm: md5}')
+    text = text.replace("    submitter: {type: local}\n", "", 1)  # e1 loses its submitter
+    text = text.replace("submitter: {type: local}", "submitter: {type: local, slots: many}\n    colour: red")
+    lines = problems_of(write(tmp_path, text))
+    assert [line.split(": ")[1] for line in lines] == [
+        "staging.hash_algorithm",
+        "entries[0].submitter",
+        "entries[1].submitter.slots",
+        "entries[1].colour",
+    ]
+    assert all(line.startswith(f"{tmp_path / 'factory.yaml'}: ") for line in lines)
+    assert "required key missing (line 11)" in lines[1]
+
+
+def test_submitter_parameters_belong_to_their_type(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        factory_text("    submitter: {type: local, partition: debug}\n").replace(
+            "  - name: e2\n    gatekeeper: local\n    submitter: {type: local}\n",
+            "  - name: e2\n    gatekeeper: local\n",
+        ),
+    )
+    assert problems_of(path) == [
+        f"{path}: entries[1].submitter.partition: unknown key (allowed: black_hole, failure_rate, "
+        "queue_wait, slots, type, work_dir) (line 16)"
+    ]
+
+
+def test_unknown_submitter_type(tmp_path: Path) -> None:
+    text = factory_text().replace(
+        "  - name: e2\n    gatekeeper: local\n    submitter: {type: local}\n",
+        "  - name: e2\n    gatekeeper: local\n    submitter: {type: pbs}\n",
+    )
+    (line,) = problems_of(write(tmp_path, text))
+    assert "entries[1].submitter.type: unknown 'type' 'pbs'" in line
+
+
+def test_cross_field_problems_have_paths(tmp_path: Path) -> None:
+    text = factory_text(
+        "    allow_frontends: [{frontend: nobody}]\n"
+        "  - name: e1\n    gatekeeper: x\n    submitter: {type: fake}\n"
+    )
+    lines = problems_of(write(tmp_path, text))
+    assert any("entries[2].name: duplicate entry name 'e1'" in line for line in lines)
+    assert any("entries[1].allow_frontends[0].frontend: unknown frontend 'nobody'" in line for line in lines)
+
+
+def test_bad_classad_expression_is_a_config_error(tmp_path: Path) -> None:
+    pytest.importorskip("glidein.common.classads")
+    text = factory_text("    requirements: 'Memory >= '\n")
+    (line,) = problems_of(write(tmp_path, text))
+    assert "entries[1].requirements: invalid ClassAd expression" in line
+
+
+def test_int_attr_value_checked(tmp_path: Path) -> None:
+    text = factory_text("    attrs:\n      GLIDEIN_CPUS: {value: four, type: int}\n")
+    (line,) = problems_of(write(tmp_path, text))
+    assert "entries[1].attrs.GLIDEIN_CPUS: value 'four' is not an integer" in line
+
+
+def test_yaml_syntax_and_duplicate_keys(tmp_path: Path) -> None:
+    bad = write(tmp_path, "name: [unclosed\n", "a.yaml")
+    with pytest.raises(ConfigError, match=r"a.yaml: invalid YAML: .*line"):
+        load_factory_config(bad)
+    dup = write(tmp_path, factory_text().replace("name: f1\n", "name: f1\nname: f2\n"), "b.yaml")
+    assert problems_of(dup) == [f"{dup}: name: duplicate key (line 2)"]
+
+
+def test_kind_detection(tmp_path: Path) -> None:
+    assert load_config(ETC / "frontend.yaml").name == "vofe_cms"
+    with pytest.raises(ConfigError, match="cannot tell factory from frontend"):
+        load_config(write(tmp_path, "name: x\n"))
