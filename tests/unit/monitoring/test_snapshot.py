@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from glidein.common.errors import GlideinError
-from glidein.common.monitoring.model import ClientStatus, Counts, EntryStatus, LogKind, PilotFilter, PilotState
+from glidein.common.monitoring.model import (
+    ClientStatus,
+    Counts,
+    EntryStatus,
+    LogKind,
+    PilotFilter,
+    PilotState,
+)
 from glidein.common.monitoring.snapshot import (
     Snapshot,
     SnapshotFileSource,
