@@ -1,0 +1,130 @@
+"""Pure text helpers for the ClassAd syntaxes (no classad2 here; `glidein.common.classads` uses them).
+
+- `split_ads` cuts a stream of new-syntax or JSON ads into one text per ad, so that each ad is
+  parsed on its own (classad2's `parseAds` over one large string is quadratic).
+- `old_strings_to_new` rewrites the string literals of an old-syntax expression into new syntax.
+  Old syntax: a backslash is literal except before a quote, and `\\"` at the very end of the
+  expression (or line) is a literal backslash followed by the closing quote. New syntax: C-like
+  escapes (`\\\\`, `\\"`, `\\n`, octal).
+- `unsafe_expr_reason` says why an expression text could leak out of its attribute when it is
+  placed into `[ name = <text> ]` (a top-level `;`, an unbalanced bracket, an unterminated string
+  or comment), or None when it is safe.
+- `quote` makes a new-syntax string literal.
+"""
+
+import re
+
+# Tokens of the new syntax that matter for structure: complete strings and quoted names (with
+# backslash escapes, as in new ClassAds and JSON), comments, brackets, separators, and a lone
+# quote or comment opener (unterminated).
+_TOKEN = re.compile(
+    r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|//[^\n]*|/\*.*?\*/|/\*|["\'\[\]{}();,]',
+    re.S,
+)
+_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+_OPEN = "[{("
+_CLOSE = {"]": "[", "}": "{", ")": "("}
+# Characters without which an expression cannot leak out of `[ name = <expr> ]`.
+_RISKY = re.compile(r"[;\]})/\"']")
+# An old-syntax string literal: a backslash-quote followed by any character but a newline is a
+# literal quote; any other backslash is literal.
+_OLD_STRING = re.compile(r'"((?:[^"\\]|\\"(?=[^\n])|\\)*)"')
+_NEW_ESCAPES = {i: f"\\{i:03o}" for i in [*range(32), 127]}
+_NEW_ESCAPES.update({ord("\\"): "\\\\", ord('"'): '\\"', ord("\n"): "\\n", ord("\t"): "\\t"})
+_NEW_ESCAPES.update({ord("\r"): "\\r", ord("\b"): "\\b", ord("\f"): "\\f"})
+
+
+class TextError(ValueError):
+    """A ClassAd text is malformed; the message is one line naming where."""
+
+
+def snippet(text: str, limit: int = 60) -> str:
+    """A short quoted excerpt of `text` for error messages."""
+    return repr(text if len(text) <= limit else text[:limit] + "...")
+
+
+def line_of(text: str, pos: int) -> int:
+    """1-based line number of character offset `pos` in `text`."""
+    return text.count("\n", 0, pos) + 1
+
+
+def quote(value: str) -> str:
+    """A new-syntax ClassAd string literal for `value` (UTF-8 kept, controls escaped)."""
+    if "\0" in value:
+        raise TextError(f"a ClassAd string cannot hold a NUL character: {snippet(value)}")
+    return '"' + value.translate(_NEW_ESCAPES) + '"'
+
+
+def _old_literal_to_new(match: "re.Match[str]") -> str:
+    return quote(match.group(1).replace('\\"', '"'))
+
+
+def old_strings_to_new(expr: str) -> str:
+    """Rewrite the string literals of old-syntax expression text into new-syntax escapes."""
+    if "\\" not in expr and "\n" not in expr and "\r" not in expr:
+        return expr  # identical in both syntaxes
+    return _OLD_STRING.sub(_old_literal_to_new, expr)
+
+
+def unsafe_expr_reason(expr: str) -> str | None:  # noqa: PLR0911
+    """Why `expr` cannot stand alone as one attribute's value, or None when it can."""
+    if not expr.strip():
+        return "empty expression"
+    if not _RISKY.search(expr):
+        return None
+    stack: list[str] = []
+    for match in _TOKEN.finditer(expr):
+        tok = match.group()
+        if tok in ('"', "'"):
+            return "unterminated string"
+        if tok == "/*":
+            return "unterminated comment"
+        if tok in _OPEN:
+            stack.append(tok)
+        elif tok in _CLOSE:
+            if not stack or stack.pop() != _CLOSE[tok]:
+                return f"unbalanced {tok!r}"
+        elif tok == ";" and not stack:
+            return "';' outside brackets"
+    return f"unclosed {stack[-1]!r}" if stack else None
+
+
+def _check_between(text: str, start: int, end: int, allow: str) -> None:
+    between = _COMMENT.sub("", text[start:end])
+    for sep in allow:
+        between = between.replace(sep, " ", 1)
+    if between.strip():
+        raise TextError(
+            f"line {line_of(text, start)}: unexpected text {snippet(between.strip())} between ads"
+        )
+
+
+def split_ads(text: str, start: int = 0, end: int | None = None, sep: str = "") -> list[str]:
+    """Cut `text[start:end]` into top-level `[...]` / `{...}` chunks, one per ad.
+
+    Only whitespace, comments and (once between two ads) a character of `sep` may lie between
+    chunks; anything else raises TextError naming the line.
+    """
+    stop = len(text) if end is None else end
+    chunks: list[str] = []
+    depth, chunk_start, last_end = 0, -1, start
+    for match in _TOKEN.finditer(text, start, stop):
+        tok = match.group()
+        if tok in ('"', "'"):
+            raise TextError(f"line {line_of(text, match.start())}: unterminated string")
+        if tok in "[{":
+            if depth == 0:
+                _check_between(text, last_end, match.start(), sep if chunks else "")
+                chunk_start = match.start()
+            depth += 1
+        elif tok in "]}":
+            depth -= 1
+            if depth < 0:
+                raise TextError(f"line {line_of(text, match.start())}: unbalanced {tok!r}")
+            if depth == 0:
+                chunks.append(text[chunk_start : match.end()])
+                last_end = match.end()
+    if depth:
+        raise TextError(f"line {line_of(text, chunk_start)}: ad not closed before the end of the text")
+    _check_between(text, last_end, stop, "")
+    return chunks
