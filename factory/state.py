@@ -1,0 +1,240 @@
+"""Pilot bookkeeping in SQLite: one row per pilot, its state history, and request sequences.
+
+A pilot is recorded (state NEW) *before* the submit call, so a factory killed mid-submission
+finds it on restart: the backend's status (matched by pilot id, which submitters put in the job
+name) either shows it, or after a grace period it becomes LOST. Nothing is ever submitted twice
+for one row, and nothing submitted is forgotten. Transitions follow `pilot_states.TRANSITIONS`;
+an illegal one is refused and logged. Several processes (the entry workers, the CLI) share the
+database file (WAL mode, busy timeout).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from glidein.factory.pilot_states import TERMINAL, PilotState, PilotView, can_move
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pilots (
+    pilot_id TEXT PRIMARY KEY, entry TEXT NOT NULL, client TEXT NOT NULL,
+    security_class TEXT NOT NULL DEFAULT '', credential_id TEXT NOT NULL DEFAULT '',
+    backend_id TEXT NOT NULL DEFAULT '', state TEXT NOT NULL, submit_time REAL NOT NULL,
+    state_since REAL NOT NULL, held_reason TEXT NOT NULL DEFAULT '', releases INTEGER NOT NULL DEFAULT 0,
+    exit_code INTEGER, end_time REAL
+);
+CREATE INDEX IF NOT EXISTS pilots_entry_state ON pilots (entry, state);
+CREATE TABLE IF NOT EXISTS history (
+    pilot_id TEXT NOT NULL, time REAL NOT NULL, old_state TEXT, new_state TEXT NOT NULL, reason TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS history_pilot ON history (pilot_id);
+CREATE TABLE IF NOT EXISTS sequences (
+    frontend TEXT NOT NULL, name TEXT NOT NULL, sequence INTEGER NOT NULL, signature TEXT NOT NULL,
+    PRIMARY KEY (frontend, name)
+);
+"""
+
+_ACTIVE_SQL = ",".join(f"'{s.value}'" for s in PilotState if s not in TERMINAL)
+_GROUP = " GROUP BY entry, state"
+_COUNTS_SQL = f"SELECT entry, state, COUNT(*) FROM pilots WHERE state IN ({_ACTIVE_SQL}){_GROUP}"  # noqa: S608
+
+
+@dataclass(frozen=True)
+class PilotRecord:
+    view: PilotView
+    entry: str
+    backend_id: str
+    credential_id: str
+
+    @property
+    def pilot_id(self) -> str:
+        return self.view.pilot_id
+
+    @property
+    def state(self) -> PilotState:
+        return self.view.state
+
+
+@dataclass(frozen=True)
+class NewPilot:
+    entry: str
+    client: str
+    security_class: str
+    credential_id: str
+
+
+def new_pilot_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+def connect(path: str | Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), timeout=60.0, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.executescript(_SCHEMA)
+    return conn
+
+
+def _record(row: Any) -> PilotRecord:
+    (pid, entry, client, sec, cred, backend, state, submit, since, held, releases) = row
+    view = PilotView(pid, client, PilotState(state), submit, since, sec, held, releases)
+    return PilotRecord(view, str(entry), str(backend), str(cred))
+
+
+_COLUMNS = (
+    "pilot_id, entry, client, security_class, credential_id, backend_id, state, submit_time,"
+    " state_since, held_reason, releases"
+)
+
+
+class PilotStore:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.conn = connect(self.path)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.conn
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    # ------------------------------------------------------------ pilots
+
+    def record_new(self, pilot: NewPilot, count: int, now: float) -> list[str]:
+        """Record `count` pilots in state NEW (before submitting them); return their ids."""
+        ids = [new_pilot_id() for _ in range(count)]
+        with self._tx() as conn:
+            conn.executemany(
+                "INSERT INTO pilots (pilot_id, entry, client, security_class, credential_id, state,"
+                " submit_time, state_since) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (i, pilot.entry, pilot.client, pilot.security_class, pilot.credential_id, "new", now, now)
+                    for i in ids
+                ],
+            )
+            conn.executemany(
+                "INSERT INTO history VALUES (?, ?, NULL, 'new', 'recorded')", [(i, now) for i in ids]
+            )
+        return ids
+
+    def set_backend_ids(self, backend_ids: dict[str, str], now: float) -> None:
+        """Submission accepted: NEW -> PENDING with the backend's id."""
+        with self._tx() as conn:
+            for pilot_id, backend_id in backend_ids.items():
+                conn.execute("UPDATE pilots SET backend_id = ? WHERE pilot_id = ?", (backend_id, pilot_id))
+        self.move_many([(p, PilotState.PENDING, "submitted") for p in backend_ids], now)
+
+    def active(self, entry: str | None = None) -> list[PilotRecord]:
+        """Every pilot not in a terminal state (of one entry, or all)."""
+        sql = f"SELECT {_COLUMNS} FROM pilots WHERE state IN ({_ACTIVE_SQL})"  # noqa: S608 - constants
+        args: tuple[str, ...] = ()
+        if entry is not None:
+            sql += " AND entry = ?"
+            args = (entry,)
+        return [_record(row) for row in self.conn.execute(sql + " ORDER BY submit_time, pilot_id", args)]
+
+    def get(self, pilot_id: str) -> PilotRecord | None:
+        sql = f"SELECT {_COLUMNS} FROM pilots WHERE pilot_id = ?"  # noqa: S608 - constants
+        row = self.conn.execute(sql, (pilot_id,)).fetchone()
+        return _record(row) if row else None
+
+    def move_many(
+        self,
+        moves: Sequence[tuple[str, PilotState, str]],
+        now: float,
+        held_reasons: dict[str, str] | None = None,
+        exit_codes: dict[str, int | None] | None = None,
+    ) -> int:
+        """Apply (pilot id, new state, reason) transitions allowed by the table; return how many moved."""
+        moved = 0
+        with self._tx() as conn:
+            for pilot_id, new, reason in moves:
+                row = conn.execute("SELECT state FROM pilots WHERE pilot_id = ?", (pilot_id,)).fetchone()
+                if row is None:
+                    log.warning("pilot=%s unknown; cannot move it to %s", pilot_id, new.value)
+                    continue
+                old = PilotState(row[0])
+                if old == new:
+                    continue
+                if not can_move(old, new):
+                    log.warning(
+                        "pilot=%s illegal transition %s -> %s refused", pilot_id, old.value, new.value
+                    )
+                    continue
+                end = now if new in TERMINAL else None
+                conn.execute(
+                    "UPDATE pilots SET state = ?, state_since = ?, held_reason = ?, end_time = ?,"
+                    " exit_code = COALESCE(?, exit_code) WHERE pilot_id = ?",
+                    (
+                        new.value,
+                        now,
+                        (held_reasons or {}).get(pilot_id, ""),
+                        end,
+                        (exit_codes or {}).get(pilot_id),
+                        pilot_id,
+                    ),
+                )
+                conn.execute(
+                    "INSERT INTO history VALUES (?, ?, ?, ?, ?)",
+                    (pilot_id, now, old.value, new.value, reason),
+                )
+                moved += 1
+        return moved
+
+    def count_release(self, pilot_ids: Sequence[str]) -> None:
+        with self._tx() as conn:
+            conn.executemany(
+                "UPDATE pilots SET releases = releases + 1 WHERE pilot_id = ?", [(p,) for p in pilot_ids]
+            )
+
+    def history(self, pilot_id: str) -> list[tuple[str | None, str, str]]:
+        rows = self.conn.execute(
+            "SELECT old_state, new_state, reason FROM history WHERE pilot_id = ? ORDER BY rowid", (pilot_id,)
+        )
+        return [(r[0], r[1], r[2]) for r in rows]
+
+    def counts_by_entry(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for entry, state, n in self.conn.execute(_COUNTS_SQL):
+            out.setdefault(entry, {})[state] = n
+        return out
+
+    def recent_ends(self, entry: str, since: float) -> list[tuple[str, int | None, float, float]]:
+        """(state, exit code, run seconds, end time) of pilots of `entry` that ended after `since`."""
+        rows = self.conn.execute(
+            "SELECT p.state, p.exit_code, p.end_time - COALESCE((SELECT MIN(h.time) FROM history h"
+            " WHERE h.pilot_id = p.pilot_id AND h.new_state = 'running'), p.end_time), p.end_time"
+            " FROM pilots p WHERE p.entry = ? AND p.end_time > ?",
+            (entry, since),
+        )
+        return [(str(r[0]), r[1], float(r[2] or 0.0), float(r[3])) for r in rows]
+
+    # ------------------------------------------------------------ request sequences (replay guard)
+
+    def last_sequence(self, frontend: str, name: str) -> tuple[int, str] | None:
+        row = self.conn.execute(
+            "SELECT sequence, signature FROM sequences WHERE frontend = ? AND name = ?", (frontend, name)
+        ).fetchone()
+        return (int(row[0]), str(row[1])) if row else None
+
+    def save_sequence(self, frontend: str, name: str, sequence: int, signature: str) -> None:
+        self.conn.execute(
+            "INSERT INTO sequences VALUES (?, ?, ?, ?) ON CONFLICT (frontend, name)"
+            " DO UPDATE SET sequence = excluded.sequence, signature = excluded.signature",
+            (frontend, name, sequence, signature),
+        )

@@ -1,0 +1,158 @@
+"""Pilots as local processes: a simulated site per entry (demo and tests).
+
+The site lives in a directory: `jobs/<pilot id>/job.json` is a queued pilot; the site starts it
+(through `local_run`) once it has waited `queue_wait` seconds and one of `slots` is free. The run
+leaves `pid`, `pilot.log` and finally `exit`. `failure_rate` makes that share of pilots fail
+validation (exit 1); `black_hole` makes every pilot die at once. The scheduling pass runs at every
+`submit` and `status` call, i.e. each factory cycle.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from glidein.common.errors import SubmitError
+from glidein.factory.pilot_states import PilotState
+from glidein.factory.submitters.base import BackendStatus, PilotRef, PilotSpec
+
+S = PilotState
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return fields[0] != "Z"
+    return True
+
+
+def _read_int(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+class LocalSubmitter:
+    def __init__(
+        self, entry: str, params: object, work_dir: Path, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.entry = entry
+        self.slots = int(getattr(params, "slots", 4))
+        self.queue_wait = float(getattr(params, "queue_wait", 0.0))
+        self.failure_rate = float(getattr(params, "failure_rate", 0.0))
+        self.black_hole = bool(getattr(params, "black_hole", False))
+        own_dir = getattr(params, "work_dir", None)
+        self.site = Path(own_dir) if own_dir else Path(work_dir) / "local" / entry
+        self.jobs = self.site / "jobs"
+        self.clock = clock
+
+    def status_key(self) -> str:
+        return f"local:{self.site}"
+
+    def submit(self, pilots: Sequence[PilotSpec]) -> dict[str, str]:
+        try:
+            self.jobs.mkdir(parents=True, exist_ok=True)
+            out: dict[str, str] = {}
+            now = self.clock()
+            for spec in pilots:
+                job_dir = self.jobs / spec.pilot_id
+                job_dir.mkdir(exist_ok=True)
+                job = {
+                    "argv": list(spec.argv),
+                    "env": dict(spec.env),
+                    "queued_at": now,
+                    "failure_rate": self.failure_rate,
+                    "black_hole": self.black_hole,
+                }
+                tmp = job_dir / "job.json.tmp"
+                tmp.write_text(json.dumps(job))
+                tmp.chmod(0o600)  # the command line carries the pilot's token
+                tmp.replace(job_dir / "job.json")
+                out[spec.pilot_id] = spec.pilot_id
+        except OSError as exc:
+            raise SubmitError(f"local site {self.site}: cannot queue pilots: {exc}") from None
+        self._schedule()
+        return out
+
+    def _job_state(self, job_dir: Path) -> BackendStatus:
+        pilot_id = job_dir.name
+        code = _read_int(job_dir / "exit")
+        removed = (job_dir / "removed").exists()
+        if code is not None:
+            state = S.REMOVED if removed else (S.COMPLETED if code == 0 else S.FAILED)
+            return BackendStatus(pilot_id, state, pilot_id, code)
+        pid = _read_int(job_dir / "pid")
+        if pid is None:
+            return BackendStatus(pilot_id, S.REMOVED if removed else S.IDLE, pilot_id)
+        if _alive(pid):
+            return BackendStatus(pilot_id, S.RUNNING, pilot_id)
+        code = _read_int(job_dir / "exit")  # it may have just finished
+        if code is None:
+            return BackendStatus(pilot_id, S.REMOVED if removed else S.FAILED, pilot_id, -9)
+        return BackendStatus(pilot_id, S.COMPLETED if code == 0 else S.FAILED, pilot_id, code)
+
+    def _schedule(self) -> None:
+        """Start queued pilots that waited long enough, while slots are free."""
+        if not self.jobs.is_dir():
+            return
+        states = {d: self._job_state(d) for d in self.jobs.iterdir() if (d / "job.json").exists()}
+        free = self.slots - sum(1 for st in states.values() if st.state == S.RUNNING)
+        queued = sorted(
+            (d for d, st in states.items() if st.state == S.IDLE), key=lambda d: d.stat().st_mtime
+        )
+        now = self.clock()
+        for job_dir in queued:
+            if free <= 0:
+                break
+            job = json.loads((job_dir / "job.json").read_text())
+            if now - float(job["queued_at"]) < self.queue_wait:
+                continue
+            self._launch(job_dir)
+            free -= 1
+
+    def _launch(self, job_dir: Path) -> None:
+        argv = [sys.executable, "-m", "glidein.factory.submitters.local_run", str(job_dir)]
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, close_fds=True)
+        proc.wait(30)  # the runner forks and returns at once after writing its pid file
+
+    def status(self, pilots: Sequence[PilotRef]) -> dict[str, BackendStatus]:
+        if not self.site.exists():
+            return {}
+        try:
+            self._schedule()
+            out: dict[str, BackendStatus] = {}
+            for ref in pilots:
+                job_dir = self.jobs / ref.pilot_id
+                if (job_dir / "job.json").exists():
+                    out[ref.pilot_id] = self._job_state(job_dir)
+            return out
+        except (OSError, ValueError) as exc:
+            raise SubmitError(f"local site {self.site}: cannot read pilot status: {exc}") from None
+
+    def remove(self, pilots: Sequence[PilotRef]) -> None:
+        for ref in pilots:
+            job_dir = self.jobs / ref.pilot_id
+            if not job_dir.is_dir():
+                continue
+            (job_dir / "removed").touch()
+            pid = _read_int(job_dir / "pid")
+            if pid is not None and _alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGTERM)
+
+    def release(self, pilots: Sequence[PilotRef]) -> None:
+        """A local site never holds pilots."""

@@ -1,0 +1,74 @@
+"""Runs one pilot of a simulated local site: `python -m glidein.factory.submitters.local_run JOB_DIR`.
+
+Forks at once and writes the child's `pid` before returning (the submitter waits for that); the
+child runs the pilot
+(or fails it, per the site's failure rate / black-hole mode) and writes `exit` with its code.
+SIGTERM is passed on to the pilot (removal).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+
+def _write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+def _run(job_dir: Path) -> int:
+    job = json.loads((job_dir / "job.json").read_text())
+    _write(job_dir / "started", str(time.time()))
+    if job.get("black_hole"):
+        return 1
+    if random.random() < float(job.get("failure_rate", 0.0)):
+        time.sleep(0.2)
+        return 1
+    env = dict(os.environ)
+    env.update(job.get("env", {}))
+    procs: list[subprocess.Popen[bytes]] = []
+    stop: list[int] = []
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        stop.append(signum)
+        for proc in procs:
+            proc.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)  # before the pilot starts: no window to lose it
+    with open(job_dir / "pilot.log", "ab") as log:
+        procs.append(
+            subprocess.Popen(
+                job["argv"], cwd=job_dir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=log
+            )
+        )
+    if stop:
+        procs[0].send_signal(stop[0])
+    return procs[0].wait()
+
+
+def main(argv: list[str]) -> int:
+    job_dir = Path(argv[1])
+    child = os.fork()
+    if child > 0:
+        _write(job_dir / "pid", str(child))  # before returning: the site never starts a pilot twice
+        return 0
+    os.chdir(job_dir)
+    try:
+        code = _run(job_dir)
+    except Exception:
+        code = 127
+    _write(job_dir / "exit", str(code))
+    return 0
+
+
+if __name__ == "__main__":
+    os._exit(main(sys.argv))
