@@ -7,9 +7,10 @@ Per level (main, entry `<name>`, client `<frontend>`, group `<frontend>.<group>`
   "kind", "order", "period", "timeout", "dir"}]}` with kind exec | source | config | untar |
   startd_bundle; `order` is global: the pilot runs the files of all levels by order (ties: main,
   entry, client, group), so an entry's constants (order 1) precede the main checks (10+);
-* `signature.<HASH>.txt`: `<hex>  <name>` lines, the description first, then every file; HASH,
-  the hash of this file, is the level's `-sign*` pilot argument;
-* with a signing key, `signature.<HASH>.ed25519`: raw Ed25519 signature of the signature file.
+* `signature.<D>.txt` (D: the description's hash, so the pilot finds it from `-descript*`):
+  `<hex>  <name>` lines, the description first, then every file; the hash of this signature
+  file is the level's `-sign*` pilot argument (a wrong one is refused as Corruption);
+* with a signing key, `signature.<D>.ed25519`: raw Ed25519 signature of the signature file.
 
 `stages.json` records every stage; files only older stages use are deleted once those stages are
 older than the grace period, so pilots still downloading a previous stage keep working.
@@ -230,10 +231,11 @@ class _Writer:
         signature = f"# glidein signature, level {level}, {self.algorithm}\n"
         signature += f"{digest(self.algorithm, desc_data)}  {desc_name}\n" + "".join(lines)
         sig_data = signature.encode()
-        sign = digest(self.algorithm, sig_data)
-        self.put(f"signature.{sign}.txt", sig_data)
+        desc_hash = digest(self.algorithm, desc_data)
+        self.put(f"signature.{desc_hash}.txt", sig_data)
         if self.signer is not None:
-            self.put(f"signature.{sign}.ed25519", self.signer(sig_data))
+            self.put(f"signature.{desc_hash}.ed25519", self.signer(sig_data))
+        sign = digest(self.algorithm, sig_data)
         return LevelStage(level, sign, desc_name)
 
 

@@ -2,12 +2,12 @@
 """glidein pilot wrapper: verify the staged files, validate the node, start the startd.
 
 ONE file, Python >= 3.6, standard library only: it runs on worker nodes nobody here controls.
-Chain of trust per level (main, entry, client, group): the `-sign*` argument is the hash of
-`signature.<HASH>.txt`, which lists the hash of the description file (first line) and of every
-file; with `-signkey` the signature file must also carry a valid Ed25519 signature. Every file
-of every level is downloaded and verified before anything runs. Exit 0 on success, else the
-failure class code (1 WN_Resource, 2 Network, 3 Config, 4 VO_Config, 5 Corruption). Files of
-all levels run by their `order`; at equal order main, entry, client, group.
+Chain of trust per level (main, entry, client, group): `-descript*` names `description.<D>.json`;
+the `-sign*` argument is the hash of `signature.<D>.txt`, which lists the hash of the description
+(first line) and of every file; with `-signkey` the signature file must also carry a valid Ed25519
+signature. Every file of every level is downloaded and verified before anything runs. Exit 0 on
+success, else the failure class code (1 WN_Resource, 2 Network, 3 Config, 4 VO_Config,
+5 Corruption). Files of all levels run by their `order`; at equal order main, entry, client, group.
 """
 
 import base64
@@ -245,12 +245,15 @@ def load_level(level: str, args: Tuple[str, str, str], opts: Dict[str, str], log
     """Download and verify one level; returns [(file entry, bytes)] in described order."""
     web, sign, descript = (a.rstrip("/") for a in args)
     algo, retries = opts["signtype"], int(opts["retries"])
-    sig_name = "signature.%s.txt" % sign
+    parts = descript.split(".")
+    if len(parts) < 3 or "/" in descript:
+        raise PilotFailure("Config", "%s: description %r is not description.<hash>.json" % (level, descript))
+    sig_name = "signature.%s.txt" % parts[1]
     sig_data = fetch(web + "/" + sig_name, retries, log)
     if digest(algo, sig_data) != sign.lower():
         raise PilotFailure("Corruption", "%s: %s hash differs from -sign" % (level, sig_name), "verify")
     if opts.get("signkey"):
-        ed_sig = fetch(web + "/signature.%s.ed25519" % sign, retries, log)
+        ed_sig = fetch(web + "/signature.%s.ed25519" % parts[1], retries, log)
         if not ed25519_verify(base64.b64decode(opts["signkey"]), sig_data, ed_sig):
             raise PilotFailure("Corruption", "%s: bad Ed25519 signature of %s" % (level, sig_name), "verify")
     listing = parse_signature(sig_data, sig_name)
@@ -353,7 +356,8 @@ def script_env(config: str, work: str, result_file: str) -> Dict[str, str]:
 def run_exec(entry: Dict[str, Any], path: str, config: str, work: str, log: Reporter) -> Dict[str, Any]:
     """Run one script; a non-zero exit is a failure classed by its result JSON."""
     orig = entry.get("orig") or entry["name"]
-    result_file = os.path.join(work, "results", orig.rsplit(".", 1)[0] + ".json")
+    stem = orig.split(".", 1)[0]
+    result_file = os.path.join(work, "results", stem + ".json")
     argv = [sys.executable, path, config] if path.endswith(".py") else [path, config]
     os.chmod(path, 0o700)
     timeout = float(entry.get("timeout") or 600)
@@ -368,7 +372,7 @@ def run_exec(entry: Dict[str, Any], path: str, config: str, work: str, log: Repo
         code, output = -1, "timed out after %.0f s" % timeout
     for line in output.splitlines()[-40:]:
         log.log("  [%s] %s" % (orig, line))
-    result = {"id": orig, "exit_code": code, "seconds": round(time.time() - start, 3)}
+    result = {"id": stem, "exit_code": code, "seconds": round(time.time() - start, 3)}
     if os.path.exists(result_file):
         with open(result_file) as handle:
             result.update(json.load(handle))

@@ -1,0 +1,125 @@
+"""A pilot against a real local web server: full run, order and hand-off, failures and their class."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from glidein.factory.web import read_log
+from tests.integration.pilot.helpers import StageSite, mark_script
+from tests.procs import Processes
+
+
+def _site(tmp_path: Path, processes: Processes, **kwargs: object) -> StageSite:
+    site = StageSite(tmp_path, processes, **kwargs)  # type: ignore[arg-type]
+    site.extra = {
+        "main": [mark_script(tmp_path, "m1", 5)],
+        "entry": [mark_script(tmp_path, "e1s", 5)],
+        "client": [mark_script(tmp_path, "c1", 50)],
+        "group": [mark_script(tmp_path, "g1", 96)],
+    }
+    site.stage()
+    site.serve()
+    return site
+
+
+def test_full_run_verifies_runs_in_order_and_starts_the_startd(tmp_path: Path, processes: Processes) -> None:
+    site = _site(tmp_path, processes)
+    proc = site.run_pilot(site.pilot_argv(GLIDEIN_Token="tok-SECRET-123"))
+    assert proc.returncode == 0, proc.stderr
+    # Files ran by global order (main before entry at equal order), each saw the previous ones' keys.
+    order = (site.markers / "order").read_text().splitlines()
+    assert order == ["m1 -", "e1s +m1", "c1 +m1+e1s", "g1 +m1+e1s+c1"]
+    startd = json.loads((site.markers / "startd").read_text())
+    assert startd["attrs"]["GLIDEIN_Site"] == '"SiteA"'  # entry constant reached the startd
+    assert startd["collector"] == f"127.0.0.1:{site.port}" and startd["schedd_url"] == site.url
+    token_file = Path(startd["token_file"])
+    assert token_file.read_text().strip() == "tok-SECRET-123"
+    assert token_file.stat().st_mode & 0o777 == 0o600
+    report = site.report()
+    assert report["status"] == "success" and report["exit_code"] == 0
+    ids = [r["id"] for r in report["results"]]  # type: ignore[union-attr,index]
+    assert ids[:3] == ["m1", "e1s", "check_python"] and "startd_setup" in ids
+    log = read_log(site.state_dir, "p1")
+    assert "verified level group" in log and "FINAL success" in log
+    assert "tok-SECRET-123" not in log + json.dumps(report)
+    work = site.work_dirs()[0]
+    assert "tok-SECRET-123" not in (work / "glidein_config").read_text()
+    xml = ET.parse(work / "results" / "check_disk.xml").getroot()
+    assert xml.tag == "OSGTestResult" and xml.findtext("result/status") == "OK"
+
+
+def test_failing_validation_stops_the_pilot_and_holds(tmp_path: Path, processes: Processes) -> None:
+    site = _site(tmp_path, processes)
+    argv = site.pilot_argv(GLIDEIN_Min_Disk_MB=str(10**12))
+    argv[argv.index("-hold_time") + 1] = "1"
+    started = time.monotonic()
+    proc = site.run_pilot(argv)
+    assert proc.returncode == 1, proc.stderr
+    assert time.monotonic() - started >= 1.0 and "holding the node for 1 s" in proc.stderr
+    report = site.report()
+    assert report["failure_class"] == "WN_Resource" and report["step"] == "check_disk.py"
+    assert not (site.markers / "startd").exists()
+    assert "c1" not in (site.markers / "order").read_text()  # a later script never ran
+    results = site.work_dirs()[0] / "results"
+    assert (results / "check_disk.json").exists() and not (results / "check_memory.json").exists()
+    xml = ET.parse(results / "check_disk.xml").getroot()
+    assert xml.findtext("result/status") == "ERROR"
+    assert xml.findtext("result/metric[@name='failure']") == "WN_Resource"
+
+
+def test_client_script_failure_is_vo_config(tmp_path: Path, processes: Processes) -> None:
+    site = StageSite(tmp_path, processes)
+    bad = tmp_path / "vo_check.py"
+    bad.write_text("import sys\nprint('VO software missing')\nsys.exit(3)\n")
+    from glidein.factory.staging import StageFile
+
+    site.extra = {"client": [StageFile(bad, "exec", order=50)]}
+    site.stage()
+    site.serve()
+    proc = site.run_pilot()
+    assert proc.returncode == 4, proc.stderr
+    report = site.report()
+    assert report["failure_class"] == "VO_Config" and "VO software missing" in str(report["message"])
+    assert not (site.markers / "startd").exists()
+
+
+def test_missing_file_is_network_and_nothing_runs(tmp_path: Path, processes: Processes) -> None:
+    site = _site(tmp_path, processes)
+    victim = next(site.stage_dir.glob("check_cvmfs.*.py"))
+    victim.unlink()
+    proc = site.run_pilot()
+    assert proc.returncode == 2, proc.stderr
+    report = site.report()
+    assert report["failure_class"] == "Network" and victim.name in str(report["message"])
+    assert not (site.markers / "order").exists() and not (site.markers / "startd").exists()
+
+
+def test_unreachable_web_is_network(tmp_path: Path, processes: Processes) -> None:
+    site = StageSite(tmp_path, processes)
+    site.stage()
+    site.serve()
+    argv = site.pilot_argv()
+    processes.stop_all()  # the web server is gone: connection refused, retried once with back-off
+    argv[argv.index("-retries") + 1] = "1"
+    proc = site.run_pilot(argv)
+    assert proc.returncode == 2, proc.stderr
+    assert "attempt 2" in proc.stderr and "cannot download" in proc.stderr
+
+
+def test_sigterm_during_hold_ends_the_pilot(tmp_path: Path, processes: Processes) -> None:
+    site = StageSite(tmp_path, processes)
+    site.stage()
+    site.serve()
+    argv = site.pilot_argv(GLIDEIN_Min_Memory_MB=str(10**12))
+    argv[argv.index("-hold_time") + 1] = "60"
+    env = dict(os.environ, PILOT_TEST_MARKERS=str(site.markers))
+    pilot = processes.start(argv, "pilot", env=env)
+    from tests.procs import wait_for
+
+    wait_for(lambda: "holding the node" in processes.log("pilot"), timeout=20)
+    assert processes.stop(pilot, timeout=10) == 1
+    assert site.report()["failure_class"] == "WN_Resource"
