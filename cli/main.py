@@ -16,7 +16,10 @@ from glidein.common.log import setup_logging
 # name -> "module:function"; the function adds the command's parser to the subparsers.
 # Each command module's `register(subparsers)` adds its parser and sets `handler` (see cli/common.py).
 COMMANDS: dict[str, str] = {
+    "monitor": "glidein.cli.monitor:register",
     "version": "glidein.cli.version:register",
+    "config": "glidein.cli.config:register",
+    "collector": "glidein.cli.collector:register",
     "token": "glidein.cli.token:register",
     "factory": "glidein.cli.factory:register",
 }
