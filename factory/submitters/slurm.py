@@ -1,0 +1,196 @@
+"""Pilots as Slurm batch jobs: `sbatch` to submit, ONE `squeue` per cycle for all pilots, `scancel`.
+
+Each pilot is a batch script `<work_dir>/<pilot id>.sh` (0600: it carries the pilot's token) named
+`glidein_<pilot id>` so that `squeue` reports by pilot id and a restarted factory recognises jobs it
+submitted before a crash. The script records the pilot's exit code in `<pilot id>.exit`. The
+cluster is the one `SLURM_CONF` (environment) names. Output parsing is in pure functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import subprocess
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from glidein.common.errors import SubmitError
+from glidein.factory.pilot_states import PilotState
+from glidein.factory.submitters.base import JOB_PREFIX, BackendStatus, PilotRef, PilotSpec
+
+S = PilotState
+SQUEUE_FORMAT = "%A|%j|%T|%r"
+HOLD_REASONS = ("JobHeldUser", "JobHeldAdmin")
+_STATES: dict[str, PilotState] = {
+    "PENDING": S.IDLE,
+    "REQUEUED": S.IDLE,
+    "REQUEUE_HOLD": S.HELD,
+    "REQUEUE_FED": S.IDLE,
+    "RESIZING": S.IDLE,
+    "CONFIGURING": S.RUNNING,
+    "RUNNING": S.RUNNING,
+    "COMPLETING": S.RUNNING,
+    "SUSPENDED": S.RUNNING,
+    "STOPPED": S.RUNNING,
+    "SIGNALING": S.RUNNING,
+    "STAGE_OUT": S.RUNNING,
+    "COMPLETED": S.COMPLETED,
+    "CANCELLED": S.REMOVED,
+    "FAILED": S.FAILED,
+    "TIMEOUT": S.FAILED,
+    "NODE_FAIL": S.FAILED,
+    "OUT_OF_MEMORY": S.FAILED,
+    "BOOT_FAIL": S.FAILED,
+    "DEADLINE": S.FAILED,
+    "PREEMPTED": S.FAILED,
+    "SPECIAL_EXIT": S.HELD,
+    "REVOKED": S.REMOVED,
+}
+
+
+@dataclass(frozen=True)
+class SlurmJob:
+    job_id: str
+    name: str
+    state: str
+    reason: str
+
+
+Runner = Callable[[Sequence[str]], tuple[int, str, str]]
+
+
+def run_command(argv: Sequence[str]) -> tuple[int, str, str]:
+    """Run a Slurm client command; (return code, stdout, stderr). Missing tools are rc 127."""
+    try:
+        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=60, check=False)
+    except FileNotFoundError:
+        return 127, "", f"{argv[0]}: command not found"
+    except subprocess.TimeoutExpired:
+        return 124, "", f"{argv[0]}: timed out after 60 s"
+    return proc.returncode, proc.stdout, proc.stderr
+
+
+# ---------------------------------------------------------------- pure parsing
+
+
+def parse_sbatch(stdout: str) -> str:
+    """`sbatch --parsable` prints `<job id>[;<cluster>]`; the job id."""
+    text = stdout.strip().splitlines()[-1] if stdout.strip() else ""
+    job_id = text.split(";", 1)[0]
+    if not job_id.isdigit():
+        raise SubmitError(f"sbatch printed no job id: {stdout.strip()[:200]!r}")
+    return job_id
+
+
+def parse_squeue(stdout: str) -> list[SlurmJob]:
+    """Lines of `squeue -h -t all -o '%A|%j|%T|%r'` (job names may contain '|')."""
+    jobs: list[SlurmJob] = []
+    for line in stdout.splitlines():
+        if not line.strip():
+            continue
+        job_id, sep, rest = line.partition("|")
+        parts = rest.rsplit("|", 2)
+        if not sep or len(parts) != 3 or not job_id.strip().isdigit():
+            raise SubmitError(f"unexpected squeue line: {line[:200]!r}")
+        jobs.append(SlurmJob(job_id.strip(), parts[0], parts[1].strip(), parts[2].strip()))
+    return jobs
+
+
+def pilot_statuses(
+    jobs: Sequence[SlurmJob], exit_codes: Mapping[str, int] | None = None
+) -> dict[str, BackendStatus]:
+    """Our pilots among `jobs`, by pilot id; the newest job wins if a name repeats."""
+    out: dict[str, BackendStatus] = {}
+    for job in sorted(jobs, key=lambda j: int(j.job_id)):
+        if not job.name.startswith(JOB_PREFIX):
+            continue
+        pilot_id = job.name[len(JOB_PREFIX) :]
+        state = _STATES.get(job.state, S.IDLE)
+        held = ""
+        if job.state == "PENDING" and job.reason in HOLD_REASONS:
+            state, held = S.HELD, job.reason
+        code = (exit_codes or {}).get(pilot_id)
+        if state == S.FAILED and code is None:
+            code = -1
+        out[pilot_id] = BackendStatus(
+            pilot_id, state, job.job_id, code if state in (S.COMPLETED, S.FAILED) else None, held
+        )
+    return out
+
+
+def batch_script(spec: PilotSpec, exit_file: Path) -> str:
+    """The job script: the pilot's environment, its command line, and the exit-code record."""
+    lines = ["#!/bin/sh", f"# glidein pilot {spec.pilot_id} of entry {spec.entry} for {spec.client}"]
+    lines += [f"export {k}={shlex.quote(v)}" for k, v in sorted(spec.env.items())]
+    lines += [shlex.join(spec.argv), "rc=$?", f"echo $rc > {shlex.quote(str(exit_file))}", "exit $rc", ""]
+    return "\n".join(lines)
+
+
+def sbatch_argv(spec: PilotSpec, script: Path, out_dir: Path, params: object) -> list[str]:
+    argv = ["sbatch", "--parsable", f"--job-name={JOB_PREFIX}{spec.pilot_id}"]
+    argv += [f"--output={out_dir / spec.pilot_id}.out", f"--chdir={out_dir}"]
+    argv += [f"--time={int(getattr(params, 'time_limit', 60))}", f"--cpus-per-task={max(1, spec.cpus)}"]
+    if spec.memory_mb:
+        argv.append(f"--mem={spec.memory_mb}")
+    if getattr(params, "partition", None):
+        argv.append(f"--partition={params.partition}")  # type: ignore[attr-defined]
+    if getattr(params, "account", None):
+        argv.append(f"--account={params.account}")  # type: ignore[attr-defined]
+    argv += [str(a) for a in getattr(params, "sbatch_args", [])]
+    return [*argv, str(script)]
+
+
+# ---------------------------------------------------------------- the adapter
+
+
+class SlurmSubmitter:
+    def __init__(self, entry: str, params: object, work_dir: Path, runner: Runner = run_command) -> None:
+        self.entry, self.params, self.runner = entry, params, runner
+        own = getattr(params, "work_dir", None)
+        self.out_dir = Path(own) if own else Path(work_dir) / "slurm"
+
+    def status_key(self) -> str:
+        return f"slurm:{self.out_dir}"  # one squeue serves every Slurm entry sharing the work dir
+
+    def _run(self, argv: Sequence[str], what: str) -> str:
+        rc, out, err = self.runner(argv)
+        if rc != 0:
+            raise SubmitError(f"entry {self.entry}: {what} failed (rc {rc}): {err.strip()[:300]}")
+        return out
+
+    def submit(self, pilots: Sequence[PilotSpec]) -> dict[str, str]:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        accepted: dict[str, str] = {}
+        for spec in pilots:
+            script = self.out_dir / f"{spec.pilot_id}.sh"
+            script.touch(mode=0o600)
+            script.write_text(batch_script(spec, self.out_dir / f"{spec.pilot_id}.exit"))
+            try:
+                out = self._run(sbatch_argv(spec, script, self.out_dir, self.params), "sbatch")
+                accepted[spec.pilot_id] = parse_sbatch(out)
+            except SubmitError:
+                if not accepted:
+                    raise
+                break  # keep what was accepted; the rest waits for the next cycle
+        return accepted
+
+    def status(self, pilots: Sequence[PilotRef]) -> dict[str, BackendStatus]:
+        jobs = parse_squeue(self._run(["squeue", "-h", "-t", "all", "-o", SQUEUE_FORMAT], "squeue"))
+        codes: dict[str, int] = {}
+        for job in jobs:
+            if job.state in ("COMPLETED", "FAILED") and job.name.startswith(JOB_PREFIX):
+                pilot_id = job.name[len(JOB_PREFIX) :]
+                with contextlib.suppress(OSError, ValueError):
+                    codes[pilot_id] = int((self.out_dir / f"{pilot_id}.exit").read_text().strip())
+        return pilot_statuses(jobs, codes)
+
+    def remove(self, pilots: Sequence[PilotRef]) -> None:
+        ids = [p.backend_id for p in pilots if p.backend_id]
+        if ids:
+            self._run(["scancel", *ids], "scancel")
+
+    def release(self, pilots: Sequence[PilotRef]) -> None:
+        ids = [p.backend_id for p in pilots if p.backend_id]
+        if ids:
+            self._run(["scontrol", "release", ",".join(ids)], "scontrol release")

@@ -1,0 +1,105 @@
+"""Slurm adapter: parsing of recorded real output (slurm-wlm 22.05.8) and the commands it runs."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from glidein.common.errors import SubmitError
+from glidein.factory.pilot_states import PilotState
+from glidein.factory.submitters.base import PilotRef, PilotSpec
+from glidein.factory.submitters.slurm import (
+    SlurmSubmitter,
+    batch_script,
+    parse_sbatch,
+    parse_squeue,
+    pilot_statuses,
+)
+
+S = PilotState
+DATA = Path(__file__).parent / "data"
+
+
+def test_parse_recorded_squeue() -> None:
+    jobs = parse_squeue((DATA / "squeue_all_slurm22.txt").read_text())
+    assert len(jobs) == 17
+    got = pilot_statuses(jobs, {"cccc": 0, "dddd": 3})
+    assert "smoke" not in got and "other job" not in got
+    assert got["aaaa"].state == S.RUNNING and got["aaaa"].backend_id == "2"
+    assert got["bbbb"].state == S.HELD and got["bbbb"].held_reason == "JobHeldUser"
+    assert got["cccc"].state == S.COMPLETED and got["cccc"].exit_code == 0
+    assert got["dddd"].state == S.FAILED and got["dddd"].exit_code == 3
+    assert got["eeee"].state == S.REMOVED
+    assert got["gggg"].state == S.IDLE
+
+
+def test_parse_squeue_edge_cases() -> None:
+    assert parse_squeue("") == []
+    (job,) = parse_squeue("12|a|b|RUNNING|None\n")
+    assert job.name == "a|b" and job.state == "RUNNING"
+    with pytest.raises(SubmitError, match="unexpected squeue line"):
+        parse_squeue("slurm_load_jobs error: Unable to contact slurm controller")
+
+
+def test_parse_sbatch() -> None:
+    assert parse_sbatch("42\n") == "42"
+    assert parse_sbatch("43;cluster\n") == "43"
+    with pytest.raises(SubmitError):
+        parse_sbatch("")
+
+
+def test_batch_script_quotes_arguments(tmp_path: Path) -> None:
+    spec = PilotSpec("p1", "e1", "fe.g", ["python3", "x.py", "-param_A", "it's $HOME"], {"K": "v w"})
+    text = batch_script(spec, tmp_path / "p1.exit")
+    assert "export K='v w'" in text
+    assert "'it'\"'\"'s $HOME'" in text
+    assert text.startswith("#!/bin/sh")
+
+
+class Recorder:
+    def __init__(self, replies: dict[str, tuple[int, str, str]]) -> None:
+        self.calls: list[list[str]] = []
+        self.replies = replies
+
+    def __call__(self, argv: Sequence[str]) -> tuple[int, str, str]:
+        self.calls.append(list(argv))
+        return self.replies.get(argv[0], (0, "", ""))
+
+
+def test_one_squeue_for_all_and_errors_are_submit_errors(tmp_path: Path) -> None:
+    runner = Recorder({"squeue": (0, (DATA / "squeue_all_slurm22.txt").read_text(), "")})
+    params = SimpleNamespace(time_limit=30, partition="debug", account=None, sbatch_args=[], work_dir=None)
+    sub = SlurmSubmitter("e1", params, tmp_path, runner)
+    got = sub.status([PilotRef("aaaa", "2")])
+    assert got["aaaa"].state == S.RUNNING
+    assert [c[0] for c in runner.calls] == ["squeue"]
+    broken = SlurmSubmitter(
+        "e1", params, tmp_path, Recorder({"squeue": (1, "", "Unable to contact slurm controller")})
+    )
+    with pytest.raises(SubmitError, match="squeue failed"):
+        broken.status([])
+
+
+def test_submit_writes_private_script_and_runs_sbatch(tmp_path: Path) -> None:
+    runner = Recorder({"sbatch": (0, "77\n", "")})
+    params = SimpleNamespace(
+        time_limit=30, partition="debug", account="acct", sbatch_args=["--qos=x"], work_dir=None
+    )
+    sub = SlurmSubmitter("e1", params, tmp_path, runner)
+    assert sub.submit([PilotSpec("p1", "e1", "fe.g", ["python3", "w.py"], cpus=2)]) == {"p1": "77"}
+    argv = runner.calls[0]
+    assert "--job-name=glidein_p1" in argv and "--partition=debug" in argv and "--account=acct" in argv
+    assert "--cpus-per-task=2" in argv and "--qos=x" in argv
+    script = tmp_path / "slurm" / "p1.sh"
+    assert argv[-1] == str(script) and script.stat().st_mode & 0o077 == 0
+    sub.remove([PilotRef("p1", "77")])
+    sub.release([PilotRef("p1", "77")])
+    assert runner.calls[1] == ["scancel", "77"] and runner.calls[2] == ["scontrol", "release", "77"]
+    refusing = SlurmSubmitter(
+        "e1", params, tmp_path, Recorder({"sbatch": (1, "", "Invalid partition name specified")})
+    )
+    with pytest.raises(SubmitError, match="Invalid partition"):
+        refusing.submit([PilotSpec("p2", "e1", "fe.g", ["true"])])
