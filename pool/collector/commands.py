@@ -1,0 +1,161 @@
+"""What the collector does for each command, apart from any I/O: update, invalidate, query."""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+from glidein.common import classads
+from glidein.common.errors import ClassAdError
+from glidein.pool import cedar
+from glidein.pool.collector import planner
+from glidein.pool.collector.ads import Record, build_record, encode_record
+from glidein.pool.collector.store import AdStore
+
+log = logging.getLogger(__name__)
+_LIST_SPLIT = re.compile(r"[\s,]+")
+
+
+@dataclass
+class Stats:
+    updates: int = 0
+    rejected: int = 0
+    queries: int = 0
+    invalidated: int = 0
+    expired: int = 0
+
+
+@dataclass
+class QuerySpec:
+    """One table of a query: MyTypes to scan (None = all), constraint, limit, projection."""
+
+    types: set[str] | None
+    constraint: classads.ExprTree
+    names: set[str] | None = None
+    limit: int | None = None
+    projection: set[str] | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def _exprs(raw_lines: list[bytes]) -> dict[str, str]:
+    """Lower-cased name -> old-syntax expression text of a request ad."""
+    exprs = {}
+    for raw in raw_lines:
+        name, expr = cedar.split_line(raw.decode("utf-8", "replace"))
+        exprs[name.lower()] = expr
+    return exprs
+
+
+def _constraint(text: str | None) -> tuple[classads.ExprTree, dict[str, set[str]]]:
+    new = cedar.old_to_new(text) if text else "true"
+    return classads.parse_expr(new), planner.index_terms(new)
+
+
+def _positive_int(text: str | None) -> int | None:
+    value = cedar.literal(text) if text else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _projection(text: str | None) -> set[str] | None:
+    value = cedar.literal(text) if text else None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    return {name.lower() for name in _LIST_SPLIT.split(value.strip()) if name}
+
+
+class Collector:
+    """The command logic over an AdStore; the server hands it decoded messages."""
+
+    def __init__(self, store: AdStore, default_lifetime: float, clock: Callable[[], float]) -> None:
+        self.store = store
+        self.default_lifetime = default_lifetime
+        self.clock = clock
+        self.stats = Stats()
+
+    def update(self, command: int, msg: cedar.Message, peer: str) -> Record | None:
+        """Store the ad of an UPDATE_* message; a bad ad is logged (one line) and skipped."""
+        raw = msg.get_ad_raw()
+        now = self.clock()
+        try:
+            record = build_record(raw, cedar.command_type(command), now, self.default_lifetime)
+        except ClassAdError as exc:
+            self.stats.rejected += 1
+            log.warning("peer=%s rejected %s: %s", peer, cedar.COMMAND_NAMES.get(command), exc)
+            return None
+        self.store.put(record)
+        self.stats.updates += 1
+        log.debug("peer=%s stored %s %s", peer, record.my_type, record.name)
+        return record
+
+    def _types(self, command: int, exprs: dict[str, str]) -> set[str] | None:
+        target = cedar.literal(exprs.get("targettype", '""'))
+        name = cedar.COMMAND_NAMES.get(command, "")
+        if name in ("QUERY_ANY_ADS",) or (isinstance(target, str) and target.lower() == "any"):
+            return None
+        by_target = "GENERIC" in name or name.startswith("QUERY_STARTD") or name == "INVALIDATE_STARTD_ADS"
+        if by_target and isinstance(target, str) and target:
+            return {target.lower()}
+        typed = cedar.command_type(command)
+        if typed is None:
+            raise ClassAdError(f"{name} without TargetType")
+        return {typed.lower()}
+
+    def invalidate(self, command: int, msg: cedar.Message, peer: str) -> int:
+        exprs = _exprs(msg.get_ad_raw())
+        types = self._types(command, exprs)
+        name = cedar.literal(exprs.get("name", '""'))
+        if isinstance(name, str) and name and types is not None:
+            removed = sum(self.store.remove(t, name) for t in types)
+        else:
+            if "requirements" not in exprs:
+                raise ClassAdError("invalidation without Requirements")
+            constraint, terms = _constraint(exprs["requirements"])
+            if types is not None and "mytype" in terms:
+                types &= terms["mytype"]
+            now = self.clock()
+            records = self.store.candidates(
+                types if types is not None else terms.get("mytype"), terms.get("name")
+            )
+            doomed = list(self.store.matching(records, constraint, now))
+            removed = sum(self.store.remove(r.my_type, r.name) for r in doomed)
+        self.stats.invalidated += removed
+        log.info("peer=%s %s removed=%d", peer, cedar.COMMAND_NAMES.get(command), removed)
+        return removed
+
+    def query_specs(self, command: int, msg: cedar.Message) -> list[QuerySpec]:
+        exprs = _exprs(msg.get_ad_raw())
+        limit = _positive_int(exprs.get("limitresults"))
+        projection = _projection(exprs.get("projection"))
+        if command in (cedar.COMMANDS["QUERY_MULTIPLE_ADS"], cedar.COMMANDS["QUERY_MULTIPLE_PVT_ADS"]):
+            tags = cedar.literal(exprs.get("targettype", '""'))
+            specs = []
+            for tag in _LIST_SPLIT.split(tags if isinstance(tags, str) else ""):
+                if tag:
+                    low = tag.lower()
+                    text = exprs.get(low + "requirements", exprs.get("requirements"))
+                    tag_limit = _positive_int(exprs.get(low + "limitresults")) or limit
+                    tag_proj = _projection(exprs.get(low + "projection")) or projection
+                    specs.append(self._spec({low}, text, tag_limit, tag_proj))
+            return specs
+        if command == cedar.COMMANDS["QUERY_STARTD_PVT_ADS"]:
+            return []  # private attributes are not kept
+        return [self._spec(self._types(command, exprs), exprs.get("requirements"), limit, projection)]
+
+    def _spec(
+        self, types: set[str] | None, text: str | None, limit: int | None, projection: set[str] | None
+    ) -> QuerySpec:
+        constraint, terms = _constraint(text)
+        if "mytype" in terms:
+            types = terms["mytype"] if types is None else types & terms["mytype"]
+        return QuerySpec(types, constraint, terms.get("name"), limit, projection)
+
+    def answer(self, specs: list[QuerySpec]) -> Iterator[bytes]:
+        """Encoded answer items (without the final 0) for the query specs."""
+        self.stats.queries += 1
+        now = self.clock()
+        for spec in specs:
+            records = self.store.candidates(spec.types, spec.names)
+            for record in self.store.matching(records, spec.constraint, now, spec.limit):
+                yield encode_record(record, spec.projection)

@@ -1,0 +1,249 @@
+"""The collector's asyncio TCP server: CEDAR messages in, command dispatch, answers out.
+
+Per connection: read a message; its first integer is a command. DC_AUTHENTICATE opens (or
+resumes) a session with no authentication, encryption or integrity and names the real command,
+whose payload is the next message; any other number is a plain command with its payload in the
+same message. Several commands may follow on one connection (HTCondor clients send one ad per
+message and end with DC_NOP). Any protocol error closes that connection with one log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import itertools
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from glidein.common.errors import ClassAdError, ProtocolError
+from glidein.pool import cedar
+from glidein.pool.collector.ads import build_record
+from glidein.pool.collector.commands import Collector
+from glidein.pool.collector.store import AdStore
+
+log = logging.getLogger(__name__)
+SESSION_COMMANDS = sorted(set(cedar.COMMANDS.values()))
+ANSWER_CHUNK = 256 << 10
+
+
+@dataclass
+class Config:
+    host: str = "127.0.0.1"
+    port: int = 9618
+    name: str = ""
+    default_lifetime: float = 900.0
+    max_connections: int = 1000
+    max_message: int = 8 << 20  # bytes in one message (so one ad or one query)
+    max_attrs: int = 10000  # attributes in one ad
+    idle_timeout: float = 300.0  # seconds a connection may wait between commands
+    read_timeout: float = 20.0  # seconds to finish a message once it has started
+    sweep_interval: float = 1.0  # seconds between expiry sweeps
+    self_ad_interval: float = 60.0
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class CollectorServer:
+    def __init__(self, config: Config, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        self.store = AdStore()
+        self.collector = Collector(self.store, config.default_lifetime, clock)
+        self.connections = 0
+        self.sessions = itertools.count(1)
+        self.started = clock()
+        self.name = config.name or f"glidein-collector@{socket.gethostname()}"
+        self.server: asyncio.base_events.Server | None = None
+        self.refused = 0
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if not is_loopback(self.config.host):
+            log.warning("listening on %s: this collector authenticates nobody", self.config.host)
+        self.server = await asyncio.start_server(
+            self.handle, self.config.host, self.config.port, limit=1 << 20, backlog=1024
+        )
+        sock = self.server.sockets[0]
+        self.config.port = int(sock.getsockname()[1])
+        self.publish_self_ad()
+        log.info("collector %s listening on %s:%d", self.name, self.config.host, self.config.port)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.start()
+        next_self_ad = self.clock() + self.config.self_ad_interval
+        while not stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.sweep_interval)
+            expired = self.store.expire(self.clock())
+            if expired:
+                self.collector.stats.expired += expired
+                log.info("expired %d ads, %d left", expired, len(self.store))
+            if self.clock() >= next_self_ad:
+                self.publish_self_ad()
+                next_self_ad = self.clock() + self.config.self_ad_interval
+        assert self.server is not None
+        self.server.close()
+        await self.server.wait_closed()
+        log.info("collector %s stopped", self.name)
+
+    def publish_self_ad(self) -> None:
+        stats = self.collector.stats
+        values: dict[str, cedar.Literal] = {
+            "MyType": "Collector", "Name": self.name, "Machine": socket.gethostname(),
+            "MyAddress": f"<{self.config.host}:{self.config.port}>", "CondorVersion": cedar.VERSION,
+            "DaemonStartTime": int(self.started), "UpdatesTotal": stats.updates,
+            "UpdatesRejected": stats.rejected, "QueriesTotal": stats.queries, "TotalAds": len(self.store),
+            "ActiveConnections": self.connections, "ClassAdLifetime": int(3 * self.config.self_ad_interval),
+        }  # fmt: skip
+        lines = [f"{name} = {expr}".encode() for name, expr in cedar.make_ad(values)]
+        self.store.put(build_record(lines, None, self.clock(), self.config.default_lifetime))
+
+    # ------------------------------------------------------------------ connections
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peername = writer.get_extra_info("peername")
+        peer = f"{peername[0]}:{peername[1]}" if peername else "?"
+        if self.connections >= self.config.max_connections:
+            self.refused += 1
+            if self.refused % 100 == 1:
+                log.warning(
+                    "peer=%s refused: %d connections open (refused %d)", peer, self.connections, self.refused
+                )
+            writer.close()
+            return
+        self.connections += 1
+        try:
+            await self.serve(reader, writer, peer)
+        except (ProtocolError, cedar.CedarError, ClassAdError) as exc:
+            log.warning("peer=%s closed: %s", peer, exc)
+        except asyncio.IncompleteReadError:
+            log.warning("peer=%s closed: connection ended inside a message", peer)
+        except TimeoutError:
+            log.warning("peer=%s closed: read timed out", peer)
+        except OSError as exc:
+            log.info("peer=%s closed: %s", peer, exc)
+        finally:
+            self.connections -= 1
+            writer.close()
+            with contextlib.suppress(OSError, asyncio.TimeoutError):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str) -> None:
+        while True:
+            msg = await self.read_message(reader, first=True)
+            if msg is None:
+                return
+            command = msg.get_int()
+            payload: cedar.Message | None = msg
+            if command == cedar.DC_AUTHENTICATE:
+                command, payload = await self.handshake(msg, reader, writer)
+            if payload is not None and not await self.dispatch(command, payload, writer, peer):
+                return
+
+    async def read_message(self, reader: asyncio.StreamReader, first: bool = False) -> cedar.Message | None:
+        """One whole message; None on a clean end of connection before it starts."""
+        parts: list[bytes] = []
+        total = 0
+        while True:
+            timeout = self.config.idle_timeout if first and not parts else self.config.read_timeout
+            try:
+                header = await asyncio.wait_for(reader.readexactly(cedar.HEADER.size), timeout)
+            except asyncio.IncompleteReadError as exc:
+                if first and not parts and not exc.partial:
+                    return None
+                raise
+            end, length = cedar.HEADER.unpack(header)
+            if end not in (0, 1) or length > cedar.MAX_PACKET:
+                raise ProtocolError(f"bad packet header {header.hex()}")
+            total += length
+            if total > self.config.max_message:
+                raise ProtocolError(f"message larger than {self.config.max_message} bytes")
+            parts.append(await asyncio.wait_for(reader.readexactly(length), self.config.read_timeout))
+            if end:
+                return cedar.Message(b"".join(parts), self.config.max_attrs)
+
+    async def send(self, writer: asyncio.StreamWriter, ad: cedar.Ad) -> None:
+        writer.write(cedar.frame(cedar.Encoder().put_ad(ad).payload()))
+        await writer.drain()
+
+    async def handshake(
+        self, msg: cedar.Message, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> tuple[int, cedar.Message | None]:
+        """Answer DC_AUTHENTICATE; return the real command and its payload (None: nothing to run)."""
+        auth = cedar.ad_dict(msg.get_ad())
+        command = cedar.literal(auth.get("command", "0"))
+        if not isinstance(command, int) or isinstance(command, bool):
+            raise ProtocolError("DC_AUTHENTICATE without a Command")
+        if cedar.literal(auth.get("usesession", '""')) == "YES":
+            if cedar.literal(auth.get("resumeresponse", "false")) is True:
+                await self.send(writer, cedar.server_resume_ad())
+        else:
+            if cedar.literal(auth.get("enact", '"NO"')) != "YES":
+                await self.send(writer, cedar.server_policy_ad())
+            sid = f"glidein:{os.getpid()}:{int(self.started)}:{next(self.sessions)}"
+            await self.send(writer, cedar.server_session_ad(sid, SESSION_COMMANDS))
+        if command == cedar.DC_AUTHENTICATE:
+            return command, None
+        if command == cedar.DC_SEC_QUERY:
+            await self.send(writer, cedar.make_ad({"AuthorizationSucceeded": True}))
+            return command, None
+        return command, await self.read_message(reader)
+
+    async def dispatch(
+        self, command: int, msg: cedar.Message, writer: asyncio.StreamWriter, peer: str
+    ) -> bool:
+        """Run one command; False when the connection should close."""
+        name = cedar.COMMAND_NAMES.get(command, "")
+        if name.startswith("UPDATE_"):
+            record = self.collector.update(command, msg, peer)
+            if command == cedar.COMMANDS["UPDATE_STARTD_AD"] and not msg.at_end():
+                with contextlib.suppress(cedar.CedarError):
+                    msg.get_ad_raw()  # a startd's private ad: not kept
+            if command == cedar.COMMANDS["UPDATE_STARTD_AD_WITH_ACK"] and record is not None:
+                writer.write(cedar.frame(cedar.Encoder().put_int(1).payload()))
+                await writer.drain()
+            return True
+        if name.startswith("INVALIDATE_"):
+            self.collector.invalidate(command, msg, peer)
+            return True
+        if name.startswith("QUERY_"):
+            await self.answer_query(command, msg, writer, peer)
+            return True
+        if name.startswith("DC_NOP"):
+            return True
+        raise ProtocolError(f"unsupported command {command}")
+
+    async def answer_query(
+        self, command: int, msg: cedar.Message, writer: asyncio.StreamWriter, peer: str
+    ) -> None:
+        try:
+            specs = self.collector.query_specs(command, msg)
+        except ClassAdError as exc:
+            log.warning("peer=%s bad query: %s", peer, exc)
+            specs = []
+        if any(spec.types is None or "collector" in spec.types for spec in specs):
+            self.publish_self_ad()  # fresh statistics
+        buffer = bytearray()
+        count = 0
+        for item in self.collector.answer(specs):
+            buffer += item
+            count += 1
+            if len(buffer) >= ANSWER_CHUNK:
+                writer.write(cedar.HEADER.pack(0, len(buffer)) + bytes(buffer))
+                buffer.clear()
+                await writer.drain()
+        buffer += cedar.INT.pack(0)
+        writer.write(cedar.HEADER.pack(1, len(buffer)) + bytes(buffer))
+        await writer.drain()
+        log.debug("peer=%s %s answered %d ads", peer, cedar.COMMAND_NAMES.get(command), count)
