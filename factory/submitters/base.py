@@ -29,6 +29,7 @@ class PilotSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     cpus: int = 1
     memory_mb: int = 0
+    labels: Mapping[str, str] = field(default_factory=dict)  # Factory, Name, Client, Frontend, ...
 
 
 @dataclass(frozen=True)
