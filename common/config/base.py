@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import importlib
 import re
 from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
+
+from glidein.common.classads import parse_expr
+from glidein.common.errors import ClassAdError
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 _ATTR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -71,22 +73,11 @@ def check_expr(value: str) -> str:
     """Parse a ClassAd expression so that a typo fails at load time, not in the middle of a cycle."""
     if not value.strip():
         raise ValueError("empty ClassAd expression")
-    parse_expr = _expr_parser()
-    if parse_expr is None:
-        return value
     try:
         parse_expr(value)
-    except Exception as exc:  # ClassAdError; anything else the parser raises is a bad expression too
-        raise ValueError(f"invalid ClassAd expression {value!r}: {exc}") from None
+    except ClassAdError:
+        raise ValueError(f"invalid ClassAd expression {value!r}") from None
     return value
-
-
-def _expr_parser() -> Any:
-    try:
-        module = importlib.import_module("glidein.common.classads")
-    except ModuleNotFoundError:  # pragma: no cover - only while common/classads.py is being written
-        return None
-    return module.parse_expr
 
 
 def _expr_text(value: object) -> object:

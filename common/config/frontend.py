@@ -67,11 +67,15 @@ class RunningPerEntry(StrictModel):
 class GroupLimits(StrictModel):
     """Limits and curbs of a group (per entry and for the whole group)."""
 
-    idle_glideins_per_entry: IdleGlideinsPerEntry = Field(default_factory=IdleGlideinsPerEntry)
+    idle_glideins_per_entry: IdleGlideinsPerEntry = Field(
+        default_factory=IdleGlideinsPerEntry, description="Idle pilots requested per entry."
+    )
     idle_vms_per_entry: Curb = Field(
         default_factory=lambda: Curb(max=100, curb=5), description="Idle slots per entry."
     )
-    running_glideins_per_entry: RunningPerEntry = Field(default_factory=RunningPerEntry)
+    running_glideins_per_entry: RunningPerEntry = Field(
+        default_factory=RunningPerEntry, description="Pilots per entry (ReqMaxGlideins)."
+    )
     idle_vms_total: Curb = Field(
         default_factory=lambda: Curb(max=1000, curb=200), description="Idle slots of the group."
     )
@@ -87,8 +91,12 @@ class GroupLimits(StrictModel):
 class FrontendTotals(StrictModel):
     """Curbs over all groups of the frontend."""
 
-    idle_vms_total: Curb = Field(default_factory=lambda: Curb(max=1000, curb=200))
-    running_glideins_total: Curb = Field(default_factory=lambda: Curb(max=100000, curb=90000))
+    idle_vms_total: Curb = Field(
+        default_factory=lambda: Curb(max=1000, curb=200), description="Idle slots of all groups."
+    )
+    running_glideins_total: Curb = Field(
+        default_factory=lambda: Curb(max=100000, curb=90000), description="Running pilots of all groups."
+    )
 
 
 class RemovalEscalation(StrictModel):

@@ -133,7 +133,6 @@ def test_cross_field_problems_have_paths(tmp_path: Path) -> None:
 
 
 def test_bad_classad_expression_is_a_config_error(tmp_path: Path) -> None:
-    pytest.importorskip("glidein.common.classads")
     text = factory_text("    requirements: 'Memory >= '\n")
     (line,) = problems_of(write(tmp_path, text))
     assert "entries[1].requirements: invalid ClassAd expression" in line

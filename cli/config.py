@@ -1,0 +1,94 @@
+"""`glidein config check|schema|import-xml`: validate configs, print their JSON schema, convert XML.
+
+Exit codes: 0 ok; 2 the config (or the converted XML) has problems, one line each on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from glidein.cli.common import Subparsers, add_command
+from glidein.common.config import FactoryConfig, FrontendConfig
+from glidein.common.config.loader import MODELS, ConfigProblems, load_config, validate
+from glidein.common.config.xml_import import import_xml
+from glidein.common.errors import ConfigError
+
+
+def register(subparsers: Subparsers) -> None:
+    parser = subparsers.add_parser("config", help="check, describe and convert configuration files")
+    group = parser.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
+
+    check = add_command(group, "check", _check, "validate a factory or frontend YAML config")
+    check.add_argument("file", type=Path, help="config file (YAML)")
+    check.add_argument("--kind", choices=sorted(MODELS), help="default: told from the top-level keys")
+
+    schema = add_command(group, "schema", _schema, "print the JSON schema of a config kind")
+    schema.add_argument("kind", choices=sorted(MODELS))
+
+    convert = add_command(group, "import-xml", _import_xml, "convert a glideinWMS factory XML config to YAML")
+    convert.add_argument("file", type=Path, help="glideinWMS factory config (glideinWMS.xml)")
+    convert.add_argument("-o", "--output", type=Path, help="write the YAML here (default: stdout)")
+
+
+def _print_problems(exc: ConfigError) -> int:
+    lines = exc.lines if isinstance(exc, ConfigProblems) else str(exc).splitlines()
+    for line in lines:
+        print(line, file=sys.stderr)
+    return 2
+
+
+def _check(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.file, args.kind)
+    except ConfigError as exc:
+        return _print_problems(exc)
+    print(f"{args.file}: ok ({_summary(config)})")
+    return 0
+
+
+def _summary(config: FactoryConfig | FrontendConfig) -> str:
+    if isinstance(config, FactoryConfig):
+        return f"factory, {len(config.all_entries())} entries"
+    return f"frontend, {len(config.groups)} groups"
+
+
+def _schema(args: argparse.Namespace) -> int:
+    print(json.dumps(MODELS[args.kind].model_json_schema(), indent=2))
+    return 0
+
+
+def _import_xml(args: argparse.Namespace) -> int:
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{args.file}: cannot read: {exc.strerror}") from None
+    result = import_xml(data, str(args.file))
+    for line in result.unmapped:
+        print(f"not mapped: {line}", file=sys.stderr)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    text = result.to_yaml()
+    target = str(args.output) if args.output else "<stdout>"
+    if args.output:
+        args.output.write_text(text)
+    else:
+        sys.stdout.write(text)
+    try:  # the result must load as it is written: check it the way `config check` does
+        base = (args.output or Path("factory.yaml")).resolve().parent
+        validate(FactoryConfig, result.data, target, base, {})
+    except ConfigError as exc:
+        return _print_problems(exc)
+    print(f"{target}: ok (factory, {_count_entries(result.data)} entries)", file=sys.stderr)
+    return 0
+
+
+def _count_entries(data: dict[str, object]) -> int:
+    entries = data.get("entries")
+    sets = data.get("entry_sets")
+    count = len(entries) if isinstance(entries, list) else 0
+    for entry_set in sets if isinstance(sets, list) else []:
+        count += len(entry_set.get("entries", [])) if isinstance(entry_set, dict) else 0
+    return count

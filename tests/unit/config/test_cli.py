@@ -1,0 +1,102 @@
+"""`glidein config check|schema|import-xml` as an operator runs them (real subprocesses)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from tests.procs import run_glidein
+
+ETC = Path(__file__).resolve().parents[3] / "etc"
+XML = ETC / "glideinWMS-factory-example.xml"
+
+
+def line_of(text: str, needle: str) -> int:
+    """1-based line of the first line containing `needle`."""
+    return next(n for n, line in enumerate(text.splitlines(), 1) if needle in line)
+
+
+def test_check_example_configs_exit_0() -> None:
+    factory = run_glidein(["config", "check", str(ETC / "factory.yaml")])
+    assert factory.returncode == 0, factory.stderr
+    assert factory.stdout.strip() == f"{ETC / 'factory.yaml'}: ok (factory, 6 entries)"
+    frontend = run_glidein(["config", "check", str(ETC / "frontend.yaml")])
+    assert frontend.returncode == 0, frontend.stderr
+    assert frontend.stdout.strip() == f"{ETC / 'frontend.yaml'}: ok (frontend, 3 groups)"
+
+
+def test_check_bad_factory_exits_2_one_line_per_error(tmp_path: Path) -> None:
+    text = (ETC / "factory.yaml").read_text()
+    text = text.replace("      max_idle: 20\n", "      max_idle: -3\n", 1)  # negative limit
+    text = text.replace("      slots: 8\n", "      slotz: 8\n", 1)  # misspelled key
+    text = text.replace("  interval: 60\n", "  interval: soon\n", 1)  # wrong type
+    bad = tmp_path / "factory.yaml"
+    bad.write_text(text)
+    result = run_glidein(["config", "check", str(bad)])
+    assert result.returncode == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines == [
+        f"{bad}: loop.interval: must be an integer, got 'soon' (line {line_of(text, 'interval: soon')})",
+        f"{bad}: entries[0].submitter.slotz: unknown key (did you mean 'slots'?)"
+        f" (line {line_of(text, 'slotz')})",
+        f"{bad}: entries[0].limits.max_idle: must be >= 0, got -3 (line {line_of(text, 'max_idle: -3')})",
+    ]
+
+
+def test_check_bad_frontend_names_group_path(tmp_path: Path) -> None:
+    text = (ETC / "frontend.yaml").read_text().replace("match_expr: true", "match_expr: 'RequestCpus <='")
+    bad = tmp_path / "fe.yaml"
+    bad.write_text(text)
+    result = run_glidein(["config", "check", "--kind", "frontend", str(bad)])
+    assert result.returncode == 2
+    line = line_of(text, "RequestCpus <='")
+    assert result.stderr.splitlines() == [
+        f"{bad}: groups[2].match_expr: invalid ClassAd expression 'RequestCpus <=' (line {line})"
+    ]
+
+
+def test_check_missing_file_exits_2(tmp_path: Path) -> None:
+    result = run_glidein(["config", "check", "--kind", "factory", str(tmp_path / "none.yaml")])
+    assert result.returncode == 2
+    assert f"{tmp_path / 'none.yaml'}: cannot read" in result.stderr
+
+
+def test_schema_is_json_with_the_fields() -> None:
+    for kind, key in (("factory", "entries"), ("frontend", "groups")):
+        result = run_glidein(["config", "schema", kind])
+        assert result.returncode == 0, result.stderr
+        schema = json.loads(result.stdout)
+        assert key in schema["properties"]
+        assert schema["additionalProperties"] is False
+
+
+def test_import_xml_round_trip_passes_check_and_lists_unmapped(tmp_path: Path) -> None:
+    out = tmp_path / "imported.yaml"
+    result = run_glidein(["config", "import-xml", str(XML), "-o", str(out)])
+    assert result.returncode == 0, result.stderr
+    unmapped = [line for line in result.stderr.splitlines() if line.startswith("not mapped: ")]
+    entry_line = line_of(XML.read_text(), '<entry name="OSG_US_Campus_Slurm"')
+    entry = "<entry name='OSG_US_Campus_Slurm'>"
+    rsl = f"not mapped: {XML}:{entry_line}: {entry} attribute rsl='(queue=debug)' not mapped"
+    assert rsl in unmapped
+    assert any(":7: <log_retention> element not mapped" in line for line in unmapped)
+    assert any("<condor_tarballs> element not mapped" in line for line in unmapped)
+    check = run_glidein(["config", "check", str(out)])
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.strip() == f"{out}: ok (factory, 5 entries)"
+    data = yaml.safe_load(out.read_text())
+    assert [fe["name"] for fe in data["frontends"]] == ["uscms_fe", "osgvo_fe"]
+
+
+def test_import_xml_to_stdout_and_bad_xml(tmp_path: Path) -> None:
+    result = run_glidein(["config", "import-xml", str(XML)])
+    assert result.returncode == 0
+    assert yaml.safe_load(result.stdout)["name"] == "osg_example_factory"
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<glidein>\n  <entries>\n</glidein>\n")
+    bad = run_glidein(["config", "import-xml", str(broken)])
+    assert bad.returncode == 2
+    assert f"{broken}:3: invalid XML" in bad.stderr
