@@ -8,7 +8,10 @@ MY = a, TARGET = b is exactly true and vice versa; a missing Requirements never 
 classad2's `symmetricMatch` never evaluates Rank, and treats 1 as true: we do neither.
 """
 
+import re
+
 from glidein.common.classad_core import (
+    PARSE_ERRORS,
     ClassAd,
     ExprTree,
     cached_expr,
@@ -50,16 +53,48 @@ def match_with_rank(job: ClassAd, slot: ClassAd) -> tuple[bool, float]:
     return True, rank(job, slot)
 
 
+_ERROR_WORD = re.compile(r"\berror\b", re.I)
+
+
+def _flatten(my: ClassAd, expr: ExprTree) -> ExprTree | bool:
+    """`expr` partially evaluated against `my`, or `expr` itself where flattening is not exact.
+
+    classad2's flatten folds a fully known `true || "x"` to error (evaluation short-circuits to
+    true) and fails on circular references; in those cases the unflattened expression is kept.
+    """
+    try:
+        flat = my.flatten(expr)
+    except PARSE_ERRORS:
+        return expr
+    if isinstance(flat, bool):
+        return flat
+    if isinstance(flat, ExprTree) and not (
+        _ERROR_WORD.search(str(flat)) and not _ERROR_WORD.search(str(expr))
+    ):
+        return flat
+    return expr
+
+
 class OneWayMatcher:
     """Tests one expression (by default a job's Requirements) against many targets, fast.
 
     The expression is flattened once against its own ad (every attribute of the job side is
-    substituted), so each `.matches(target)` only evaluates what depends on the target.
-    `OneWayMatcher(job_ad)` uses `job_ad.Requirements`; `OneWayMatcher("expr", my=ad)` uses an
-    expression text or ExprTree with `ad` (default: an empty ad) as MY.
+    substituted, job-only clauses folded away), so each `.matches(target)` evaluates only what
+    depends on the target. `OneWayMatcher(job_ad)` uses `job_ad.Requirements`;
+    `OneWayMatcher("expr", my=ad)` uses an expression text or ExprTree with `ad` (default: an
+    empty ad) as MY. The answer equals plain evaluation whenever the operands of `&&`, `||`
+    and `!` are booleans or undefined (true of any sane Requirements; a property test checks
+    it); with ill-typed operands (`TARGET.Name || true`) flattening may fold to true/false
+    where plain evaluation gives error. Pass `exact=True` to skip flattening.
     """
 
-    def __init__(self, job: ClassAd | ExprTree | str, my: ClassAd | None = None, attr: str = REQUIREMENTS):
+    def __init__(
+        self,
+        job: ClassAd | ExprTree | str,
+        my: ClassAd | None = None,
+        attr: str = REQUIREMENTS,
+        exact: bool = False,
+    ) -> None:
         if isinstance(job, ClassAd):
             self._my: ClassAd = job
             try:
@@ -69,9 +104,10 @@ class OneWayMatcher:
         else:
             self._my = my if my is not None else ClassAd()
             expr = cached_expr(job) if isinstance(job, str) else job
-        flat = None if expr is None else self._my.flatten(expr)
-        # flatten() returns a plain value when nothing depends on the target.
-        self._expr: ExprTree | None = flat if isinstance(flat, ExprTree) else None
+        flat: ExprTree | bool = False
+        if expr is not None:
+            flat = expr if exact else _flatten(self._my, expr)
+        self._expr: ExprTree | None = None if isinstance(flat, bool) else flat
         self._constant = flat is True
 
     @property
