@@ -32,6 +32,7 @@ MAX_TARGET = 4096
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "glidein-web"
+    timeout = 30.0  # seconds a client may stay silent before its connection is closed
     app: WebApp  # set on the subclass made per server
 
     def do_GET(self) -> None:
