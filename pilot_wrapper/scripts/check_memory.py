@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING, Dict
 if TYPE_CHECKING:
     from glidein.pilot_wrapper.scripts import glidein_checks as checks
 else:
-    import glidein_checks as checks
+    try:
+        import glidein_checks as checks  # staged beside the script (kind `source`)
+    except ImportError:  # imported from the package (tests, tools)
+        from glidein.pilot_wrapper.scripts import glidein_checks as checks
 
 
 def available_mb() -> int:

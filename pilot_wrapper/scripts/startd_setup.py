@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING, Any, Dict, List
 if TYPE_CHECKING:
     from glidein.pilot_wrapper.scripts import glidein_checks as checks
 else:
-    import glidein_checks as checks
+    try:
+        import glidein_checks as checks  # staged beside the script (kind `source`)
+    except ImportError:  # imported from the package (tests, tools)
+        from glidein.pilot_wrapper.scripts import glidein_checks as checks
 
 ATTR_KEYS = ("GLIDEIN_Site", "GLIDEIN_Entry_Name", "GLIDEIN_Factory", "GLIDEIN_Name", "GLIDEIN_Client")
 LIFETIMES = (
@@ -95,10 +98,9 @@ def condor_config_text(config: Dict[str, str], work: str, now: float) -> str:
         "STARTD_ATTRS = $(STARTD_ATTRS) %s" % " ".join(sorted(attrs)),
         "START = (%s) && (time() < GLIDEIN_ToRetire)" % conf["start_expr"],
         "STARTD_NOCLAIM_SHUTDOWN = %d" % conf["max_idle_time"],
-        "GLIDEIN_Max_Tail = %d" % conf["max_tail_time"],
         'STARTD.DAEMON_SHUTDOWN = (time() > GLIDEIN_ToDie) || (State == "Unclaimed" && '
         "(time() > GLIDEIN_ToRetire || (TotalTimeClaimedBusy =!= undefined && "
-        "time() - EnteredCurrentState > GLIDEIN_Max_Tail)))",
+        "time() - EnteredCurrentState > %d)))" % conf["max_tail_time"],
         "MASTER.DAEMON_SHUTDOWN = STARTD_StartTime =?= 0",
         "",
     ]

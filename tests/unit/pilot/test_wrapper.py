@@ -1,0 +1,109 @@
+"""Pure parts of the wrapper: Python 3.6 syntax, arguments, glidein_config, safe untar."""
+
+from __future__ import annotations
+
+import ast
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from glidein.factory.staging import PACKAGE_ROOT
+from glidein.pilot_wrapper import glidein_startup as gs
+
+WORKER_NODE_FILES = sorted(
+    [
+        PACKAGE_ROOT / "pilot_wrapper" / "glidein_startup.py",
+        PACKAGE_ROOT / "pool" / "cedar.py",
+        *(PACKAGE_ROOT / "pilot_wrapper" / "scripts").glob("*.py"),
+        *(PACKAGE_ROOT / "pool" / "startd").glob("*.py"),
+    ]
+)
+
+
+@pytest.mark.parametrize("path", WORKER_NODE_FILES, ids=lambda p: str(p.relative_to(PACKAGE_ROOT)))
+def test_worker_node_files_parse_as_python_36(path: Path) -> None:
+    source = path.read_text()
+    tree = ast.parse(source, filename=str(path), feature_version=(3, 6))
+    assert "from __future__ import annotations" not in source
+    imports = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+    froms = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.level == 0]
+    imports |= {(n.module or "").split(".")[0] for n in froms}
+    third_party = imports - set(__import__("sys").stdlib_module_names) - {"glidein", "glidein_checks", ""}
+    assert not third_party, f"{path.name} imports non-stdlib {third_party}"
+
+
+def _argv(**extra: str) -> list[str]:
+    base = {"factory": "f", "name": "g", "entry": "e", "web": "http://h", "sign": "ab"}
+    base |= {"descript": "d.x.json"} | extra
+    out: list[str] = []
+    for key, value in base.items():
+        out += [f"-{key}", value]
+    return out
+
+
+def test_arguments_and_params() -> None:
+    opts, params = gs.parse_args([*_argv(signtype="sha1"), "-param_GLIDEIN_CPUS", "4", "-param_X", "a b"])
+    assert opts["signtype"] == "sha1" and opts["hold_time"] == "1200" and opts["retries"] == "3"
+    assert params == {"GLIDEIN_CPUS": "4", "X": "a b"}
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["-factory", "f"], "missing argument -name"),
+        ([*_argv(), "-bogus", "1"], "unknown argument -bogus"),
+        ([*_argv(), "-v"], "expected -name value"),
+        (_argv(signtype="md5"), "-signtype must be sha1 or sha256"),
+    ],
+)
+def test_bad_arguments_are_config_failures(argv: list[str], message: str) -> None:
+    with pytest.raises(gs.PilotFailure, match=message) as info:
+        gs.parse_args(argv)
+    assert info.value.failure_class == "Config"
+
+
+def test_glidein_config_later_lines_win_and_token_stays_out(tmp_path: Path) -> None:
+    opts, params = gs.parse_args([*_argv(), "-param_GLIDEIN_Token", "SECRET", "-param_A", "1"])
+    values = gs.initial_config(opts, params, str(tmp_path))
+    config = tmp_path / "glidein_config"
+    gs.add_config(str(config), values)
+    gs.add_config(str(config), {"A": "2", "B": "multi\nline"})
+    read = gs.read_config(str(config))
+    assert read["A"] == "2" and read["B"] == "multi line" and read["GLIDEIN_Entry_Name"] == "e"
+    assert "SECRET" not in config.read_text()
+    assert Path(read["GLIDEIN_Token_File"]).read_text() == "SECRET\n"
+
+
+def _tar(members: dict[str, bytes], symlink: str | None = None) -> bytes:
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as archive:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+        if symlink:
+            link = tarfile.TarInfo(symlink)
+            link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+            archive.addfile(link)
+    return raw.getvalue()
+
+
+def test_safe_extract_writes_inside_and_refuses_escapes(tmp_path: Path) -> None:
+    gs.safe_extract(_tar({"glidein/pool/x.py": b"x = 1\n"}), str(tmp_path / "ok"), "b.tar.gz")
+    assert (tmp_path / "ok" / "glidein" / "pool" / "x.py").read_text() == "x = 1\n"
+    for bad in (_tar({"../evil": b"!"}), _tar({"/abs/evil": b"!"}), _tar({}, symlink="link")):
+        with pytest.raises(gs.PilotFailure, match="unsafe member") as info:
+            gs.safe_extract(bad, str(tmp_path / "bad"), "b.tar.gz")
+        assert info.value.failure_class == "Corruption"
+    assert not (tmp_path / "evil").exists()
+
+
+def test_signature_listing_parse() -> None:
+    pairs = gs.parse_signature(b"# comment\nAB12  description.x.json\ncd34  f.x.py\n", "sig")
+    assert pairs == [("description.x.json", "ab12"), ("f.x.py", "cd34")]
+    with pytest.raises(gs.PilotFailure, match="line 2"):
+        gs.parse_signature(b"ab  d\njunk\n", "sig")
+    with pytest.raises(gs.PilotFailure, match="lists no files"):
+        gs.parse_signature(b"# only a comment\n", "sig")
