@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from glidein.common.config.base import (
     ConfigPath,
     HostPort,
     Loc,
+    Name,
     NonNegInt,
     PosInt,
     Problem,
@@ -44,6 +45,16 @@ class Staging(StrictModel):
     )
     signing: Signing | None = Field(default=None, description="Sign the stage (pilots get `-signkey`).")
     listen: HostPort = Field(default="127.0.0.1:8319", description="Where `glidein factory web` listens.")
+    tls_cert: ConfigPath | None = Field(
+        default=None, description="PEM certificate: serve the stage over HTTPS."
+    )
+    tls_key: ConfigPath | None = Field(default=None, description="PEM private key of `tls_cert`.")
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> Staging:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        return self
 
 
 class KeyRotation(StrictModel):
@@ -102,10 +113,8 @@ class Loop(StrictModel):
 class FactoryConfig(StrictModel):
     """Top level of the factory configuration."""
 
-    name: SimpleName = Field(description="Factory name (`FactoryName`).")
-    glidein_name: SimpleName = Field(
-        default="glidein", description="Glidein (instance) name (`GlideinName`)."
-    )
+    name: Name = Field(description="Factory name (`FactoryName`).")
+    glidein_name: Name = Field(default="glidein", description="Glidein (instance) name (`GlideinName`).")
     collectors: list[HostPort] = Field(min_length=1, description="WMS collectors (the ClassAd bus).")
     state_dir: ConfigPath = Field(description="Bookkeeping (SQLite), keys default location, pilot logs.")
     loop: Loop = Field(default_factory=Loop, description="Cycle timing.")
@@ -164,19 +173,28 @@ class FactoryConfig(StrictModel):
                 )
             seen.setdefault(entry.name, _dotted(loc))
             problems += allow_problems(entry.allow_frontends, (*loc, "allow_frontends"), classes)
-            problems += _per_frontend_problems(entry, loc, classes)
+            problems += _reference_problems(entry, loc, classes)
         return problems
 
 
-def _per_frontend_problems(entry: Entry, loc: Loc, classes: dict[str, set[str]]) -> list[Problem]:
+def _reference_problems(entry: Entry, loc: Loc, classes: dict[str, set[str]]) -> list[Problem]:
+    """Per-frontend limits and downtimes that name an unknown frontend or security class."""
     problems: list[Problem] = []
     for key in entry.limits.per_frontend:
         frontend, _, security_class = key.partition(":")
         known = classes.get(frontend)
         if known is None or (security_class and security_class not in known):
+            msg = f"unknown frontend or security class {key!r}"
+            problems.append(((*loc, "limits", "per_frontend", key), msg))
+    for index, downtime in enumerate(entry.downtimes):
+        known = classes.get(downtime.frontend, set()) if downtime.frontend != "All" else None
+        if downtime.frontend != "All" and downtime.frontend not in classes:
             problems.append(
-                ((*loc, "limits", "per_frontend", key), f"unknown frontend or security class {key!r}")
+                ((*loc, "downtimes", index, "frontend"), f"unknown frontend {downtime.frontend!r}")
             )
+        elif known is not None and downtime.security_class not in known | {"All"}:
+            msg = f"unknown security class {downtime.security_class!r} of frontend {downtime.frontend!r}"
+            problems.append(((*loc, "downtimes", index, "security_class"), msg))
     return problems
 
 

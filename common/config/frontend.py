@@ -103,7 +103,9 @@ class RemovalEscalation(StrictModel):
     """Escalation of ReqRemoveExcess NO -> WAIT -> IDLE -> ALL while there is no demand."""
 
     max_level: RemoveExcess = Field(default="IDLE", description="Highest level ever requested (guard).")
-    wait_cycles: PosInt = Field(default=3, description="Cycles without demand before each escalation step.")
+    wait_cycles: PosInt = Field(default=5, description="Cycles without idle jobs before WAIT.")
+    idle_cycles: PosInt = Field(default=10, description="Cycles with every slot idle before IDLE.")
+    all_cycles: PosInt = Field(default=10, description="Cycles without any slot before ALL.")
     margin: NonNegInt = Field(default=0, description="ReqRemoveExcessMargin: pilots kept above the request.")
 
 
