@@ -12,7 +12,7 @@ from pathlib import Path
 
 from glidein.cli.common import Subparsers, add_command
 from glidein.common.config import FactoryConfig, FrontendConfig
-from glidein.common.config.loader import MODELS, ConfigProblems, load_config, validate
+from glidein.common.config.loader import MODELS, ConfigProblems, load_config, parse_yaml, validate
 from glidein.common.config.xml_import import import_xml
 from glidein.common.errors import ConfigError
 
@@ -76,9 +76,10 @@ def _import_xml(args: argparse.Namespace) -> int:
         args.output.write_text(text)
     else:
         sys.stdout.write(text)
-    try:  # the result must load as it is written: check it the way `config check` does
+    try:  # the result must load as written: check the text the way `config check` does
         base = (args.output or Path("factory.yaml")).resolve().parent
-        validate(FactoryConfig, result.data, target, base, {})
+        data, lines = parse_yaml(text, target)
+        validate(FactoryConfig, data, target, base, lines)
     except ConfigError as exc:
         return _print_problems(exc)
     print(f"{target}: ok (factory, {_count_entries(result.data)} entries)", file=sys.stderr)

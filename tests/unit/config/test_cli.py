@@ -100,3 +100,15 @@ def test_import_xml_to_stdout_and_bad_xml(tmp_path: Path) -> None:
     bad = run_glidein(["config", "import-xml", str(broken)])
     assert bad.returncode == 2
     assert f"{broken}:3: invalid XML" in bad.stderr
+
+
+def test_import_xml_whose_result_is_invalid_exits_2(tmp_path: Path) -> None:
+    source = tmp_path / "neg.xml"
+    source.write_text(XML.read_text().replace('idle="400"', 'idle="-4"'))
+    out = tmp_path / "neg.yaml"
+    result = run_glidein(["config", "import-xml", str(source), "-o", str(out)])
+    assert result.returncode == 2
+    line = line_of(out.read_text(), "max_idle: -4")
+    assert (
+        f"{out}: entries[0].limits.max_idle: must be >= 0, got -4 (line {line})" in result.stderr.splitlines()
+    )
