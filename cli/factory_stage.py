@@ -9,6 +9,7 @@ import argparse
 import logging
 import signal
 import threading
+import urllib.parse
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -30,7 +31,7 @@ def register_stage(subparsers: Subparsers) -> None:
     stage.add_argument("--hash-algorithm", choices=staging.HASH_ALGORITHMS, help="default: config or sha256")
     stage.add_argument("--signing-key", type=Path, help="Ed25519 private key (PEM) signing the stage")
     stage.add_argument("--entry", action="append", default=[], help="stage an entry level (repeatable)")
-    stage.add_argument("--grace", type=int, default=86400, help="seconds old stages stay (default 86400)")
+    stage.add_argument("--grace", type=int, help="seconds old stages stay served (default 86400)")
     web = add_command(subparsers, "web", _web, "serve the stage over HTTP(S) and take pilot reports")
     web.add_argument("--config", type=Path, help="factory config (staging.dir, staging.listen, state_dir)")
     web.add_argument("--stage-dir", type=Path, help="stage directory (overrides the config)")
@@ -40,38 +41,68 @@ def register_stage(subparsers: Subparsers) -> None:
     web.add_argument("--tls-cert", type=Path, help="PEM certificate: serve HTTPS")
     web.add_argument("--tls-key", type=Path, help="PEM private key of --tls-cert")
     web.add_argument("--report-key", type=Path, help="report HMAC key file (default <state-dir>/report.key)")
+    web.add_argument("--url-prefix", help="URL path the stage is served under (config: path of staging.url)")
 
 
 def _load_config(path: Path) -> Any:
     try:
-        from glidein.common.config import load_factory_config  # type: ignore[attr-defined,unused-ignore]
+        from glidein.common.config import load_factory_config
     except ImportError:
-        raise ConfigError(f"{path}: the factory config loader is not available yet; use the flags") from None
+        raise ConfigError(f"{path}: the factory config loader is not available; use the flags") from None
     return load_factory_config(path)
 
 
+def _files(raw: Any) -> list[staging.StageFile]:
+    """Config file lists (fields proposed to the config schema; read when they exist)."""
+    return [
+        staging.StageFile(
+            Path(f.path),
+            f.kind,
+            getattr(f, "order", 50),
+            getattr(f, "period", 0),
+            getattr(f, "timeout", 600),
+            getattr(f, "untar_dir", None),
+        )
+        for f in raw or []
+    ]
+
+
+def spec_from_config(cfg: Any) -> staging.StagingSpec:
+    """StagingSpec from a loaded FactoryConfig (`staging` section and entries)."""
+    section = cfg.staging
+    spec = staging.StagingSpec(stage_dir=Path(section.dir), web_url=str(section.url))
+    spec.hash_algorithm = section.hash_algorithm
+    spec.signing_key = Path(section.signing.key) if section.signing else None
+    spec.grace_period_s = int(getattr(section, "grace_period", spec.grace_period_s))
+    spec.main = _files(getattr(section, "files", None))
+    mode = getattr(section, "startd_mode", None)
+    spec.constants = {"GLIDEIN_STARTD_MODE": mode} if mode else {}
+    spec.entries = {entry.name: _files(getattr(entry, "files", None)) for entry in cfg.all_entries()}
+    for name, files in (getattr(section, "frontend_files", None) or {}).items():
+        (spec.groups if "." in name else spec.clients)[name] = _files(files)
+    return spec
+
+
 def build_spec(args: argparse.Namespace) -> staging.StagingSpec:
-    """StagingSpec from the config's `staging` section and entries, flags overriding."""
-    spec = staging.StagingSpec(stage_dir=Path(), web_url="", grace_period_s=args.grace)
+    """StagingSpec from the config, flags overriding."""
+    spec = staging.StagingSpec(stage_dir=Path(), web_url="")
     if args.config:
-        cfg = _load_config(args.config)
-        spec.stage_dir, spec.web_url = Path(cfg.staging.dir), str(cfg.staging.url)
-        spec.hash_algorithm = cfg.staging.hash_algorithm
-        spec.signing_key = Path(cfg.staging.signing.key) if cfg.staging.signing else None
-        spec.entries = {entry.name: [] for entry in cfg.all_entries()}
+        spec = spec_from_config(_load_config(args.config))
+    spec.grace_period_s = args.grace if args.grace is not None else spec.grace_period_s
     spec.stage_dir = args.stage_dir or spec.stage_dir
     spec.web_url = args.url or spec.web_url
     spec.hash_algorithm = args.hash_algorithm or spec.hash_algorithm
     spec.signing_key = args.signing_key or spec.signing_key
-    spec.entries.update({name: [] for name in args.entry})
+    spec.entries.update({name: [] for name in args.entry if name not in spec.entries})
     if spec.stage_dir == Path() or not spec.web_url:
         raise ConfigError("staging needs a stage directory and a URL (--config, or --stage-dir and --url)")
     return spec
 
 
 def _stage(args: argparse.Namespace) -> int:
-    result = staging.stage(build_spec(args))
-    print(f"stage written to {args.stage_dir or 'the configured dir'}: {result.hash_algorithm}")
+    spec = build_spec(args)
+    result = staging.stage(spec)
+    print(f"stage written to {spec.stage_dir} ({result.hash_algorithm}), served at {spec.web_url}")
     print(f"main: -sign {result.main.sign} -descript {result.main.descript}")
     for name, level in sorted(result.entries.items()):
         print(f"entry {name}: -signentry {level.sign} -descriptentry {level.descript}")
@@ -86,13 +117,19 @@ def build_web_config(args: argparse.Namespace) -> WebConfig:
         cfg = _load_config(args.config)
         host, _, port = str(cfg.staging.listen).rpartition(":")
         config = WebConfig(Path(cfg.staging.dir), Path(cfg.state_dir), host or "127.0.0.1", int(port))
+        config.url_prefix = urllib.parse.urlsplit(str(cfg.staging.url)).path.rstrip("/")
         config.report_key = Path(cfg.security.report_key) if cfg.security.report_key else None
+        config.tls_cert = Path(cfg.staging.tls_cert) if getattr(cfg.staging, "tls_cert", None) else None
+        config.tls_key = Path(cfg.staging.tls_key) if getattr(cfg.staging, "tls_key", None) else None
     config.stage_dir = args.stage_dir or config.stage_dir
     config.state_dir = args.state_dir or config.state_dir
     config.host = args.host or config.host
     config.port = args.port if args.port is not None else config.port
-    config.tls_cert, config.tls_key = args.tls_cert, args.tls_key
+    config.tls_cert = args.tls_cert or config.tls_cert
+    config.tls_key = args.tls_key or config.tls_key
     config.report_key = args.report_key or config.report_key
+    if args.url_prefix is not None:
+        config.url_prefix = args.url_prefix.rstrip("/")
     if config.stage_dir == Path() or config.state_dir == Path():
         raise ConfigError("web needs a stage dir and a state dir (--config, or --stage-dir and --state-dir)")
     return config

@@ -1,6 +1,7 @@
 """The factory's web process: serves the stage (HTTP or HTTPS) and takes pilot logs and reports.
 
-* `GET /<name>`: a file of the stage directory (flat names only; no listing, no traversal).
+* `GET <prefix>/<name>`: a file of the stage directory (flat names only; no listing, no
+  traversal); the prefix is the path of `staging.url` (e.g. `/stage`), empty by default.
 * `POST /pilots/<id>/log`: text appended to `<state_dir>/pilots/<id>/log.txt` (capped).
 * `POST /pilots/<id>/report`: the final JSON report, stored as `report.json`; after it the pilot's
   token is spent (later posts get 409).
@@ -82,6 +83,7 @@ class WebConfig:
     tls_key: Path | None = None
     report_key: Path | None = None
     max_log_bytes: int = 10 << 20
+    url_prefix: str = ""  # path part of staging.url, e.g. "/stage"
 
 
 class PilotWebServer(ThreadingHTTPServer):
@@ -113,7 +115,11 @@ class PilotWebHandler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def do_GET(self) -> None:
-        name = self.path.split("?", 1)[0].lstrip("/")
+        path_part, prefix = self.path.split("?", 1)[0], self.server.config.url_prefix
+        if prefix and not path_part.startswith(prefix + "/"):
+            self._send(HTTPStatus.NOT_FOUND, b"not found\n")
+            return
+        name = path_part[len(prefix) :].lstrip("/")
         path = self.server.config.stage_dir / name
         if not STAGE_NAME.match(name) or not path.is_file():
             self._send(HTTPStatus.NOT_FOUND, b"not found\n")

@@ -126,3 +126,30 @@ def test_web_refuses_bad_tls_and_missing_stage(tmp_path: Path) -> None:
     (tmp_path / "stage").mkdir()
     result = run_glidein([*args, "--port", "0", "--tls-cert", str(tmp_path / "c.pem")])
     assert result.returncode == 2 and "needs both --tls-cert and --tls-key" in result.stderr
+
+
+def test_config_driven_stage_and_web_with_url_prefix(tmp_path: Path, processes: Processes) -> None:
+    from tests.procs import free_port, wait_for_port
+
+    port = free_port()
+    config = tmp_path / "factory.yaml"
+    config.write_text(
+        "name: f1\ncollectors: [127.0.0.1:9618]\nstate_dir: state\n"
+        f"staging:\n  dir: stage\n  url: http://127.0.0.1:{port}/stage\n  hash_algorithm: sha1\n"
+        f"  listen: 127.0.0.1:{port}\n"
+        "security:\n  signing_key: keys/sign.key\n  encryption_key: keys/box.key\n"
+        "entries:\n  - name: LOCAL_A\n    gatekeeper: local\n    submitter: {type: local}\n"
+    )
+    result = run_glidein(["factory", "stage", "--config", str(config)])
+    assert result.returncode == 0, result.stderr
+    assert "entry LOCAL_A: -signentry" in result.stdout
+    processes.glidein(["factory", "web", "--config", str(config)], "web")
+    wait_for_port(port)
+    from glidein.factory.staging import load_result
+
+    stage = load_result(tmp_path / "stage")
+    assert stage.hash_algorithm == "sha1" and stage.web_url.endswith("/stage")
+    assert _get(f"http://127.0.0.1:{port}/stage/{stage.entries['LOCAL_A'].descript}")[0] == 200
+    assert _get(f"http://127.0.0.1:{port}/{stage.entries['LOCAL_A'].descript}")[0] == 404
+    report_key = tmp_path / "state" / "report.key"
+    assert report_key.exists() and report_key.stat().st_mode & 0o777 == 0o600
