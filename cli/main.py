@@ -21,6 +21,10 @@ COMMANDS: dict[str, str] = {
     "config": "glidein.cli.config:register",
     "collector": "glidein.cli.collector:register",
     "token": "glidein.cli.token:register",
+    "schedd": "glidein.cli.schedd:register",
+    "submit": "glidein.cli.jobs:register_submit",
+    "q": "glidein.cli.jobs:register_q",
+    "rm": "glidein.cli.jobs:register_rm",
     "factory": "glidein.cli.factory:register",
 }
 

@@ -1,0 +1,233 @@
+"""The schedd's HTTP JSON API (stdlib ThreadingHTTPServer), bound to 127.0.0.1 by default.
+
+Reads, open to anyone who can reach the port:
+  GET  /status                         {"name", "url", "idle", "running", "held", "autoclusters"}
+  GET  /jobs?constraint=E&all=1&limit=N  [JSON ClassAd objects]; all=1 adds removed/completed jobs
+  GET  /autoclusters?constraint=E      [{"id", "idle", "running", "ad": JSON ClassAd object}]
+Local users (peer on loopback AND header `X-Glidein-Secret` = contents of <state-dir>/local.secret,
+a 0600 file only the schedd's user can read; the CLI reads it):
+  POST /submit  {"text", "filename", "iwd", "owner"}  -> {"cluster", "jobs"}; 400 {"error":
+                "jobs.sub:7: request_memory: bad size '2XB'"} and nothing queued on any error
+  POST /remove  {"ids": ["12", "3.4"], "constraint": E} -> {"removed": ["12.0", ...]}
+Startds (`Authorization: Bearer <pool token with scope "startd">`):
+  POST /claim   {"name": startd name, "slot": [[attr, old-syntax expr], ...]}
+                -> 200 job payload (see payload.job_payload) | 204 no matching idle job
+  POST /claims/<id>/heartbeat          -> 200 {"job_id"} | 410 claim gone (lease lost or removed)
+  POST /claims/<id>/complete  {"exit_code", "stdout", "stderr" (base64)} -> 200 | 410
+  POST /claims/<id>/release   {"reason"}                             -> 200 | 410
+Errors: 400 bad input, 403 credential refused, 404 unknown path, 410 claim gone; body {"error"}.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import re
+import urllib.parse
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from glidein.common import classads, tokens
+from glidein.common.errors import GlideinError, NotFoundError, SecurityError, SubmitError
+from glidein.pool.schedd.payload import decode_output, job_payload, write_outputs
+from glidein.pool.schedd.queue import JobQueue
+
+log = logging.getLogger(__name__)
+MAX_BODY = 96 * 1024 * 1024
+_CLAIM_PATH = re.compile(r"^/claims/([A-Za-z0-9_-]{1,64})/(heartbeat|complete|release)$")
+_LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+
+
+@dataclass
+class ApiContext:
+    queue: JobQueue
+    pool_key: bytes
+    local_secret: str
+    spool: Path
+    name: str
+    url: str
+
+
+class _Reply(Exception):
+    def __init__(self, status: HTTPStatus, body: object) -> None:
+        super().__init__(str(body))
+        self.status, self.body = status, body
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: ScheddHTTPServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: object) -> None:
+        log.debug("%s %s", self.client_address[0], format % args)
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def _dispatch(self, method: str) -> None:
+        ctx = self.server.ctx
+        url = urllib.parse.urlsplit(self.path)
+        query = {k: v[-1] for k, v in urllib.parse.parse_qs(url.query).items()}
+        try:
+            status, body = _route(self, ctx, method, url.path, query)
+        except _Reply as reply:
+            status, body = reply.status, reply.body
+        except SecurityError as exc:
+            log.warning("refused %s %s from %s: %s", method, url.path, self.client_address[0], exc)
+            status, body = HTTPStatus.FORBIDDEN, {"error": str(exc)}
+        except NotFoundError as exc:
+            status, body = HTTPStatus.NOT_FOUND, {"error": str(exc)}
+        except GlideinError as exc:
+            status, body = HTTPStatus.BAD_REQUEST, {"error": str(exc)}
+        except Exception as exc:
+            log.error("internal error on %s %s: %s", method, url.path, exc, exc_info=log.isEnabledFor(10))
+            status, body = HTTPStatus.INTERNAL_SERVER_ERROR, {"error": f"internal error: {exc}"}
+        self._send(status, body)
+
+    def _send(self, status: HTTPStatus, body: object) -> None:
+        data = b"" if status == HTTPStatus.NO_CONTENT else json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def body(self) -> dict[str, object]:
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            raise SubmitError("bad Content-Length") from None
+        if length > MAX_BODY:
+            raise SubmitError(f"request body larger than {MAX_BODY} bytes")
+        raw = self.rfile.read(length) if length > 0 else b"{}"
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise SubmitError("request body is not JSON") from None
+        if not isinstance(data, dict):
+            raise SubmitError("request body must be a JSON object")
+        return data
+
+    def require_local(self) -> None:
+        secret = self.headers.get("X-Glidein-Secret", "")
+        if self.client_address[0] not in _LOOPBACK:
+            raise SecurityError("submit and remove are for local users only")
+        if not hmac.compare_digest(secret.encode(), self.server.ctx.local_secret.encode()):
+            raise SecurityError("missing or wrong local-user secret (X-Glidein-Secret)")
+
+    def require_startd(self) -> str:
+        header = self.headers.get("Authorization", "")
+        if not header.startswith("Bearer "):
+            raise SecurityError("startd calls need 'Authorization: Bearer <token>'")
+        claims = tokens.verify(self.server.ctx.pool_key, header[len("Bearer ") :], "startd")
+        return str(claims["sub"])
+
+
+class ScheddHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, address: tuple[str, int], ctx: ApiContext) -> None:
+        super().__init__(address, Handler)
+        self.ctx = ctx
+
+
+def _text(data: dict[str, object], key: str, default: str | None = None) -> str:
+    value = data.get(key, default)
+    if not isinstance(value, str):
+        raise SubmitError(f"request field {key!r} must be a string")
+    return value
+
+
+def _route(
+    req: Handler, ctx: ApiContext, method: str, path: str, query: dict[str, str]
+) -> tuple[HTTPStatus, object]:
+    if method == "GET":
+        return _route_get(ctx, path, query)
+    if path == "/submit":
+        req.require_local()
+        data = req.body()
+        cluster, count = ctx.queue.submit(
+            _text(data, "text"), _text(data, "filename", "submit"), _text(data, "iwd"), _text(data, "owner")
+        )
+        return HTTPStatus.OK, {"cluster": cluster, "jobs": count}
+    if path == "/remove":
+        req.require_local()
+        data = req.body()
+        ids = data.get("ids") or []
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise SubmitError("'ids' must be a list of strings")
+        constraint = data.get("constraint")
+        if constraint is not None and not isinstance(constraint, str):
+            raise SubmitError("'constraint' must be a string")
+        return HTTPStatus.OK, {"removed": ctx.queue.remove(ids, constraint)}
+    if path == "/claim":
+        return _claim(req, ctx)
+    match = _CLAIM_PATH.match(path)
+    if match:
+        return _claim_call(req, ctx, match.group(1), match.group(2))
+    raise _Reply(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint POST {path}"})
+
+
+def _route_get(ctx: ApiContext, path: str, query: dict[str, str]) -> tuple[HTTPStatus, object]:
+    constraint = query.get("constraint", "true") or "true"
+    if path == "/status":
+        return HTTPStatus.OK, {
+            "name": ctx.name,
+            "url": ctx.url,
+            **ctx.queue.totals(),
+            "autoclusters": len(ctx.queue.acs.by_id),
+        }
+    if path == "/jobs":
+        limit = int(query["limit"]) if query.get("limit", "").isdigit() else 0
+        ads = ctx.queue.jobs(constraint, include_done=query.get("all") == "1", limit=limit)
+        return HTTPStatus.OK, [json.loads(classads.to_json(ad)) for ad in ads]
+    if path == "/autoclusters":
+        return HTTPStatus.OK, ctx.queue.autoclusters(constraint)
+    raise _Reply(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint GET {path}"})
+
+
+def _claim(req: Handler, ctx: ApiContext) -> tuple[HTTPStatus, object]:
+    subject = req.require_startd()
+    data = req.body()
+    pairs = data.get("slot")
+    if not isinstance(pairs, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in pairs
+    ):
+        raise SubmitError("'slot' must be a list of [attribute, expression] pairs")
+    slot = classads.from_old_pairs([(str(p[0]), str(p[1])) for p in pairs])
+    name = _text(data, "name", subject)
+    while True:
+        claim = ctx.queue.claim(slot, name)
+        if claim is None:
+            return HTTPStatus.NO_CONTENT, None
+        try:
+            return HTTPStatus.OK, job_payload(claim, ctx.queue.options.lease_s)
+        except SubmitError as exc:
+            ctx.queue.hold(claim.claim_id, str(exc))
+
+
+def _claim_call(req: Handler, ctx: ApiContext, claim_id: str, action: str) -> tuple[HTTPStatus, object]:
+    req.require_startd()
+    data = req.body()
+    try:
+        if action == "heartbeat":
+            return HTTPStatus.OK, {"job_id": ctx.queue.heartbeat(claim_id)}
+        if action == "release":
+            reason = data.get("reason", "")
+            return HTTPStatus.OK, {"job_id": ctx.queue.release(claim_id, str(reason))}
+        exit_code = data.get("exit_code")
+        if not isinstance(exit_code, int) or isinstance(exit_code, bool):
+            raise SubmitError("'exit_code' must be an integer")
+        stdout = decode_output(data.get("stdout"), "stdout")
+        stderr = decode_output(data.get("stderr"), "stderr")
+        row, attrs = ctx.queue.complete(claim_id, exit_code)
+    except NotFoundError as exc:
+        raise _Reply(HTTPStatus.GONE, {"error": str(exc)}) from None
+    write_outputs(attrs, ctx.spool, stdout, stderr)
+    return HTTPStatus.OK, {"job_id": row.job_id}

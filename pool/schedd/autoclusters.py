@@ -1,0 +1,127 @@
+"""Autoclusters: jobs grouped by every attribute except per-job ones, counted incrementally.
+
+An attribute in PER_JOB (ClusterId, ProcId, Args, Out, ...) is left out of the grouping
+unless some expression of the same job references it, so any attribute an expression
+references is constant within an autocluster (CONTRACTS.md section 5). The reference scan
+is a conservative identifier scan outside string literals: it may keep an attribute
+significant needlessly, never the reverse.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from dataclasses import dataclass, field
+
+from glidein.common import classads
+
+PER_JOB = frozenset(
+    name.lower()
+    for name in (
+        "ClusterId",
+        "ProcId",
+        "QDate",
+        "GlobalJobId",
+        "Args",
+        "Arguments",
+        "Out",
+        "Err",
+        "In",
+        "Iwd",
+        "Cmd",
+        "Env",
+        "Environment",
+        "TransferInput",
+        "UserLog",
+        "EnteredCurrentStatus",
+        "JobStatus",
+        "LastJobStatus",
+        "NumJobStarts",
+        "ExitCode",
+        "JobStartDate",
+        "CompletionDate",
+        "RemoteHost",
+        "LastRemoteHost",
+        "AutoClusterId",
+    )
+)
+_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|([A-Za-z_][A-Za-z0-9_]*)')
+IDLE, RUNNING, REMOVED, COMPLETED, HELD = 1, 2, 3, 4, 5
+
+
+@functools.lru_cache(maxsize=65536)
+def referenced_names(text: str) -> frozenset[str]:
+    """Lower-cased identifiers of an expression text, string literals skipped."""
+    return frozenset(m.group(1).lower() for m in _TOKENS.finditer(text) if m.group(1))
+
+
+def significant(attrs: dict[str, str]) -> dict[str, str]:
+    """The attributes that define a job's autocluster."""
+    refs: set[str] = set()
+    for text in attrs.values():
+        if not text.startswith('"'):
+            refs |= referenced_names(text)
+    return {k: v for k, v in attrs.items() if k.lower() not in PER_JOB or k.lower() in refs}
+
+
+def signature(sig_attrs: dict[str, str]) -> str:
+    return json.dumps(sorted(sig_attrs.items()), separators=(",", ":"))
+
+
+@dataclass
+class AutoCluster:
+    id: int
+    attrs: dict[str, str]
+    counts: dict[int, int] = field(default_factory=dict)  # JobStatus -> number of jobs
+    _ad: classads.ClassAd | None = None
+
+    @property
+    def ad(self) -> classads.ClassAd:
+        """The representative job ad (significant attributes plus AutoClusterId), built once."""
+        if self._ad is None:
+            body = "; ".join(f"{name} = {text}" for name, text in self.attrs.items())
+            self._ad = classads.parse_ad(f"[{body}; AutoClusterId = {self.id}]")
+        return self._ad
+
+    @property
+    def prio(self) -> int:
+        value = classads.evaluate(self.attrs.get("JobPrio", "0"), self.ad)
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    @property
+    def idle(self) -> int:
+        return self.counts.get(IDLE, 0)
+
+    @property
+    def running(self) -> int:
+        return self.counts.get(RUNNING, 0)
+
+
+class AutoClusters:
+    """All autoclusters by id and by signature; counts changed only through `move`."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[int, AutoCluster] = {}
+        self.by_sig: dict[str, int] = {}
+
+    def add(self, ac_id: int, sig_attrs: dict[str, str]) -> AutoCluster:
+        cluster = AutoCluster(ac_id, sig_attrs)
+        self.by_id[ac_id] = cluster
+        self.by_sig[signature(sig_attrs)] = ac_id
+        return cluster
+
+    def find(self, sig_attrs: dict[str, str]) -> int | None:
+        return self.by_sig.get(signature(sig_attrs))
+
+    def move(self, ac_id: int, old: int | None, new: int | None, n: int = 1) -> None:
+        """`n` jobs of autocluster `ac_id` change status `old` -> `new` (None: enter/leave)."""
+        counts = self.by_id[ac_id].counts
+        if old is not None:
+            counts[old] = counts.get(old, 0) - n
+        if new is not None:
+            counts[new] = counts.get(new, 0) + n
+
+    def active(self) -> list[AutoCluster]:
+        """Autoclusters with idle, running or held jobs."""
+        return [ac for ac in self.by_id.values() if ac.idle or ac.running or ac.counts.get(HELD, 0)]

@@ -1,0 +1,62 @@
+"""Assembling a full job ad from its stored parts, and parsing job ids ("12", "12.3")."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from glidein.common import classads
+from glidein.common.errors import NotFoundError
+from glidein.pool.schedd.store import JobRow
+
+
+def job_attrs(
+    row: JobRow, ac_attrs: dict[str, str], common: dict[str, str], qdate: int, schedd: str
+) -> dict[str, str]:
+    """name -> expression text of one job: autocluster + cluster + job parts + status columns."""
+    attrs = {**ac_attrs, **common}
+    if row.vars:
+        attrs.update(json.loads(row.vars))
+    attrs.update(
+        {
+            "ClusterId": str(row.cluster),
+            "ProcId": str(row.proc),
+            "QDate": str(qdate),
+            "GlobalJobId": classads.quote(f"{schedd}#{row.cluster}.{row.proc}#{qdate}"),
+            "JobStatus": str(row.status),
+            "NumJobStarts": str(row.starts),
+            "EnteredCurrentStatus": str(row.entered),
+        }
+    )
+    if row.exit_code is not None:
+        attrs["ExitCode"] = str(row.exit_code)
+    if row.startd:
+        attrs["RemoteHost"] = classads.quote(row.startd)
+    if row.started is not None:
+        attrs["JobStartDate"] = str(row.started)
+    if row.completed is not None:
+        attrs["CompletionDate"] = str(row.completed)
+    return attrs
+
+
+def job_ad(attrs: dict[str, str]) -> classads.ClassAd:
+    body = "; ".join(f"{name} = {text}" for name, text in attrs.items())
+    return classads.parse_ad(f"[{body}]")
+
+
+def parse_job_ids(ids: Sequence[str]) -> tuple[set[int], set[tuple[int, int]]]:
+    """("12", "3.4") -> ({12}, {(3, 4)}); NotFoundError names a malformed id."""
+    clusters: set[int] = set()
+    jobs: set[tuple[int, int]] = set()
+    for text in ids:
+        parts = text.strip().split(".")
+        try:
+            if len(parts) == 1:
+                clusters.add(int(parts[0]))
+            elif len(parts) == 2:
+                jobs.add((int(parts[0]), int(parts[1])))
+            else:
+                raise ValueError(text)
+        except ValueError:
+            raise NotFoundError(f"bad job id {text!r} (expected CLUSTER or CLUSTER.PROC)") from None
+    return clusters, jobs

@@ -1,0 +1,354 @@
+"""The schedd's job queue: submit, claim (late binding), heartbeat, complete, release, remove.
+
+Every state change happens under one lock and in one SQLite transaction, so a job is never
+claimed twice and a submission is all or nothing. Autocluster counts change together with the
+rows (`AutoClusters.move`). Job states: 1 idle, 2 running, 3 removed, 4 completed, 5 held.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from glidein.common import classads
+from glidein.common.errors import NotFoundError, SubmitError
+from glidein.pool.schedd.autoclusters import (
+    COMPLETED,
+    HELD,
+    IDLE,
+    PER_JOB,
+    REMOVED,
+    RUNNING,
+    AutoCluster,
+    AutoClusters,
+    significant,
+)
+from glidein.pool.schedd.jobads import job_ad, job_attrs, parse_job_ids
+from glidein.pool.schedd.store import JobRow, Store
+from glidein.pool.schedd.submit import ParsedCluster, SubmitContext, parse_submit
+
+log = logging.getLogger(__name__)
+LIVE = (IDLE, RUNNING, HELD)
+_RESOURCES = (
+    ("RequestCpus", "Cpus"),
+    ("RequestMemory", "Memory"),
+    ("RequestDisk", "Disk"),
+    ("RequestGPUs", "GPUs"),
+)
+
+
+@dataclass
+class Claim:
+    claim_id: str
+    row: JobRow
+    attrs: dict[str, str]
+    requests: dict[str, int]
+
+
+@dataclass
+class QueueOptions:
+    name: str = "schedd"
+    lease_s: float = 30.0
+    clock: Callable[[], float] = time.time
+
+
+class JobQueue:
+    def __init__(self, state_dir: Path, options: QueueOptions) -> None:
+        self.options = options
+        self.store = Store(state_dir / "queue.sqlite")
+        self.lock = threading.Lock()
+        self.acs = AutoClusters()
+        self._clusters: dict[int, tuple[str, int, dict[str, str]]] = {}
+        for ac_id, attrs in self.store.autoclusters():
+            self.acs.add(ac_id, attrs)
+        for ac_id, status, count in self.store.status_counts():
+            self.acs.move(ac_id, None, status, count)
+        self.store.renew_all_leases(self.now() + options.lease_s)  # startds get one lease to come back
+
+    def now(self) -> float:
+        return self.options.clock()
+
+    def close(self) -> None:
+        with self.lock:
+            self.store.close()
+
+    # ------------------------------------------------------------------ submit
+
+    def submit(self, text: str, filename: str, iwd: str, owner: str) -> tuple[int, int]:
+        """Parse and queue one submit description; returns (cluster id, number of jobs)."""
+        with self.lock:
+            cluster_id = self.store.next_cluster_id()
+        parsed = parse_submit(text, SubmitContext(filename, iwd, cluster_id))
+        qdate = int(self.now())
+        parsed.common.update({"Owner": classads.quote(owner), "MyType": '"Job"', "TargetType": '"Machine"'})
+        with self.lock:
+            self._insert(cluster_id, owner, qdate, parsed)
+        log.info(
+            "submitted cluster=%d jobs=%d owner=%s file=%s", cluster_id, len(parsed.procs), owner, filename
+        )
+        return cluster_id, len(parsed.procs)
+
+    def _insert(self, cluster_id: int, owner: str, qdate: int, parsed: ParsedCluster) -> None:
+        common_sig = significant(parsed.common)
+        cluster_common = {k: v for k, v in parsed.common.items() if k not in common_sig}
+        new_acs: list[tuple[int, dict[str, str]]] = []
+        moves: dict[int, int] = {}
+        self.store.begin()
+        try:
+            self.store.add_cluster(cluster_id, owner, qdate, cluster_common)
+            rows = self._rows(
+                cluster_id=cluster_id,
+                qdate=qdate,
+                parsed=parsed,
+                common_sig=common_sig,
+                new_acs=new_acs,
+                moves=moves,
+            )
+            self.store.add_jobs(rows)
+            self.store.commit()
+        except BaseException:
+            self.store.rollback()
+            for ac_id, _attrs in new_acs:
+                self.acs.by_sig = {s: i for s, i in self.acs.by_sig.items() if i != ac_id}
+                self.acs.by_id.pop(ac_id, None)
+            raise
+        for ac_id, count in moves.items():
+            self.acs.move(ac_id, None, IDLE, count)
+
+    def _ac_for(self, sig: dict[str, str], new_acs: list[tuple[int, dict[str, str]]]) -> int:
+        found = self.acs.find(sig)
+        if found is not None:
+            return found
+        ac_id = self.store.add_autocluster(sig)
+        self.acs.add(ac_id, sig)
+        new_acs.append((ac_id, sig))
+        return ac_id
+
+    def _rows(
+        self,
+        *,
+        cluster_id: int,
+        qdate: int,
+        parsed: ParsedCluster,
+        common_sig: dict[str, str],
+        new_acs: list[tuple[int, dict[str, str]]],
+        moves: dict[int, int],
+    ) -> Iterator[tuple[int, int, int, int, str | None]]:
+        plain_ac = self._ac_for(common_sig, new_acs)
+        for proc, varying in enumerate(parsed.procs):
+            ac_id, vars_json = plain_ac, None
+            if varying:
+                merged = {**parsed.common, **varying}
+                sig = significant(merged)
+                ac_id = plain_ac if sig == common_sig else self._ac_for(sig, new_acs)
+                per_job = {k: v for k, v in varying.items() if k not in sig}
+                vars_json = json.dumps(per_job) if per_job else None
+            moves[ac_id] = moves.get(ac_id, 0) + 1
+            yield (cluster_id, proc, ac_id, qdate, vars_json)
+
+    # ------------------------------------------------------------------ ads
+
+    def _cluster(self, cluster: int) -> tuple[str, int, dict[str, str]]:
+        cached = self._clusters.get(cluster)
+        if cached is None:
+            found = self.store.cluster(cluster)
+            if found is None:
+                raise NotFoundError(f"cluster {cluster} not found")
+            if len(self._clusters) > 4096:
+                self._clusters.clear()
+            self._clusters[cluster] = cached = found
+        return cached
+
+    def attrs_of(self, row: JobRow) -> dict[str, str]:
+        _owner, qdate, common = self._cluster(row.cluster)
+        return job_attrs(row, self.acs.by_id[row.ac].attrs, common, qdate, self.options.name)
+
+    # ------------------------------------------------------------------ startd side
+
+    def claim(self, slot: classads.ClassAd, startd: str) -> Claim | None:
+        """Claim the best idle job for `slot`: two-way match, then JobPrio, then Rank."""
+        with self.lock:
+            for ac, requests in self._candidates(slot):
+                row = self.store.first_idle(ac.id)
+                if row is None:
+                    log.error("autocluster %d counts idle jobs but has none; recounting", ac.id)
+                    ac.counts[IDLE] = 0
+                    continue
+                return self._start(row, startd, requests)
+        return None
+
+    def _candidates(self, slot: classads.ClassAd) -> list[tuple[AutoCluster, dict[str, int]]]:
+        scored: list[tuple[int, float, int, AutoCluster, dict[str, int]]] = []
+        for ac in self.acs.by_id.values():
+            if ac.idle <= 0:
+                continue
+            matched, rank = classads.match_with_rank(ac.ad, slot)
+            requests = _fits(ac.ad, slot) if matched else None
+            if requests is not None:
+                scored.append((-ac.prio, -rank, ac.id, ac, requests))
+        scored.sort(key=lambda item: item[:3])
+        return [(item[3], item[4]) for item in scored]
+
+    def _start(self, row: JobRow, startd: str, requests: dict[str, int]) -> Claim:
+        now = self.now()
+        row.status, row.starts, row.entered, row.started = RUNNING, row.starts + 1, int(now), int(now)
+        row.claim, row.startd, row.lease = secrets.token_urlsafe(18), startd, now + self.options.lease_s
+        self.store.begin()
+        self.store.update(row)
+        self.store.commit()
+        self.acs.move(row.ac, IDLE, RUNNING)
+        log.info("claimed job=%s startd=%s starts=%d", row.job_id, startd, row.starts)
+        return Claim(str(row.claim), row, self.attrs_of(row), requests)
+
+    def _claimed(self, claim_id: str) -> JobRow:
+        row = self.store.by_claim(claim_id)
+        if row is None or row.status not in (RUNNING, REMOVED):
+            raise NotFoundError("no such claim (lease expired or job finished)")
+        if row.status == REMOVED:
+            raise NotFoundError(f"job {row.job_id} was removed")
+        return row
+
+    def heartbeat(self, claim_id: str) -> str:
+        with self.lock:
+            row = self._claimed(claim_id)
+            row.lease = self.now() + self.options.lease_s
+            self.store.update(row)
+            return row.job_id
+
+    def complete(self, claim_id: str, exit_code: int) -> tuple[JobRow, dict[str, str]]:
+        """Mark the claimed job completed; returns its row and attributes (for its outputs)."""
+        with self.lock:
+            row = self._claimed(claim_id)
+            row.status, row.exit_code, row.claim, row.lease = COMPLETED, exit_code, None, None
+            row.completed = row.entered = int(self.now())
+            self.store.update(row)
+            self.acs.move(row.ac, RUNNING, COMPLETED)
+            attrs = self.attrs_of(row)
+        log.info("completed job=%s exit_code=%d startd=%s", row.job_id, exit_code, row.startd)
+        return row, attrs
+
+    def hold(self, claim_id: str, reason: str) -> None:
+        """A claimed job that cannot start (e.g. an unreadable input file) is held."""
+        with self.lock:
+            row = self._claimed(claim_id)
+            row.status, row.claim, row.lease, row.entered = HELD, None, None, int(self.now())
+            self.store.update(row)
+            self.acs.move(row.ac, RUNNING, HELD)
+        log.warning("held job=%s reason=%s", row.job_id, reason)
+
+    def release(self, claim_id: str, reason: str) -> str:
+        """The startd gives the job back (killed, shutting down): idle again."""
+        with self.lock:
+            row = self._claimed(claim_id)
+            self._requeue(row)
+        log.info("released job=%s startd=%s reason=%s", row.job_id, row.startd, reason[:200])
+        return row.job_id
+
+    def _requeue(self, row: JobRow) -> None:
+        row.status, row.claim, row.startd, row.lease, row.entered = IDLE, None, None, None, int(self.now())
+        self.store.update(row)
+        self.acs.move(row.ac, RUNNING, IDLE)
+
+    def reap(self) -> int:
+        """Running jobs whose lease expired go back to idle; returns how many."""
+        with self.lock:
+            expired = self.store.expired_leases(self.now())
+            for row in expired:
+                log.warning("lease expired job=%s startd=%s: back to idle", row.job_id, row.startd)
+                self._requeue(row)
+            return len(expired)
+
+    # ------------------------------------------------------------------ users
+
+    def jobs(
+        self, constraint: str = "true", include_done: bool = False, limit: int = 0
+    ) -> list[classads.ClassAd]:
+        statuses = (IDLE, RUNNING, REMOVED, COMPLETED, HELD) if include_done else LIVE
+        expr = classads.parse_expr(constraint)
+        out: list[classads.ClassAd] = []
+        with self.lock:
+            rows = list(self.store.jobs(statuses))
+            for row in rows:
+                ad = job_ad(self.attrs_of(row))
+                if constraint.strip() == "true" or classads.is_true(classads.evaluate(expr, ad)):
+                    out.append(ad)
+                    if limit and len(out) >= limit:
+                        break
+        return out
+
+    def remove(self, ids: Sequence[str], constraint: str | None) -> list[str]:
+        """Mark matching live jobs removed; a running one's startd learns it at its next heartbeat."""
+        wanted = parse_job_ids(ids)
+        expr = classads.parse_expr(constraint) if constraint else None
+        removed: list[str] = []
+        with self.lock:
+            self.store.begin()
+            try:
+                for row in list(self.store.jobs(LIVE)):
+                    if not _selected(row, wanted, expr, self.attrs_of):
+                        continue
+                    old = row.status
+                    row.status, row.lease, row.entered = REMOVED, None, int(self.now())
+                    self.store.update(row)
+                    self.acs.move(row.ac, old, REMOVED)
+                    removed.append(row.job_id)
+                self.store.commit()
+            except BaseException:
+                self.store.rollback()
+                raise
+        log.info("removed jobs=%d", len(removed))
+        return removed
+
+    def totals(self) -> dict[str, int]:
+        with self.lock:
+            counts = {IDLE: 0, RUNNING: 0, HELD: 0}
+            for ac in self.acs.by_id.values():
+                for status in counts:
+                    counts[status] += ac.counts.get(status, 0)
+        return {"idle": counts[IDLE], "running": counts[RUNNING], "held": counts[HELD]}
+
+    def autoclusters(self, constraint: str = "true") -> list[dict[str, object]]:
+        expr = classads.parse_expr(constraint)
+        out: list[dict[str, object]] = []
+        with self.lock:
+            for ac in self.acs.active():
+                if constraint.strip() != "true" and not classads.is_true(classads.evaluate(expr, ac.ad)):
+                    continue
+                ad = json.loads(classads.to_json(ac.ad))
+                out.append({"id": ac.id, "idle": ac.idle, "running": ac.running, "ad": ad})
+        return out
+
+
+def _fits(job: classads.ClassAd, slot: classads.ClassAd) -> dict[str, int] | None:
+    """The job's resource requests when the slot offers enough of each, else None."""
+    requests: dict[str, int] = {}
+    for request_attr, slot_attr in _RESOURCES:
+        wanted = classads.evaluate(request_attr, job, slot)
+        offered = classads.evaluate(slot_attr, slot, job)
+        want = int(wanted) if isinstance(wanted, int | float) and not isinstance(wanted, bool) else 0
+        have = int(offered) if isinstance(offered, int | float) and not isinstance(offered, bool) else 0
+        if want > have:
+            return None
+        requests[request_attr] = want
+    return requests
+
+
+def _selected(
+    row: JobRow,
+    wanted: tuple[set[int], set[tuple[int, int]]],
+    expr: classads.ExprTree | None,
+    attrs_of: Callable[[JobRow], dict[str, str]],
+) -> bool:
+    clusters, jobs = wanted
+    if row.cluster in clusters or (row.cluster, row.proc) in jobs:
+        return True
+    return expr is not None and classads.is_true(classads.evaluate(expr, job_ad(attrs_of(row))))
+
+
+__all__ = ["PER_JOB", "Claim", "JobQueue", "QueueOptions", "SubmitError"]

@@ -1,0 +1,49 @@
+"""`python3 -m glidein.pool.startd --config startd.json` (CONTRACTS.md section 6). Stdlib, Python >= 3.6.
+
+Exit 0 when it ends by lifetime, idleness or SIGTERM (after writing
+<work_dir>/startd_result.json = {"jobs_run": n, "reason": "..."}); 2 on a bad config or token file.
+"""
+
+import argparse
+import logging
+import os
+import sys
+
+from glidein.pool.startd.config import ConfigProblem, load_config
+from glidein.pool.startd.daemon import Startd, install_signals, write_result
+from glidein.pool.startd.schedd_client import ScheddClient
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="glidein-startd", description="embedded startd")
+    parser.add_argument("--config", required=True, help="startd.json")
+    parser.add_argument("--debug", action="store_true")
+    args = parser.parse_args()
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.INFO,
+        format="%(asctime)s %(levelname)s startd %(name)s: %(message)s",
+    )
+    try:
+        config = load_config(args.config)
+        with open(config.token_file) as handle:
+            token = handle.read().strip()
+        os.makedirs(config.work_dir, exist_ok=True)
+    except ConfigProblem as exc:
+        print("glidein startd: error: {}".format(exc), file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(
+            "glidein startd: error: {}: {}".format(getattr(exc, "filename", ""), exc.strerror),
+            file=sys.stderr,
+        )
+        return 2
+    startd = Startd(config, ScheddClient(config.schedd_url, token))
+    install_signals(startd)
+    reason = startd.run()
+    write_result(config.work_dir, startd.jobs_run, reason)
+    logging.getLogger("glidein.startd").info("startd ends: reason=%s jobs_run=%d", reason, startd.jobs_run)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

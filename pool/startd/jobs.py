@@ -1,0 +1,130 @@
+"""One job in its own sandbox: files written, environment set, process group, outputs read back.
+
+Stdlib, Python >= 3.6. Arguments: a value in double quotes is HTCondor's new syntax (shell-like
+words, single quotes group, "" is a literal quote); otherwise words split on white space.
+Environment: "A=1 B='x y'" (new syntax) or "A=1;B=2" (old syntax).
+"""
+
+import base64
+import contextlib
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from typing import Any, Dict, List, Optional
+
+MAX_OUTPUT = 16 * 1024 * 1024
+
+
+class JobSetupError(Exception):
+    """The claimed job cannot be set up here (bad payload, disk full)."""
+
+
+def split_args(args: str) -> List[str]:
+    text = args.strip()
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        return shlex.split(text[1:-1].replace('""', '\\"'))
+    return text.split()
+
+
+def parse_env(env: str) -> Dict[str, str]:
+    text = env.strip()
+    if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
+        text = text[1:-1].replace('""', '\\"')
+    words = text.split(";") if (";" in text and "'" not in text and '"' not in text) else shlex.split(text)
+    out = {}  # type: Dict[str, str]
+    for word in words:
+        name, sep, value = word.strip().partition("=")
+        if sep and name:
+            out[name] = value
+    return out
+
+
+def _read_tail(path: str) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - MAX_OUTPUT))
+            return base64.b64encode(handle.read()).decode("ascii")
+    except OSError:
+        return ""
+
+
+class RunningJob(object):
+    def __init__(self, payload: Dict[str, Any], execute_dir: str, base_env: Dict[str, str]) -> None:
+        self.claim_id = str(payload["claim_id"])
+        self.job_id = str(payload["job_id"])
+        self.requests = dict(payload.get("requests") or {})  # type: Dict[str, int]
+        self.lease = float(payload.get("lease") or 30.0)
+        self.last_heartbeat = time.time()
+        safe_id = "".join(c if c.isalnum() or c in "._-" else "_" for c in self.job_id)
+        self.sandbox = os.path.join(execute_dir, "dir_{}_{}".format(safe_id, self.claim_id[:8]))
+        self.proc = None  # type: Optional[subprocess.Popen[bytes]]
+        try:
+            self._prepare(payload)
+            self._spawn(payload, base_env)
+        except (OSError, KeyError, TypeError, ValueError) as exc:
+            self.cleanup()
+            raise JobSetupError("job {}: cannot start: {}".format(self.job_id, exc)) from None
+
+    def cpus(self) -> int:
+        return int(self.requests.get("RequestCpus", 1) or 0)
+
+    def _prepare(self, payload: Dict[str, Any]) -> None:
+        os.makedirs(self.sandbox, mode=0o700)
+        for item in payload.get("files") or []:
+            name = os.path.basename(str(item["name"]))
+            if not name or name in (".", ".."):
+                raise ValueError("bad file name {!r}".format(item["name"]))
+            path = os.path.join(self.sandbox, name)
+            with open(path, "wb") as handle:
+                handle.write(base64.b64decode(str(item["data"])))
+            os.chmod(path, int(item.get("mode", 0o644)) & 0o755)
+        with open(os.path.join(self.sandbox, ".job.ad"), "w") as handle:
+            handle.write(str(payload.get("ad", "")))
+
+    def _spawn(self, payload: Dict[str, Any], base_env: Dict[str, str]) -> None:
+        cmd = str(payload["cmd"])
+        if payload.get("transfer_executable", True):
+            cmd = os.path.join(self.sandbox, os.path.basename(cmd))
+        env = dict(base_env)
+        env.update(
+            {
+                "_CONDOR_SCRATCH_DIR": self.sandbox,
+                "_CONDOR_JOB_AD": os.path.join(self.sandbox, ".job.ad"),
+                "TMPDIR": self.sandbox,
+                "HOME": self.sandbox,
+                "OMP_NUM_THREADS": str(max(1, self.cpus())),
+            }
+        )
+        env.update(parse_env(str(payload.get("env") or "")))
+        argv = [cmd, *split_args(str(payload.get("args") or ""))]
+        with (
+            open(os.path.join(self.sandbox, "_condor_stdout"), "wb") as out,
+            open(os.path.join(self.sandbox, "_condor_stderr"), "wb") as err,
+        ):
+            self.proc = subprocess.Popen(
+                argv, cwd=self.sandbox, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )  # fmt: skip
+
+    def poll(self) -> Optional[int]:
+        """The exit code once the job ended (negative: killed by that signal), else None."""
+        return None if self.proc is None else self.proc.poll()
+
+    def outputs(self) -> List[str]:
+        return [_read_tail(os.path.join(self.sandbox, name)) for name in ("_condor_stdout", "_condor_stderr")]
+
+    def kill(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        with contextlib.suppress(OSError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(10)
+
+    def cleanup(self) -> None:
+        shutil.rmtree(self.sandbox, ignore_errors=True)
