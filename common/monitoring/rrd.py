@@ -123,6 +123,7 @@ class RRDStore:
     def __init__(self, root: Path, config: RRDConfig | None = None) -> None:
         self.root = root
         self.config = config or RRDConfig()
+        self._last: dict[Path, int] = {}  # last update written by this process, saves a file read
 
     def path(self, key: RRDKey) -> Path:
         path = self.root / key.relpath()
@@ -152,14 +153,18 @@ class RRDStore:
         """Record `counts` at time `when`; False (and nothing written) if not after the last update."""
         stamp = int(when)
         path = self.create(key, stamp - self.config.step)
-        last = self.last_update(key)
+        last = self._last.get(path)
+        if last is None:
+            last = self.last_update(key)
         if last is not None and stamp <= last:
             log.debug("rrd %s: skip update at %d, last update at %d", path, stamp, last)
             return False
         values = counts.as_dict()
         names = GAUGES + COUNTERS
         row = ":".join([str(stamp), *(str(values[n]) for n in names)])
+        self._last.pop(path, None)  # unknown again if the update fails
         self._call(rrdtool.update, [str(path), "-t", ":".join(names), row], path)
+        self._last[path] = stamp
         return True
 
     def fetch(

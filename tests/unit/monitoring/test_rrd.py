@@ -110,6 +110,10 @@ def test_update_not_after_last_is_skipped(tmp_path: Path) -> None:
     assert store.last_update(key) == T0
     _step, rows = store.fetch(key, T0 - STEP, T0)
     assert rows[-1][1]["pilots_idle"] == 3
+    restarted = RRDStore(tmp_path)  # a restarted daemon reads the last update from the file
+    assert not restarted.update(key, Counts(pilots_idle=9), T0 - STEP)
+    assert restarted.update(key, Counts(pilots_idle=4), T0 + STEP)
+    assert restarted.fetch(key, T0, T0 + STEP)[1][-1][1]["pilots_idle"] == 4
 
 
 def test_record_cycle_survives_a_broken_file(tmp_path: Path) -> None:
