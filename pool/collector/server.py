@@ -65,6 +65,7 @@ class CollectorServer:
         self.name = config.name or f"glidein-collector@{socket.gethostname()}"
         self.server: asyncio.base_events.Server | None = None
         self.refused = 0
+        self.tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -94,6 +95,9 @@ class CollectorServer:
                 next_self_ad = self.clock() + self.config.self_ad_interval
         assert self.server is not None
         self.server.close()
+        for task in list(self.tasks):
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.server.wait_closed()
         log.info("collector %s stopped", self.name)
 
@@ -117,14 +121,17 @@ class CollectorServer:
         if self.connections >= self.config.max_connections:
             self.refused += 1
             if self.refused % 100 == 1:
-                log.warning(
-                    "peer=%s refused: %d connections open (refused %d)", peer, self.connections, self.refused
-                )
+                log.warning("peer=%s refused: %d connections open", peer, self.connections)
             writer.close()
             return
         self.connections += 1
+        task = asyncio.current_task()
+        if task is not None:
+            self.tasks.add(task)
         try:
             await self.serve(reader, writer, peer)
+        except asyncio.CancelledError:
+            pass  # shutting down
         except (ProtocolError, cedar.CedarError, ClassAdError) as exc:
             log.warning("peer=%s closed: %s", peer, exc)
         except asyncio.IncompleteReadError:
@@ -135,6 +142,8 @@ class CollectorServer:
             log.info("peer=%s closed: %s", peer, exc)
         finally:
             self.connections -= 1
+            if task is not None:
+                self.tasks.discard(task)
             writer.close()
             with contextlib.suppress(OSError, asyncio.TimeoutError):
                 await asyncio.wait_for(writer.wait_closed(), 1.0)
@@ -148,6 +157,8 @@ class CollectorServer:
             payload: cedar.Message | None = msg
             if command == cedar.DC_AUTHENTICATE:
                 command, payload = await self.handshake(msg, reader, writer)
+            else:
+                log.debug("peer=%s raw command %s", peer, cedar.COMMAND_NAMES.get(command, command))
             if payload is not None and not await self.dispatch(command, payload, writer, peer):
                 return
 
@@ -186,6 +197,7 @@ class CollectorServer:
         if not isinstance(command, int) or isinstance(command, bool):
             raise ProtocolError("DC_AUTHENTICATE without a Command")
         if cedar.literal(auth.get("usesession", '""')) == "YES":
+            log.debug("session resumed for command %s", command)
             if cedar.literal(auth.get("resumeresponse", "false")) is True:
                 await self.send(writer, cedar.server_resume_ad())
         else:
