@@ -254,11 +254,13 @@ class WebApp:
         return period
 
     def render(self, template: str, **context: object) -> Response:
-        html = self.env.get_template(template).render(now=self.clock(), **context)
+        stale = str(getattr(self.source, "last_error", "") or "")  # SnapshotFileSource says why
+        html = self.env.get_template(template).render(now=self.clock(), source_error=stale, **context)
         return Response(200, HTML, html.encode("utf-8"), SECURITY_HEADERS)
 
     def error(self, status: int, message: str) -> Response:
-        html = self.env.get_template("error.html").render(status=status, message=message, now=self.clock())
+        page = self.env.get_template("error.html")
+        html = page.render(status=status, message=message, now=self.clock(), source_error="")
         return Response(status, HTML, html.encode("utf-8"), SECURITY_HEADERS)
 
 

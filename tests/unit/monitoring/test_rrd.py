@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from glidein.common.errors import GlideinError, NotFoundError
-from glidein.common.monitoring.graphs import CHARTS, PERIODS, graph_png
+from glidein.common.monitoring.graphs import CHARTS, PERIODS, chart_last_values, graph_png
 from glidein.common.monitoring.model import COUNTERS, GAUGES, Counts
 from glidein.common.monitoring.recorder import Monitor, rrd_rows
 from glidein.common.monitoring.rrd import Archive, RRDConfig, RRDKey, RRDStore, safe_component
@@ -164,3 +164,23 @@ def test_graphs_are_png_for_every_chart_and_period(tmp_path: Path) -> None:
         graph_png(monitor.store, RRDKey("factory"), "nope", "1d", now=now)
     with pytest.raises(GlideinError, match="unknown period"):
         graph_png(monitor.store, RRDKey("factory"), "pilots", "5y", now=now)
+
+
+def test_graphs_plot_the_recorded_numbers(tmp_path: Path) -> None:
+    monitor = record(tmp_path)
+    k = CYCLES - 1
+    end = T0 + k * STEP
+    key = RRDKey("factory", "ce_flaky", "fe1.gpu")
+    now, before = entries_at(k)[1].clients[1].counts, entries_at(k - 1)[1].clients[1].counts
+    pilots_chart = chart_last_values(monitor.store, key, "pilots", end - 7200, end)
+    assert pilots_chart == {n: float(getattr(now, n)) for n in pilots_chart}
+    outcomes = chart_last_values(monitor.store, key, "outcomes", end - 7200, end)
+    per_hour = 3600 / STEP
+    assert outcomes["pilots_completed"] == pytest.approx(
+        (now.pilots_completed - before.pilots_completed) * per_hour
+    )
+    assert outcomes["validation_failures"] == pytest.approx(
+        (now.validation_failures - before.validation_failures) * per_hour
+    )
+    waste = chart_last_values(monitor.store, key, "waste", end - 7200, end)["waste_seconds"]
+    assert waste == pytest.approx((now.waste_seconds - before.waste_seconds) / STEP)  # pilot-hours per hour

@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from glidein.common.monitoring.model import EntryStatus, LogKind, PilotFilter, PilotRecord
 from glidein.common.monitoring.recorder import Monitor
-from glidein.common.monitoring.snapshot import Snapshot, StaticSource
+from glidein.common.monitoring.snapshot import Snapshot, SnapshotFileSource, StaticSource
 from glidein.common.web.app import WebApp, WebConfig, make_url
 from tests.monitoring_sample import ENTRIES, ODD_ENTRY, STEP, entries_at, pilots
 
@@ -204,3 +204,14 @@ def test_entry_with_no_rrd_yet_shows_no_graph(tmp_path: Path) -> None:
     app = WebApp(WebConfig(), source, Monitor(tmp_path, "factory").store)
     r = app.handle(make_url("/entry", name="ce_slow"))
     assert r.status == 200 and b"No graph data recorded yet" in r.body and b"<img" not in r.body
+
+
+def test_a_broken_snapshot_file_is_shown_not_fatal(tmp_path: Path) -> None:
+    monitor = Monitor(tmp_path, "factory")
+    monitor.record_cycle(entries_at(1), T0)
+    app = WebApp(WebConfig(), SnapshotFileSource(monitor.snapshot_path), monitor.store)
+    assert b"source-error" not in app.handle("/").body
+    monitor.snapshot_path.write_text('{"time": 1, "entries": [{"name": 3}]}')
+    r = app.handle("/")
+    assert r.status == 200 and b'id="source-error"' in r.body and b"malformed monitoring snapshot" in r.body
+    assert b"ce_slow" in r.body  # the last good data is still shown
