@@ -33,9 +33,12 @@ _URL_RE = re.compile(r"^https?://[^\s/]+(/\S*)?$")
 
 
 class StrictModel(BaseModel):
-    """Base of every config model: unknown keys are errors, defaults are validated too."""
+    """Base of every config model: unknown keys are errors, defaults are validated too.
 
-    model_config = ConfigDict(extra="forbid", validate_default=True, str_strip_whitespace=False)
+    YAML numbers are accepted where text is expected (`+xcount: 8` in submit_attrs).
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_default=True, coerce_numbers_to_str=True)
 
 
 def _check_name(value: str) -> str:

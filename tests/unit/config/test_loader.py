@@ -156,3 +156,14 @@ def test_kind_detection(tmp_path: Path) -> None:
     assert load_config(ETC / "frontend.yaml").name == "vofe_cms"
     with pytest.raises(ConfigError, match="cannot tell factory from frontend"):
         load_config(write(tmp_path, "name: x\n"))
+
+
+def test_yaml_numbers_accepted_as_text(tmp_path: Path) -> None:
+    text = factory_text().replace(
+        "    submitter: {type: local}\n",
+        "    submitter: {type: htcondor, grid_resource: condor ce ce:9619, submit_attrs: {+xcount: 8}}\n",
+        1,
+    )
+    config = load_factory_config(write(tmp_path, text))
+    submitter = config.entries[0].submitter
+    assert submitter.type == "htcondor" and submitter.submit_attrs == {"+xcount": "8"}
