@@ -1,13 +1,144 @@
 """`glidein factory ...`: the factory command group (owner: factory; `stage` and `web` come from
-cli/factory_stage.py via `register_stage`)."""
+cli/factory_stage.py via `register_stage`).
+
+    glidein factory run --config F [--once]
+    glidein factory status --config F
+    glidein factory downtime add|end|list --config F [--entry E] [--frontend FE] [--security-class SC]
+                                          [--start ISO|now] [--end ISO] [--comment TEXT] [--id N]
+"""
 
 from __future__ import annotations
 
-from glidein.cli.common import Subparsers
+import argparse
+import json
+import time
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from glidein.cli.common import Subparsers, add_command
 from glidein.cli.factory_stage import register_stage
+from glidein.common.errors import ConfigError
+from glidein.factory.downtimes import ALL, Downtime, DowntimeStore
+from glidein.factory.state import PilotStore
 
 
 def register(subparsers: Subparsers) -> None:
-    parser = subparsers.add_parser("factory", help="the glidein factory: staging, web, daemon")
+    parser = subparsers.add_parser(
+        "factory", help="the glidein factory: daemon, status, downtimes, staging, web"
+    )
     group = parser.add_subparsers(dest="factory_command", metavar="SUBCOMMAND", required=True)
     register_stage(group)
+    run = add_command(group, "run", _run, "run the factory daemon")
+    run.add_argument("--config", type=Path, required=True, help="factory config file (YAML)")
+    run.add_argument("--once", action="store_true", help="run one cycle and exit")
+    status = add_command(group, "status", _status, "entries, pilots by state, requests and limits")
+    status.add_argument("--config", type=Path, required=True, help="factory config file (YAML)")
+    status.add_argument("--json", action="store_true", help="print the last cycle's status as JSON")
+    downtime = group.add_parser("downtime", help="add, end or list downtimes")
+    dt = downtime.add_subparsers(dest="downtime_command", metavar="ACTION", required=True)
+    for name, handler, text in (
+        ("add", _dt_add, "add a downtime"),
+        ("end", _dt_end, "end active downtimes (of --entry, or --id)"),
+        ("list", _dt_list, "list downtimes"),
+    ):
+        p = add_command(dt, name, handler, text)
+        p.add_argument("--config", type=Path, required=True, help="factory config file (YAML)")
+        p.add_argument("--entry", default=ALL, help="entry name or All (default All)")
+        if name == "add":
+            p.add_argument("--frontend", default=ALL, help="frontend or All (default All)")
+            p.add_argument("--security-class", default=ALL, help="security class or All (default All)")
+            p.add_argument("--start", default="now", help="ISO 8601 time or 'now' (default now)")
+            p.add_argument("--end", help="ISO 8601 time (default: open-ended)")
+            p.add_argument("--comment", default="", help="shown in status and list")
+        if name == "end":
+            p.add_argument("--id", type=int, default=0, help="end only the downtime with this id")
+        if name == "list":
+            p.add_argument("--all", action="store_true", help="also list ended downtimes")
+
+
+def _config(path: Path) -> Any:
+    from glidein.common.config import load_factory_config
+
+    return load_factory_config(path)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from glidein.factory.daemon import FactoryDaemon
+
+    daemon = FactoryDaemon(args.config)
+    daemon.install_signals()
+    return daemon.run(once=args.once)
+
+
+def _db(args: argparse.Namespace) -> Path:
+    cfg = _config(args.config)
+    state_dir = Path(cfg.state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    return state_dir / "factory.db"
+
+
+def _when(text: str, what: str) -> float:
+    if text == "now":
+        return time.time()
+    try:
+        stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ConfigError(
+            f"--{what} {text!r}: not an ISO 8601 time (e.g. 2026-12-24T08:00:00Z) or 'now'"
+        ) from None
+    return stamp.timestamp()
+
+
+def _dt_add(args: argparse.Namespace) -> int:
+    start = _when(args.start, "start")
+    end = _when(args.end, "end") if args.end else None
+    if end is not None and end <= start:
+        raise ConfigError("--end must be after --start")
+    store = DowntimeStore(_db(args))
+    ident = store.add(Downtime(args.entry, args.frontend, args.security_class, start, end, args.comment))
+    print(f"downtime {ident} added for entry {args.entry}")
+    return 0
+
+
+def _dt_end(args: argparse.Namespace) -> int:
+    ended = DowntimeStore(_db(args)).end(time.time(), args.entry, args.id)
+    print(f"ended downtime(s) {', '.join(map(str, ended))}")
+    return 0
+
+
+def _dt_list(args: argparse.Namespace) -> int:
+    now = time.time()
+    for d in DowntimeStore(_db(args)).all():
+        if (args.all or d.active(now) or d.start > now) and (args.entry in (ALL, d.entry)):
+            print(("ACTIVE " if d.active(now) else "       ") + d.describe())
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    db = _db(args)
+    status_file = db.parent / "status.json"
+    last: dict[str, Any] = json.loads(status_file.read_text()) if status_file.exists() else {}
+    if args.json:
+        print(json.dumps(last, indent=1, sort_keys=True))
+        return 0
+    counts = PilotStore(db).counts_by_entry()
+    entries = last.get("entries", {})
+    if last:
+        age = time.time() - float(last.get("time", 0))
+        print(f"last cycle {age:.0f} s ago: {json.dumps(last.get('cycle', {}), sort_keys=True)}")
+    print(f"{'ENTRY':30} {'PILOTS BY STATE':40} BLOCKED / ERRORS")
+    for name in sorted(set(counts) | set(entries)):
+        by_state = " ".join(f"{k}={v}" for k, v in sorted(counts.get(name, {}).items())) or "-"
+        info = entries.get(name, {})
+        notes = info.get("blocked") or "; ".join(info.get("errors", [])) or ""
+        print(f"{name:30} {by_state:40} {notes}")
+        for c in info.get("clients", []):
+            print(
+                f"  client={c['client']} idle={c['idle']} running={c['running']} held={c['held']}"
+                f" req_idle={c['req_idle']} req_max={c['req_max']} submit={c['submit']} limit={c['limit']}"
+            )
+    active = [d for d in DowntimeStore(db).all() if d.active(time.time())]
+    for d in active:
+        print("downtime " + d.describe())
+    return 0

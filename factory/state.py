@@ -32,6 +32,7 @@ CREATE TABLE IF NOT EXISTS pilots (
     exit_code INTEGER, end_time REAL
 );
 CREATE INDEX IF NOT EXISTS pilots_entry_state ON pilots (entry, state);
+CREATE INDEX IF NOT EXISTS pilots_entry_end ON pilots (entry, end_time);
 CREATE TABLE IF NOT EXISTS history (
     pilot_id TEXT NOT NULL, time REAL NOT NULL, old_state TEXT, new_state TEXT NOT NULL, reason TEXT NOT NULL
 );

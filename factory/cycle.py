@@ -1,0 +1,376 @@
+"""One factory cycle: read and validate requests, read pilot status (one query per shared backend),
+work every entry in parallel, update black-hole health, advertise the ads.
+
+The daemon (factory/daemon.py) only calls `run_once` in its loop, `reload` on SIGHUP and
+`shutdown` at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from glidein.common.errors import GlideinError
+from glidein.factory import ads, downtimes, staging
+from glidein.factory.entry import Limits, TokenBucket
+from glidein.factory.health import Health, HealthPolicy, assess
+from glidein.factory.keys import FactoryKeys, load_keys
+from glidein.factory.requests import FrontendTrust, RequestValidator, ValidRequest, validate_all
+from glidein.factory.state import PilotStore
+from glidein.factory.submitters.base import BackendStatus, PilotRef
+from glidein.factory.worker import EntryResult, EntryTask, PilotContext, make_submitter, work_entry
+
+log = logging.getLogger(__name__)
+GLOBAL_TYPES = ("glidefactoryglobal", "glidefactory", "glidefactoryclient")
+
+
+class BusLike(Protocol):
+    def advertise(self, ads: Sequence[Any]) -> None: ...
+    def invalidate(self, my_type: str, constraint: str = ...) -> None: ...
+    def query(
+        self, my_type: str | None, constraint: str = ..., projection: Sequence[str] = ...
+    ) -> list[Any]: ...
+
+
+@dataclass
+class CycleReport:
+    seconds: float = 0.0
+    entries: int = 0
+    requests: int = 0
+    submitted: int = 0
+    removed: int = 0
+    failed_entries: list[str] = field(default_factory=list)
+
+
+def _frontend_limits(cfg: Any) -> dict[str, Limits]:
+    out: dict[str, Limits] = {}
+    for fe in cfg.frontends:
+        if fe.limits is not None:
+            out[fe.name] = Limits(fe.limits.max_idle, fe.limits.max_glideins, fe.limits.max_held)
+        for sc in fe.security_classes:
+            if sc.limits is not None:
+                out[f"{fe.name}:{sc.name}"] = Limits(
+                    sc.limits.max_idle, sc.limits.max_glideins, sc.limits.max_held
+                )
+    return out
+
+
+def _allowed(entry: Any, req: ValidRequest) -> bool:
+    allowed = entry.allow_frontends
+    return not allowed or any(
+        a.frontend == req.request.frontend and a.security_class in ("All", req.request.security_class)
+        for a in allowed
+    )
+
+
+class FactoryCycle:
+    def __init__(self, cfg: Any, bus: BusLike, clock: Callable[[], float] = time.time) -> None:
+        self.bus, self.clock = bus, clock
+        self.state_dir = Path(cfg.state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = str(self.state_dir / "factory.db")
+        self.store = PilotStore(self.db_path)
+        self.downtime_store = downtimes.DowntimeStore(self.db_path)
+        self.buckets: dict[str, TokenBucket] = {}
+        self.health: dict[str, Health] = {}
+        self.health_policy = HealthPolicy()
+        self.executor: Executor | None = None
+        self.cfg: Any = None
+        self.reload(cfg)
+
+    # ------------------------------------------------------------ configuration
+    def reload(self, cfg: Any) -> None:
+        """Take a new config: entries added start, removed ones stop being advertised (pilots kept)."""
+        old = {e.name for e in self.entries()} if self.cfg is not None else set()
+        self.cfg = cfg
+        self.ident = ads.Identity(cfg.name, cfg.glidein_name, cfg.loop.classad_lifetime)
+        self.keys = self._load_keys()
+        self.fe_limits = _frontend_limits(cfg)
+        trust = {
+            fe.name: FrontendTrust.from_keys(
+                fe.name, fe.signing_keys, [sc.name for sc in fe.security_classes]
+            )
+            for fe in cfg.frontends
+        }
+        names = [self.ident.entry_name(e.name) for e in self.entries()]
+        self.validator = RequestValidator(trust, self.keys.open_keys(self.clock()), names, self.store)
+        gone = old - {e.name for e in self.entries()}
+        for name in sorted(gone):
+            self._invalidate(f'EntryName == "{name}"', ("glidefactory", "glidefactoryclient"))
+            log.info("entry=%s removed from the config; its pilots stay in the bookkeeping", name)
+
+    def entries(self) -> list[Any]:
+        return [e for e in self.cfg.all_entries() if e.enabled]
+
+    def _load_keys(self) -> FactoryKeys:
+        sec = self.cfg.security
+        rot = sec.key_rotation
+        return load_keys(
+            Path(sec.signing_key),
+            Path(sec.encryption_key),
+            float(rot.interval),
+            float(rot.grace),
+            self.clock(),
+        )
+
+    # ------------------------------------------------------------ inputs
+    def _requests(self) -> dict[str, list[ValidRequest]]:
+        try:
+            found = self.bus.query("glideclient")
+        except GlideinError as exc:
+            log.warning("cannot read requests this cycle (nothing new is submitted): %s", exc)
+            return {}
+        ours = [ad for ad in found if ad.get("ReqName") in self.validator.entries]
+        by_entry: dict[str, list[ValidRequest]] = {}
+        for req in validate_all(self.validator, ours):
+            by_entry.setdefault(req.entry, []).append(req)
+        return by_entry
+
+    def _pilot_context(
+        self, entry: str, clients: Iterable[str], stage: staging.StageResult | None
+    ) -> PilotContext | None:
+        if stage is None:
+            return None
+        parts = urlsplit(str(self.cfg.staging.url))
+        report_key_path = self.cfg.security.report_key or (self.state_dir / "report.key")
+        from glidein.factory.web import load_or_create_report_key
+
+        return PilotContext(
+            factory=self.cfg.name,
+            glidein=self.cfg.glidein_name,
+            python="python3",
+            wrapper=str(staging.WRAPPER_PATH),
+            stage_args={c: stage.pilot_args(entry, c) for c in clients},
+            report_url=f"{parts.scheme}://{parts.netloc}",
+            report_key=load_or_create_report_key(Path(report_key_path)),
+        )
+
+    def _stage(self) -> staging.StageResult | None:
+        try:
+            return staging.load_result(Path(self.cfg.staging.dir))
+        except GlideinError as exc:
+            log.error("no stage, nothing can be submitted: %s", exc)
+            return None
+
+    def _shared_statuses(
+        self, entries: Sequence[Any]
+    ) -> dict[str, tuple[dict[str, BackendStatus] | None, str]]:
+        """ONE status query per backend shared by several entries (e.g. all Slurm entries)."""
+        groups: dict[str, list[Any]] = {}
+        for entry in entries:
+            groups.setdefault(make_submitter(entry, self._work_dir()).status_key(), []).append(entry)
+        out: dict[str, tuple[dict[str, BackendStatus] | None, str]] = {}
+        for key, members in groups.items():
+            if len(members) < 2:
+                continue
+            refs = [PilotRef(r.pilot_id, r.backend_id) for e in members for r in self.store.active(e.name)]
+            try:
+                statuses = make_submitter(members[0], self._work_dir()).status(refs)
+                out.update({e.name: (statuses, "") for e in members})
+            except GlideinError as exc:
+                log.warning("status of %d entries (%s) unreadable: %s", len(members), key, exc)
+                out.update({e.name: (None, str(exc)) for e in members})
+        return out
+
+    def _work_dir(self) -> str:
+        return str(self.state_dir)
+
+    # ------------------------------------------------------------ the cycle
+    def run_once(self) -> CycleReport:
+        started, now = time.monotonic(), self.clock()
+        self.keys = self._load_keys()
+        self.validator.factory_keys = self.keys.open_keys(now)
+        entries = self.entries()
+        requests = self._requests()
+        stage = self._stage()
+        shared = self._shared_statuses(entries)
+        all_downtimes = self.downtime_store.all()
+        tasks = [
+            self._task(
+                e,
+                requests.get(self.ident.entry_name(e.name), []),
+                shared=shared,
+                stage=stage,
+                dts=all_downtimes,
+                now=now,
+            )
+            for e in entries
+        ]
+        results = self._run(tasks)
+        report = CycleReport(entries=len(entries), requests=sum(len(v) for v in requests.values()))
+        for res in results:
+            self._after_entry(res, now, report)
+        self._advertise(entries, results, stage, all_downtimes, now)
+        report.seconds = time.monotonic() - started
+        self._write_status(results, report, now)
+        log.info(
+            "cycle done: entries=%d requests=%d submitted=%d removed=%d failed_entries=%d seconds=%.2f",
+            report.entries,
+            report.requests,
+            report.submitted,
+            report.removed,
+            len(report.failed_entries),
+            report.seconds,
+        )
+        return report
+
+    def _task(
+        self,
+        entry: Any,
+        reqs: list[ValidRequest],
+        *,
+        shared: dict[str, Any],
+        stage: Any,
+        dts: list[Any],
+        now: float,
+    ) -> EntryTask:
+        kept = []
+        for req in reqs:
+            if _allowed(entry, req):
+                kept.append(req)
+            else:
+                log.warning(
+                    "entry=%s client=%s security_class=%s not allowed here; request skipped",
+                    entry.name,
+                    req.request.client,
+                    req.request.security_class,
+                )
+        dts = dts + downtimes.from_config(entry.name, entry.downtimes)
+        down = {}
+        for req in kept:
+            d = downtimes.client_downtime(
+                dts, entry.name, req.request.frontend, req.request.security_class, now
+            )
+            if d is not None:
+                down[req.request.client] = d.comment or "downtime"
+        bucket = self.buckets.setdefault(
+            entry.name, TokenBucket(entry.limits.submit_rate or 1e9, max(1, entry.limits.max_per_cycle), now)
+        )
+        health = self.health.get(entry.name, Health())
+        statuses, failed = shared.get(entry.name, (None, ""))
+        return EntryTask(
+            entry=entry,
+            frontend_limits=self.fe_limits,
+            requests=kept,
+            statuses=statuses,
+            status_failed=failed,
+            now=now,
+            rate_allowance=bucket.available(now),
+            down_clients=down,
+            blocked_reason=health.reason if health.blocked(now) else "",
+            db_path=self.db_path,
+            work_dir=self._work_dir(),
+            pilots=self._pilot_context(entry.name, [r.request.client for r in kept], stage),
+        )
+
+    def _run(self, tasks: list[EntryTask]) -> list[EntryResult]:
+        workers = int(self.cfg.loop.workers) or (os.cpu_count() or 1)
+        if workers <= 1 or len(tasks) <= 1:
+            return [work_entry(t) for t in tasks]
+        if self.executor is None:
+            self.executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        try:
+            return list(self.executor.map(work_entry, tasks, chunksize=max(1, len(tasks) // (workers * 8))))
+        except Exception as exc:  # a broken pool: do this cycle inline, make a new pool next time
+            log.error("entry worker pool failed (%s); working entries in the daemon this cycle", exc)
+            self.executor.shutdown(wait=False, cancel_futures=True)
+            self.executor = None
+            return [work_entry(t) for t in tasks]
+
+    def _after_entry(self, res: EntryResult, now: float, report: CycleReport) -> None:
+        for line in res.lines:
+            log.info("%s", line)
+        for err in res.errors:
+            log.warning("entry=%s %s", res.entry, err)
+        if res.errors:
+            report.failed_entries.append(res.entry)
+        report.submitted += res.submitted
+        report.removed += res.removed
+        self.buckets[res.entry].take(res.submitted)
+        ends = self.store.recent_ends(res.entry, now - self.health_policy.window)
+        before = self.health.get(res.entry, Health())
+        after = assess(before, ends, now, self.health_policy)
+        if after.blocked(now) and not before.blocked(now):
+            log.warning("entry=%s blocked until=%.0f reason=%r", res.entry, after.blocked_until, after.reason)
+        self.health[res.entry] = after
+
+    # ------------------------------------------------------------ outputs
+    def _advertise(
+        self, entries: Sequence[Any], results: Sequence[EntryResult], stage: Any, dts: list[Any], now: float
+    ) -> None:
+        by_name = {r.entry: r for r in results}
+        stage_attrs = {"WebURL": str(self.cfg.staging.url)}
+        if stage is not None:
+            stage_attrs |= {
+                "WebSignHash": stage.main.sign,
+                "WebSignType": stage.hash_algorithm,
+                "WebDescriptFile": stage.main.descript,
+            }
+        out = [ads.signed(ads.global_ad(self.ident, self.keys), self.keys)]
+        for entry in entries:
+            res = by_name.get(entry.name, EntryResult(entry.name))
+            health = self.health.get(entry.name, Health())
+            down = downtimes.entry_down(
+                dts + downtimes.from_config(entry.name, entry.downtimes), entry.name, now
+            )
+            st = ads.EntryState(
+                down is not None,
+                health.reason if health.blocked(now) else "",
+                res.totals.get("idle", 0),
+                res.totals.get("running", 0),
+                res.totals.get("held", 0),
+            )
+            out.append(ads.signed(ads.entry_ad(self.ident, self.keys, entry, stage_attrs, st), self.keys))
+            out += [ads.signed(ads.client_ad(self.ident, entry.name, c), self.keys) for c in res.clients]
+        try:
+            self.bus.advertise(out)
+        except GlideinError as exc:
+            log.warning("advertising %d ads failed: %s", len(out), exc)
+
+    def _invalidate(self, constraint: str, types: Sequence[str] = GLOBAL_TYPES) -> None:
+        full = (
+            f'FactoryName == "{self.cfg.name}" && GlideinName == "{self.cfg.glidein_name}" && ({constraint})'
+        )
+        for my_type in types:
+            try:
+                self.bus.invalidate(my_type, full)
+            except GlideinError as exc:
+                log.warning("invalidating %s ads failed: %s", my_type, exc)
+
+    def _write_status(self, results: Sequence[EntryResult], report: CycleReport, now: float) -> None:
+        data = {
+            "time": now,
+            "cycle": asdict(report),
+            "entries": {
+                r.entry: {
+                    "totals": r.totals,
+                    "clients": [asdict(c) for c in r.clients],
+                    "errors": r.errors,
+                    "blocked": self.health.get(r.entry, Health()).reason
+                    if self.health.get(r.entry, Health()).blocked(now)
+                    else "",
+                }
+                for r in results
+            },
+        }
+        tmp = self.state_dir / "status.json.tmp"
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        tmp.replace(self.state_dir / "status.json")
+
+    def shutdown(self, invalidate: bool = True) -> None:
+        if invalidate:
+            self._invalidate("true")
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.executor = None
+        self.store.close()
+        self.downtime_store.close()

@@ -1,0 +1,102 @@
+"""`glidein factory run`: the factory daemon's lifecycle only (the work is in factory/cycle.py).
+
+Start-up logs version, Python and config path; the loop runs a cycle every `loop.interval`
+seconds; SIGHUP reloads the config (a bad one is logged and the old one kept); SIGTERM/SIGINT
+stop after the current cycle, invalidate the factory's ads and shut the worker pool down.
+Signal handlers only set flags.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from glidein import __version__
+from glidein.common.errors import GlideinError
+from glidein.common.log import log_exception
+from glidein.factory.cycle import BusLike, FactoryCycle
+
+log = logging.getLogger(__name__)
+
+
+def _default_bus(cfg: Any) -> BusLike:
+    from glidein.common.bus import Bus
+
+    return Bus(list(cfg.collectors))
+
+
+def _load(path: Path) -> Any:
+    from glidein.common.config import load_factory_config
+
+    return load_factory_config(path)
+
+
+class FactoryDaemon:
+    def __init__(
+        self,
+        config_path: Path,
+        bus_factory: Callable[[Any], BusLike] = _default_bus,
+        loader: Callable[[Path], Any] = _load,
+    ) -> None:
+        self.config_path, self.bus_factory, self.loader = config_path, bus_factory, loader
+        self.stop_requested = False
+        self.reload_requested = False
+        self.wake = threading.Event()
+
+    def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
+        self.stop_requested = True
+        self.wake.set()
+
+    def _on_hup(self, _signum: int, _frame: FrameType | None) -> None:
+        self.reload_requested = True
+        self.wake.set()
+
+    def install_signals(self) -> None:
+        signal.signal(signal.SIGTERM, self._on_stop)
+        signal.signal(signal.SIGINT, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_hup)
+
+    def _reload(self, cycle: FactoryCycle) -> None:
+        self.reload_requested = False
+        try:
+            cfg = self.loader(self.config_path)
+        except GlideinError as exc:
+            log_exception(log, f"reload of {self.config_path} refused, keeping the running config", exc)
+            return
+        cycle.reload(cfg)
+        log.info("reloaded %s: %d enabled entries", self.config_path, len(cycle.entries()))
+
+    def run(self, once: bool = False) -> int:
+        log.info(
+            "glidein factory %s starting (Python %s), config %s",
+            __version__,
+            platform.python_version(),
+            self.config_path,
+        )
+        cfg = self.loader(self.config_path)
+        cycle = FactoryCycle(cfg, self.bus_factory(cfg))
+        log.info("factory=%s glidein=%s entries=%d", cfg.name, cfg.glidein_name, len(cycle.entries()))
+        try:
+            while not self.stop_requested:
+                if self.reload_requested:
+                    self._reload(cycle)
+                started = time.monotonic()
+                cycle.run_once()
+                if once:
+                    break
+                self.wake.clear()
+                pause = max(0.0, float(cycle.cfg.loop.interval) - (time.monotonic() - started))
+                if not self.stop_requested and not self.reload_requested:
+                    self.wake.wait(pause)
+        finally:
+            log.info("factory stopping: invalidating its ads")
+            cycle.shutdown(invalidate=not once)
+        log.info("factory stopped")
+        return 0

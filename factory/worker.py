@@ -1,0 +1,263 @@
+"""One entry's work in one cycle (runs in a worker process): reconcile, decide, act, report.
+
+`work_entry(task)` never raises for the entry's own problems: a backend that cannot be read makes
+the entry fail closed (submit nothing, remove nothing) and is reported in the result.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from glidein.common.errors import GlideinError
+from glidein.factory.entry import ClientOutcome, EntryInputs, EntryPolicy, Limits, decide
+from glidein.factory.pilot_states import PilotState
+from glidein.factory.reconcile import reconcile
+from glidein.factory.requests import ValidRequest
+from glidein.factory.state import NewPilot, PilotRecord, PilotStore
+from glidein.factory.submitters.base import BackendStatus, PilotRef, PilotSpec, submitter_class
+
+log = logging.getLogger(__name__)
+S = PilotState
+NEW_GRACE = 120.0  # seconds a NEW/PENDING pilot may stay unlisted by the backend
+_STORES: dict[str, PilotStore] = {}
+
+
+@dataclass(frozen=True)
+class PilotContext:
+    """What every pilot command line of this factory needs (contract 7)."""
+
+    factory: str
+    glidein: str
+    python: str
+    wrapper: str
+    stage_args: Mapping[str, Sequence[str]]  # client -> staging arguments (-web -sign ...)
+    report_url: str = ""
+    report_key: bytes = b""
+
+
+@dataclass(frozen=True)
+class EntryTask:
+    entry: Any  # common.config.entry.Entry
+    frontend_limits: Mapping[str, Limits]
+    requests: Sequence[ValidRequest]
+    statuses: Mapping[str, BackendStatus] | None  # None: the worker asks the backend itself
+    status_failed: str  # non-empty: the shared status query failed this cycle
+    now: float
+    rate_allowance: int
+    down_clients: Mapping[str, str]
+    blocked_reason: str
+    db_path: str
+    work_dir: str
+    pilots: PilotContext | None  # None: no stage yet, nothing can be submitted
+
+
+@dataclass
+class EntryResult:
+    entry: str
+    clients: list[ClientOutcome] = field(default_factory=list)
+    totals: dict[str, int] = field(default_factory=dict)
+    submitted: int = 0
+    removed: int = 0
+    errors: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def policy_of(entry: Any, frontend_limits: Mapping[str, Limits]) -> EntryPolicy:
+    """EntryPolicy from an entry's config (common.config.entry.Entry)."""
+    lim = entry.limits
+    per_fe = {k: v for k, v in frontend_limits.items() if ":" not in k}
+    per_sc = {k: v for k, v in frontend_limits.items() if ":" in k}
+    for key, fl in lim.per_frontend.items():  # the entry's own limits win over factory-wide ones
+        value = Limits(fl.max_idle, fl.max_glideins, fl.max_held)
+        (per_sc if ":" in key else per_fe)[key] = value
+    d = lim.default_per_frontend
+    return EntryPolicy(
+        name=entry.name,
+        limits=Limits(lim.max_idle, lim.max_glideins, lim.max_held),
+        frontend_limits=per_fe,
+        security_class_limits=per_sc,
+        default_frontend_limits=Limits(d.max_idle, d.max_glideins, d.max_held),
+        max_per_cycle=lim.max_per_cycle,
+        max_removal_share=entry.removal.max_share,
+        min_removals=entry.removal.min_per_cycle,
+        max_removals=entry.removal.max_per_cycle,
+        stale_age=float(entry.stale_age.idle),
+        stale_running_age=float(entry.stale_age.running),
+        held_max_releases=entry.held.max_releases,
+        held_backoff=float(entry.held.backoff),
+        held_max_backoff=float(entry.held.max_backoff),
+        held_releases_per_cycle=entry.held.max_per_cycle,
+    )
+
+
+def make_submitter(entry: Any, work_dir: str) -> Any:
+    return submitter_class(entry.submitter.type)(entry.name, entry.submitter, Path(work_dir))
+
+
+def _store(path: str) -> PilotStore:
+    if path not in _STORES:
+        _STORES[path] = PilotStore(path)
+    return _STORES[path]
+
+
+def _entry_params(entry: Any) -> dict[str, str]:
+    out = {}
+    for name, attr in entry.attrs.items():
+        if getattr(attr, "parameter", True):
+            value = attr.value
+            out[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out
+
+
+def pilot_argv(ctx: PilotContext, entry: Any, req: ValidRequest, pilot_id: str) -> list[str]:
+    """The pilot wrapper's command line (contract 7); const entry attributes win over the request."""
+    from glidein.factory.web import report_token
+
+    argv = [ctx.python, ctx.wrapper, "-factory", ctx.factory, "-name", ctx.glidein, "-entry", entry.name]
+    argv += ["-clientname", req.request.client, *ctx.stage_args.get(req.request.client, ())]
+    argv += ["-v", "std", "-pilot_id", pilot_id]
+    if ctx.report_url and ctx.report_key:
+        argv += ["-report_url", ctx.report_url, "-report_token", report_token(ctx.report_key, pilot_id)]
+    params = {**req.params, **req.secrets}
+    for name, value in _entry_params(entry).items():
+        const = getattr(entry.attrs[name], "const", True)
+        if const or name not in params:
+            params[name] = value
+    for name, value in sorted(params.items()):
+        argv += [f"-param_{name}", value]
+    return argv
+
+
+def _apply_status(
+    store: PilotStore, records: list[PilotRecord], statuses: Mapping[str, BackendStatus], now: float
+) -> None:
+    rec = reconcile(records, statuses, now, NEW_GRACE)
+    if rec.backend_ids:
+        store.set_backend_ids(rec.backend_ids, now)
+    if rec.moves:
+        store.move_many(rec.moves, now, rec.held_reasons, rec.exit_codes)
+
+
+def _submit(
+    task: EntryTask, store: PilotStore, submitter: Any, client_counts: dict[str, int], result: EntryResult
+) -> None:
+    reqs = {r.request.client: r for r in task.requests}
+    for client, count in sorted(client_counts.items()):
+        req = reqs[client]
+        assert task.pilots is not None
+        new = NewPilot(task.entry.name, client, req.request.security_class, req.credential_id)
+        ids = store.record_new(new, count, task.now)
+        labels = {"Factory": task.pilots.factory, "Name": task.pilots.glidein}
+        labels |= {"FrontendName": req.request.frontend, "SecurityClass": req.request.security_class}
+        labels["CredentialIdentifier"] = req.credential_id
+        cpus = int(task.entry.attrs["GLIDEIN_CPUS"].value) if "GLIDEIN_CPUS" in task.entry.attrs else 1
+        specs = [
+            PilotSpec(
+                i,
+                task.entry.name,
+                client,
+                pilot_argv(task.pilots, task.entry, req, i),
+                cpus=cpus,
+                labels=labels,
+            )
+            for i in ids
+        ]
+        accepted: dict[str, str] = {}
+        batch = max(1, int(task.entry.limits.batch_size))
+        try:
+            for start in range(0, len(specs), batch):
+                accepted |= submitter.submit(specs[start : start + batch])
+        except GlideinError as exc:
+            result.errors.append(f"submit: {exc}")
+            log.warning("entry=%s client=%s submit failed: %s", task.entry.name, client, exc)
+        if accepted:
+            store.set_backend_ids(accepted, task.now)
+        refused = [(i, S.REMOVED, "submission refused") for i in ids if i not in accepted]
+        if refused:
+            store.move_many(refused, task.now)
+        result.submitted += len(accepted)
+
+
+def _act(task: EntryTask, store: PilotStore, submitter: Any, decision: Any, result: EntryResult) -> None:
+    by_id = {r.pilot_id: r for r in store.active(task.entry.name)}
+    removals = [(pid, why) for pid, why in decision.remove if pid in by_id]
+    if removals:
+        store.move_many([(pid, S.REMOVING, why) for pid, why in removals], task.now)
+        try:
+            submitter.remove([PilotRef(pid, by_id[pid].backend_id) for pid, _ in removals])
+        except GlideinError as exc:
+            result.errors.append(f"remove: {exc}")
+        result.removed = len(removals)
+    releases = [PilotRef(pid, by_id[pid].backend_id) for pid in decision.release if pid in by_id]
+    if releases:
+        try:
+            submitter.release(releases)
+            store.count_release([r.pilot_id for r in releases])
+        except GlideinError as exc:
+            result.errors.append(f"release: {exc}")
+
+
+def _status(
+    task: EntryTask, submitter: Any, records: list[PilotRecord], result: EntryResult
+) -> Mapping[str, BackendStatus] | None:
+    if task.status_failed:
+        result.errors.append(f"status: {task.status_failed}")
+        return None
+    if task.statuses is not None:
+        return task.statuses
+    try:
+        statuses: Mapping[str, BackendStatus] = submitter.status(
+            [PilotRef(r.pilot_id, r.backend_id) for r in records]
+        )
+    except GlideinError as exc:
+        result.errors.append(f"status: {exc}")
+        return None
+    return statuses
+
+
+def work_entry(task: EntryTask) -> EntryResult:
+    """Reconcile, decide and act for one entry; never raises for the entry's own failures."""
+    started = time.monotonic()
+    result = EntryResult(task.entry.name)
+    try:
+        _work(task, result)
+    except Exception as exc:  # one entry's failure never blocks another
+        result.errors.append(f"internal: {type(exc).__name__}: {exc}")
+        log.debug("entry=%s traceback", task.entry.name, exc_info=exc)
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _work(task: EntryTask, result: EntryResult) -> None:
+    store = _store(task.db_path)
+    submitter = make_submitter(task.entry, task.work_dir)
+    records = store.active(task.entry.name)
+    statuses = _status(task, submitter, records, result)
+    if statuses is not None:
+        _apply_status(store, records, statuses, task.now)
+        records = store.active(task.entry.name)
+    inputs = EntryInputs(
+        policy_of(task.entry, task.frontend_limits),
+        [r.request for r in task.requests],
+        [r.view for r in records],
+        task.now,
+        task.rate_allowance if task.pilots is not None else 0,
+        status_ok=statuses is not None,
+        down_clients=task.down_clients,
+        blocked_reason=task.blocked_reason,
+    )
+    decision = decide(inputs)
+    result.lines = decision.lines
+    result.clients = list(decision.clients.values())
+    if decision.submit:
+        _submit(task, store, submitter, decision.submit, result)
+    _act(task, store, submitter, decision, result)
+    for rec in store.active(task.entry.name):
+        key = "idle" if rec.view.is_idle else rec.state.value
+        result.totals[key] = result.totals.get(key, 0) + 1

@@ -1,0 +1,149 @@
+"""A whole factory cycle against an in-memory bus and the local site (real pilot processes)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from glidein.common import crypto
+from glidein.common.config import load_factory_config
+from glidein.factory.cycle import FactoryCycle
+from glidein.factory.downtimes import Downtime
+from glidein.factory.handmade import HandRequest, request_ad
+from tests.factory_support import FactorySetup, local_entry, write_factory
+
+
+class MemoryBus:
+    def __init__(self) -> None:
+        self.ads: dict[tuple[str, str], Any] = {}
+
+    def advertise(self, ads: Sequence[Any]) -> None:
+        for ad in ads:
+            self.ads[(str(ad["MyType"]), str(ad["Name"]))] = ad
+
+    def invalidate(self, my_type: str, constraint: str = "true") -> None:
+        for key in [k for k in self.ads if k[0] == my_type]:
+            del self.ads[key]
+
+    def query(
+        self, my_type: str | None, constraint: str = "true", projection: Sequence[str] = ()
+    ) -> list[Any]:
+        return [ad for (t, _), ad in self.ads.items() if my_type is None or t == my_type]
+
+    def of(self, my_type: str) -> list[Any]:
+        return [ad for (t, _), ad in self.ads.items() if t == my_type]
+
+
+@pytest.fixture
+def cleanup_pilots(tmp_path: Path) -> Iterator[None]:
+    yield
+    for pid_file in tmp_path.rglob("jobs/*/pid"):
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(pid_file.read_text()), signal.SIGTERM)
+
+
+def make(
+    tmp: Path, entries: list[dict[str, Any]] | None = None
+) -> tuple[FactorySetup, FactoryCycle, MemoryBus]:
+    setup = write_factory(tmp, entries or [local_entry("e1"), local_entry("e2")])
+    bus = MemoryBus()
+    cycle = FactoryCycle(load_factory_config(setup.config), bus)
+    return setup, cycle, bus
+
+
+def ask(setup: FactorySetup, bus: MemoryBus, entry: str, idle: int, seq: int, **kw: Any) -> None:
+    req = HandRequest(
+        f"{entry}@g@f1", "fe1", "main", idle, 100, seq, "frontend", secrets={"GLIDEIN_Token": "t0k"}, **kw
+    )
+    bus.advertise([request_ad(req, setup.frontend_key, setup.factory_pub())])
+
+
+def idle_of(cycle: FactoryCycle, entry: str) -> int:
+    return sum(1 for r in cycle.store.active(entry) if r.view.is_idle)
+
+
+def test_cycle_keeps_pressure_then_removes(tmp_path: Path, cleanup_pilots: None) -> None:
+    setup, cycle, bus = make(tmp_path)
+    cycle.run_once()  # advertises the keys frontends need
+    (glob,) = bus.of("glidefactoryglobal")
+    assert crypto.verify_ad(glob, str(glob["FactorySigningKey"]))
+    assert len(bus.of("glidefactory")) == 2
+    ask(setup, bus, "e1", 5, seq=1)
+    cycle.run_once()
+    assert idle_of(cycle, "e1") == 5 and idle_of(cycle, "e2") == 0
+    cycle.run_once()
+    assert idle_of(cycle, "e1") == 5  # steady
+    (client,) = bus.of("glidefactoryclient")
+    assert client["GlideinMonitorStatusIdle"] == 5 and client["GlideinMonitorRequestedIdle"] == 5
+    job = next((tmp_path / "factory" / "local" / "e1" / "jobs").iterdir()) / "job.json"
+    assert "t0k" in job.read_text() and oct(job.stat().st_mode)[-3:] == "600"
+    ask(setup, bus, "e1", 0, seq=2, remove_excess="IDLE")
+    cycle.run_once()
+    cycle.run_once()
+    assert idle_of(cycle, "e1") == 0
+    cycle.shutdown()
+    assert [t for t, _ in bus.ads] == ["glideclient"]  # the factory's own ads are invalidated
+
+
+def test_bad_requests_give_no_pilots(tmp_path: Path) -> None:
+    setup, cycle, bus = make(tmp_path)
+    cycle.run_once()
+    pub = setup.factory_pub()
+    forged = request_ad(HandRequest("e1@g@f1", "fe1", "main", 5, 10, 1, "frontend"), setup.frontend_key, pub)
+    forged["ReqIdleGlideins"] = 50
+    foreign = request_ad(
+        HandRequest("e2@g@f1", "fe1", "main", 5, 10, 1, "frontend"), crypto.generate_signing_key(), pub
+    )
+    bus.advertise([forged, foreign])
+    cycle.run_once()
+    assert cycle.store.active() == []
+    cycle.shutdown()
+
+
+def test_replayed_request_is_refused(tmp_path: Path, cleanup_pilots: None) -> None:
+    setup, cycle, bus = make(tmp_path)
+    cycle.run_once()
+    pub = setup.factory_pub()
+    old = request_ad(HandRequest("e1@g@f1", "fe1", "main", 3, 10, 5, "frontend"), setup.frontend_key, pub)
+    bus.advertise([old])
+    cycle.run_once()
+    assert idle_of(cycle, "e1") == 3
+    newer = request_ad(
+        HandRequest("e1@g@f1", "fe1", "main", 0, 0, 6, "frontend", "ALL"), setup.frontend_key, pub
+    )
+    bus.advertise([newer])
+    cycle.run_once()
+    assert idle_of(cycle, "e1") == 0
+    bus.advertise([old])  # an attacker re-advertises the old, bigger request
+    cycle.run_once()
+    assert idle_of(cycle, "e1") == 0
+    cycle.shutdown()
+
+
+def test_downtime_and_black_hole(tmp_path: Path, cleanup_pilots: None) -> None:
+    setup, cycle, bus = make(
+        tmp_path, [local_entry("e1"), local_entry("hole", black_hole=True, queue_wait=0.0)]
+    )
+    cycle.run_once()
+    cycle.downtime_store.add(Downtime("e1", comment="maintenance"))
+    ask(setup, bus, "e1", 4, seq=1)
+    ask(setup, bus, "hole", 6, seq=1)
+    cycle.run_once()
+    assert idle_of(cycle, "e1") == 0
+    ads = {ad["EntryName"]: ad for ad in bus.of("glidefactory")}
+    assert ads["e1"]["GLIDEIN_In_Downtime"] is True and ads["hole"]["GLIDEIN_In_Downtime"] is False
+    for _ in range(40):  # pilots of the black hole die at once
+        cycle.run_once()
+        if cycle.health.get("hole") and cycle.health["hole"].reason:
+            break
+    assert "died at once" in cycle.health["hole"].reason
+    cycle.run_once()
+    ads = {ad["EntryName"]: ad for ad in bus.of("glidefactory")}
+    assert ads["hole"]["GLIDEIN_Blocked"] is True and "failed" in ads["hole"]["GLIDEIN_BlockedReason"]
+    cycle.shutdown()
