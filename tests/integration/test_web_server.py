@@ -10,14 +10,17 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from glidein.common.errors import GlideinError
 from glidein.common.monitoring.recorder import Monitor
+from glidein.common.monitoring.rrd import RRDStore
 from glidein.common.monitoring.snapshot import Snapshot, StaticSource
-from glidein.common.web.app import WebConfig
-from glidein.common.web.server import start_web_process
+from glidein.common.web.app import WebApp, WebConfig
+from glidein.common.web.server import make_server, start_web_process
 from tests.monitoring_sample import STEP, entries_at, pilots
-from tests.procs import Processes, free_port, wait_for_port
+from tests.procs import Processes, free_port, run_glidein, wait_for_port
 
 
 def get(port: int, target: str) -> tuple[int, bytes]:
@@ -104,3 +107,31 @@ def test_start_web_process_serves_a_static_source(tmp_path: Path) -> None:
         proc.terminate()
         proc.join(10)
     assert proc.exitcode == 0
+
+
+def test_monitor_graph_command(tmp_path: Path) -> None:
+    populate(tmp_path / "mon", tmp_path / "pilots", cycles=3)
+    out = tmp_path / "g.png"
+    args = ["monitor", "graph", "--root", str(tmp_path / "mon"), "--entry", "ce_slow", "--chart", "jobs"]
+    done = run_glidein([*args, "-o", str(out)])
+    assert done.returncode == 0, done.stderr
+    assert out.read_bytes().startswith(b"\x89PNG")
+    bad = run_glidein(
+        ["monitor", "graph", "--root", str(tmp_path / "mon"), "--entry", "nope", "-o", str(out)]
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip().splitlines()[-1].startswith("glidein monitor: error: monitoring: no RRD for")
+
+
+def test_binding_beyond_loopback_warns(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    app = WebApp(WebConfig(host="0.0.0.0", port=0), StaticSource(Snapshot(0.0)), RRDStore(tmp_path))
+    server = make_server(app)
+    server.server_close()
+    assert "not loopback" in caplog.text
+    busy = WebApp(WebConfig(port=0), StaticSource(Snapshot(0.0)), RRDStore(tmp_path))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        taken = WebApp(WebConfig(port=sock.getsockname()[1]), busy.source, busy.store)
+        with pytest.raises(GlideinError, match=r"cannot listen on 127\.0\.0\.1"):
+            make_server(taken)
