@@ -177,6 +177,17 @@ class StaleAge(StrictModel):
     unclaimed: Seconds = Field(default=7200, description="Running but not seen in the pool longer than this.")
 
 
+class Health(StrictModel):
+    """Black-hole guard: an entry whose pilots keep failing or dying at once is blocked a while."""
+
+    min_ends: PosInt = Field(default=5, description="Judge only after this many pilot ends in the window.")
+    fail_share: Fraction = Field(default=0.8, description="Block when this share of the ends failed.")
+    quick_seconds: float = Field(default=60.0, ge=0, description="A pilot ending sooner died at once.")
+    window: PosInt = Field(default=1800, description="Seconds of pilot ends judged together.")
+    backoff: PosInt = Field(default=300, description="First block length (seconds); doubles while bad.")
+    max_backoff: PosInt = Field(default=21600, description="Longest block (seconds).")
+
+
 class Downtime(StrictModel):
     """A scheduled downtime: the entry advertises `GLIDEIN_In_Downtime` and submits nothing."""
 
@@ -217,6 +228,7 @@ class Entry(StrictModel):
     removal: Removal = Field(default_factory=Removal, description="Mass-removal guard.")
     held: HeldRelease = Field(default_factory=HeldRelease, description="Held pilot release.")
     stale_age: StaleAge = Field(default_factory=StaleAge, description="Stale pilot removal.")
+    health: Health = Field(default_factory=Health, description="Black-hole detection and blocking.")
     downtimes: list[Downtime] = Field(default_factory=list, description="Scheduled downtimes.")
     allow_frontends: list[AllowFrontend] = Field(
         default_factory=list, description="Frontends allowed here; empty = every configured frontend."
