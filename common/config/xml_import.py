@@ -11,8 +11,9 @@ Mapped (everything else is listed by `ImportResult.unmapped` with its XML line):
   -> `frontends` (glideinWMS has no request-signing keys: add `signing_keys` by hand).
 * `<attrs><attr name value type const publish parameter glidein_publish job_publish>` -> `attrs`
   (factory level, entry level, entry-set level).
-* `<entry name gatekeeper gridtype auth_method enabled trust_domain>` -> an `htcondor` entry
-  whose `grid_resource` is `"<gridtype> <gatekeeper>"` (trust_domain -> attr GLIDEIN_TrustDomain).
+* `<entry name gatekeeper gridtype auth_method enabled trust_domain schedd_name>` -> an `htcondor`
+  entry whose `grid_resource` is `"<gridtype> <gatekeeper>"` (trust_domain -> attr
+  GLIDEIN_TrustDomain; schedd_name overrides the factory's first schedd).
 * `<config>`: `<max_jobs><per_entry|default_per_frontend|per_frontends>` -> `limits`,
   `<stale_age>`, `<release max_per_cycle>` -> `held`, `<remove max_per_cycle>` -> `removal`,
   `<submit cluster_size max_per_cycle sleep>` -> `limits` (rate = cluster_size / sleep),
@@ -191,8 +192,9 @@ def _entry(node: Node, context: _EntryContext, inherited: _Config) -> Data:
     gridtype = node.take("gridtype", "condor") or "condor"
     gatekeeper = node.take("gatekeeper") or ""
     submitter: Data = {"type": "htcondor", "grid_resource": f"{gridtype} {gatekeeper}".strip()}
-    if context.schedd:
-        submitter["schedd"] = context.schedd
+    schedd = node.take("schedd_name") or context.schedd
+    if schedd:
+        submitter["schedd"] = schedd
     out: Data = {"name": node.take("name"), "gatekeeper": gatekeeper}
     enabled = node.take_bool("enabled")
     if enabled is not None:

@@ -111,7 +111,7 @@ class Node:
 
 
 def unused(root: Node) -> list[str]:
-    """One line per element, or attribute of a used element, the converter did not map."""
+    """One line per non-empty element, or attribute of a used element, the converter did not map."""
     lines: list[str] = []
     _collect(root, lines)
     return lines
@@ -119,6 +119,8 @@ def unused(root: Node) -> list[str]:
 
 def _collect(node: Node, lines: list[str]) -> None:
     lines.extend(node.problems)
+    if not node.used and not node.attrs and not node.children:
+        return  # an empty element (`<files/>`) holds nothing that could be lost
     if not node.used:
         inner = sum(1 for _ in node.walk()) - 1
         extra = f" (and {inner} element(s) inside)" if inner else ""

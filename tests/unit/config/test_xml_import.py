@@ -51,11 +51,12 @@ def test_example_maps_entries_sets_frontends_and_limits() -> None:
 
 
 def test_unknown_elements_and_attributes_are_listed_with_lines() -> None:
-    text = """<glidein factory_name="f" factory_collector="127.0.0.1:9618">
+    text = """<glidein factory_name="f" factory_collector="127.0.0.1:9618" schedd_name="s1@h,s9@h">
   <stage base_dir="/s" web_base_url="http://h/stage" use_symlink="True"/>
   <entries>
-    <entry name="e1" gatekeeper="ce ce:9619" gridtype="condor" vm_id="ami-1">
+    <entry name="e1" gatekeeper="ce ce:9619" gridtype="condor" vm_id="ami-1" schedd_name="s2@h">
       <config><max_jobs><per_entry idle="ten" glideins="5"/></max_jobs></config>
+      <files/>
       <mystery><deep/></mystery>
     </entry>
   </entries>
@@ -67,8 +68,10 @@ def test_unknown_elements_and_attributes_are_listed_with_lines() -> None:
         "g.xml:2: <stage> attribute use_symlink='True' not mapped",
         "g.xml:4: <entry name='e1'> attribute vm_id='ami-1' not mapped",
         "g.xml:5: <per_entry> attribute idle='ten': not an integer",
-        "g.xml:6: <mystery> element not mapped (and 1 element(s) inside)",
+        "g.xml:7: <mystery> element not mapped (and 1 element(s) inside)",
     ]
+    submitter = config.entries[0].submitter
+    assert submitter.type == "htcondor" and submitter.schedd == "s2@h"  # the entry's own schedd wins
 
 
 def test_not_a_factory_config_or_not_xml() -> None:
