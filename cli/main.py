@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "version": "glidein.cli.version:register",
     "config": "glidein.cli.config:register",
     "collector": "glidein.cli.collector:register",
+    "status": "glidein.cli.status:register",
     "token": "glidein.cli.token:register",
     "schedd": "glidein.cli.schedd:register",
     "submit": "glidein.cli.jobs:register_submit",

@@ -121,5 +121,6 @@ class Bus:
                 return self._attempt(pool, "query", call)
             except BusError as exc:
                 errors.append(str(exc))
-                log.warning("%s", exc)
+                if len(errors) < len(self.pools):
+                    log.warning("%s; trying the next collector", exc)
         raise BusError("no collector answered: " + "; ".join(errors))
