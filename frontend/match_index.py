@@ -1,0 +1,228 @@
+"""The fast one-way evaluation behind `frontend.matching`: entries as bit masks, conjunct by conjunct.
+
+A job class's test is flattened against the job (`OneWayMatcher`). When nothing of the job is
+left in it, its `TARGET.` scope is rewritten to `MY.` (`to_entry_scope`) so it can be evaluated
+with the entry as its only ad (several times faster than a MY/TARGET evaluation). A test that is
+a conjunction `c1 && c2 && ...` is exactly true when every `(ci) && true` is, so each conjunct is
+evaluated on its own, once per distinct value of the entry attributes IT references, and cached
+by its text across job classes: `GLIDEIN_MaxMemMBs >= 4000` is evaluated for a handful of memory
+sizes, not for every entry and every job class. Results are bit masks over the entries.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Sequence
+
+from glidein.common import classads
+from glidein.common.classads import ClassAd, ExprTree, OneWayMatcher
+from glidein.common.errors import ClassAdError
+
+REQUIREMENTS = "Requirements"
+# String literals and quoted names (kept as they are), or a scope keyword with its optional dot.
+_SCOPE_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|\b(target|my)\b(\s*\.)?', re.I | re.S)
+# What matters to find top-level `&&`: strings, brackets, and the operators that bind looser.
+_STRUCT_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|&&|\|\||=\?=|[?:()\[\]{}]', re.S)
+
+
+def to_entry_scope(flat_text: str) -> str | None:
+    """`TARGET.x` -> `MY.x` outside strings; None when a MY reference or a bare scope remains."""
+    out, pos = [], 0
+    for token in _SCOPE_TOKEN.finditer(flat_text):
+        if token.group(1) is None:
+            continue
+        if token.group(1).lower() == "my" or token.group(2) is None:
+            return None
+        out.append(flat_text[pos : token.start()] + "MY.")
+        pos = token.end()
+    out.append(flat_text[pos:])
+    return "".join(out)
+
+
+def conjuncts(text: str) -> list[str]:
+    """The top-level `&&` operands of `text`, or `[text]` when it is not a plain conjunction."""
+    depth, cuts = 0, []
+    for token in _STRUCT_TOKEN.finditer(text):
+        kind = token.group(0)
+        if kind in ("(", "[", "{"):
+            depth += 1
+        elif kind in (")", "]", "}"):
+            depth -= 1
+        elif depth == 0 and kind in ("||", "?", ":"):
+            return [text]
+        elif depth == 0 and kind == "&&":
+            cuts.append(token.span())
+    if not cuts:
+        inner = _unwrap(text)
+        return [text] if inner is None else conjuncts(inner)
+    bounds = [0, *[x for span in cuts for x in span], len(text)]
+    pieces = [text[bounds[i] : bounds[i + 1]].strip() for i in range(0, len(bounds), 2)]
+    return [part for piece in pieces for part in conjuncts(piece)]
+
+
+def _unwrap(text: str) -> str | None:
+    """The inside of `( ... )` when those two parentheses enclose all of `text`, else None."""
+    text = text.strip()
+    if not text.startswith("("):
+        return None
+    depth = 0
+    for token in _STRUCT_TOKEN.finditer(text):
+        kind = token.group(0)
+        if kind in ("(", "[", "{"):
+            depth += 1
+        elif kind in (")", "]", "}"):
+            depth -= 1
+            if depth == 0:
+                return text[1:-1] if token.end() == len(text) else None
+    return None
+
+
+def top_name(ref: str) -> str:
+    parts = ref.split(".")
+    return parts[1] if parts[0].lower() in ("my", "target") and len(parts) > 1 else parts[0]
+
+
+def value_text(ad: ClassAd, name: str) -> str | None:
+    try:
+        return str(ad.lookup(name))
+    except KeyError:
+        return None
+
+
+@functools.lru_cache(maxsize=4096)
+def _entry_tree(text: str) -> tuple[ExprTree, tuple[str, ...]]:
+    tree = classads.parse_expr(text)
+    return tree, tuple(sorted({top_name(r) for r in classads.external_refs(tree)}, key=str.lower))
+
+
+class JobTest:
+    """The test of one job class: its conjuncts flattened against the job, ready for `EntryIndex`.
+
+    `parts` are the conjuncts of the whole test (split before flattening, so that the split is
+    done once per group expression); `whole` is the whole test, for the slow exact path.
+    """
+
+    def __init__(self, parts: Sequence[str], whole: str, job: ClassAd) -> None:
+        self.job, self.whole = job, whole
+        self.constant: bool | None = None
+        self.parts: list[tuple[str, ExprTree, tuple[str, ...]]] = []  # (text, tree, entry attrs)
+        wrap = len(parts) > 1
+        flats = []
+        for part in parts:
+            flat = OneWayMatcher(f"({part}) && true" if wrap else part, my=job).flattened
+            if flat == "false":
+                self.constant = False
+                return
+            if flat != "true":
+                flats.append(flat)
+        if not flats:
+            self.constant = True
+            return
+        self.flat = " && ".join(flats)
+        for flat in flats:
+            rewritten = to_entry_scope(flat)
+            if rewritten is None or classads.internal_refs(flat, job):
+                self.parts = []  # the slow, exact path
+                return
+            tree, names = _entry_tree(rewritten)
+            self.parts.append((rewritten, tree, names))
+
+    def matches(self, entry: ClassAd) -> bool:
+        """The exact (slow) evaluation with MY = the job and TARGET = `entry`."""
+        return OneWayMatcher(self.whole, my=self.job).matches(entry)
+
+
+class EntryIndex:
+    """Entries as bit masks; caches per conjunct text and per set of referenced attributes."""
+
+    def __init__(self, entries: Sequence[ClassAd]) -> None:
+        self.entries = entries
+        self.all = (1 << len(entries)) - 1
+        self.with_requirements = [i for i, e in enumerate(entries) if REQUIREMENTS in e]
+        self._groups: dict[tuple[str, ...], list[tuple[int, ClassAd]]] = {}
+        self._parts: dict[str, int] = {}
+        self._whole: dict[str, int] = {}
+        self.evaluations = 0
+        self.errors: list[str] = []
+
+    def _grouped(self, names: tuple[str, ...]) -> list[tuple[int, ClassAd]]:
+        """(mask, representative entry) per distinct value of `names`."""
+        groups = self._groups.get(names)
+        if groups is None:
+            by_value: dict[tuple[str | None, ...], list[int]] = {}
+            for index, entry in enumerate(self.entries):
+                by_value.setdefault(tuple(value_text(entry, n) for n in names), []).append(index)
+            groups = [(sum(1 << i for i in idx), self.entries[idx[0]]) for idx in by_value.values()]
+            self._groups[names] = groups
+        return groups
+
+    def _part_mask(self, text: str, tree: ExprTree, names: tuple[str, ...], within: int) -> int:
+        cached = self._parts.get(text)
+        if cached is not None:
+            return cached & within
+        mask = 0
+        complete = True
+        for group_mask, entry in self._grouped(names):
+            if not group_mask & within:
+                complete = False
+                continue
+            self.evaluations += 1
+            if tree.eval(entry) is True:
+                mask |= group_mask
+        if complete:
+            self._parts[text] = mask
+        return mask & within
+
+    def mask(self, test: JobTest) -> int:
+        """The entries whose ads pass `test` (entry Requirements not checked here)."""
+        if test.constant is not None:
+            return self.all if test.constant else 0
+        if not test.parts:
+            return self._slow_mask(test)
+        whole = self._whole.get(test.flat)
+        if whole is not None:
+            return whole
+        mask = self.all
+        # Cached conjuncts first: they narrow the entries the others are evaluated on.
+        for text, tree, names in sorted(test.parts, key=lambda p: p[0] not in self._parts):
+            mask = self._part_mask(text, tree, names, mask)
+            if not mask:
+                break
+        self._whole[test.flat] = mask
+        return mask
+
+    def _slow_mask(self, test: JobTest) -> int:
+        mask = 0
+        matcher = OneWayMatcher(test.whole, my=test.job)
+        for index, entry in enumerate(self.entries):
+            self.evaluations += 1
+            if matcher.matches(entry):
+                mask |= 1 << index
+        return mask
+
+    def entry_requirements(self, mask: int, job: ClassAd) -> int:
+        """Clear the entries whose own Requirements (MY = entry, TARGET = job) are not exactly true."""
+        for index in self.with_requirements:
+            bit = 1 << index
+            if mask & bit:
+                entry = self.entries[index]
+                self.evaluations += 1
+                try:
+                    ok = entry.lookup(REQUIREMENTS).eval(entry, job) is True
+                except ClassAdError as exc:
+                    self.errors.append(str(exc))
+                    ok = False
+                if not ok:
+                    mask &= ~bit
+        return mask
+
+
+def indices(mask: int) -> list[int]:
+    """The set bits of `mask`, lowest first."""
+    out = []
+    while mask:
+        low = mask & -mask
+        out.append(low.bit_length() - 1)
+        mask ^= low
+    return out

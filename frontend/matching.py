@@ -1,0 +1,220 @@
+"""Which entries can run which jobs, and how many jobs each entry should count (glideinWMS's countMatch).
+
+A job matches an entry when, with MY = the job and TARGET = the entry's glidefactory ad,
+* the group's match expression is exactly true,
+* the job's own Requirements is not false (an entry ad describes slots to come, not a slot:
+  `TARGET.Memory` is undefined there, so only a definite false rules the entry out), and
+* the entry's optional Requirements (MY = entry, TARGET = job) is exactly true.
+
+Jobs arrive as autoclusters (`JobCluster`: a representative ad and its counts). They are grouped
+again into job classes by the values of the job attributes the expressions really reference
+(`key_attributes`, found with `classads.internal_refs`/`external_refs`, never a hand-kept list),
+and each job class is tested once against the entries with the fast one-way path of
+`frontend.match_index` (flattened job side, entries as bit masks, conjuncts cached).
+
+Counts per entry (as glideinWMS): `count` every idle job that matches; `prop` each job adds 1/N to
+each of the N entries it matches; `hereonly` jobs matching only this entry; `prop_mc` the prop
+share scaled by RequestCpus / the entry's GLIDEIN_CPUS (glideins' worth of cpus; glideinWMS
+scales by the average cpus of the matched jobs, we scale each job); the same for old idle jobs
+(idle >= 10 minutes); `running` running jobs that match.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from glidein.common import classads
+from glidein.common.classads import ClassAd
+from glidein.frontend.match_index import (
+    REQUIREMENTS,
+    EntryIndex,
+    JobTest,
+    conjuncts,
+    indices,
+    top_name,
+    value_text,
+)
+
+
+@dataclass(frozen=True)
+class JobCluster:
+    """Jobs that are alike: one representative ad and how many are idle / old idle / running."""
+
+    ad: ClassAd
+    idle: int
+    running: int = 0
+    old_idle: int | None = None  # idle >= 10 minutes; None: not known, taken as `idle`
+    schedd: str = ""
+
+    @property
+    def old(self) -> int:
+        return self.idle if self.old_idle is None else self.old_idle
+
+
+@dataclass
+class EntryMatch:
+    """The job counts of one entry for one group."""
+
+    count: int = 0
+    prop: float = 0.0
+    hereonly: int = 0
+    prop_mc: float = 0.0
+    old_count: int = 0
+    old_prop_mc: float = 0.0
+    running: int = 0
+    classes: int = 0  # job classes that match
+
+
+@dataclass
+class MatchResult:
+    entries: dict[str, EntryMatch]
+    idle: int = 0
+    unmatched: int = 0
+    job_classes: int = 0
+    evaluations: int = 0
+    key_attrs: tuple[str, ...] = ()
+    errors: list[str] = field(default_factory=list)
+
+
+def combined_expr(match_expr: str, job: ClassAd) -> str:
+    """The group expression and the job's Requirements (not false) as one expression."""
+    try:
+        requirements = str(job.lookup(REQUIREMENTS))
+    except KeyError:
+        return match_expr
+    return f"({match_expr}) && (({requirements}) =!= false)"
+
+
+@functools.lru_cache(maxsize=256)
+def _expr_conjuncts(match_expr: str) -> tuple[str, ...]:
+    return tuple(conjuncts(match_expr))
+
+
+def job_test_parts(match_expr: str, job: ClassAd) -> list[str]:
+    """The conjuncts of `combined_expr`: the group expression's, then the job's Requirements."""
+    parts = list(_expr_conjuncts(match_expr))
+    if REQUIREMENTS in job:
+        parts.append(f"({job.lookup(REQUIREMENTS)}) =!= false")
+    return parts
+
+
+def request_cpus(job: ClassAd) -> float:
+    value = classads.eval_attr(job, "RequestCpus")
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 1:
+        return 1.0
+    return float(value)
+
+
+def glidein_cpus(entry: ClassAd) -> float:
+    """Cpus of one glidein of the entry: GLIDEIN_CPUS (auto/node/slot or <= 0: GLIDEIN_ESTIMATED_CPUS,
+    else 1) times GLIDEIN_NODES, as glideinWMS's getGlideinCpusNum/getGlideinNodesNum."""
+    cpus = _int_attr(entry, "GLIDEIN_CPUS", 1)
+    if cpus is None or cpus <= 0:
+        cpus = _int_attr(entry, "GLIDEIN_ESTIMATED_CPUS", 1) or 1
+    nodes = _int_attr(entry, "GLIDEIN_NODES", 1) or 1
+    return float(max(cpus, 1) * max(nodes, 1))
+
+
+def _int_attr(ad: ClassAd, name: str, default: int) -> int | None:
+    value = classads.eval_attr(ad, name)
+    if value is classads.UNDEFINED:
+        return default
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            return None
+    return None
+
+
+def key_attributes(match_expr: str, clusters: Sequence[JobCluster], entries: Sequence[ClassAd]) -> list[str]:
+    """Job attributes any expression references: the match expression and each job's Requirements
+    (through other attributes too), and what entries' Requirements ask of the job."""
+    names: set[str] = {REQUIREMENTS}
+    for cluster in clusters:
+        names |= classads.internal_refs(combined_expr(match_expr, cluster.ad), cluster.ad)
+    for entry in entries:
+        if REQUIREMENTS in entry:
+            refs = classads.external_refs(entry.lookup(REQUIREMENTS), entry)
+            names |= {top_name(r) for r in refs}
+    return sorted(names, key=str.lower)
+
+
+class _JobClass:
+    """Clusters alike in every referenced attribute: one test, summed counts."""
+
+    def __init__(self, match_expr: str, ad: ClassAd) -> None:
+        self.ad = ad
+        self.test = JobTest(job_test_parts(match_expr, ad), combined_expr(match_expr, ad), ad)
+        self.idle = self.old = self.running = 0
+        self.idle_cpus = self.old_cpus = 0.0
+
+    def add(self, cluster: JobCluster) -> None:
+        cpus = request_cpus(cluster.ad)
+        self.idle += cluster.idle
+        self.old += cluster.old
+        self.running += cluster.running
+        self.idle_cpus += cluster.idle * cpus
+        self.old_cpus += cluster.old * cpus
+
+
+def _job_classes(match_expr: str, clusters: Sequence[JobCluster], keys: Sequence[str]) -> list[_JobClass]:
+    classes: dict[tuple[str | None, ...], _JobClass] = {}
+    for cluster in clusters:
+        key = tuple(value_text(cluster.ad, name) for name in keys)
+        job_class = classes.get(key)
+        if job_class is None:
+            job_class = classes[key] = _JobClass(match_expr, cluster.ad)
+        job_class.add(cluster)
+    return list(classes.values())
+
+
+def match(
+    match_expr: str, clusters: Sequence[JobCluster], entries: Sequence[ClassAd], names: Sequence[str]
+) -> MatchResult:
+    """Counts per entry name (`names[i]` names `entries[i]`) for one group's idle/running jobs."""
+    keys = key_attributes(match_expr, clusters, entries)
+    job_classes = _job_classes(match_expr, clusters, keys)
+    index = EntryIndex(entries)
+    result = MatchResult({name: EntryMatch() for name in names}, key_attrs=tuple(keys))
+    result.job_classes = len(job_classes)
+    by_mask: dict[int, list[_JobClass]] = {}
+    for job_class in job_classes:
+        result.idle += job_class.idle
+        mask = index.entry_requirements(index.mask(job_class.test), job_class.ad)
+        if not mask:
+            result.unmatched += job_class.idle
+        by_mask.setdefault(mask, []).append(job_class)
+    result.evaluations, result.errors = index.evaluations, index.errors
+    cpus = [glidein_cpus(entry) for entry in entries]
+    for mask, members in by_mask.items():
+        if mask:
+            matched = indices(mask)
+            _distribute(result, [names[i] for i in matched], [cpus[i] for i in matched], members)
+    return result
+
+
+def _distribute(result: MatchResult, names: list[str], cpus: list[float], members: list[_JobClass]) -> None:
+    share = 1.0 / len(names)
+    idle = sum(m.idle for m in members)
+    old = sum(m.old for m in members)
+    running = sum(m.running for m in members)
+    idle_cpus = sum(m.idle_cpus for m in members) * share
+    old_cpus = sum(m.old_cpus for m in members) * share
+    here = idle if len(names) == 1 else 0
+    for name, entry_cpus in zip(names, cpus, strict=True):
+        counts = result.entries[name]
+        counts.count += idle
+        counts.prop += idle * share
+        counts.hereonly += here
+        counts.prop_mc += idle_cpus / entry_cpus
+        counts.old_count += old
+        counts.old_prop_mc += old_cpus / entry_cpus
+        counts.running += running
+        counts.classes += len(members)
