@@ -15,7 +15,7 @@ from typing import Union
 # isort: off
 import htcondor2  # noqa: F401  # must come before classad2: see the module docstring
 import classad2
-from classad2 import ClassAd, ExprTree, Value
+from classad2 import ClassAd, ExprTree, ParserType, Value
 from classad2.classad2_impl import ClassAdException
 
 # isort: on
@@ -32,6 +32,7 @@ __all__ = [
     "ClassAd",
     "ErrorValue",
     "ExprTree",
+    "ParserType",
     "PyValue",
     "Undefined",
     "cached_expr",
@@ -41,11 +42,13 @@ __all__ = [
     "is_true",
     "lib_error",
     "parse_expr",
+    "parse_next",
     "parse_old_expr",
     "quote",
     "to_py",
 ]
 
+parse_next = classad2.classad2_impl._classad_parse_next
 PARSE_ERRORS = (ClassAdException, ValueError, RuntimeError, SystemError)
 EXPR_ATTR = "__glidein_expr"
 

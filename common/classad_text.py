@@ -1,14 +1,12 @@
 """Pure text helpers for the ClassAd syntaxes (no classad2 here; `glidein.common.classads` uses them).
 
-- `split_ads` cuts a stream of new-syntax or JSON ads into one text per ad, so that each ad is
-  parsed on its own (classad2's `parseAds` over one large string is quadratic).
 - `old_strings_to_new` rewrites the string literals of an old-syntax expression into new syntax.
   Old syntax: a backslash is literal except before a quote, and `\\"` at the very end of the
   expression (or line) is a literal backslash followed by the closing quote. New syntax: C-like
   escapes (`\\\\`, `\\"`, `\\n`, octal).
-- `unsafe_expr_reason` says why an expression text could leak out of its attribute when it is
-  placed into `[ name = <text> ]` (a top-level `;`, an unbalanced bracket, an unterminated string
-  or comment), or None when it is safe.
+- `unsafe_expr_reason` (and its fast variant `quick_unsafe_reason`) says why an expression
+  text could leak out of its attribute when it is placed into `[ name = <text> ]` (a top-level
+  `;`, an unbalanced bracket, an unterminated string or comment), or None when it is safe.
 - `quote` makes a new-syntax string literal.
 """
 
@@ -21,6 +19,10 @@ _TOKEN = re.compile(
     r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|//[^\n]*|/\*.*?\*/|/\*|["\'\[\]{}();,]',
     re.S,
 )
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|\'[^\'\\]*(?:\\.[^\'\\]*)*\'', re.S)
+_STRING_LINE = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"')
+_OLD_STRING_LINE = re.compile(r'"((?:[^"\\\n]|\\"(?=[^\n])|\\)*)"')
+_BACKSLASH_LINE = re.compile(r"^[^\n\\]*\\[^\n]*", re.M)
 _COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 _OPEN = "[{("
 _CLOSE = {"]": "[", "}": "{", ")": "("}
@@ -66,6 +68,31 @@ def old_strings_to_new(expr: str) -> str:
     return _OLD_STRING.sub(_old_literal_to_new, expr)
 
 
+def _old_line_to_new(match: "re.Match[str]") -> str:
+    return _OLD_STRING_LINE.sub(_old_literal_to_new, match.group())
+
+
+def old_strings_to_new_lines(text: str) -> str:
+    """old_strings_to_new for a text of several lines (no string may span lines)."""
+    return _BACKSLASH_LINE.sub(_old_line_to_new, text)
+
+
+def has_risky_chars(text: str) -> bool:
+    """Whether new-syntax `text` has, outside one-line double-quoted strings, a ';', a '/*' or
+    any quote: if not, attributes cannot leak into each other when its lines are joined."""
+    bare = _STRING_LINE.sub("0", text) if '"' in text else text
+    return ";" in bare or "/*" in bare or '"' in bare or "'" in bare
+
+
+def quick_unsafe_reason(expr: str) -> str | None:
+    """unsafe_expr_reason for callers that also check the parser consumed the whole text
+    (which catches a stray closing bracket): fast for values without ';', comments or odd quotes."""
+    bare = _STRING.sub("0", expr) if ('"' in expr or "'" in expr) else expr
+    if ";" in bare or "/*" in bare or '"' in bare or "'" in bare or not bare.strip():
+        return unsafe_expr_reason(expr)
+    return None
+
+
 def unsafe_expr_reason(expr: str) -> str | None:  # noqa: PLR0911
     """Why `expr` cannot stand alone as one attribute's value, or None when it can."""
     if not expr.strip():
@@ -87,44 +114,3 @@ def unsafe_expr_reason(expr: str) -> str | None:  # noqa: PLR0911
         elif tok == ";" and not stack:
             return "';' outside brackets"
     return f"unclosed {stack[-1]!r}" if stack else None
-
-
-def _check_between(text: str, start: int, end: int, allow: str) -> None:
-    between = _COMMENT.sub("", text[start:end])
-    for sep in allow:
-        between = between.replace(sep, " ", 1)
-    if between.strip():
-        raise TextError(
-            f"line {line_of(text, start)}: unexpected text {snippet(between.strip())} between ads"
-        )
-
-
-def split_ads(text: str, start: int = 0, end: int | None = None, sep: str = "") -> list[str]:
-    """Cut `text[start:end]` into top-level `[...]` / `{...}` chunks, one per ad.
-
-    Only whitespace, comments and (once between two ads) a character of `sep` may lie between
-    chunks; anything else raises TextError naming the line.
-    """
-    stop = len(text) if end is None else end
-    chunks: list[str] = []
-    depth, chunk_start, last_end = 0, -1, start
-    for match in _TOKEN.finditer(text, start, stop):
-        tok = match.group()
-        if tok in ('"', "'"):
-            raise TextError(f"line {line_of(text, match.start())}: unterminated string")
-        if tok in "[{":
-            if depth == 0:
-                _check_between(text, last_end, match.start(), sep if chunks else "")
-                chunk_start = match.start()
-            depth += 1
-        elif tok in "]}":
-            depth -= 1
-            if depth < 0:
-                raise TextError(f"line {line_of(text, match.start())}: unbalanced {tok!r}")
-            if depth == 0:
-                chunks.append(text[chunk_start : match.end()])
-                last_end = match.end()
-    if depth:
-        raise TextError(f"line {line_of(text, chunk_start)}: ad not closed before the end of the text")
-    _check_between(text, last_end, stop, "")
-    return chunks

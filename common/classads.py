@@ -20,15 +20,12 @@ from datetime import datetime
 
 # isort: off
 import htcondor2  # noqa: F401  # must come before classad2: see the module docstring
-import classad2
-from classad2 import ClassAd, ExprTree, ParserType, Value
+from classad2 import ClassAd, ExprTree, Value
 
 # isort: on
 
-from glidein.common import classad_text
 from glidein.common.classad_core import (
     ERROR,
-    PARSE_ERRORS,
     UNDEFINED,
     ErrorValue,
     PyValue,
@@ -37,7 +34,6 @@ from glidein.common.classad_core import (
     evaluate,
     expr_value,
     is_true,
-    lib_error,
     parse_expr,
     parse_old_expr,
     quote,
@@ -50,7 +46,7 @@ from glidein.common.classad_match import (
     rank,
     symmetric_match,
 )
-from glidein.common.classad_text import TextError, line_of, snippet
+from glidein.common.classad_parse import from_old_pairs, parse_ad, parse_ads
 from glidein.common.errors import ClassAdError
 
 __all__ = [
@@ -85,127 +81,6 @@ __all__ = [
     "to_old",
     "to_old_pairs",
 ]
-
-_parse_next = classad2.classad2_impl._classad_parse_next
-
-
-# ---------------------------------------------------------------- parsing
-
-
-def _syntax(text: str, pos: int) -> str:
-    """'new', 'json', 'jsonlist', 'old' or 'empty' from the first significant character."""
-    stripped = classad_text._COMMENT.sub("", text[pos : pos + 4096]).lstrip()
-    if not stripped:
-        return "old" if text[pos:].strip() else "empty"
-    if stripped[0] == "{":
-        return "json"
-    if stripped[0] == "[":
-        rest = stripped[1:].lstrip()
-        return "jsonlist" if rest[:1] in ("{", "]") else "new"
-    return "old"
-
-
-def _parse_chunk(chunk: str, parser: ParserType, kind: str) -> ClassAd:
-    try:
-        ad, _ = _parse_next(chunk, int(parser), 0)
-    except PARSE_ERRORS:
-        ad = None
-    if ad is None:
-        raise lib_error(kind, chunk)
-    return ad
-
-
-def _old_line_parts(lines: list[tuple[int, str]]) -> list[tuple[int, str, str]]:
-    """(line number, name, new-syntax value) for each attribute line of one old ad."""
-    parts = []
-    for number, line in lines:
-        name, eq, value = line.partition("=")
-        name, value = name.strip(), value.strip()
-        if not eq or not name.isidentifier() or not name.isascii() or value[:1] == "=":
-            raise ClassAdError(f"line {number}: expected 'Name = expression', got {snippet(line.strip())}")
-        value = classad_text.old_strings_to_new(value)
-        reason = classad_text.unsafe_expr_reason(value)
-        if reason:
-            raise ClassAdError(f"line {number}: attribute {name}: {reason} in {snippet(value)}")
-        parts.append((number, name, value))
-    return parts
-
-
-def _parse_old(lines: list[tuple[int, str]]) -> ClassAd:
-    parts = _old_line_parts(lines)
-    text = "[" + "\n;".join(f"{name} = {value}" for _, name, value in parts) + "\n]"
-    try:
-        return ClassAd(text)
-    except PARSE_ERRORS:
-        pass
-    for number, name, value in parts:  # slow path: find the culprit
-        try:
-            parse_expr(value)
-        except ClassAdError as err:
-            raise ClassAdError(f"line {number}: attribute {name}: {err}") from None
-    raise lib_error("old-syntax ClassAd", text)
-
-
-def _old_groups(text: str) -> list[list[tuple[int, str]]]:
-    """Attribute lines of each old ad (ads separated by blank lines; '#' lines are comments)."""
-    groups: list[list[tuple[int, str]]] = [[]]
-    for number, line in enumerate(text.split("\n"), start=1):
-        stripped = line.strip()
-        if not stripped:
-            if groups[-1]:
-                groups.append([])
-        elif stripped[0] != "#":
-            groups[-1].append((number, line))
-    return [group for group in groups if group]
-
-
-def _chunks(text: str, kind: str) -> list[str]:
-    try:
-        if kind == "jsonlist":
-            first, last = text.index("["), text.rindex("]")
-            classad_text._check_between(text, last + 1, len(text), "")
-            return classad_text.split_ads(text, first + 1, last, sep=",")
-        return classad_text.split_ads(text)
-    except TextError as err:
-        raise ClassAdError(str(err)) from None
-
-
-def parse_ads(text: str) -> list[ClassAd]:
-    """Parse several ads: old ads separated by blank lines, concatenated new ads, JSON objects
-    or a JSON list of objects (`[]` is an empty list). Each ad is split out and parsed alone."""
-    kind = _syntax(text, 0)
-    if kind == "empty":
-        return []
-    if kind == "old":
-        return [_parse_old(group) for group in _old_groups(text)]
-    parser = ParserType.New if kind == "new" else ParserType.JSON
-    label = "new-syntax ClassAd" if kind == "new" else "JSON ClassAd"
-    ads = []
-    for chunk in _chunks(text, kind):
-        if parser is ParserType.JSON and chunk[0] != "{":
-            raise ClassAdError(f"line {line_of(text, text.index(chunk))}: JSON ad must be an object")
-        ads.append(_parse_chunk(chunk, parser, label))
-    return ads
-
-
-def parse_ad(text: str) -> ClassAd:
-    """Parse exactly one ad in new, old/long or JSON syntax."""
-    if _syntax(text, 0) == "jsonlist":
-        raise ClassAdError(f"expected one ClassAd, got a JSON list: {snippet(text)}")
-    ads = parse_ads(text)
-    if len(ads) != 1:
-        raise ClassAdError(f"expected one ClassAd, found {len(ads)} in {snippet(text)}")
-    return ads[0]
-
-
-def from_old_pairs(pairs: "list[tuple[str, str]]") -> ClassAd:
-    """An ad from (name, old-syntax expression text) pairs, the CEDAR wire form."""
-    lines = [(index, f"{name} = {value}") for index, (name, value) in enumerate(pairs, start=1)]
-    try:
-        return _parse_old(lines)
-    except ClassAdError as err:
-        raise ClassAdError(str(err).replace("line ", "pair ", 1)) from None
-
 
 # ---------------------------------------------------------------- serialising
 

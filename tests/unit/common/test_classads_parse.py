@@ -143,16 +143,17 @@ def test_json_types() -> None:
         ("", "found 0"),
         ("[a = 1] [b = 2]", "found 2"),
         ("a = 1\n\nb = 2", "found 2"),
-        ("[a = 1;", "not closed"),
+        ("[a = 1;", "line 1: bad new-syntax ClassAd '[a = 1;'"),
         ("[a = (1]", "bad new-syntax ClassAd"),
-        ("[a = 1] junk", "unexpected text 'junk'"),
+        ("[a = 1]\n junk", "line 2: expected '[', got 'junk'"),
+        ('{"a": 1}, {"b": 2}', "line 1: expected '{', got ', {"),
         ("a = 1\nthis is junk\n", "line 2: expected 'Name = expression', got 'this is junk'"),
         ("a = 1\nb = 1 2\n", "line 2: attribute b"),
         ("a = 1\nb = (1\n", "line 2: attribute b: bad ClassAd expression '(1'"),
         ('a = 1; b = "x"', "line 1: attribute a: ';' outside brackets"),
         ('a = "open', "line 1: attribute a: unterminated string"),
         ("a == 1", "expected 'Name = expression'"),
-        ('{"a": 1', "not closed"),
+        ('{"a": 1', "line 1: bad JSON ClassAd"),
         ('[{"a": 1}]', "JSON list"),
     ],
 )
@@ -161,6 +162,31 @@ def test_bad_ads_fail_with_one_clear_line(text: str, message: str) -> None:
         ca.parse_ad(text)
     assert message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[{"a": 1} {"b": 2}]', "line 1: expected ',' between ads"),
+        ('[{"a": 1},]', "',' after the last ad"),
+        ('[{"a": 1}] x', "unexpected text after the JSON list"),
+        ('[{"a": 1},\n [1]]', "line 2: expected '{', got '[1]'"),
+        ("[a = 1]\n\n[b = ]\n", "line 3: bad new-syntax ClassAd '[b = ]"),
+        ("a = 1\n\nb = 2\nc = 3 3\n", "line 4: attribute c"),
+    ],
+)
+def test_bad_ad_streams_name_the_line(text: str, message: str) -> None:
+    with pytest.raises(ClassAdError) as info:
+        ca.parse_ads(text)
+    assert message in str(info.value)
+
+
+def test_parse_ads_is_linear_in_the_number_of_ads() -> None:
+    ad = ca.to_new(ca.from_dict({f"A{i}": f"value {i} é" for i in range(30)}))
+    ads = ca.parse_ads("\n".join([ad] * 4000))
+    assert len(ads) == 4000 and ads[-1]["A29"] == "value 29 é"
+    old = ca.to_old(ads[0])
+    assert len(ca.parse_ads("\n".join([old] * 4000))) == 4000
 
 
 def test_pairs_cannot_inject_attributes() -> None:
