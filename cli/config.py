@@ -13,7 +13,7 @@ from pathlib import Path
 from glidein.cli.common import Subparsers, add_command
 from glidein.common.config import FactoryConfig, FrontendConfig
 from glidein.common.config.loader import MODELS, ConfigProblems, load_config, parse_yaml, validate
-from glidein.common.config.xml_import import import_xml
+from glidein.common.config.xml_import import config_d_files, import_xml
 from glidein.common.errors import ConfigError
 
 
@@ -31,6 +31,9 @@ def register(subparsers: Subparsers) -> None:
     convert = add_command(group, "import-xml", _import_xml, "convert a glideinWMS factory XML config to YAML")
     convert.add_argument("file", type=Path, help="glideinWMS factory config (glideinWMS.xml)")
     convert.add_argument("-o", "--output", type=Path, help="write the YAML here (default: stdout)")
+    convert.add_argument(
+        "--no-config-d", action="store_true", help="ignore the config.d/*.xml entry files beside FILE"
+    )
 
 
 def _print_problems(exc: ConfigError) -> int:
@@ -61,11 +64,14 @@ def _schema(args: argparse.Namespace) -> int:
 
 
 def _import_xml(args: argparse.Namespace) -> int:
-    try:
-        data = args.file.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"{args.file}: cannot read: {exc.strerror}") from None
-    result = import_xml(data, str(args.file))
+    files = [args.file, *([] if args.no_config_d else config_d_files(args.file))]
+    contents = []
+    for path in files:
+        try:
+            contents.append((path.read_bytes(), str(path)))
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    result = import_xml(contents[0][0], contents[0][1], contents[1:])
     for line in result.unmapped:
         print(f"not mapped: {line}", file=sys.stderr)
     for note in result.notes:

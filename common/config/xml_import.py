@@ -19,12 +19,16 @@ Mapped (everything else is listed by `ImportResult.unmapped` with its XML line):
   `<submit cluster_size max_per_cycle sleep>` -> `limits` (rate = cluster_size / sleep),
   `<submit_attrs><submit_attr name value>` -> `submitter.submit_attrs`.
 * `<allow_frontends><allow_frontend name security_class>` -> `allow_frontends`.
-* `<entry_sets><entry_set name>` -> `entry_sets`; the set's `<config>` is applied to each member.
+* `<entry_sets><entry_set alias|name>` -> `entry_sets`; the set's `<config>` applies to each member.
+* `config.d/*.xml` beside the main file (sorted, as glideinWMS merges them): their entries and
+  entry sets are added (`glidein config import-xml --no-config-d` skips them).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -62,18 +66,38 @@ class _NoAliasDumper(yaml.SafeDumper):
         return True
 
 
-def import_xml(data: bytes, source: str) -> ImportResult:
-    """Convert the XML text of a glideinWMS factory config."""
-    root = parse_xml(data, source)
-    if root.tag != "glidein":
-        raise ConfigError(f"{source}:{root.line}: expected a <glidein> factory config, found <{root.tag}>")
+def import_xml(data: bytes, source: str, fragments: Sequence[tuple[bytes, str]] = ()) -> ImportResult:
+    """Convert a glideinWMS factory config; `fragments` are its `config.d/*.xml` files, in order.
+
+    Like glideinWMS, the entries and entry sets of each fragment are added to the main file's.
+    """
+    root = _glidein_root(data, source)
     result = ImportResult(data={})
-    _convert(root, result)
-    result.unmapped = [f"{source}:{line.removeprefix('line ')}" for line in unused(root)]
+    context = _convert(root, result)
+    trees = [root]
+    for fragment_data, fragment_source in fragments:
+        fragment = _glidein_root(fragment_data, fragment_source)
+        _add_entries(fragment, context, result.data)
+        result.notes.append(f"merged entries of {fragment_source}")
+        trees.append(fragment)
+    result.unmapped = [line for tree in trees for line in unused(tree)]
     return result
 
 
-def _convert(root: Node, result: ImportResult) -> None:
+def config_d_files(main: Path) -> list[Path]:
+    """The `config.d/*.xml` fragments beside a main glideinWMS.xml, in the order glideinWMS merges them."""
+    folder = main.parent / "config.d"
+    return sorted(folder.glob("*.xml")) if folder.is_dir() else []
+
+
+def _glidein_root(data: bytes, source: str) -> Node:
+    root = parse_xml(data, source)
+    if root.tag != "glidein":
+        raise ConfigError(f"{source}:{root.line}: expected a <glidein> factory config, found <{root.tag}>")
+    return root
+
+
+def _convert(root: Node, result: ImportResult) -> _EntryContext:
     out = result.data
     out["name"] = root.take("factory_name") or _note(result, "no factory_name: using 'factory'", "factory")
     out["glidein_name"] = root.take("glidein_name", "glidein")
@@ -99,14 +123,21 @@ def _convert(root: Node, result: ImportResult) -> None:
         out["attrs"] = attrs
     schedds = [s.strip() for s in (root.take("schedd_name") or "").split(",") if s.strip()]
     context = _EntryContext(schedd=schedds[0] if schedds else None)
+    _add_entries(root, context, out)
+    return context
+
+
+def _add_entries(root: Node, context: _EntryContext, out: Data) -> None:
+    """Append the `<entries>` and `<entry_sets>` of `root` (main file or config.d fragment)."""
     entries = root.child("entries")
-    out["entries"] = [
+    found = [
         _entry(node, context, _Config()) for node in (entries.children_named("entry") if entries else [])
     ]
+    out["entries"] = out.get("entries", []) + found
     sets = root.child("entry_sets")
     entry_sets = [_entry_set(node, context) for node in (sets.children_named("entry_set") if sets else [])]
     if entry_sets:
-        out["entry_sets"] = entry_sets
+        out["entry_sets"] = out.get("entry_sets", []) + entry_sets
 
 
 def _note(result: ImportResult, text: str, value: Any) -> Any:
@@ -314,7 +345,7 @@ def _allow(allow: Node | None) -> list[Data]:
 
 
 def _entry_set(node: Node, context: _EntryContext) -> Data:
-    out: Data = {"name": node.take("name")}
+    out: Data = {"name": node.take("alias") or node.take("name")}  # glideinWMS names sets by alias
     enabled = node.take_bool("enabled")
     if enabled is not None:
         out["enabled"] = enabled

@@ -22,11 +22,15 @@ class Node:
     tag: str
     attrs: dict[str, str]
     line: int
+    source: str = ""
     children: list[Node] = field(default_factory=list)
     used: bool = False
     used_attrs: set[str] = field(default_factory=set)
     bad_attrs: set[str] = field(default_factory=set)
     problems: list[str] = field(default_factory=list)
+
+    def where(self) -> str:
+        return f"{self.source}:{self.line}"
 
     def label(self) -> str:
         name = self.attrs.get("name")
@@ -78,7 +82,7 @@ class Node:
         self.used_attrs.discard(name)
         self.bad_attrs.add(name)  # reported once, with the reason
         self.problems.append(
-            f"line {self.line}: {self.label()} attribute {name}={self.attrs[name]!r}: not {what}"
+            f"{self.where()}: {self.label()} attribute {name}={self.attrs[name]!r}: not {what}"
         )
 
     # ------------------------------------------------------------ children
@@ -124,18 +128,19 @@ def _collect(node: Node, lines: list[str]) -> None:
     if not node.used:
         inner = sum(1 for _ in node.walk()) - 1
         extra = f" (and {inner} element(s) inside)" if inner else ""
-        lines.append(f"line {node.line}: {node.label()} element not mapped{extra}")
+        lines.append(f"{node.where()}: {node.label()} element not mapped{extra}")
         return
     for name, value in node.attrs.items():
         if name not in node.used_attrs and name not in node.bad_attrs:
-            lines.append(f"line {node.line}: {node.label()} attribute {name}={value!r} not mapped")
+            lines.append(f"{node.where()}: {node.label()} attribute {name}={value!r} not mapped")
     for child in node.children:
         _collect(child, lines)
 
 
 class _Builder(xml.sax.ContentHandler):
-    def __init__(self) -> None:
+    def __init__(self, source: str) -> None:
         super().__init__()
+        self.source = source
         self.stack: list[Node] = []
         self.root: Node | None = None
         self.locator: Locator | None = None
@@ -145,7 +150,7 @@ class _Builder(xml.sax.ContentHandler):
 
     def startElement(self, name: str, attrs: AttributesImpl) -> None:
         line = self.locator.getLineNumber() if self.locator is not None else 0
-        node = Node(tag=name, attrs={key: attrs[key] for key in attrs.getNames()}, line=line or 0)
+        node = Node(name, {key: attrs[key] for key in attrs.getNames()}, line or 0, self.source)
         if self.stack:
             self.stack[-1].children.append(node)
         else:
@@ -158,7 +163,7 @@ class _Builder(xml.sax.ContentHandler):
 
 def parse_xml(data: bytes, source: str) -> Node:
     """Parse `data` into a Node tree; ConfigError naming the file and line on bad XML."""
-    builder = _Builder()
+    builder = _Builder(source)
     try:
         defusedxml.sax.parseString(data, builder)
     except xml.sax.SAXParseException as exc:

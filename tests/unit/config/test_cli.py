@@ -112,3 +112,29 @@ def test_import_xml_whose_result_is_invalid_exits_2(tmp_path: Path) -> None:
     assert (
         f"{out}: entries[0].limits.max_idle: must be >= 0, got -4 (line {line})" in result.stderr.splitlines()
     )
+
+
+def test_import_xml_merges_config_d_fragments(tmp_path: Path) -> None:
+    main = tmp_path / "glideinWMS.xml"
+    main.write_text(XML.read_text())
+    (tmp_path / "config.d").mkdir()
+    fragment = tmp_path / "config.d" / "20-extra.xml"
+    fragment.write_text(
+        "<glidein>\n  <entries>\n"
+        '    <entry name="EXTRA_CE" gatekeeper="ce.x.org ce:9619" gridtype="condor" verbosity="fast"/>\n'
+        '  </entries>\n  <entry_sets>\n    <entry_set alias="SET_X">\n      <entries>\n'
+        '        <entry name="SET_X_1" gatekeeper="a.x.org a.x.org:9619" gridtype="condor"/>\n'
+        "      </entries>\n    </entry_set>\n  </entry_sets>\n</glidein>\n"
+    )
+    out = tmp_path / "factory.yaml"
+    result = run_glidein(["config", "import-xml", str(main), "-o", str(out)])
+    assert result.returncode == 0, result.stderr
+    assert f"not mapped: {fragment}:3: <entry name='EXTRA_CE'> attribute verbosity='fast' not mapped" in (
+        result.stderr.splitlines()
+    )
+    data = yaml.safe_load(out.read_text())
+    assert data["entries"][-1]["name"] == "EXTRA_CE"
+    assert [s["name"] for s in data["entry_sets"]] == ["CMS_T2_DE_DESY_set", "SET_X"]
+    assert run_glidein(["config", "check", str(out)]).stdout.strip() == f"{out}: ok (factory, 7 entries)"
+    alone = run_glidein(["config", "import-xml", "--no-config-d", str(main)])
+    assert "EXTRA_CE" not in alone.stdout and alone.returncode == 0
