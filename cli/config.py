@@ -22,7 +22,7 @@ def register(subparsers: Subparsers) -> None:
     group = parser.add_subparsers(dest="config_command", metavar="SUBCOMMAND", required=True)
 
     check = add_command(group, "check", _check, "validate a factory or frontend YAML config")
-    check.add_argument("file", type=Path, help="config file (YAML)")
+    check.add_argument("files", type=Path, nargs="+", metavar="FILE", help="config file(s) (YAML)")
     check.add_argument("--kind", choices=sorted(MODELS), help="default: told from the top-level keys")
 
     schema = add_command(group, "schema", _schema, "print the JSON schema of a config kind")
@@ -44,12 +44,15 @@ def _print_problems(exc: ConfigError) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    try:
-        config = load_config(args.file, args.kind)
-    except ConfigError as exc:
-        return _print_problems(exc)
-    print(f"{args.file}: ok ({_summary(config)})")
-    return 0
+    code = 0
+    for path in args.files:
+        try:
+            config = load_config(path, args.kind)
+        except ConfigError as exc:
+            code = _print_problems(exc)
+            continue
+        print(f"{path}: ok ({_summary(config)})")
+    return code
 
 
 def _summary(config: FactoryConfig | FrontendConfig) -> str:

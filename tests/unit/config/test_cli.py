@@ -138,3 +138,15 @@ def test_import_xml_merges_config_d_fragments(tmp_path: Path) -> None:
     assert run_glidein(["config", "check", str(out)]).stdout.strip() == f"{out}: ok (factory, 7 entries)"
     alone = run_glidein(["config", "import-xml", "--no-config-d", str(main)])
     assert "EXTRA_CE" not in alone.stdout and alone.returncode == 0
+
+
+def test_check_several_files_reports_each(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text((ETC / "frontend.yaml").read_text().replace("lifetime: 7200", "lifetime: -1"))
+    result = run_glidein(["config", "check", str(ETC / "factory.yaml"), str(bad), str(ETC / "frontend.yaml")])
+    assert result.returncode == 2
+    assert result.stdout.splitlines() == [
+        f"{ETC / 'factory.yaml'}: ok (factory, 6 entries)",
+        f"{ETC / 'frontend.yaml'}: ok (frontend, 3 groups)",
+    ]
+    assert result.stderr.startswith(f"{bad}: credentials[0].lifetime: must be >= 1, got -1 (line ")
