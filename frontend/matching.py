@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 
 from glidein.common import classads
 from glidein.common.classads import ClassAd
+from glidein.frontend.glideins import Need, job_need, minimal_needs
 from glidein.frontend.match_index import (
     REQUIREMENTS,
     EntryIndex,
@@ -65,6 +66,7 @@ class EntryMatch:
     old_prop_mc: float = 0.0
     running: int = 0
     classes: int = 0  # job classes that match
+    needs: list[Need] = field(default_factory=list)  # what the matching idle jobs ask of a slot
 
 
 @dataclass
@@ -154,6 +156,7 @@ class _JobClass:
         self.test = JobTest(job_test_parts(match_expr, ad), combined_expr(match_expr, ad), ad)
         self.idle = self.old = self.running = 0
         self.idle_cpus = self.old_cpus = 0.0
+        self.need = job_need(ad)
 
     def add(self, cluster: JobCluster) -> None:
         cpus = request_cpus(cluster.ad)
@@ -208,6 +211,7 @@ def _distribute(result: MatchResult, names: list[str], cpus: list[float], member
     idle_cpus = sum(m.idle_cpus for m in members) * share
     old_cpus = sum(m.old_cpus for m in members) * share
     here = idle if len(names) == 1 else 0
+    needs = minimal_needs(m.need for m in members if m.idle > 0)
     for name, entry_cpus in zip(names, cpus, strict=True):
         counts = result.entries[name]
         counts.count += idle
@@ -218,3 +222,4 @@ def _distribute(result: MatchResult, names: list[str], cpus: list[float], member
         counts.old_prop_mc += old_cpus / entry_cpus
         counts.running += running
         counts.classes += len(members)
+        counts.needs.extend(needs)

@@ -1,0 +1,181 @@
+"""Glideins per entry from the user pool's slot ads: total, running, idle (only usable ones), failed.
+
+A slot belongs to a group's request at an entry when its `GLIDECLIENT_Name` (HTCondor glideins)
+or `GLIDEIN_Client` (embedded startd) is `<frontend>.<group>` and
+`GLIDEIN_Entry_Name@GLIDEIN_Name@GLIDEIN_Factory` is the entry ad's Name (glideinWMS's
+getClientCondorStatus).
+
+States as glideinWMS: idle = Unclaimed/Idle; running = Claimed with Busy or Retiring; failed =
+Drained/Retiring. Unlike glideinWMS (gwms#332, #405), an idle slot counts as idle only when it is
+USABLE (rule `usable`, the default): not past GLIDEIN_ToRetire (unless count_retiring), at least
+`min_lifetime` seconds before GLIDEIN_ToDie, and free Cpus, Memory (and GPUs with check_gpus)
+enough for at least one idle job that matches the entry. Rule `all` counts every idle slot.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from glidein.common import classads
+from glidein.common.classads import ClassAd
+from glidein.common.config.frontend import UsableIdle
+from glidein.frontend.pressure import SlotCounts, Totals
+
+
+@dataclass(frozen=True)
+class Need:
+    """What one idle job asks of a slot."""
+
+    cpus: float = 1.0
+    memory: float = 0.0
+    gpus: float = 0.0
+
+    def fits(self, other: Need) -> bool:
+        """`self` asks no more than `other` in every resource (other dominates self)."""
+        return self.cpus <= other.cpus and self.memory <= other.memory and self.gpus <= other.gpus
+
+
+def _number(ad: ClassAd, name: str, default: float) -> float:
+    value = classads.eval_attr(ad, name)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return default
+    return float(value)
+
+
+def job_need(job: ClassAd) -> Need:
+    return Need(
+        max(_number(job, "RequestCpus", 1.0), 1.0),
+        _number(job, "RequestMemory", 0.0),
+        _number(job, "RequestGPUs", 0.0),
+    )
+
+
+def minimal_needs(needs: Iterable[Need]) -> list[Need]:
+    """The needs no other need is smaller than in every resource (enough to test a slot)."""
+    out: list[Need] = []
+    for need in sorted(set(needs), key=lambda n: (n.cpus, n.memory, n.gpus)):
+        if not any(kept.fits(need) for kept in out):
+            out.append(need)
+    return out
+
+
+@dataclass
+class EntrySlots:
+    """The group's slots at one entry, and why idle slots were not counted."""
+
+    total: int = 0
+    idle: int = 0
+    idle_all: int = 0
+    running: int = 0
+    failed: int = 0
+    not_usable: Counter[str] = field(default_factory=Counter)
+
+    def counts(self) -> SlotCounts:
+        return SlotCounts(self.total, self.idle, self.running, self.failed, self.idle_all)
+
+
+def _str(ad: ClassAd, name: str) -> str | None:
+    value = classads.eval_attr(ad, name)
+    return value if isinstance(value, str) else None
+
+
+def slot_client(ad: ClassAd) -> str | None:
+    return _str(ad, "GLIDECLIENT_Name") or _str(ad, "GLIDEIN_Client")
+
+
+def slot_entry(ad: ClassAd) -> str | None:
+    """`entry@glidein@factory` of the slot, or None when it does not say."""
+    parts = [_str(ad, n) for n in ("GLIDEIN_Entry_Name", "GLIDEIN_Name", "GLIDEIN_Factory")]
+    if any(p is None for p in parts):
+        return None
+    return "@".join(p for p in parts if p is not None)
+
+
+def unusable_reason(ad: ClassAd, needs: Sequence[Need], rule: UsableIdle, now: float) -> str | None:
+    """Why an idle slot cannot take any of `needs`, or None when it is usable."""
+    if rule.rule == "all":
+        return None
+    retire = _number(ad, "GLIDEIN_ToRetire", 0.0)
+    if retire and now >= retire and not rule.count_retiring:
+        return "retiring"
+    die = _number(ad, "GLIDEIN_ToDie", 0.0)
+    if die and die - now < rule.min_lifetime:
+        return "lifetime"
+    return _short_of(ad, needs, rule.check_gpus)
+
+
+def _short_of(ad: ClassAd, needs: Sequence[Need], check_gpus: bool) -> str | None:
+    """The resource the slot lacks for every need (None: some need fits; no needs: fits)."""
+    if not needs:
+        return None
+    gpus = _number(ad, "GPUs", 0.0) if check_gpus else float("inf")
+    free = Need(_number(ad, "Cpus", 1.0), _number(ad, "Memory", 0.0), gpus)
+    if any(need.fits(free) for need in needs):
+        return None
+    for resource in ("cpus", "memory", "gpus"):
+        if not any(getattr(need, resource) <= getattr(free, resource) for need in needs):
+            return resource
+    return "resources"
+
+
+def slot_state(ad: ClassAd) -> str:
+    """idle, running, failed or other, as glideinWMS's getIdle/Running/FailedCondorStatus."""
+    state, activity = _str(ad, "State"), _str(ad, "Activity")
+    if state == "Unclaimed" and activity == "Idle":
+        return "idle"
+    if state == "Claimed" and activity in ("Busy", "Retiring"):
+        return "running"
+    if state == "Drained" and activity == "Retiring":
+        return "failed"
+    return "other"
+
+
+@dataclass
+class PoolCounts:
+    """One group's slots per entry, the group's totals and the frontend's totals."""
+
+    entries: dict[str, EntrySlots]
+    totals: Totals
+
+
+def count_slots(
+    slots: Iterable[ClassAd],
+    client: str,
+    needs: Mapping[str, Sequence[Need]],
+    rule: UsableIdle,
+    now: float,
+) -> PoolCounts:
+    """Count `client`'s (`<frontend>.<group>`) slots per entry; `needs` per entry ad Name."""
+    frontend = client.split(".", 1)[0] + "."
+    entries: dict[str, EntrySlots] = {}
+    group_total = group_idle = fe_total = fe_idle = 0
+    for ad in slots:
+        owner = slot_client(ad)
+        if owner is None or not owner.startswith(frontend):
+            continue
+        state = slot_state(ad)
+        fe_total += 1
+        fe_idle += state == "idle"
+        if owner != client:
+            continue
+        group_total += 1
+        group_idle += state == "idle"
+        entry = slot_entry(ad)
+        if entry is None:
+            continue
+        counts = entries.setdefault(entry, EntrySlots())
+        counts.total += 1
+        if state == "idle":
+            counts.idle_all += 1
+            reason = unusable_reason(ad, needs.get(entry, ()), rule, now)
+            if reason is None:
+                counts.idle += 1
+            else:
+                counts.not_usable[reason] += 1
+        elif state == "running":
+            counts.running += 1
+        elif state == "failed":
+            counts.failed += 1
+    return PoolCounts(entries, Totals(group_total, group_idle, fe_total, fe_idle))
