@@ -39,7 +39,8 @@ HASH_ALGORITHMS = ("sha1", "sha256")
 KINDS = ("exec", "source", "config", "untar", "startd_bundle")
 RECORD_FILE = "stages.json"
 CURRENT_FILE = "current.json"
-# The validation scripts every pilot runs (main level), in this order, then the startd set-up.
+# The node checks every pilot runs (main level, staged as modules, run in this order by one
+# validate_node.py process), then the startd set-up.
 DEFAULT_CHECKS = (
     "check_python.py",
     "check_disk.py",
@@ -263,8 +264,8 @@ def _constants(values: dict[str, str]) -> list[tuple[StageFile, str, bytes]]:
 def default_main_files(spec: StagingSpec) -> list[tuple[StageFile, str, bytes]]:
     """The shipped validation scripts, their helper, the startd bundle and the startd set-up."""
     files = [_read(StageFile(SCRIPTS_DIR / "glidein_checks.py", "source", order=0))]
-    for index, script in enumerate(DEFAULT_CHECKS):
-        files.append(_read(StageFile(SCRIPTS_DIR / script, "exec", order=10 + index, timeout=120)))
+    files += [_read(StageFile(SCRIPTS_DIR / script, "source", order=0)) for script in DEFAULT_CHECKS]
+    files.append(_read(StageFile(SCRIPTS_DIR / "validate_node.py", "exec", order=10, timeout=300)))
     bundle = StageFile(Path("startd_bundle.tar.gz"), "startd_bundle", order=90)
     files.append((bundle, "startd_bundle.tar.gz", startd_bundle(spec.startd_source)))
     files.append(_read(StageFile(SCRIPTS_DIR / "startd_setup.py", "exec", order=95, timeout=60)))

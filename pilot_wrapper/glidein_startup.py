@@ -358,7 +358,8 @@ def run_exec(entry: Dict[str, Any], path: str, config: str, work: str, log: Repo
     orig = entry.get("orig") or entry["name"]
     stem = orig.split(".", 1)[0]
     result_file = os.path.join(work, "results", stem + ".json")
-    argv = [sys.executable, path, config] if path.endswith(".py") else [path, config]
+    # Python files run stdlib-only (-S: no site-packages, fast start); others by their shebang.
+    argv = [sys.executable, "-S", path, config] if path.endswith(".py") else [path, config]
     os.chmod(path, 0o700)
     timeout = float(entry.get("timeout") or 600)
     start = time.time()
@@ -424,7 +425,7 @@ def startd_command(cfg: Dict[str, str], work: str) -> Tuple[List[str], Dict[str,
     if not bundle or not path:
         raise PilotFailure("Config", "no startd bundle or startd config (startd_setup) was staged", "startd")
     env["PYTHONPATH"] = bundle
-    return [sys.executable, "-m", "glidein.pool.startd", "--config", path], env
+    return [sys.executable, "-S", "-m", "glidein.pool.startd", "--config", path], env
 
 
 class Pilot:

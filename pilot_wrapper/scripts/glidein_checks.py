@@ -10,11 +10,20 @@ import os
 import sys
 import time
 from typing import Callable, Dict, Optional, Tuple
-from xml.sax.saxutils import escape, quoteattr
 
 FAILURE_CLASSES = ("WN_Resource", "Network", "Config", "VO_Config", "Corruption")
 # A check returns (failure class or None, detail, metrics).
 CheckResult = Tuple[Optional[str], str, Dict[str, object]]
+CheckCallable = Callable[[Dict[str, str], str], CheckResult]
+
+
+def escape(text: str) -> str:
+    """XML text escaping (xml.sax.saxutils would pull in urllib.request: slow script start)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def quoteattr(text: str) -> str:
+    return '"%s"' % escape(text).replace('"', "&quot;")
 
 
 def read_config(path: str) -> Dict[str, str]:
@@ -96,14 +105,24 @@ def write_result(name: str, start: float, result: CheckResult, result_file: str)
     return record
 
 
-def run_check(name: str, check: Callable[[Dict[str, str], str], CheckResult]) -> int:
-    """Script entry point: run `check(config, config_path)`, record its result, exit 0 or 1."""
+def config_path() -> str:
+    return sys.argv[1] if len(sys.argv) > 1 else os.environ.get("GLIDEIN_CONFIG", "glidein_config")
+
+
+def run_one(name: str, check: CheckCallable, result_file: str) -> Dict[str, object]:
+    """Run `check(config, config_path)` and record its result (JSON + XML) in `result_file`."""
     start = time.time()
-    path = sys.argv[1] if len(sys.argv) > 1 else os.environ.get("GLIDEIN_CONFIG", "glidein_config")
+    path = config_path()
     try:
         result = check(read_config(path), path)
     except (OSError, ValueError) as exc:
         result = ("Config", "%s: %s" % (name, exc), {})
-    record = write_result(name, start, result, os.environ.get("GLIDEIN_RESULT_FILE", ""))
+    record = write_result(name, start, result, result_file)
     print("%s: %s %s" % (name, record["status"], record["detail"]))
-    return 0 if result[0] is None else 1
+    return record
+
+
+def run_check(name: str, check: CheckCallable) -> int:
+    """Script entry point of a check staged on its own: record its result, exit 0 or 1."""
+    record = run_one(name, check, os.environ.get("GLIDEIN_RESULT_FILE", ""))
+    return 0 if record["failure"] is None else 1

@@ -42,7 +42,9 @@ def test_full_run_verifies_runs_in_order_and_starts_the_startd(tmp_path: Path, p
     report = site.report()
     assert report["status"] == "success" and report["exit_code"] == 0
     ids = [r["id"] for r in report["results"]]  # type: ignore[union-attr,index]
-    assert ids[:3] == ["m1", "e1s", "check_python"] and "startd_setup" in ids
+    assert ids == ["m1", "e1s", "validate_node", "c1", "startd_setup", "g1"]
+    checks = report["results"][2]["metrics"]["checks"]  # type: ignore[index]
+    assert [c["id"] for c in checks][:2] == ["check_python", "check_disk"] and len(checks) == 8
     log = read_log(site.state_dir, "p1")
     assert "verified level group" in log and "FINAL success" in log
     assert "tok-SECRET-123" not in log + json.dumps(report)
@@ -61,7 +63,8 @@ def test_failing_validation_stops_the_pilot_and_holds(tmp_path: Path, processes:
     assert proc.returncode == 1, proc.stderr
     assert time.monotonic() - started >= 1.0 and "holding the node for 1 s" in proc.stderr
     report = site.report()
-    assert report["failure_class"] == "WN_Resource" and report["step"] == "check_disk.py"
+    assert report["failure_class"] == "WN_Resource" and report["step"] == "validate_node.py"
+    assert "check_disk: " in str(report["message"])
     assert not (site.markers / "startd").exists()
     assert "c1" not in (site.markers / "order").read_text()  # a later script never ran
     results = site.work_dirs()[0] / "results"

@@ -53,7 +53,8 @@ def test_every_level_is_chained_and_content_addressed(tmp_path: Path, algorithm:
     main = _chain(tmp_path / "stage", algorithm, result.main)
     kinds = {f["orig"]: f["kind"] for f in main["files"]}  # type: ignore[attr-defined]
     assert kinds["glidein_checks.py"] == "source" and kinds["startd_bundle.tar.gz"] == "startd_bundle"
-    assert kinds["check_disk.py"] == "exec" and kinds["startd_setup.py"] == "exec"
+    assert kinds["check_disk.py"] == "source" and kinds["validate_node.py"] == "exec"
+    assert kinds["startd_setup.py"] == "exec"
     entry = _chain(tmp_path / "stage", algorithm, result.entries["ce1"])
     assert entry["files"] == [  # type: ignore[comparison-overlap]
         {
