@@ -110,9 +110,10 @@ def _convert(root: Node, result: ImportResult) -> _EntryContext:
     submit = root.child("submit")
     state_dir = (submit.take("base_dir") if submit is not None else None) or _DEFAULT_STATE
     out["state_dir"] = state_dir
-    loop = _drop_none(
-        {"interval": root.take_int("loop_delay"), "workers": root.take_int("entry_parallel_workers")}
-    )
+    workers = root.take_int("entry_parallel_workers")
+    if workers == 0:  # glideinWMS: 0 = entries worked one after the other; ours: 0 = one per CPU
+        workers = 1
+    loop = _drop_none({"interval": root.take_int("loop_delay"), "workers": workers})
     if loop:
         out["loop"] = loop
     out["staging"] = _staging(root.child("stage"), state_dir)

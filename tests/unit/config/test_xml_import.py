@@ -85,3 +85,11 @@ def test_entity_expansion_is_refused() -> None:
     bomb = b'<?xml version="1.0"?><!DOCTYPE g [<!ENTITY a "aaaa">]><glidein factory_name="&a;"/>'
     with pytest.raises(ConfigError, match="refused XML"):
         import_xml(bomb, "g.xml")
+
+
+def test_sequential_glideinwms_workers_stay_sequential() -> None:
+    config, _ = convert(
+        '<glidein factory_name="f" factory_collector="h:9618" entry_parallel_workers="0" loop_delay="30"/>'
+    )
+    assert (config.loop.workers, config.loop.interval) == (1, 30)
+    assert config.entries == [] and config.frontends == []
