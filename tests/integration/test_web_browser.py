@@ -87,6 +87,7 @@ def test_pages_in_headless_chromium(site: str, browser: Browser) -> None:
     browser.navigate(page, href)
     assert browser.evaluate(page, "document.querySelector('h1').innerText") == f"Entry {ODD_ENTRY}"
     check_images(browser, page, minimum=5)
+    browser.screenshot(page, ARTIFACTS / "monitoring-entry.png")
 
     client_href = browser.evaluate(page, "document.querySelector('#entry a').href")
     browser.navigate(page, client_href + "&period=1w")
