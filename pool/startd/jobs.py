@@ -102,10 +102,9 @@ class RunningJob(object):
         )
         env.update(parse_env(str(payload.get("env") or "")))
         argv = [cmd, *split_args(str(payload.get("args") or ""))]
-        with (
-            open(os.path.join(self.sandbox, "_condor_stdout"), "wb") as out,
-            open(os.path.join(self.sandbox, "_condor_stderr"), "wb") as err,
-        ):
+        with contextlib.ExitStack() as files:  # one `with` per file: Python 3.6 has no parenthesized form
+            out = files.enter_context(open(os.path.join(self.sandbox, "_condor_stdout"), "wb"))
+            err = files.enter_context(open(os.path.join(self.sandbox, "_condor_stderr"), "wb"))
             self.proc = subprocess.Popen(
                 argv, cwd=self.sandbox, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                 start_new_session=True,

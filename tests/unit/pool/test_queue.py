@@ -1,0 +1,157 @@
+"""The job queue: autoclusters kept incrementally, claim order, leases, restart, remove."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from glidein.common import classads
+from glidein.common.errors import NotFoundError
+from glidein.pool.schedd.autoclusters import significant
+from glidein.pool.schedd.queue import JobQueue, QueueOptions
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _queue(tmp_path: Path, clock: Clock) -> JobQueue:
+    return JobQueue(tmp_path, QueueOptions(name="s", lease_s=10.0, clock=clock))
+
+
+def _slot(**attrs: object) -> classads.ClassAd:
+    values: dict[str, object] = {
+        "MyType": "Machine",
+        "Name": "slot1",
+        "Cpus": 4,
+        "Memory": 8192,
+        "Disk": 10**7,
+    }
+    values.update({"GPUs": 0, "Requirements": classads.expr_value("START"), "START": True})
+    values.update(attrs)
+    return classads.from_dict(values)
+
+
+def _counts(queue: JobQueue) -> list[tuple[int, int, int]]:
+    return sorted(
+        (int(str(c["id"])), int(str(c["idle"])), int(str(c["running"]))) for c in queue.autoclusters()
+    )
+
+
+SUB = (
+    "executable = /bin/true\narguments = $(Process)\n"
+    "request_cpus = {cpus}\npriority = {prio}\n{extra}\nqueue {n}\n"
+)
+
+
+def _submit(queue: JobQueue, n: int = 1, cpus: int = 1, prio: int = 0, extra: str = "") -> int:
+    cluster, _count = queue.submit(
+        SUB.format(n=n, cpus=cpus, prio=prio, extra=extra), "t.sub", "/tmp", "alice"
+    )
+    return cluster
+
+
+def test_per_job_attributes_stay_out_unless_referenced() -> None:
+    attrs = {"Args": '"a"', "ProcId": "3", "RequestCpus": "1", "Requirements": "true"}
+    assert set(significant(attrs)) == {"RequestCpus", "Requirements"}
+    attrs["Requirements"] = "MY.ProcId > 2"
+    assert set(significant(attrs)) == {"RequestCpus", "Requirements", "ProcId"}
+
+
+def test_autoclusters_group_and_count_incrementally(tmp_path: Path) -> None:
+    clock = Clock()
+    queue = _queue(tmp_path, clock)
+    _submit(queue, n=5, cpus=1)
+    _submit(queue, n=3, cpus=2)
+    _submit(queue, n=2, cpus=1)  # same significant attributes as the first cluster
+    assert _counts(queue) == [(1, 7, 0), (2, 3, 0)]
+    claim = queue.claim(_slot(), "slot1")
+    assert claim is not None
+    assert _counts(queue) == [(1, 6, 1), (2, 3, 0)] or _counts(queue) == [(1, 7, 0), (2, 2, 1)]
+    queue.complete(claim.claim_id, 0)
+    queue.remove(["3"], None)
+    assert sum(c[1] + c[2] for c in _counts(queue)) == 7
+    ad = queue.autoclusters("RequestCpus == 2")
+    assert len(ad) == 1 and ad[0]["ad"]["RequestCpus"] == 2  # type: ignore[index]
+
+
+def test_claim_order_is_match_then_priority_then_rank(tmp_path: Path) -> None:
+    queue = _queue(tmp_path, Clock())
+    _submit(queue, extra='+Kind = "low"')
+    _submit(queue, prio=5, extra='+Kind = "picky"\nrequirements = TARGET.Site == "B"')
+    _submit(queue, extra='+Kind = "ranked"\nrank = TARGET.Memory')
+    _submit(queue, prio=1, extra='+Kind = "big"\nrequest_memory = 64GB')
+    kinds = []
+    while (claim := queue.claim(_slot(Site="A"), "slot1")) is not None:
+        kinds.append(classads.evaluate(claim.attrs["Kind"]))
+    assert kinds == ["ranked", "low"]  # picky does not match, big does not fit; rank breaks the tie
+    claim = queue.claim(_slot(Site="B", Memory=100_000), "slot2")
+    assert claim is not None and classads.evaluate(claim.attrs["Kind"]) == "picky"
+
+
+def test_slot_start_expression_is_honoured(tmp_path: Path) -> None:
+    queue = _queue(tmp_path, Clock())
+    _submit(queue, extra='+Project = "x"')
+    assert queue.claim(_slot(START=classads.expr_value('TARGET.Project == "y"')), "s") is None
+    assert queue.claim(_slot(START=classads.expr_value('TARGET.Project == "x"')), "s") is not None
+
+
+def test_lease_expiry_requeues_and_counts_starts(tmp_path: Path) -> None:
+    clock = Clock()
+    queue = _queue(tmp_path, clock)
+    _submit(queue)
+    first = queue.claim(_slot(), "a")
+    assert first is not None and queue.claim(_slot(), "b") is None  # never two claims on one job
+    clock.now += 8
+    queue.heartbeat(first.claim_id)
+    clock.now += 8
+    assert queue.reap() == 0  # the heartbeat renewed the lease
+    clock.now += 3
+    assert queue.reap() == 1
+    with pytest.raises(NotFoundError):
+        queue.heartbeat(first.claim_id)
+    second = queue.claim(_slot(), "b")
+    assert second is not None and second.row.starts == 2
+    with pytest.raises(NotFoundError):
+        queue.complete(first.claim_id, 0)  # the old claim cannot complete the re-run job
+    row, attrs = queue.complete(second.claim_id, 7)
+    assert (row.status, row.exit_code, attrs["ExitCode"], attrs["NumJobStarts"]) == (4, 7, "7", "2")
+
+
+def test_removed_running_job_tells_its_startd(tmp_path: Path) -> None:
+    queue = _queue(tmp_path, Clock())
+    _submit(queue)
+    claim = queue.claim(_slot(), "a")
+    assert claim is not None
+    assert queue.remove([], "ProcId == 0") == ["1.0"]
+    with pytest.raises(NotFoundError, match="removed"):
+        queue.heartbeat(claim.claim_id)
+    assert _counts(queue) == []
+
+
+def test_restart_reloads_queue_and_counts(tmp_path: Path) -> None:
+    clock = Clock()
+    queue = _queue(tmp_path, clock)
+    _submit(queue, n=4)
+    claim = queue.claim(_slot(), "a")
+    assert claim is not None
+    queue.close()
+    again = _queue(tmp_path, clock)
+    assert _counts(again) == [(1, 3, 1)]
+    assert again.heartbeat(claim.claim_id) == "1.0"  # the running job's claim survives the restart
+    assert [classads.evaluate("Args", ad) for ad in again.jobs()] == ["0", "1", "2", "3"]
+    assert _submit(again) == 2
+
+
+def test_query_constraint_and_limit(tmp_path: Path) -> None:
+    queue = _queue(tmp_path, Clock())
+    _submit(queue, n=10)
+    ads = queue.jobs("ProcId % 2 == 0", limit=3)
+    assert [classads.evaluate("ProcId", ad) for ad in ads] == [0, 2, 4]
+    assert classads.evaluate("Owner", ads[0]) == "alice"
+    assert classads.evaluate("GlobalJobId", ads[0]).startswith("s#1.0#")  # type: ignore[union-attr]
