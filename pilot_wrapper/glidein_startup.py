@@ -169,23 +169,27 @@ class Reporter:
                 with open(self.local, "a") as handle:
                     handle.write(line)
 
-    def _post(self, what: str, body: bytes, ctype: str) -> None:
+    def _post(self, what: str, body: bytes, ctype: str) -> bool:
         request = urllib.request.Request(self.base + "/" + what, data=body, method="POST")  # noqa: S310
         request.add_header("Content-Type", ctype)
         request.add_header("Authorization", "Bearer " + self.token)
         try:
             with urllib.request.urlopen(request, timeout=10) as resp:  # noqa: S310 - http(s) checked
                 resp.read()
+            return True
         except (OSError, ValueError) as exc:
             if not self.warned:
                 self.warned = True
                 sys.stderr.write("report to factory failed (%s); keeping the log locally\n" % exc)
+            return False
 
     def flush(self) -> None:
+        """Send what was logged since the last flush; on failure keep it (up to 1 MB) for the next."""
         with self.lock:
             text, self.pending = "".join(self.pending), []
-        if text and self.base:
-            self._post("log", text.encode("utf-8", "replace"), "text/plain; charset=utf-8")
+        if text and self.base and not self._post("log", text.encode("utf-8", "replace"), "text/plain"):
+            with self.lock:
+                self.pending.insert(0, text[-(1 << 20) :])
 
     def _loop(self, interval: float) -> None:
         while not self.stop.wait(interval):
@@ -209,6 +213,7 @@ def fetch(url: str, retries: int, log: Reporter, timeout: float = 30.0) -> bytes
         raise PilotFailure("Config", "URL %s: only http and https are supported" % url, "download")
     delay = 1.0
     for attempt in range(retries + 1):
+        log.log("GET %s" % url, debug=True)
         try:
             with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - scheme checked
                 return bytes(resp.read())
@@ -469,6 +474,8 @@ class Pilot:
             if result is not None:
                 self.results.append(result)
                 self.log.log("RESULT " + json.dumps(result, sort_keys=True))
+        if self.terminated:
+            raise PilotFailure("WN_Resource", "terminated by SIGTERM before the startd started", "signal")
         self.run_startd([(e, d) for e, d in staged if e["kind"] == "exec" and int(e.get("period") or 0) > 0])
 
     def run_startd(self, periodic: List[Any]) -> None:
@@ -479,29 +486,37 @@ class Pilot:
         with open(os.path.join(self.work, "startd.log"), "ab") as out:
             proc = subprocess.Popen(argv, cwd=self.work, env=env, stdout=out, stderr=subprocess.STDOUT)
         next_run = {e["name"]: started + int(e["period"]) for e, _ in periodic}
+        failure: Optional[PilotFailure] = None
         while proc.poll() is None:
-            if self.terminated:
-                proc.terminate()
             time.sleep(0.2)
             for entry, _ in periodic:
-                if time.time() >= next_run[entry["name"]]:
+                if failure is None and time.time() >= next_run[entry["name"]]:
                     next_run[entry["name"]] = time.time() + int(entry["period"])
-                    path = os.path.join(self.work, entry["name"])
-                    try:
-                        self.results.append(run_exec(entry, path, self.config, self.work, self.log))
-                    except PilotFailure as exc:
-                        self.log.log("periodic %s failed: %s; stopping the startd" % (entry["name"], exc))
-                        proc.terminate()
+                    failure = self.run_periodic(entry)
+            if self.terminated or failure is not None:
+                proc.terminate()
         self.startd = {"exit_code": proc.returncode, "seconds": round(time.time() - started, 3)}
         result_path = os.path.join(self.work, "execute", "startd_result.json")
         if os.path.exists(result_path):
             with open(result_path) as handle:
                 self.startd.update(json.load(handle))
         self.log.log("startd ended: %s" % json.dumps(self.startd, sort_keys=True))
+        if failure is not None:
+            raise failure
         if self.terminated:
             self.log.log("terminated by SIGTERM while the startd ran")
         elif proc.returncode != 0:
             raise PilotFailure("Config", "startd exited with %s" % proc.returncode, "startd")
+
+    def run_periodic(self, entry: Dict[str, Any]) -> Optional[PilotFailure]:
+        """Re-run a periodic script while the startd runs; its failure stops the startd."""
+        try:
+            path = os.path.join(self.work, entry["name"])
+            self.results.append(run_exec(entry, path, self.config, self.work, self.log))
+        except PilotFailure as exc:
+            self.log.log("periodic %s failed: %s; stopping the startd" % (entry["name"], exc))
+            return exc
+        return None
 
 
 def main(argv: List[str]) -> int:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
+from glidein.factory.staging import StageFile
 from glidein.factory.web import read_log
 from tests.integration.pilot.helpers import StageSite, mark_script
-from tests.procs import Processes
+from tests.procs import Processes, wait_for
 
 
 def _site(tmp_path: Path, processes: Processes, **kwargs: object) -> StageSite:
@@ -78,8 +80,6 @@ def test_client_script_failure_is_vo_config(tmp_path: Path, processes: Processes
     site = StageSite(tmp_path, processes)
     bad = tmp_path / "vo_check.py"
     bad.write_text("import sys\nprint('VO software missing')\nsys.exit(3)\n")
-    from glidein.factory.staging import StageFile
-
     site.extra = {"client": [StageFile(bad, "exec", order=50)]}
     site.stage()
     site.serve()
@@ -121,8 +121,64 @@ def test_sigterm_during_hold_ends_the_pilot(tmp_path: Path, processes: Processes
     argv[argv.index("-hold_time") + 1] = "60"
     env = dict(os.environ, PILOT_TEST_MARKERS=str(site.markers))
     pilot = processes.start(argv, "pilot", env=env)
-    from tests.procs import wait_for
-
     wait_for(lambda: "holding the node" in processes.log("pilot"), timeout=20)
     assert processes.stop(pilot, timeout=10) == 1
     assert site.report()["failure_class"] == "WN_Resource"
+
+
+def test_log_streams_while_running_so_a_killed_pilot_leaves_its_story(
+    tmp_path: Path, processes: Processes
+) -> None:
+    site = _site(tmp_path, processes)
+    env = {"PILOT_TEST_MARKERS": str(site.markers), "PILOT_TEST_STARTD_SLEEP": "60"}
+    pilot = processes.start(site.pilot_argv(), "pilot", env=env)
+    wait_for(lambda: "starting startd" in read_log(site.state_dir, "p1"), timeout=20)
+    os.killpg(pilot.pid, signal.SIGKILL)  # the pilot and its startd die without a word
+    pilot.wait(10)
+    log = read_log(site.state_dir, "p1")
+    assert "verified level main" in log and "RESULT" in log
+    assert not (site.state_dir / "pilots" / "p1" / "report.json").exists()
+
+
+def test_periodic_scripts_rerun_and_a_periodic_failure_stops_the_startd(
+    tmp_path: Path, processes: Processes
+) -> None:
+    site = StageSite(tmp_path, processes)
+    periodic = tmp_path / "health.py"
+    periodic.write_text(
+        "import os\nmarks = os.path.join(os.environ['PILOT_TEST_MARKERS'], 'health')\n"
+        "open(marks, 'a').write('x')\n"
+        "raise SystemExit(1 if len(open(marks).read()) >= 3 else 0)\n"
+    )
+    site.extra = {"main": [StageFile(periodic, "exec", order=60, period=1)]}
+    site.stage()
+    site.serve()
+    started = time.monotonic()
+    proc = site.run_pilot(env={"PILOT_TEST_STARTD_SLEEP": "60"})
+    assert proc.returncode == 3, proc.stderr  # Config: a main-level script failed
+    assert time.monotonic() - started < 50  # the startd was stopped, not waited for
+    assert (site.markers / "health").read_text() == "xxx"  # initial run + 2 periodic runs
+    report = site.report()
+    assert report["step"] == "health.py" and report["startd"]["exit_code"] != 0  # type: ignore[index]
+    assert "periodic health" in proc.stderr
+
+
+def test_untar_files_land_in_their_dir(tmp_path: Path, processes: Processes) -> None:
+    import io
+    import tarfile
+
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w:gz") as archive:
+        info = tarfile.TarInfo("sub/hello.txt")
+        info.size = 5
+        archive.addfile(info, io.BytesIO(b"hello"))
+    bundle = tmp_path / "vo_data.tar.gz"
+    bundle.write_bytes(raw.getvalue())
+    site = StageSite(tmp_path, processes)
+    site.extra = {"group": [StageFile(bundle, "untar", order=2, untar_dir="vo")]}
+    site.stage()
+    site.serve()
+    assert site.run_pilot().returncode == 0
+    work = site.work_dirs()[0]
+    assert (work / "vo" / "sub" / "hello.txt").read_text() == "hello"
+    assert f"GLIDEIN_UNTAR_DIR_vo {work / 'vo'}" in (work / "glidein_config").read_text()
