@@ -15,6 +15,7 @@ as `"\\/Expr(...)\\/"`). Several ads are always split and parsed one by one.
 The core (sentinels, evaluation) is in `classad_core`, matching in `classad_match`.
 """
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 
@@ -101,26 +102,56 @@ def to_json_list(ads: "list[ClassAd]") -> str:
 
 
 def to_old(ad: ClassAd) -> str:
-    """Old/long syntax, one `Name = expression` per line. A string with a line break cannot be
-    written in this syntax: ClassAdError names the attribute (use to_new/to_json instead)."""
+    """Old/long syntax, one `Name = expression` per line. What old syntax cannot express (a line
+    break in a string; a backslash before a quote that ends a string inside a larger
+    expression) raises ClassAdError naming the attribute: use to_new/to_json for such ads."""
     text = str(ad.printOld())
     if text.count("\n") != len(ad):
         for name, expr in to_old_pairs(ad):
-            if "\n" in expr or "\r" in expr:
+            if "\n" in expr:
                 raise ClassAdError(f"attribute {name}: a line break cannot be written in old ClassAd syntax")
+    if '\\"' in text:
+        for line in text.split("\n"):
+            name, _, expr = line.partition(" = ")
+            _check_old(ad, name, expr)
     return text
 
 
+_AMBIGUOUS_OLD = re.compile(r'\\"(?!\Z)')
+
+
+def _check_old(ad: ClassAd, name: str, expr: str) -> None:
+    """Old syntax has no escape for a backslash before a closing quote: `\\"` followed by more
+    text is read as a quote inside the string (and before a line break as a closing one), so
+    some values cannot be written. Where `\\"` is not at the very end, check by reading back."""
+    if not _AMBIGUOUS_OLD.search(expr):
+        return
+    try:
+        same = parse_old_expr(expr) == ad.lookup(name)
+    except ClassAdError:
+        same = False
+    if not same:
+        raise ClassAdError(
+            f"attribute {name}: cannot be written in old ClassAd syntax (no escape for a backslash "
+            "before a quote); use new or JSON syntax"
+        )
+
+
 def to_old_pairs(ad: ClassAd) -> list[tuple[str, str]]:
-    """(name, old-syntax expression text) per attribute, the CEDAR wire form."""
+    """(name, old-syntax expression text) per attribute, the CEDAR wire form (a line break in a
+    string stays raw: one pair is one expression). Unwritable values raise as in to_old."""
     lines = str(ad.printOld()).split("\n")[:-1]
     if len(lines) == len(ad):
-        return [(name, value) for name, _, value in (line.partition(" = ") for line in lines)]
-    pairs = []
-    for name in ad:
-        single = ClassAd()
-        single[name] = ad.lookup(name)
-        pairs.append((name, str(single.printOld()).partition(" = ")[2][:-1]))
+        pairs = [(name, value) for name, _, value in (line.partition(" = ") for line in lines)]
+    else:
+        pairs = []
+        for name in ad:
+            single = ClassAd()
+            single[name] = ad.lookup(name)
+            pairs.append((name, str(single.printOld()).partition(" = ")[2][:-1]))
+    for name, expr in pairs:
+        if '\\"' in expr:
+            _check_old(ad, name, expr)
     return pairs
 
 

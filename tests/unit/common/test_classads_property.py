@@ -139,5 +139,5 @@ def test_any_string_round_trips(value: str) -> None:
     for text in (ca.to_new(ad), ca.to_json(ad)):
         assert ca.to_dict(ca.parse_ad(text)) == {"S": value, "L": [value], "N": {"S": value}}
     assert ca.to_dict(ca.from_old_pairs(ca.to_old_pairs(ad)))["S"] == value
-    if "\n" not in value and "\r" not in value:
+    if "\n" not in value:
         assert ca.to_dict(ca.parse_ad(ca.to_old(ad)))["S"] == value
