@@ -1,0 +1,270 @@
+"""Factory ads in (verified), glideclient requests and glideresource ads out (CONTRACTS.md section 8).
+
+In: `glidefactory` ads are believed only when signed (`GlideinSignature`) by the Ed25519 key the
+frontend config lists for their FactoryName (`security.trusted_factories`), and the key the ad
+itself carries (FactorySigningKey) is that key. Only the signed attributes are used; an ad with a
+bad signature or an untrusted key is skipped with one log line.
+
+Out: one `glideclient` ad per (entry, group) with the credential the group uses at that entry:
+Name "<entry ad Name>@<frontend>.<group>", the request numbers, plain `GlideinParam<NAME>` values,
+and the secrets (pilot token) sealed with `crypto.seal` for the entry's X25519 key (PubKeyValue,
+ReqPubKeyID), associated data "<FrontendName>|<Name>". AdSequence is strictly increasing per
+frontend (`Sequencer`, kept in the state directory). The ad is signed last with the frontend's
+Ed25519 key. `glideresource` ads (per entry and group, to the user pool) carry glideinWMS's
+GlideClientMonitor* numbers, the entry's attributes and the GlideClientLimit*/GlideClientCurb*
+that were reached.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from glidein.common import classads, crypto
+from glidein.common.classads import ClassAd
+from glidein.common.errors import ConfigError, GlideinError
+
+log = logging.getLogger(__name__)
+_NOT_ENTRY_ATTRS = frozenset(
+    a.lower()
+    for a in (
+        "MyType",
+        "Name",
+        "CurrentTime",
+        "PubKeyValue",
+        "PubKeyType",
+        "PubKeyID",
+        "AuthenticatedIdentity",
+        "GlideinName",
+        "FactoryName",
+        "EntryName",
+        "LastHeardFrom",
+        "GLIDEIN_In_Downtime",
+        "FactorySigningKey",
+        "GlideinSignature",
+        "GlideinSignedAttrs",
+        "ClassAdLifetime",
+        "Requirements",
+        "MyAddress",
+        "UpdateSequenceNumber",
+        "AuthenticatedIdentity",
+    )
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A verified glidefactory ad: its Name and an ad of its signed attributes only."""
+
+    name: str
+    factory: str
+    ad: ClassAd
+    pub_key: str  # X25519 public key (base64) to seal secrets for
+    pub_key_id: str
+
+    @property
+    def in_downtime(self) -> bool:
+        return classads.eval_attr(self.ad, "GLIDEIN_In_Downtime") is True
+
+    def attr(self, name: str) -> object:
+        return classads.eval_attr(self.ad, name)
+
+
+def verify_entries(ads: Iterable[ClassAd], trusted: Mapping[str, str]) -> list[Entry]:
+    """The entry ads signed by their factory's trusted key (FactoryName -> Ed25519 key, base64)."""
+    out = []
+    for ad in ads:
+        try:
+            out.append(verify_entry(ad, trusted))
+        except GlideinError as exc:
+            log.warning(
+                "ignoring glidefactory Name=%s FactoryName=%s: %s",
+                classads.eval_attr(ad, "Name"),
+                classads.eval_attr(ad, "FactoryName"),
+                exc,
+            )
+    return out
+
+
+def verify_entry(ad: ClassAd, trusted: Mapping[str, str]) -> Entry:
+    factory = classads.eval_attr(ad, "FactoryName")
+    if not isinstance(factory, str) or factory not in trusted:
+        raise GlideinError(f"factory {factory!r} is not trusted (security.trusted_factories)")
+    key = trusted[factory]
+    if classads.eval_attr(ad, "FactorySigningKey") != key:
+        raise GlideinError("FactorySigningKey is not the trusted key of this factory")
+    signed = crypto.verify_ad(ad, key)
+    clean = ClassAd()
+    for name in signed:
+        clean[name] = ad.lookup(name)
+    values = {n.lower(): v for n, v in signed.items()}
+    name, pub, pub_id = values.get("name"), values.get("pubkeyvalue"), values.get("pubkeyid")
+    if not isinstance(name, str) or values.get("factoryname") != factory:
+        raise GlideinError("Name or FactoryName is not signed")
+    if not isinstance(pub, str) or not isinstance(pub_id, str):
+        raise GlideinError("no signed PubKeyValue/PubKeyID to seal secrets for")
+    return Entry(name, factory, clean, pub, pub_id)
+
+
+class Sequencer:
+    """AdSequence values, strictly increasing per frontend, also across restarts (state file)."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self.clock = clock
+        try:
+            self.last = int(path.read_text().strip())
+        except (OSError, ValueError):
+            self.last = 0
+
+    def next(self) -> int:
+        # Milliseconds of the clock: still increasing when the state file is lost.
+        self.last = max(self.last + 1, int(self.clock() * 1000))
+        tmp = self.path.with_suffix(".tmp")
+        try:
+            tmp.write_text(f"{self.last}\n")
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            raise ConfigError(f"{self.path}: cannot save AdSequence: {exc.strerror}") from None
+        return self.last
+
+
+@dataclass
+class Request:
+    """What one glideclient ad says."""
+
+    entry: Entry
+    frontend: str
+    group: str
+    security_class: str
+    req_idle: int
+    req_max: int
+    remove_excess: str = "NO"
+    remove_margin: int = 0
+    idle_lifetime: int = 0
+    params: dict[str, str] = field(default_factory=dict)
+    secrets: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def client(self) -> str:
+        return f"{self.frontend}.{self.group}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.entry.name}@{self.client}"
+
+
+def request_ad(req: Request, key: Ed25519PrivateKey, sequence: int, lifetime: int) -> ClassAd:
+    """The signed glideclient ad of `req` (secrets sealed for the entry's factory key)."""
+    values: dict[str, object] = {
+        "MyType": "glideclient",
+        "Name": req.name,
+        "ReqName": req.entry.name,
+        "ClientName": req.client,
+        "FrontendName": req.frontend,
+        "GroupName": req.group,
+        "SecurityClass": req.security_class,
+        "ReqIdleGlideins": req.req_idle,
+        "ReqMaxGlideins": req.req_max,
+        "ReqRemoveExcess": req.remove_excess,
+        "ReqRemoveExcessMargin": req.remove_margin,
+        "ReqIdleLifetime": req.idle_lifetime,
+        "FrontendSigningKeyID": crypto.key_id(key),
+        "AdSequence": sequence,
+        "ClassAdLifetime": lifetime,
+    }
+    for name, value in sorted(req.params.items()):
+        values[f"GlideinParam{name}"] = value
+    if req.secrets:
+        plain = json.dumps(req.secrets, sort_keys=True).encode()
+        values["ReqPubKeyID"] = req.entry.pub_key_id
+        values["GlideinEncParams"] = crypto.seal(req.entry.pub_key, plain, f"{req.frontend}|{req.name}")
+    ad = classads.from_dict(values)
+    crypto.sign_ad(ad, key)
+    return ad
+
+
+@dataclass
+class ResourceInfo:
+    """The numbers a glideresource ad reports (glideinWMS's GlideClientMonitor* array)."""
+
+    jobs_idle: int = 0  # prop
+    jobs_idle_matching: int = 0  # count
+    jobs_idle_effective: int = 0
+    jobs_idle_old: int = 0
+    jobs_idle_unique: int = 0
+    jobs_running: int = 0
+    jobs_running_here: int = 0
+    jobs_running_max: int = 0
+    glideins_total: int = 0
+    glideins_idle: int = 0
+    glideins_running: int = 0
+    glideins_failed: int = 0
+    request_idle: int = 0
+    request_max_run: int = 0
+
+
+_MONITOR_NAMES = {
+    "jobs_idle": "JobsIdle",
+    "jobs_idle_matching": "JobsIdleMatching",
+    "jobs_idle_effective": "JobsIdleEffective",
+    "jobs_idle_old": "JobsIdleOld",
+    "jobs_idle_unique": "JobsIdleUnique",
+    "jobs_running": "JobsRunning",
+    "jobs_running_here": "JobsRunningHere",
+    "jobs_running_max": "JobsRunningMax",
+    "glideins_total": "GlideinsTotal",
+    "glideins_idle": "GlideinsIdle",
+    "glideins_running": "GlideinsRunning",
+    "glideins_failed": "GlideinsFailed",
+    "request_idle": "GlideinsRequestIdle",
+    "request_max_run": "GlideinsRequestMaxRun",
+}
+
+
+@dataclass
+class ResourceAd:
+    entry: Entry
+    frontend: str
+    group: str
+    info: ResourceInfo
+    exprs: Mapping[str, str]  # GlideClient*Expr attributes: match, job and factory constraints
+    triggered: Mapping[str, str] = field(default_factory=dict)  # glideinWMS key -> "count=.., limit=.."
+    decided_by: str = ""
+    lifetime: int = 600
+
+
+def resource_ad(res: ResourceAd) -> ClassAd:
+    """The glideresource ad for the user pool, as glideinWMS's ResourceClassad."""
+    client = f"{res.frontend}.{res.group}"
+    values: dict[str, object] = {}
+    for name in res.entry.ad:
+        if name.lower() not in _NOT_ENTRY_ATTRS:
+            values[name.replace("GlideinConfig", "GlideFactoryConfig", 1)] = res.entry.ad.lookup(name)
+    values.update(
+        {
+            "MyType": "glideresource",
+            "Name": f"{res.entry.name}@{client}",
+            "GlideFactoryName": res.entry.name,
+            "GlideClientName": client,
+            "GlideFrontendName": res.frontend,
+            "GlideGroupName": res.group,
+            "GLIDEIN_In_Downtime": str(res.entry.in_downtime),
+            "GlideClientDecidedBy": res.decided_by,
+            "ClassAdLifetime": res.lifetime,
+        }
+    )
+    values.update(res.exprs)
+    for field_name, attr in _MONITOR_NAMES.items():
+        values[f"GlideClientMonitor{attr}"] = int(getattr(res.info, field_name))
+    for key, text in res.triggered.items():
+        prefix = "GlideClientCurb" if key.startswith("Curb") else "GlideClientLimit"
+        values[prefix + key.removeprefix("Curb")] = text
+    return classads.from_dict(values)
