@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, PrivateAttr, model_validator
 
 from glidein.common.config.base import (
     AttrName,
@@ -236,7 +236,12 @@ class Entry(StrictModel):
     requirements: ClassAdExpr | None = Field(
         default=None, description="Optional `Requirements` advertised in the entry ad (ClassAd expression)."
     )
-    entry_set: str | None = Field(default=None, description="Set by the loader for members of an entry set.")
+    _entry_set: str | None = PrivateAttr(default=None)
+
+    @property
+    def entry_set(self) -> str | None:
+        """The entry set this entry belongs to (set by `FactoryConfig.all_entries()`), or None."""
+        return self._entry_set
 
 
 class EntrySet(StrictModel):

@@ -137,13 +137,14 @@ class FactoryConfig(StrictModel):
         update: dict[str, object] = {}
         if entry_set is not None:
             attrs.update(entry_set.attrs)
-            update["entry_set"] = entry_set.name
             update["enabled"] = entry.enabled and entry_set.enabled
             if not entry.allow_frontends:
                 update["allow_frontends"] = entry_set.allow_frontends
         attrs.update(entry.attrs)
         update["attrs"] = attrs
-        return entry.model_copy(update=update)
+        merged = entry.model_copy(update=update)
+        merged._entry_set = entry_set.name if entry_set is not None else None
+        return merged
 
     def entry(self, name: str) -> Entry | None:
         return next((entry for entry in self.all_entries() if entry.name == name), None)
