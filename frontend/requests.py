@@ -102,8 +102,8 @@ def verify_entry(ad: ClassAd, trusted: Mapping[str, str]) -> Entry:
         raise GlideinError("FactorySigningKey is not the trusted key of this factory")
     signed = crypto.verify_ad(ad, key)
     clean = ClassAd()
-    for name in signed:
-        clean[name] = ad.lookup(name)
+    for attr in signed:
+        clean[attr] = ad.lookup(attr)
     values = {n.lower(): v for n, v in signed.items()}
     name, pub, pub_id = values.get("name"), values.get("pubkeyvalue"), values.get("pubkeyid")
     if not isinstance(name, str) or values.get("factoryname") != factory:
