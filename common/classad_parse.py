@@ -183,6 +183,8 @@ def parse_ads(text: str) -> list[ClassAd]:
         return []
     if kind == "old":
         return _old_ads(text)
+    if kind != "new":
+        text = classad_text.json_for_classad2(text)
     return _stream(text, kind)
 
 

@@ -10,6 +10,7 @@
 - `quote` makes a new-syntax string literal.
 """
 
+import json
 import re
 
 # Tokens of the new syntax that matter for structure: complete strings and quoted names (with
@@ -114,3 +115,45 @@ def unsafe_expr_reason(expr: str) -> str | None:  # noqa: PLR0911
         elif tok == ";" and not stack:
             return "';' outside brackets"
     return f"unclosed {stack[-1]!r}" if stack else None
+
+
+# JSON ClassAds mark an expression as the string "\/Expr(<text>)\/"; a JSON decoder turns that
+# into "/Expr(<text>)/", which classad2 then reads as a plain string. We follow JSON semantics:
+# both spellings mean an expression, and a literal string of that shape is written as an
+# expression whose value is the string.
+_JSON_PLAIN_EXPR = re.compile(r'(?<!\\)"/Expr\((?:[^"\\]|\\.)*\)/"')
+
+
+def _escape_marker(match: "re.Match[str]") -> str:
+    token = match.group()
+    return '"\\/Expr(' + token[7:-3] + ')\\/"'
+
+
+def _raw_unicode(match: "re.Match[str]") -> str:
+    token = match.group()
+    if "\\u" not in token:
+        return token
+    try:
+        return json.dumps(json.loads(token), ensure_ascii=False)
+    except ValueError:
+        return token  # the ClassAd parser reports it
+
+
+def json_for_classad2(text: str) -> str:
+    """A JSON text as classad2 reads it right: `\\uXXXX` escapes written as the characters
+    (classad2 decodes those above U+007F wrongly), and every "/Expr(...)/" string spelled
+    "\\/Expr(...)\\/" (an expression)."""
+    if "\\u" in text:
+        text = _TOKEN.sub(_raw_unicode, text)
+    return _JSON_PLAIN_EXPR.sub(_escape_marker, text) if '"/Expr(' in text else text
+
+
+def _literal_as_expr(match: "re.Match[str]") -> str:
+    value = json.loads(match.group())
+    return _escape_marker(_JSON_PLAIN_EXPR.match(json.dumps("/Expr(" + quote(value) + ")/")))  # type: ignore[arg-type]
+
+
+def json_protect_literals(text: str) -> str:
+    """In classad2's JSON output, rewrite literal strings shaped like "/Expr(...)/" as
+    expressions of that string value, so that they read back as the same string."""
+    return _JSON_PLAIN_EXPR.sub(_literal_as_expr, text) if '"/Expr(' in text else text

@@ -15,6 +15,7 @@ as `"\\/Expr(...)\\/"`). Several ads are always split and parsed one by one.
 The core (sentinels, evaluation) is in `classad_core`, matching in `classad_match`.
 """
 
+import json
 import re
 from collections.abc import Mapping
 from datetime import datetime
@@ -25,6 +26,7 @@ from classad2 import ClassAd, ExprTree, Value
 
 # isort: on
 
+from glidein.common import classad_text
 from glidein.common.classad_core import (
     ERROR,
     UNDEFINED,
@@ -78,6 +80,7 @@ __all__ = [
     "to_dict",
     "to_json",
     "to_json_list",
+    "to_json_obj",
     "to_new",
     "to_old",
     "to_old_pairs",
@@ -92,13 +95,22 @@ def to_new(ad: ClassAd) -> str:
 
 
 def to_json(ad: ClassAd) -> str:
-    """JSON object; expressions travel as `"\\/Expr(<text>)\\/"`."""
-    return str(ad.printJson())
+    """JSON object; expressions travel as `"\\/Expr(<text>)\\/"`. Safe to pass through any JSON
+    library: parse_ad also reads the decoded spelling "/Expr(<text>)/" as an expression."""
+    return classad_text.json_protect_literals(str(ad.printJson()))
+
+
+def to_json_obj(ad: ClassAd) -> dict[str, object]:
+    """The ad as a JSON-ready dict (to embed in a larger JSON document); `parse_ad(json.dumps(d))`
+    reads it back."""
+    value = json.loads(to_json(ad))
+    assert isinstance(value, dict)
+    return value
 
 
 def to_json_list(ads: "list[ClassAd]") -> str:
     """A JSON list of ads (what `parse_ads` reads back)."""
-    return "[\n" + ",\n".join(str(ad.printJson()) for ad in ads) + "\n]\n"
+    return "[\n" + ",\n".join(to_json(ad) for ad in ads) + "\n]\n"
 
 
 def to_old(ad: ClassAd) -> str:

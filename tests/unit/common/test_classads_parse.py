@@ -1,5 +1,7 @@
 """Parsing and serialising ClassAds in every syntax, with tricky values."""
 
+import json
+
 import pytest
 
 from glidein.common import classads as ca
@@ -140,6 +142,25 @@ def test_parse_ads_splits_each_syntax() -> None:
     assert ca.parse_ads("[]") == []
     assert ca.parse_ads("  \n") == []
     assert [ad["a"] for ad in ca.parse_ads('{"a": 1} {"a": 2}')] == [1, 2]
+
+
+def test_json_survives_a_json_library_round_trip() -> None:
+    """A JSON decoder turns "\\/Expr(..)\\/" into "/Expr(..)/": both mean an expression, and a
+    literal string of that shape still reads back as the same string."""
+    ad = ca.from_dict(
+        {
+            "E": ca.expr_value("a + 1"),
+            "Lit": "/Expr(x)/",
+            "L": ["/Expr(y)/", ca.expr_value("b")],
+            "N": {"Lit": "/Expr(z)/"},
+        }
+    )
+    obj = ca.to_json_obj(ad)
+    assert obj["E"] == "/Expr(a + 1)/"
+    for text in (ca.to_json(ad), json.dumps(obj), ca.to_json_list([ad])):
+        back = ca.parse_ads(text)[0]
+        assert ca.to_dict(back) == ca.to_dict(ad)
+        assert str(back.lookup("E")) == "a + 1" and back["Lit"] == "/Expr(x)/"
 
 
 def test_json_types() -> None:

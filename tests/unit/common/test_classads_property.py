@@ -1,6 +1,8 @@
 """Property tests: the fast one-way matcher agrees with plain evaluation and two-way matching on
 random job/slot pairs; every ad round-trips through every syntax."""
 
+import json
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -125,7 +127,7 @@ def test_exact_matcher_agrees_on_any_expression(pair: tuple[ca.ClassAd, ca.Class
 @given(any_pairs())
 def test_random_ads_round_trip_every_syntax(pair: tuple[ca.ClassAd, ca.ClassAd]) -> None:
     for ad in pair:
-        for text in (ca.to_new(ad), ca.to_json(ad), ca.to_old(ad)):
+        for text in (ca.to_new(ad), ca.to_json(ad), ca.to_old(ad), json.dumps(ca.to_json_obj(ad))):
             back = ca.parse_ad(text)
             assert ca.to_dict(back) == ca.to_dict(ad), text
         assert ca.to_dict(ca.from_old_pairs(ca.to_old_pairs(ad))) == ca.to_dict(ad)
@@ -136,7 +138,7 @@ def test_random_ads_round_trip_every_syntax(pair: tuple[ca.ClassAd, ca.ClassAd])
 def test_any_string_round_trips(value: str) -> None:
     ad = ca.from_dict({"S": value, "L": [value], "N": {"S": value}})
     assert ca.evaluate(ca.quote(value)) == value
-    for text in (ca.to_new(ad), ca.to_json(ad)):
+    for text in (ca.to_new(ad), ca.to_json(ad), json.dumps(ca.to_json_obj(ad))):
         assert ca.to_dict(ca.parse_ad(text)) == {"S": value, "L": [value], "N": {"S": value}}
     assert ca.to_dict(ca.from_old_pairs(ca.to_old_pairs(ad)))["S"] == value
     if "\n" not in value:
