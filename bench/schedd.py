@@ -83,7 +83,7 @@ def _timed(call: object, repeat: int = 5) -> float:
 
 def _claim_time(url: str, token: str) -> float:
     slot = [["MyType", '"Machine"'], ["Name", '"bench-slot"'], ["Cpus", "1"], ["Memory", "8192"]]
-    slot += [["Disk", "100000000"], ["GPUs", "0"], ["GLIDEIN_Site", '"S2"'], ["OpSys", '"LINUX"']]
+    slot += [["Disk", "100000000"], ["GPUs", "0"], ["GLIDEIN_Site", '"S0"'], ["OpSys", '"LINUX"']]
     slot += [["START", "true"], ["Requirements", "START"]]
     body = json.dumps({"name": "bench-slot", "slot": slot}).encode()
 

@@ -20,6 +20,7 @@ import urllib.request
 from types import FrameType
 
 from glidein.common import classads
+from glidein.common.bus import Bus
 from glidein.common.errors import GlideinError
 from glidein.common.log import setup_logging
 
@@ -49,15 +50,11 @@ def _status(url: str) -> dict[str, object]:
 
 
 def _advertise(collector: str, ad: classads.ClassAd) -> None:
-    from glidein.common.bus import Bus  # type: ignore[import-not-found, unused-ignore]
-
-    Bus([collector]).advertise([ad])
+    Bus([collector], timeout=5.0).advertise([ad])
 
 
 def _invalidate(collector: str, name: str) -> None:
-    from glidein.common.bus import Bus  # type: ignore[import-not-found, unused-ignore]
-
-    Bus([collector]).invalidate("Scheduler", f"Name == {classads.quote(name)}")
+    Bus([collector], timeout=5.0).invalidate("Scheduler", f"Name == {classads.quote(name)}")
 
 
 def main() -> int:
@@ -81,13 +78,13 @@ def main() -> int:
             status = _status(args.url)
             name = str(status["name"])
             _advertise(args.collector, schedd_ad(status, args.interval))
-        except (OSError, ValueError, KeyError, ImportError, GlideinError) as exc:
+        except (OSError, ValueError, KeyError, GlideinError) as exc:
             log.warning("cannot advertise the schedd ad to %s: %s", args.collector, exc)
         stop.wait(args.interval)
     if name:
         try:
             _invalidate(args.collector, name)
-        except (OSError, ImportError, GlideinError) as exc:
+        except (OSError, GlideinError) as exc:
             log.warning("cannot invalidate the schedd ad: %s", exc)
     return 0
 
