@@ -40,7 +40,7 @@ with open(sys.argv[1], "a") as handle:
 
 
 def standin_startd(root: Path) -> Path:
-    (root / "pool" / "startd").mkdir(parents=True)
+    (root / "pool" / "startd").mkdir(parents=True, exist_ok=True)
     for init in ("__init__.py", "pool/__init__.py", "pool/startd/__init__.py"):
         (root / init).write_text("")
     (root / "pool" / "startd" / "__main__.py").write_text(STANDIN_MAIN)
@@ -57,6 +57,7 @@ class StageSite:
     signing_key: Path | None = None
     real_startd: bool = False
     extra: dict[str, list[staging.StageFile]] = field(default_factory=dict)
+    constants: dict[str, str] = field(default_factory=lambda: {"GLIDEIN_Site": "SiteA"})
     port: int = 0
     result: staging.StageResult | None = None
 
@@ -79,7 +80,7 @@ class StageSite:
             signing_key=self.signing_key,
             main=self.extra.get("main", []),
             entries={"e1": self.extra.get("entry", [])},
-            entry_constants={"e1": {"GLIDEIN_Site": "SiteA"}},
+            entry_constants={"e1": self.constants},
             clients={"fe": self.extra.get("client", [])},
             groups={"fe.main": self.extra.get("group", [])},
             startd_source=source,

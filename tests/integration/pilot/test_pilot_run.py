@@ -182,3 +182,29 @@ def test_untar_files_land_in_their_dir(tmp_path: Path, processes: Processes) -> 
     work = site.work_dirs()[0]
     assert (work / "vo" / "sub" / "hello.txt").read_text() == "hello"
     assert f"GLIDEIN_UNTAR_DIR_vo {work / 'vo'}" in (work / "glidein_config").read_text()
+
+
+def test_condor_mode_starts_condor_master_with_the_generated_config(
+    tmp_path: Path, processes: Processes
+) -> None:
+    # No HTCondor here: a stand-in condor_master records the CONDOR_CONFIG it was started with.
+    master = tmp_path / "condor_master"
+    master.write_text(
+        '#!/bin/sh\ncp "$CONDOR_CONFIG" "$PILOT_TEST_MARKERS/condor_config"\n'
+        'echo "$@" > "$PILOT_TEST_MARKERS/argv"\n'
+    )
+    master.chmod(0o755)
+    site = StageSite(tmp_path, processes)
+    site.constants["GLIDEIN_STARTD_MODE"] = "condor"
+    site.stage()
+    site.serve()
+    token = "tok-condor-1"
+    proc = site.run_pilot(site.pilot_argv(GLIDEIN_CONDOR_MASTER=str(master), GLIDEIN_Token=token))
+    assert proc.returncode == 0, proc.stderr
+    config = (site.markers / "condor_config").read_text()
+    assert f"COLLECTOR_HOST = 127.0.0.1:{site.port}" in config and 'GLIDEIN_Site = "SiteA"' in config
+    assert "START = (true) && (time() < GLIDEIN_ToRetire)" in config
+    assert (site.markers / "argv").read_text().strip() == "-f"
+    token_dir = site.work_dirs()[0] / "tokens.d"
+    assert (token_dir / "pool.token").read_text().strip() == token
+    assert token not in config

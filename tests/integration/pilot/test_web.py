@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime
+import http.server
 import ipaddress
 import json
 import ssl
+import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 from cryptography import x509
@@ -153,3 +156,51 @@ def test_config_driven_stage_and_web_with_url_prefix(tmp_path: Path, processes: 
     assert _get(f"http://127.0.0.1:{port}/{stage.entries['LOCAL_A'].descript}")[0] == 404
     report_key = tmp_path / "state" / "report.key"
     assert report_key.exists() and report_key.stat().st_mode & 0o777 == 0o600
+
+
+class _ForwardProxy(http.server.BaseHTTPRequestHandler):
+    """A minimal forward HTTP proxy: `stage.invalid` is reachable only through it."""
+
+    upstream = ""
+    seen: ClassVar[list[str]] = []
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        target = self.path.replace("http://stage.invalid", self.upstream, 1)
+        try:
+            with urllib.request.urlopen(target, timeout=5) as resp:
+                status, body = resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            status, body = exc.code, b""
+        self.send_response(status)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_pilot_downloads_through_the_http_proxy_from_the_environment(
+    tmp_path: Path, processes: Processes
+) -> None:
+    site = StageSite(tmp_path, processes)
+    site.stage()
+    site.serve()
+    _ForwardProxy.upstream, _ForwardProxy.seen = site.url, []
+    proxy = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _ForwardProxy)
+    thread = threading.Thread(target=proxy.serve_forever, daemon=True)
+    thread.start()
+    try:
+        argv = site.pilot_argv()
+        for option in ("-web", "-clientweb", "-clientwebgroup"):
+            argv[argv.index(option) + 1] = "http://stage.invalid"
+        env = {"http_proxy": f"http://127.0.0.1:{proxy.server_address[1]}", "no_proxy": "127.0.0.1"}
+        proc = site.run_pilot(argv, env=env)
+    finally:
+        proxy.shutdown()
+        proxy.server_close()
+    assert proc.returncode == 0, proc.stderr
+    assert any("/signature." in path for path in _ForwardProxy.seen)
+    assert all(path.startswith("http://stage.invalid/") for path in _ForwardProxy.seen)
+    assert site.report()["status"] == "success"  # reports went direct (no_proxy)
