@@ -84,7 +84,7 @@ class GroupLimits(StrictModel):
     )
     idle_glideins_lifetime: Seconds = Field(default=0, description="ReqIdleLifetime (0 = no limit).")
     ramp_up_attenuation: float = Field(
-        default=3.0, ge=1.0, description="Divides the idle-job count while the entry has no running pilots."
+        default=3.0, ge=1.0, description="Divides the effective idle jobs (glideinWMS RampUpAttenuation)."
     )
 
 
@@ -138,6 +138,9 @@ class ScheddRef(StrictModel):
     name: Name = Field(description="Schedd name.")
     type: Literal["embedded", "htcondor"] = Field(default="embedded", description="Job source kind.")
     url: Url | None = Field(default=None, description="HTTP API base URL of an embedded schedd.")
+    query: Literal["jobs", "autocluster"] = Field(
+        default="jobs", description="HTCondor schedd: projected job query or the schedd's autoclusters."
+    )
 
     @model_validator(mode="after")
     def _url_for_embedded(self) -> ScheddRef:
