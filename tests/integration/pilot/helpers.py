@@ -90,10 +90,11 @@ class StageSite:
         self.result = staging.stage(self.spec())
         return self.result
 
-    def serve(self, *extra: str) -> None:
+    def serve(self, *extra: str) -> subprocess.Popen[bytes]:
         args = ["factory", "web", "--stage-dir", str(self.stage_dir), "--state-dir", str(self.state_dir)]
-        self.processes.glidein([*args, "--port", str(self.port), *extra], "web")
+        proc = self.processes.glidein([*args, "--port", str(self.port), *extra], "web")
         wait_for_port(self.port)
+        return proc
 
     def report_key(self) -> bytes:
         return bytes.fromhex((self.state_dir / "report.key").read_text().strip())

@@ -74,7 +74,7 @@ def _get(url: str, context: ssl.SSLContext | None = None) -> tuple[int, bytes]:
 def test_reports_need_the_pilot_token_and_are_final(tmp_path: Path, processes: Processes) -> None:
     site = StageSite(tmp_path, processes)
     site.stage()
-    site.serve()
+    server = site.serve()
     base, key = site.url, site.report_key()
     good = report_token(key, "p7")
     assert _post(f"{base}/pilots/p7/log", b"line 1\n", None) == 403
@@ -90,6 +90,7 @@ def test_reports_need_the_pilot_token_and_are_final(tmp_path: Path, processes: P
     assert (site.state_dir / "report.key").stat().st_mode & 0o777 == 0o600
     assert "refused POST" in processes.log("web")  # one line per refusal, server still up
     assert _get(f"{base}/current.json")[0] == 200
+    assert processes.stop(server) == 0 and "stopped" in processes.log("web")  # SIGTERM: graceful
 
 
 def test_only_flat_stage_files_are_served(tmp_path: Path, processes: Processes) -> None:

@@ -131,3 +131,25 @@ def test_startd_json_follows_contract_6(tmp_path: Path) -> None:
     )
     with pytest.raises(ValueError, match="no GLIDEIN_Collector"):
         startd_setup.startd_json({"GLIDEIN_Schedd": "http://x"}, "/w", "h")
+
+
+def _validate(tmp_path: Path, **values: str) -> tuple[int, dict[str, object]]:
+    _, path = _config(tmp_path, GLIDEIN_RESULTS_DIR=str(tmp_path), **values)
+    result = tmp_path / "validate_node.json"
+    env = dict(os.environ, GLIDEIN_RESULT_FILE=str(result), PYTHONPATH=str(SCRIPTS_DIR))
+    argv = [sys.executable, "-S", str(SCRIPTS_DIR / "validate_node.py"), path]
+    proc = subprocess.run(argv, env=env, capture_output=True, check=False)
+    return proc.returncode, json.loads(result.read_text())
+
+
+def test_validate_node_runs_the_chosen_checks_and_stops_at_the_first_failure(tmp_path: Path) -> None:
+    code, record = _validate(tmp_path, GLIDEIN_Validation_Checks="check_python, check_scratch")
+    assert code == 0 and record["detail"] == "2 checks passed"
+    code, record = _validate(tmp_path, GLIDEIN_Min_Memory_MB="1e12")
+    assert code == 1 and record["failure"] == "WN_Resource"
+    assert str(record["detail"]).startswith("check_memory:")
+    ran = [c["id"] for c in record["metrics"]["checks"]]  # type: ignore[index]
+    assert ran == ["check_python", "check_disk", "check_memory"]
+    assert (tmp_path / "check_memory.xml").exists() and not (tmp_path / "check_cpus.json").exists()
+    code, record = _validate(tmp_path, GLIDEIN_Validation_Checks="../evil")
+    assert code == 1 and record["failure"] == "Config" and "bad check name" in str(record["detail"])
