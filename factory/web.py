@@ -99,6 +99,7 @@ class PilotWebHandler(BaseHTTPRequestHandler):
     server: PilotWebServer
     server_version = "glidein-factory-web"
     protocol_version = "HTTP/1.1"
+    timeout = 30  # seconds a silent client may hold its connection (and thread)
 
     def log_message(self, format: str, *args: object) -> None:
         log.debug("%s %s", self.client_address[0], format % args)
@@ -133,7 +134,10 @@ class PilotWebHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         match = POST_PATH.match(self.path)
-        length = int(self.headers.get("Content-Length") or 0)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
         if not match or not PILOT_ID.match(match.group(1)):
             self._refuse(HTTPStatus.NOT_FOUND, "bad path")
             return
@@ -155,7 +159,14 @@ class PilotWebHandler(BaseHTTPRequestHandler):
 
     def _refuse(self, status: HTTPStatus, why: str) -> None:
         log.warning("refused %s %s from %s: %s", self.command, self.path[:200], self.client_address[0], why)
-        self._send(status, f"{status.phrase}\n".encode())
+        self.close_connection = True  # an unread body must not be parsed as the next request
+        body = f"{status.phrase}\n".encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body)
 
 
 def store(config: WebConfig, pilot_id: str, what: str, body: bytes) -> tuple[HTTPStatus, str]:

@@ -6,6 +6,7 @@ import datetime
 import http.server
 import ipaddress
 import json
+import socket
 import ssl
 import threading
 import urllib.error
@@ -89,7 +90,10 @@ def test_reports_need_the_pilot_token_and_are_final(tmp_path: Path, processes: P
     assert read_report(site.state_dir, "p7") == report
     assert (site.state_dir / "report.key").stat().st_mode & 0o777 == 0o600
     assert "refused POST" in processes.log("web")  # one line per refusal, server still up
-    assert _get(f"{base}/current.json")[0] == 200
+    with socket.create_connection(("127.0.0.1", site.port), timeout=5) as raw:  # malformed request
+        raw.sendall(b"POST /pilots/p7/log HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
+        assert raw.recv(100).startswith(b"HTTP/1.1 413")
+    assert _get(f"{base}/current.json")[0] == 200  # still serving
     assert processes.stop(server) == 0 and "stopped" in processes.log("web")  # SIGTERM: graceful
 
 
