@@ -27,6 +27,7 @@ from glidein.common.config.base import (
     duplicate_names,
 )
 from glidein.common.config.entry import Attrs, Entry, EntrySet, FrontendLimits, allow_problems
+from glidein.common.config.monitoring import Monitoring
 
 
 class Signing(StrictModel):
@@ -124,6 +125,7 @@ class FactoryConfig(StrictModel):
     attrs: Attrs = Field(default_factory=dict, description="Attributes published by every entry.")
     entries: list[Entry] = Field(default_factory=list, description="Entries.")
     entry_sets: list[EntrySet] = Field(default_factory=list, description="Entry sets.")
+    monitoring: Monitoring = Field(default_factory=Monitoring, description="RRD history and snapshot.")
 
     def all_entries(self) -> list[Entry]:
         """Every entry, entry-set members included, with factory and set attrs merged in (own wins)."""

@@ -28,6 +28,7 @@ from glidein.common.config.base import (
     Url,
     duplicate_names,
 )
+from glidein.common.config.monitoring import Monitoring
 
 RemoveExcess = Literal["NO", "WAIT", "IDLE", "ALL"]
 
@@ -208,6 +209,7 @@ class FrontendConfig(StrictModel):
     limits: FrontendTotals = Field(default_factory=FrontendTotals, description="Frontend-wide curbs.")
     credentials: list[Credential] = Field(min_length=1, description="Pilot credentials.")
     groups: list[Group] = Field(min_length=1, description="Groups.")
+    monitoring: Monitoring = Field(default_factory=Monitoring, description="RRD history and snapshot.")
 
     def group(self, name: str) -> Group | None:
         return next((group for group in self.groups if group.name == name), None)
