@@ -60,6 +60,7 @@ class _Reply(Exception):
 class Handler(BaseHTTPRequestHandler):
     server: ScheddHTTPServer
     protocol_version = "HTTP/1.1"
+    timeout = 60  # seconds a connection may sit idle or half-sent before it is closed
 
     def log_message(self, format: str, *args: object) -> None:
         log.debug("%s %s", self.client_address[0], format % args)

@@ -30,6 +30,7 @@ from glidein.pool.schedd.autoclusters import (
     significant,
 )
 from glidein.pool.schedd.jobads import job_ad, job_attrs, parse_job_ids
+from glidein.pool.schedd.select import Selector
 from glidein.pool.schedd.store import JobRow, Store
 from glidein.pool.schedd.submit import ParsedCluster, SubmitContext, parse_submit
 
@@ -154,10 +155,10 @@ class JobQueue:
 
     # ------------------------------------------------------------------ ads
 
-    def _cluster(self, cluster: int) -> tuple[str, int, dict[str, str]]:
+    def _cluster(self, cluster: int, store: Store) -> tuple[str, int, dict[str, str]]:
         cached = self._clusters.get(cluster)
         if cached is None:
-            found = self.store.cluster(cluster)
+            found = store.cluster(cluster)
             if found is None:
                 raise NotFoundError(f"cluster {cluster} not found")
             if len(self._clusters) > 4096:
@@ -165,8 +166,8 @@ class JobQueue:
             self._clusters[cluster] = cached = found
         return cached
 
-    def attrs_of(self, row: JobRow) -> dict[str, str]:
-        _owner, qdate, common = self._cluster(row.cluster)
+    def attrs_of(self, row: JobRow, store: Store | None = None) -> dict[str, str]:
+        _owner, qdate, common = self._cluster(row.cluster, store or self.store)
         return job_attrs(row, self.acs.by_id[row.ac].attrs, common, qdate, self.options.name)
 
     # ------------------------------------------------------------------ startd side
@@ -269,30 +270,52 @@ class JobQueue:
     def jobs(
         self, constraint: str = "true", include_done: bool = False, limit: int = 0
     ) -> list[classads.ClassAd]:
+        """Job ads selected by `constraint`; read from a snapshot, so claims are not held up."""
         statuses = (IDLE, RUNNING, REMOVED, COMPLETED, HELD) if include_done else LIVE
-        expr = classads.parse_expr(constraint)
+        selector = Selector(constraint, self.acs)
         out: list[classads.ClassAd] = []
-        with self.lock:
-            rows = list(self.store.jobs(statuses))
-            for row in rows:
-                ad = job_ad(self.attrs_of(row))
-                if constraint.strip() == "true" or classads.is_true(classads.evaluate(expr, ad)):
+        reader = self.store.reader()
+        try:
+            for row in reader.jobs(statuses):
+                if not selector.autocluster_may_match(row.ac):
+                    continue
+                ad = job_ad(self.attrs_of(row, reader))
+                if selector.matches(ad):
                     out.append(ad)
                     if limit and len(out) >= limit:
                         break
+        finally:
+            reader.close()
         return out
+
+    def _live_rows(
+        self, wanted: tuple[set[int], set[tuple[int, int]]], selector: Selector | None
+    ) -> list[JobRow]:
+        clusters, jobs = wanted
+        rows: dict[str, JobRow] = {}
+        for cluster in clusters:
+            rows.update((row.job_id, row) for row in self.store.jobs(LIVE, cluster=cluster))
+        for cluster, proc in jobs:
+            found = self.store.job(cluster, proc)
+            if found is not None and found.status in LIVE:
+                rows[found.job_id] = found
+        if selector is not None:
+            for row in self.store.jobs(LIVE):
+                if row.job_id in rows or not selector.autocluster_may_match(row.ac):
+                    continue
+                if not selector.needs_job_ad() or selector.matches(job_ad(self.attrs_of(row))):
+                    rows[row.job_id] = row
+        return sorted(rows.values(), key=lambda row: (row.cluster, row.proc))
 
     def remove(self, ids: Sequence[str], constraint: str | None) -> list[str]:
         """Mark matching live jobs removed; a running one's startd learns it at its next heartbeat."""
         wanted = parse_job_ids(ids)
-        expr = classads.parse_expr(constraint) if constraint else None
+        selector = Selector(constraint, self.acs) if constraint else None
         removed: list[str] = []
         with self.lock:
             self.store.begin()
             try:
-                for row in list(self.store.jobs(LIVE)):
-                    if not _selected(row, wanted, expr, self.attrs_of):
-                        continue
+                for row in self._live_rows(wanted, selector):
                     old = row.status
                     row.status, row.lease, row.entered = REMOVED, None, int(self.now())
                     self.store.update(row)
@@ -337,18 +360,6 @@ def _fits(job: classads.ClassAd, slot: classads.ClassAd) -> dict[str, int] | Non
             return None
         requests[request_attr] = want
     return requests
-
-
-def _selected(
-    row: JobRow,
-    wanted: tuple[set[int], set[tuple[int, int]]],
-    expr: classads.ExprTree | None,
-    attrs_of: Callable[[JobRow], dict[str, str]],
-) -> bool:
-    clusters, jobs = wanted
-    if row.cluster in clusters or (row.cluster, row.proc) in jobs:
-        return True
-    return expr is not None and classads.is_true(classads.evaluate(expr, job_ad(attrs_of(row))))
 
 
 __all__ = ["PER_JOB", "Claim", "JobQueue", "QueueOptions", "SubmitError"]

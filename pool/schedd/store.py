@@ -55,11 +55,19 @@ class JobRow:
 
 
 class Store:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, readonly: bool = False) -> None:
+        self.path = path
         self.db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        if readonly:
+            self.db.execute("PRAGMA query_only=ON")
+            return
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+
+    def reader(self) -> Store:
+        """A second, read-only connection: long reads see a snapshot and do not block writers (WAL)."""
+        return Store(self.path, readonly=True)
 
     def close(self) -> None:
         self.db.close()

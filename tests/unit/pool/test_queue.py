@@ -155,3 +155,20 @@ def test_query_constraint_and_limit(tmp_path: Path) -> None:
     assert [classads.evaluate("ProcId", ad) for ad in ads] == [0, 2, 4]
     assert classads.evaluate("Owner", ads[0]) == "alice"
     assert classads.evaluate("GlobalJobId", ads[0]).startswith("s#1.0#")  # type: ignore[union-attr]
+
+
+def test_constraints_on_autocluster_and_per_job_attributes(tmp_path: Path) -> None:
+    queue = _queue(tmp_path, Clock())
+    _submit(queue, n=3, cpus=1)
+    _submit(queue, n=2, cpus=2)
+    by_ac = queue.jobs("RequestCpus == 2")  # decided per autocluster
+    assert [(classads.evaluate("ClusterId", a), classads.evaluate("ProcId", a)) for a in by_ac] == [
+        (2, 0),
+        (2, 1),
+    ]
+    per_job = queue.jobs('RequestCpus == 1 && Args == "2"')  # needs each job's ad
+    assert [classads.evaluate("ProcId", a) for a in per_job] == [2]
+    assert queue.jobs("NoSuchAttr == 1") == []
+    assert queue.remove(["2", "1.1"], "RequestCpus == 1 && ProcId == 0") == ["1.0", "1.1", "2.0", "2.1"]
+    assert queue.remove(["1.1"], None) == []  # already removed
+    assert [classads.evaluate("ProcId", a) for a in queue.jobs()] == [2]

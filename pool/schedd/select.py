@@ -1,0 +1,40 @@
+"""Which jobs a constraint selects, decided once per autocluster whenever that is exact.
+
+A constraint that references no per-job attribute (see autoclusters.PER_JOB) has the same value
+for every job of an autocluster: it is evaluated on the autocluster's ad only, and the jobs of
+the other autoclusters are skipped without building their ads.
+"""
+
+from __future__ import annotations
+
+from glidein.common import classads
+from glidein.pool.schedd.autoclusters import PER_JOB, AutoClusters, referenced_names
+
+
+class Selector:
+    def __init__(self, constraint: str | None, acs: AutoClusters) -> None:
+        text = (constraint or "").strip()
+        self.expr = classads.parse_expr(text) if text and text != "true" else None
+        self.per_autocluster = self.expr is not None and not (referenced_names(text) & PER_JOB)
+        self.acs = acs
+        self._verdicts: dict[int, bool] = {}
+
+    @property
+    def selects_all(self) -> bool:
+        return self.expr is None
+
+    def autocluster_may_match(self, ac_id: int) -> bool:
+        if self.expr is None or not self.per_autocluster:
+            return True
+        verdict = self._verdicts.get(ac_id)
+        if verdict is None:
+            ad = self.acs.by_id[ac_id].ad
+            verdict = self._verdicts[ac_id] = classads.is_true(classads.evaluate(self.expr, ad))
+        return verdict
+
+    def needs_job_ad(self) -> bool:
+        """True when the autocluster verdict is not enough and each job's ad must be evaluated."""
+        return self.expr is not None and not self.per_autocluster
+
+    def matches(self, ad: classads.ClassAd) -> bool:
+        return self.expr is None or classads.is_true(classads.evaluate(self.expr, ad))
