@@ -60,10 +60,15 @@ def _significant_lines(chunk: str) -> int:
 
 
 def _whole_old_ad(chunk: str) -> ClassAd | None:
-    """The fast path for one old ad: convert and check the whole text at once, or None."""
+    """The fast path for one old ad: convert and check the whole text at once, or None.
+
+    Without comment lines, `;`, `/*` or stray quotes, each line becomes one attribute of a
+    new-syntax ad (the new parser then checks every line is `Name = expression`)."""
     text = classad_text.old_strings_to_new_lines(chunk) if "\\" in chunk else chunk
     if classad_text.has_risky_chars(text):
         return None
+    if "#" not in text:
+        return _parse_joined("[" + text.strip().replace("\n", "\n;") + "\n]")
     pairs = _OLD_LINE.findall(text)
     if len(pairs) != _significant_lines(chunk):
         return None

@@ -23,7 +23,6 @@ _TOKEN = re.compile(
 _STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|\'[^\'\\]*(?:\\.[^\'\\]*)*\'', re.S)
 _STRING_LINE = re.compile(r'"[^"\\\n]*(?:\\.[^"\\\n]*)*"')
 _OLD_STRING_LINE = re.compile(r'"((?:[^"\\\n]|\\"(?=[^\n])|\\)*)"')
-_BACKSLASH_LINE = re.compile(r"^[^\n\\]*\\[^\n]*", re.M)
 _COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 _OPEN = "[{("
 _CLOSE = {"]": "[", "}": "{", ")": "("}
@@ -69,13 +68,20 @@ def old_strings_to_new(expr: str) -> str:
     return _OLD_STRING.sub(_old_literal_to_new, expr)
 
 
-def _old_line_to_new(match: "re.Match[str]") -> str:
-    return _OLD_STRING_LINE.sub(_old_literal_to_new, match.group())
-
-
 def old_strings_to_new_lines(text: str) -> str:
-    """old_strings_to_new for a text of several lines (no string may span lines)."""
-    return _BACKSLASH_LINE.sub(_old_line_to_new, text)
+    """old_strings_to_new for a text of several lines (no string may span lines); only the
+    lines that hold a backslash change."""
+    parts, pos = [], 0
+    slash = text.find("\\")
+    while slash != -1:
+        start = text.rfind("\n", 0, slash) + 1
+        end = text.find("\n", slash)
+        end = len(text) if end == -1 else end
+        parts += [text[pos:start], _OLD_STRING_LINE.sub(_old_literal_to_new, text[start:end])]
+        pos = end
+        slash = text.find("\\", end)
+    parts.append(text[pos:])
+    return "".join(parts)
 
 
 def has_risky_chars(text: str) -> bool:
