@@ -24,6 +24,7 @@ import hmac
 import json
 import logging
 import re
+import sys
 import urllib.parse
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -93,11 +94,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: HTTPStatus, body: object) -> None:
         data = b"" if status == HTTPStatus.NO_CONTENT else json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError as exc:
+            log.info("client %s went away before the reply: %s", self.client_address[0], exc)
+            self.close_connection = True
 
     def body(self) -> dict[str, object]:
         try:
@@ -136,6 +141,11 @@ class ScheddHTTPServer(ThreadingHTTPServer):
     def __init__(self, address: tuple[str, int], ctx: ApiContext) -> None:
         super().__init__(address, Handler)
         self.ctx = ctx
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """One log line instead of socketserver's traceback on stderr."""
+        exc = sys.exc_info()[1]
+        log.warning("connection from %s failed: %s", client_address, exc)
 
 
 def _text(data: dict[str, object], key: str, default: str | None = None) -> str:
