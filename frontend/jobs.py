@@ -29,7 +29,6 @@ from typing import Any, Protocol
 
 from glidein.common import classads
 from glidein.common.classads import ClassAd
-from glidein.common.config.frontend import ScheddRef
 from glidein.common.errors import ClassAdError, GlideinError
 from glidein.frontend.match_index import top_name
 from glidein.frontend.matching import JobCluster
@@ -72,7 +71,7 @@ BASE_PROJECTION = (
 class JobSource(Protocol):
     name: str
 
-    def clusters(self, constraint: str) -> list[JobCluster]: ...
+    def clusters(self, constraint: str, projection: Sequence[str] = ()) -> list[JobCluster]: ...
 
 
 class ScheddLike(Protocol):
@@ -100,7 +99,8 @@ class EmbeddedSchedd:
             reason = getattr(exc, "reason", exc)
             raise GlideinError(f"schedd {self.name} at {self.url} does not answer: {reason}") from None
 
-    def clusters(self, constraint: str) -> list[JobCluster]:
+    def clusters(self, constraint: str, projection: Sequence[str] = ()) -> list[JobCluster]:
+        """The schedd's autoclusters (they hold every significant attribute: no projection)."""
         items = self._get("/autoclusters?" + urllib.parse.urlencode({"constraint": constraint}))
         if not isinstance(items, list):
             raise GlideinError(f"schedd {self.name}: /autoclusters did not return a list")
@@ -160,11 +160,12 @@ class HTCondorSchedd:
         except Exception as exc:  # the bindings raise HTCondorException/IOError/...: one line
             raise GlideinError(f"schedd {self.name} does not answer: {exc}") from None
 
-    def clusters(self, constraint: str) -> list[JobCluster]:
+    def clusters(self, constraint: str, projection: Sequence[str] = ()) -> list[JobCluster]:
         if self.mode == "autocluster":
             return self._autoclusters(constraint)
         wanted = f"({constraint}) && (JobStatus == {IDLE} || JobStatus == {RUNNING})"
-        return group_jobs(self._query(wanted, self.projection), self.name, self.clock())
+        fetch = list(projection) or self.projection
+        return group_jobs(self._query(wanted, fetch), self.name, self.clock())
 
     def _autoclusters(self, constraint: str) -> list[JobCluster]:
         import htcondor2
@@ -202,30 +203,20 @@ def group_jobs(jobs: Iterable[ClassAd], schedd: str, now: float) -> list[JobClus
 # ---------------------------------------------------------------- which schedds
 
 
-def sources_from_config(refs: Sequence[ScheddRef]) -> list[JobSource]:
-    out: list[JobSource] = []
-    for ref in refs:
-        if ref.type == "embedded" and ref.url:
-            out.append(EmbeddedSchedd(ref.name, ref.url))
-        elif ref.type == "htcondor":
-            out.append(LazyHTCondorSchedd(ref.name, None))
-    return out
-
-
 class LazyHTCondorSchedd:
     """An HTCondor schedd located when first queried (by its ad, or by name through the pool)."""
 
-    def __init__(self, name: str, ad: ClassAd | None, projection: Sequence[str] = BASE_PROJECTION) -> None:
-        self.name, self.ad, self.projection = name, ad, list(projection)
+    def __init__(self, name: str, ad: ClassAd | None, query: str = "jobs") -> None:
+        self.name, self.ad, self.query = name, ad, query
 
-    def clusters(self, constraint: str) -> list[JobCluster]:
+    def clusters(self, constraint: str, projection: Sequence[str] = ()) -> list[JobCluster]:
         import htcondor2
 
         try:
             schedd = htcondor2.Schedd(self.ad) if self.ad is not None else htcondor2.Schedd()
         except Exception as exc:
             raise GlideinError(f"schedd {self.name}: cannot locate it: {exc}") from None
-        return HTCondorSchedd(self.name, schedd, self.projection).clusters(constraint)
+        return HTCondorSchedd(self.name, schedd, mode=self.query).clusters(constraint, projection)
 
 
 def sources_from_ads(ads: Iterable[ClassAd], known: Iterable[str] = ()) -> list[JobSource]:
@@ -247,13 +238,15 @@ def sources_from_ads(ads: Iterable[ClassAd], known: Iterable[str] = ()) -> list[
     return out
 
 
-def collect(sources: Iterable[JobSource], constraint: str) -> tuple[list[JobCluster], list[str]]:
+def collect(
+    sources: Iterable[JobSource], constraint: str, projection: Sequence[str] = ()
+) -> tuple[list[JobCluster], list[str]]:
     """Clusters from every source that answers, and the names of those that did not."""
     clusters: list[JobCluster] = []
     failed: list[str] = []
     for source in sources:
         try:
-            clusters.extend(source.clusters(constraint))
+            clusters.extend(source.clusters(constraint, projection))
         except GlideinError as exc:
             log.warning("schedd=%s skipped this cycle: %s", source.name, exc)
             failed.append(source.name)
