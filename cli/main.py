@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "q": "glidein.cli.jobs:register_q",
     "rm": "glidein.cli.jobs:register_rm",
     "factory": "glidein.cli.factory:register",
+    "frontend": "glidein.cli.frontend:register",
 }
 
 
