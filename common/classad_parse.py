@@ -23,6 +23,8 @@ _BLANK_LINES = re.compile(r"\n(?:[ \t\r]*\n)+")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _SKIP = re.compile(r"(?:\s+|//[^\n]*|/\*.*?\*/)*", re.S)
 _WINDOW = 8192
+_EMPTY_BRACKETS = re.compile(r"\s*\[\s*\]\s*")
+_EMPTY_AD = re.compile(r"\[\s*\]|\{\s*\}")
 
 
 def _skip(text: str, pos: int, stop: int | None = None) -> int:
@@ -137,6 +139,9 @@ def _old_ads(text: str) -> list[ClassAd]:
 
 def _next_ad(text: str, pos: int, stop: int, parser: ParserType, kind: str) -> tuple[ClassAd, int]:
     """Parse the ad at `pos` from a growing window of the text; return it and the end offset."""
+    empty = _EMPTY_AD.match(text, pos, stop)
+    if empty:  # classad2 cannot parse an empty ad
+        return ClassAd(), empty.end()
     window = _WINDOW
     while True:
         chunk = text[pos : min(stop, pos + window)]
@@ -194,9 +199,11 @@ def parse_ads(text: str) -> list[ClassAd]:
 
 
 def parse_ad(text: str) -> ClassAd:
-    """Parse exactly one ad in new, old/long or JSON syntax."""
+    """Parse exactly one ad in new, old/long or JSON syntax (`[]` is the empty ad here)."""
     if syntax_of(text) == "jsonlist":
-        raise ClassAdError(f"expected one ClassAd, got a JSON list: {snippet(text)}")
+        if not _EMPTY_BRACKETS.fullmatch(text):
+            raise ClassAdError(f"expected one ClassAd, got a JSON list: {snippet(text)}")
+        return ClassAd()
     ads = parse_ads(text)
     if len(ads) != 1:
         raise ClassAdError(f"expected one ClassAd, found {len(ads)} in {snippet(text)}")
@@ -208,7 +215,7 @@ def from_old_pairs(pairs: list[tuple[str, str]]) -> ClassAd:
     for index, (name, _) in enumerate(pairs, start=1):
         if not _NAME.fullmatch(name):
             raise ClassAdError(f"pair {index}: bad attribute name {snippet(name)}")
-    ad = _join_parse(pairs)
+    ad = _join_parse(pairs) if pairs else ClassAd()
     if ad is not None:
         return ad
     for index, (name, value) in enumerate(pairs, start=1):

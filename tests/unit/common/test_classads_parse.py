@@ -140,6 +140,12 @@ def test_parse_ads_splits_each_syntax() -> None:
     ads = ca.parse_ads(js)
     assert ads[0]["a"] == 1 and str(ads[1].lookup("a")) == "x + 1"
     assert ca.parse_ads("[]") == []
+    assert ca.to_dict(ca.parse_ad(" [ ] ")) == {}
+    assert ca.to_dict(ca.parse_ad("{}")) == {}
+    assert [len(ad) for ad in ca.parse_ads("[a = 1] [ ] [b = 2]")] == [1, 0, 1]
+    assert [len(ad) for ad in ca.parse_ads("[{}, {}]")] == [0, 0]
+    for text in (ca.to_new(ca.ClassAd()), ca.to_json(ca.ClassAd()), ca.to_old(ca.ClassAd()) + "[]"):
+        assert len(ca.parse_ad(text)) == 0
     assert ca.parse_ads("  \n") == []
     assert [ad["a"] for ad in ca.parse_ads('{"a": 1} {"a": 2}')] == [1, 2]
 
@@ -245,3 +251,34 @@ def test_from_dict_rejects_bad_values() -> None:
 def test_to_dict_keeps_expressions_as_text() -> None:
     ad = ca.parse_ad('[a = 1; b = a + 1; c = undefined; d = error; e = {1, a}; f = "s"]')
     assert ca.to_dict(ad) == {"a": 1, "b": "a + 1", "c": None, "d": ca.ERROR, "e": [1, "a"], "f": "s"}
+
+
+def test_old_syntax_variants() -> None:
+    """CRLF line ends, comment lines, '#' and ';' inside strings, nested ads and lists."""
+    text = (
+        "# a condor_q -long style dump\r\n"
+        'MyType = "Job"\r\n'
+        'Cmd = "C#/run; now"\r\n'
+        'Nested = [ a = 1; b = { 1, [ c = "x;y" ] } ]\r\n'
+        "  Spaced   =   2   \r\n"
+        "\r\n"
+        "# second ad\n"
+        "X = 1 // trailing comment\n"
+        "Y = X + 1\n"
+    )
+    first, second = ca.parse_ads(text)
+    assert ca.to_dict(first) == {
+        "MyType": "Job",
+        "Cmd": "C#/run; now",
+        "Nested": {"a": 1, "b": [1, {"c": "x;y"}]},
+        "Spaced": 2,
+    }
+    assert ca.evaluate("Y", second) == 2
+
+
+def test_pairs_name_errors() -> None:
+    with pytest.raises(ClassAdError, match="pair 2: bad attribute name 'a b'"):
+        ca.from_old_pairs([("ok", "1"), ("a b", "2")])
+    with pytest.raises(ClassAdError, match="pair 1: attribute X: bad ClassAd expression '1 \\+'"):
+        ca.from_old_pairs([("X", "1 +")])
+    assert ca.to_dict(ca.from_old_pairs([])) == {}
