@@ -24,6 +24,7 @@ from glidein.factory import ads, downtimes, staging
 from glidein.factory.entry import Limits, TokenBucket
 from glidein.factory.health import Health, HealthPolicy, assess
 from glidein.factory.keys import FactoryKeys, load_keys
+from glidein.factory.monitoring import FactoryMonitor  # [demo] monitoring hook
 from glidein.factory.requests import FrontendTrust, RequestValidator, ValidRequest, validate_all
 from glidein.factory.state import PilotStore
 from glidein.factory.submitters.base import BackendStatus, PilotRef
@@ -103,6 +104,7 @@ class FactoryCycle:
         }
         names = [self.ident.entry_name(e.name) for e in self.entries()]
         self.validator = RequestValidator(trust, self.keys.open_keys(self.clock()), names, self.store)
+        self.monitor = FactoryMonitor(cfg, self.store.conn, self.state_dir)  # [demo] monitoring hook
         gone = old - {e.name for e in self.entries()}
         for name in sorted(gone):
             self._invalidate(f'EntryName == "{name}"', ("glidefactory", "glidefactoryclient"))
@@ -212,6 +214,7 @@ class FactoryCycle:
         self._advertise(entries, results, stage, all_downtimes, now)
         report.seconds = time.monotonic() - started
         self._write_status(results, report, now)
+        self.monitor.record(entries, results, self.health, all_downtimes, now)  # [demo] monitoring hook
         log.info(
             "cycle done: entries=%d requests=%d submitted=%d removed=%d failed_entries=%d seconds=%.2f",
             report.entries,

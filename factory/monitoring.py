@@ -1,0 +1,206 @@
+"""The factory's monitoring: one `Monitor.record_cycle` per cycle (RRD files, snapshot for the web).
+
+Gauges per entry x client are the numbers of the cycle's `ClientOutcome`s, the same values the
+`glidefactoryclient` ads carry (so the RRDs equal the ads); `pilots_pending` is the part of the
+idle pilots not yet seen queued at the site (NEW/PENDING). Counters come from the bookkeeping:
+pilots completed, validation failures (exit codes 1-5 of the pilot wrapper) and waste (run time
+of ended pilots that ran no job, from their `report.json`). The pilots page lists the newest
+`monitoring.pilots_listed` pilots with their validation result. Read-only on the SQLite file.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from glidein.common.log import log_exception
+from glidein.common.monitoring.model import (
+    ClientStatus,
+    Counts,
+    EntryState,
+    EntryStatus,
+    LogKind,
+    PilotRecord,
+    PilotState,
+)
+from glidein.common.monitoring.recorder import Monitor
+from glidein.common.monitoring.rrd import RRDConfig
+from glidein.factory import downtimes
+from glidein.factory.health import VALIDATION_CODES, Health
+from glidein.factory.web import read_report
+
+log = logging.getLogger(__name__)
+_FIRST_RUN = "(SELECT MIN(h.time) FROM history h WHERE h.pilot_id = p.pilot_id AND h.new_state = 'running')"
+_ENDED_SQL = (
+    f"SELECT p.pilot_id, p.entry, p.client, p.state, p.exit_code, p.end_time - COALESCE({_FIRST_RUN},"  # noqa: S608
+    " p.end_time) FROM pilots p WHERE p.state IN ('completed', 'failed', 'removed', 'lost')"
+)
+_PILOTS_SQL = (
+    "SELECT p.pilot_id, p.entry, p.client, p.state, p.submit_time, p.exit_code, p.end_time,"  # noqa: S608
+    f" {_FIRST_RUN} FROM pilots p ORDER BY p.submit_time DESC, p.pilot_id LIMIT ?"
+)
+_PENDING_SQL = "SELECT entry, client, COUNT(*) FROM pilots WHERE state IN ('new', 'pending') GROUP BY 1, 2"
+
+
+@dataclass(frozen=True)
+class Ended:
+    """What the counters need of one ended pilot (ended pilots never change: cached by id)."""
+
+    entry: str
+    client: str
+    completed: bool
+    validation_failure: bool
+    waste_seconds: float
+
+
+def ended_counts(ended: Sequence[Ended]) -> dict[tuple[str, str], Counts]:
+    """Cumulative counters per (entry, client) (pure)."""
+    acc: dict[tuple[str, str], list[float]] = {}
+    for e in ended:
+        row = acc.setdefault((e.entry, e.client), [0, 0, 0.0])
+        row[0] += e.completed
+        row[1] += e.validation_failure
+        row[2] += e.waste_seconds
+    return {
+        key: Counts(pilots_completed=int(c), validation_failures=int(v), waste_seconds=round(w))
+        for key, (c, v, w) in acc.items()
+    }
+
+
+def client_rows(
+    outcomes: Sequence[Any], counters: Mapping[str, Counts], pending: Mapping[str, int]
+) -> tuple[ClientStatus, ...]:
+    """One ClientStatus per client of an entry: the cycle's outcome (as advertised) + counters (pure)."""
+    by_client = {str(o.client): o for o in outcomes}
+    rows = []
+    for client in sorted(set(by_client) | set(counters)):
+        base = counters.get(client, Counts())
+        o = by_client.get(client)
+        if o is None:
+            rows.append(ClientStatus(client, base))
+            continue
+        gauges = Counts(
+            pilots_idle=int(o.idle),
+            pilots_running=int(o.running),
+            pilots_held=int(o.held),
+            pilots_pending=min(int(o.idle), pending.get(client, 0)),
+            requested_idle=int(o.req_idle),
+            requested_max=int(o.req_max),
+        )
+        limit = "" if o.limit == "none" else str(o.limit)
+        rows.append(ClientStatus(client, gauges + base, limit))
+    return tuple(rows)
+
+
+def _site(entry: Any) -> str:
+    attr = getattr(entry, "attrs", {}).get("GLIDEIN_Site")
+    return str(attr.value) if attr is not None else str(entry.name)
+
+
+class FactoryMonitor:
+    """Built from the factory config; `record` is called at the end of every cycle, never raises."""
+
+    def __init__(self, cfg: Any, conn: sqlite3.Connection, state_dir: Path) -> None:
+        section = getattr(cfg, "monitoring", None)  # None: a config object without the section
+        self.root = Path(section.dir) if section and section.dir else state_dir / "monitor"
+        self.listed = int(section.pilots_listed) if section else 0
+        self.conn, self.state_dir = conn, state_dir
+        self.monitor: Monitor | None = None
+        if section is not None and section.enabled:
+            self.monitor = Monitor(self.root, "factory", RRDConfig(step=int(section.step)))
+        self.ended: dict[str, Ended] = {}
+
+    def record(
+        self,
+        entries: Sequence[Any],
+        results: Sequence[Any],
+        health: Mapping[str, Health],
+        all_downtimes: Sequence[downtimes.Downtime],
+        now: float,
+    ) -> None:
+        if self.monitor is None:
+            return
+        started = time.monotonic()
+        try:
+            statuses = self.entry_statuses(entries, results, health, all_downtimes, now)
+            pilots = self.pilot_records({e.name: _site(e) for e in entries})
+            self.monitor.record_cycle(statuses, now, pilots)
+        except (sqlite3.Error, OSError, ValueError) as exc:
+            log_exception(log, "monitoring: this cycle is not recorded", exc)
+            return
+        log.debug("monitoring recorded in %.3f s", time.monotonic() - started)
+
+    def entry_statuses(
+        self,
+        entries: Sequence[Any],
+        results: Sequence[Any],
+        health: Mapping[str, Health],
+        all_downtimes: Sequence[downtimes.Downtime],
+        now: float,
+    ) -> list[EntryStatus]:
+        by_name = {r.entry: r for r in results}
+        counters = ended_counts(list(self._update_ended().values()))
+        pending: dict[str, dict[str, int]] = {}
+        for entry, client, n in self.conn.execute(_PENDING_SQL):
+            pending.setdefault(str(entry), {})[str(client)] = int(n)
+        out = []
+        for entry in entries:
+            own = {client: c for (e, client), c in counters.items() if e == entry.name}
+            result = by_name.get(entry.name)
+            rows = client_rows(result.clients if result else (), own, pending.get(entry.name, {}))
+            dts = list(all_downtimes) + downtimes.from_config(entry.name, entry.downtimes)
+            down = downtimes.entry_down(dts, entry.name, now)
+            h = health.get(entry.name, Health())
+            if down is not None:
+                state, reason = EntryState.DOWNTIME, down.comment or "downtime"
+            elif h.blocked(now):
+                state, reason = EntryState.BLOCKED, h.reason
+            else:
+                state, reason = EntryState.OK, ""
+            out.append(EntryStatus(entry.name, _site(entry), state, reason, rows))
+        return out
+
+    def _update_ended(self) -> dict[str, Ended]:
+        for pid, entry, client, state, code, run in self.conn.execute(_ENDED_SQL):
+            if pid in self.ended:
+                continue
+            report = read_report(self.state_dir, pid)
+            startd = report.get("startd") if report else None
+            jobs = startd.get("jobs_run") if isinstance(startd, dict) else None
+            waste = float(run or 0.0) if not jobs else 0.0
+            failed = state == "failed" and code in VALIDATION_CODES
+            self.ended[pid] = Ended(str(entry), str(client), state == "completed", failed, max(0.0, waste))
+        return self.ended
+
+    def pilot_records(self, sites: Mapping[str, str]) -> list[PilotRecord]:
+        out = []
+        for pid, entry, client, state, submit, code, end, start in self.conn.execute(
+            _PILOTS_SQL, (self.listed,)
+        ):
+            report = read_report(self.state_dir, pid)
+            logs = (
+                frozenset({LogKind.LOG})
+                if (self.state_dir / "pilots" / pid / "log.txt").exists()
+                else frozenset()
+            )
+            ok, first, klass, jobs = None, "", "", None
+            if report is not None:
+                ok = report.get("status") == "success"
+                if not ok:
+                    first = f"{report.get('step', '')}: {report.get('message', '')}"
+                    klass = str(report.get("failure_class") or "")
+                startd = report.get("startd")
+                if isinstance(startd, dict) and isinstance(startd.get("jobs_run"), int):
+                    jobs = int(startd["jobs_run"])
+            out.append(
+                PilotRecord(
+                    str(pid), str(entry), str(client), sites.get(str(entry), str(entry)), PilotState(state),
+                    submit, start, end, code, ok, first[:300], klass, jobs, logs,
+                )
+            )  # fmt: skip
+        return out
