@@ -44,6 +44,7 @@ PER_JOB = frozenset(
         "RemoteHost",
         "LastRemoteHost",
         "AutoClusterId",
+        "HoldReason",
     )
 )
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|([A-Za-z_][A-Za-z0-9_]*)')

@@ -34,6 +34,8 @@ def job_attrs(
         attrs["RemoteHost"] = classads.quote(row.startd)
     if row.started is not None:
         attrs["JobStartDate"] = str(row.started)
+    if row.reason and row.status == 5:
+        attrs["HoldReason"] = classads.quote(row.reason)
     if row.completed is not None:
         attrs["CompletionDate"] = str(row.completed)
     return attrs

@@ -239,6 +239,7 @@ class JobQueue:
         with self.lock:
             row = self._claimed(claim_id)
             row.status, row.claim, row.lease, row.entered = HELD, None, None, int(self.now())
+            row.reason = reason[:500]
             self.store.update(row)
             self.acs.move(row.ac, RUNNING, HELD)
         log.warning("held job=%s reason=%s", row.job_id, reason)

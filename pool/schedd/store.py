@@ -22,13 +22,14 @@ CREATE TABLE IF NOT EXISTS clusters (
 CREATE TABLE IF NOT EXISTS jobs (
     cluster INTEGER NOT NULL, proc INTEGER NOT NULL, status INTEGER NOT NULL, ac INTEGER NOT NULL,
     starts INTEGER NOT NULL DEFAULT 0, entered INTEGER NOT NULL, vars TEXT,
-    claim TEXT, startd TEXT, lease REAL, exit_code INTEGER, started INTEGER, completed INTEGER,
+    claim TEXT, startd TEXT, lease REAL, exit_code INTEGER, started INTEGER, completed INTEGER, reason TEXT,
     PRIMARY KEY (cluster, proc)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS jobs_idle ON jobs (ac, cluster, proc) WHERE status = 1;
 CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (claim) WHERE claim IS NOT NULL;
 """
 JOB_COLUMNS = (
-    "cluster, proc, status, ac, starts, entered, vars, claim, startd, lease, exit_code, started, completed"
+    "cluster, proc, status, ac, starts, entered, vars, claim, startd, lease, exit_code, started, completed, "
+    "reason"
 )
 _SELECT = f"SELECT {JOB_COLUMNS} FROM jobs WHERE "  # noqa: S608 - constant column list
 
@@ -48,6 +49,7 @@ class JobRow:
     exit_code: int | None
     started: int | None
     completed: int | None
+    reason: str | None = None  # why the job is held
 
     @property
     def job_id(self) -> str:
@@ -150,7 +152,7 @@ class Store:
     def update(self, row: JobRow) -> None:
         self.db.execute(
             "UPDATE jobs SET status=?, starts=?, entered=?, claim=?, startd=?, lease=?, exit_code=?, "
-            "started=?, completed=? WHERE cluster=? AND proc=?",
+            "started=?, completed=?, reason=? WHERE cluster=? AND proc=?",
             (
                 row.status,
                 row.starts,
@@ -161,6 +163,7 @@ class Store:
                 row.exit_code,
                 row.started,
                 row.completed,
+                row.reason,
                 row.cluster,
                 row.proc,
             ),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from glidein.common import classads
-from glidein.common.errors import NotFoundError
+from glidein.common.errors import NotFoundError, SubmitError
 from glidein.pool.schedd.autoclusters import significant
 from glidein.pool.schedd.queue import JobQueue, QueueOptions
 
@@ -172,3 +172,23 @@ def test_constraints_on_autocluster_and_per_job_attributes(tmp_path: Path) -> No
     assert queue.remove(["2", "1.1"], "RequestCpus == 1 && ProcId == 0") == ["1.0", "1.1", "2.0", "2.1"]
     assert queue.remove(["1.1"], None) == []  # already removed
     assert [classads.evaluate("ProcId", a) for a in queue.jobs()] == [2]
+
+
+def test_job_whose_input_vanished_is_held_with_a_reason(tmp_path: Path) -> None:
+    from glidein.pool.schedd.payload import job_payload
+
+    data = tmp_path / "in.txt"
+    data.write_text("x")
+    queue = _queue(tmp_path, Clock())
+    text = f"executable = /bin/true\ntransfer_input_files = {data}\nqueue\n"
+    queue.submit(text, "t.sub", str(tmp_path), "alice")
+    data.unlink()
+    claim = queue.claim(_slot(), "a")
+    assert claim is not None
+    with pytest.raises(SubmitError, match="cannot read input file"):
+        job_payload(claim, 10.0)
+    queue.hold(claim.claim_id, "cannot read input file in.txt")
+    (ad,) = queue.jobs()
+    assert classads.evaluate("JobStatus", ad) == 5
+    assert classads.evaluate("HoldReason", ad) == "cannot read input file in.txt"
+    assert _counts(queue) == [(1, 0, 0)]
