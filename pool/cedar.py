@@ -170,6 +170,33 @@ class Message:
         self.get_raw()
         return lines
 
+    def get_ad_blob(self) -> Tuple[int, bytes]:
+        """(count, the `Name = expr` strings of one ClassAd each with its NUL) without copying
+        line by line; secret markers are dropped."""
+        count = self.get_int()
+        if count < 0 or count > self.max_attrs:
+            raise CedarError("ClassAd attribute count {} out of range".format(count))
+        data = self.data
+        start = end = self.pos
+        if data.count(b"\0", start) == count + 2 and data.endswith(b"\0\0") and b"ZKM\0" not in data:
+            self.pos = len(data)  # the usual message: just this ad and its two empty type strings
+            return count, data[start:-2]
+        markers = 0
+        for _ in range(count):
+            if data.startswith(b"ZKM\0", end):
+                markers += 1
+                end += 4
+            end = data.find(b"\0", end) + 1
+            if end == 0:
+                raise CedarError("message ends inside a string")
+        blob = data[start:end]
+        if markers:
+            blob = b"".join(line + b"\0" for line in blob.split(b"\0")[:-1] if line != b"ZKM")
+        self.pos = end
+        self.get_raw()
+        self.get_raw()
+        return count, blob
+
     def get_ad_lines(self) -> List[str]:
         """The `Name = expr` lines of one ClassAd."""
         return [line.decode("utf-8", "replace") for line in self.get_ad_raw()]

@@ -25,14 +25,30 @@ PRIVATE = {"capability", "childclaimids", "claimid", "claimidlist", "claimids", 
 STAMPED = {"lastheardfrom"}
 
 
+# A whole ad (NUL-separated `Name = expr` lines) that needs no rewriting: every line is safe.
+_SAFE_EXPR = r'[^\\;\[\]{}/\'"\0]*(?:"[^"\\\0]*"[^\\;\[\]{}/\'"\0]*)*'
+_SAFE_AD = re.compile(r"(?:[ \t]*[A-Za-z_][A-Za-z0-9_.]*[ \t]*=" + _SAFE_EXPR + r"\0)*\Z")
+_HIDDEN = re.compile(
+    r"\0[ \t]*(?:LastHeardFrom|Capability|ChildClaimIds|ClaimId|TransferKey|_condor_priv)",
+    re.I,
+)
+_PROBES = (("mytype", "\0MyType = "), ("name", "\0Name = "), ("classadlifetime", "\0ClassAdLifetime = "))
+_SPECIAL = re.compile(
+    r"\0[ \t]*(MyType|Name|Machine|ClassAdLifetime|LastHeardFrom|Capability|ChildClaimIds|ClaimId"
+    r"|ClaimIdList|ClaimIds|TransferKey|_condor_priv\w*)[ \t]*=[ \t]*([^\0]*)",
+    re.I,
+)
+
+
 @dataclass(slots=True)
 class Record:
-    """One stored ad: identity, the ClassAd, its wire lines, and when it expires."""
+    """One stored ad: identity, the ClassAd, its wire lines (NUL-terminated each), expiry."""
 
     my_type: str
     name: str
     ad: classads.ClassAd
-    lines: list[bytes]
+    blob: bytes
+    count: int
     expires: float
 
 
@@ -76,46 +92,81 @@ def _string_attr(exprs: dict[str, str], name: str) -> str | None:
     return value
 
 
-def build_record(
-    raw_lines: list[bytes], default_type: str | None, now: float, default_lifetime: float
-) -> Record:
-    """A Record from the raw wire lines of one update; ClassAdError names what is wrong."""
-    kept: dict[str, tuple[str, bytes, str]] = {}  # lower name -> (name, raw line, expr)
-    for raw in raw_lines:
-        try:
-            name, expr = cedar.split_line(raw.decode("utf-8", "replace"))
-        except cedar.CedarError as exc:
-            raise ClassAdError(str(exc)) from None
-        low = name.lower()
-        if low in PRIVATE or low.startswith("_condor_priv") or low in STAMPED:
-            continue
-        kept[low] = (name, raw, expr)
-    exprs = {low: item[2] for low, item in kept.items()}
+def _identity(exprs: dict[str, str], default_type: str | None) -> tuple[str, str, str | None]:
+    """(MyType, Name, MyType line to add or None) from the special attributes of an ad."""
     my_type = _string_attr(exprs, "MyType")
+    added = None
     if my_type is None:
         if default_type is None:
             raise ClassAdError("ad has no MyType")
         my_type = default_type
-        kept["mytype"] = (
-            "MyType",
-            ("MyType = " + cedar.quote_old(my_type)).encode(),
-            cedar.quote_old(my_type),
-        )
+        added = "MyType = " + cedar.quote_old(my_type)
     ad_name = _string_attr(exprs, "Name") or _string_attr(exprs, "Machine")
     if not ad_name:
         raise ClassAdError(f"{my_type} ad has no Name")
-    lifetime_value = cedar.literal(exprs.get("classadlifetime", ""))
-    is_number = isinstance(lifetime_value, (int, float)) and not isinstance(lifetime_value, bool)
-    lifetime = float(lifetime_value) if is_number and lifetime_value > 0 else default_lifetime  # type: ignore[operator,arg-type]
+    return my_type, ad_name, added
+
+
+def _lifetime(exprs: dict[str, str], default: float) -> float:
+    value = cedar.literal(exprs.get("classadlifetime", ""))
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    return default
+
+
+def _rewrite(text: str) -> tuple[str, str, dict[str, str]]:
+    """Slow path: per line, drop private and stamped attributes, rewrite old strings into new.
+
+    Returns (old-syntax text of the kept lines, NUL-terminated; new-syntax body, each
+    assignment followed by "; "; lower-cased name -> expr)."""
+    kept: dict[str, tuple[str, str, str]] = {}  # lower name -> (name, line, new expr)
+    for line in text.split("\0")[:-1]:
+        try:
+            name, expr = cedar.split_line(line)
+        except cedar.CedarError as exc:
+            raise ClassAdError(str(exc)) from None
+        low = name.lower()
+        if low not in PRIVATE and not low.startswith("_condor_priv") and low not in STAMPED:
+            kept[low] = (name, line, expr)
+    old = "".join(item[1] + "\0" for item in kept.values())
+    body = "".join(item[0] + " = " + to_new_expr(item[0], item[2]) + "; " for item in kept.values())
+    return old, body, {low: item[2] for low, item in kept.items()}
+
+
+def _specials(probe_text: str) -> dict[str, str]:
+    """MyType, Name, Machine, ClassAdLifetime expressions (the last assignment of each wins)."""
+    exprs = {}
+    for key, probe in _PROBES:
+        start = probe_text.rfind(probe)
+        if start >= 0:
+            exprs[key] = probe_text[start + len(probe) : probe_text.find("\0", start + 1)].strip()
+    if len(exprs) < 2:  # unusual spelling or spacing: ask the regex
+        exprs = {m.group(1).lower(): m.group(2).strip() for m in _SPECIAL.finditer(probe_text)}
+    return exprs
+
+
+def build_record(blob: bytes, default_type: str | None, now: float, default_lifetime: float) -> Record:
+    """A Record from the wire lines of one update (each NUL-terminated); ClassAdError says why not."""
+    text = blob.decode("utf-8", "replace")
+    probe_text = "\0" + text
+    if _SAFE_AD.match(text) and not _HIDDEN.search(probe_text):
+        body = text.replace("\0", "; ")
+        exprs = _specials(probe_text)
+    else:
+        text, body, exprs = _rewrite(text)
+        blob = text.encode("utf-8", "surrogateescape")
+    my_type, ad_name, added = _identity(exprs, default_type)
     stamp = int(now)
-    body = "; ".join(item[0] + " = " + to_new_expr(item[0], item[2]) for item in kept.values())
+    extra = f"LastHeardFrom = {stamp}"
+    if added:
+        extra = f"{added}; {extra}"
+        blob += added.encode() + b"\0"
     try:
-        ad = classads.ClassAd(f"[ {body}; LastHeardFrom = {stamp} ]")
+        ad = classads.ClassAd(f"[ {body}{extra} ]")
     except Exception as exc:  # classad2 raises its own exception types on bad syntax
         raise ClassAdError(f"{my_type} ad {ad_name!r} does not parse: {exc}") from None
-    lines = [item[1] for item in kept.values()]
-    lines.append(b"LastHeardFrom = %d" % stamp)
-    return Record(my_type, ad_name, ad, lines, now + lifetime)
+    blob += b"LastHeardFrom = %d\0" % stamp
+    return Record(my_type, ad_name, ad, blob, blob.count(b"\0"), now + _lifetime(exprs, default_lifetime))
 
 
 def _line_name(line: bytes) -> str:
@@ -124,9 +175,9 @@ def _line_name(line: bytes) -> str:
 
 def encode_record(record: Record, projection: set[str] | None = None) -> bytes:
     """The record as a query answer item: `more` = 1, then the ad (projected if asked)."""
-    lines = record.lines
+    blob, count = record.blob, record.count
     if projection:
-        lines = [line for line in lines if _line_name(line) in projection]
-    return b"".join(
-        (cedar.INT.pack(1), cedar.INT.pack(len(lines)), b"\0".join(lines), b"\0\0\0" if lines else b"\0\0")
-    )
+        lines = [line for line in blob.split(b"\0")[:-1] if _line_name(line) in projection]
+        blob = b"".join(line + b"\0" for line in lines)
+        count = len(lines)
+    return b"".join((cedar.INT.pack(1), cedar.INT.pack(count), blob, b"\0\0"))

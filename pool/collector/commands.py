@@ -76,10 +76,10 @@ class Collector:
 
     def update(self, command: int, msg: cedar.Message, peer: str) -> Record | None:
         """Store the ad of an UPDATE_* message; a bad ad is logged (one line) and skipped."""
-        raw = msg.get_ad_raw()
+        _, blob = msg.get_ad_blob()
         now = self.clock()
         try:
-            record = build_record(raw, cedar.command_type(command), now, self.default_lifetime)
+            record = build_record(blob, cedar.command_type(command), now, self.default_lifetime)
         except ClassAdError as exc:
             self.stats.rejected += 1
             log.warning("peer=%s rejected %s: %s", peer, cedar.COMMAND_NAMES.get(command), exc)

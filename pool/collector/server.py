@@ -29,6 +29,18 @@ from glidein.pool.collector.store import AdStore
 log = logging.getLogger(__name__)
 SESSION_COMMANDS = sorted(set(cedar.COMMANDS.values()))
 ANSWER_CHUNK = 256 << 10
+WATCHDOG_TICK = 0.25
+
+
+class Conn:
+    """One client connection and the deadline the watchdog enforces on it."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.peer = peer
+        self.deadline = time.monotonic() + 60.0
+        self.timed_out = False
 
 
 @dataclass
@@ -59,7 +71,7 @@ class CollectorServer:
         self.clock = clock
         self.store = AdStore()
         self.collector = Collector(self.store, config.default_lifetime, clock)
-        self.connections = 0
+        self.conns: set[Conn] = set()
         self.sessions = itertools.count(1)
         self.started = clock()
         self.name = config.name or f"glidein-collector@{socket.gethostname()}"
@@ -82,6 +94,7 @@ class CollectorServer:
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()
+        watchdog = asyncio.create_task(self.watchdog())
         next_self_ad = self.clock() + self.config.self_ad_interval
         while not stop.is_set():
             with contextlib.suppress(asyncio.TimeoutError):
@@ -94,6 +107,7 @@ class CollectorServer:
                 self.publish_self_ad()
                 next_self_ad = self.clock() + self.config.self_ad_interval
         assert self.server is not None
+        watchdog.cancel()
         self.server.close()
         for task in list(self.tasks):
             task.cancel()
@@ -108,70 +122,80 @@ class CollectorServer:
             "MyAddress": f"<{self.config.host}:{self.config.port}>", "CondorVersion": cedar.VERSION,
             "DaemonStartTime": int(self.started), "UpdatesTotal": stats.updates,
             "UpdatesRejected": stats.rejected, "QueriesTotal": stats.queries, "TotalAds": len(self.store),
-            "ActiveConnections": self.connections, "ClassAdLifetime": int(3 * self.config.self_ad_interval),
+            "ActiveConnections": len(self.conns), "ClassAdLifetime": int(3 * self.config.self_ad_interval),
         }  # fmt: skip
-        lines = [f"{name} = {expr}".encode() for name, expr in cedar.make_ad(values)]
-        self.store.put(build_record(lines, None, self.clock(), self.config.default_lifetime))
+        blob = "".join(f"{name} = {expr}\0" for name, expr in cedar.make_ad(values)).encode()
+        self.store.put(build_record(blob, None, self.clock(), self.config.default_lifetime))
 
     # ------------------------------------------------------------------ connections
 
+    async def watchdog(self) -> None:
+        """Abort connections past their deadline (idle between commands, or stalled in one)."""
+        while True:
+            await asyncio.sleep(WATCHDOG_TICK)
+            now = time.monotonic()
+            for conn in list(self.conns):
+                if now > conn.deadline and not conn.timed_out:
+                    conn.timed_out = True
+                    conn.writer.transport.abort()
+
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peername = writer.get_extra_info("peername")
-        peer = f"{peername[0]}:{peername[1]}" if peername else "?"
-        if self.connections >= self.config.max_connections:
+        conn = Conn(reader, writer, f"{peername[0]}:{peername[1]}" if peername else "?")
+        if len(self.conns) >= self.config.max_connections:
             self.refused += 1
             if self.refused % 100 == 1:
-                log.warning("peer=%s refused: %d connections open", peer, self.connections)
+                log.warning("peer=%s refused: %d connections open", conn.peer, len(self.conns))
             writer.close()
             return
-        self.connections += 1
+        self.conns.add(conn)
         task = asyncio.current_task()
         if task is not None:
             self.tasks.add(task)
         try:
-            await self.serve(reader, writer, peer)
+            await self.serve(conn)
         except asyncio.CancelledError:
             pass  # shutting down
         except (ProtocolError, cedar.CedarError, ClassAdError) as exc:
-            log.warning("peer=%s closed: %s", peer, exc)
-        except asyncio.IncompleteReadError:
-            log.warning("peer=%s closed: connection ended inside a message", peer)
-        except TimeoutError:
-            log.warning("peer=%s closed: read timed out", peer)
-        except OSError as exc:
-            log.info("peer=%s closed: %s", peer, exc)
+            log.warning("peer=%s closed: %s", conn.peer, exc)
+        except (asyncio.IncompleteReadError, OSError) as exc:
+            if conn.timed_out:
+                log.warning("peer=%s closed: timed out", conn.peer)
+            elif isinstance(exc, asyncio.IncompleteReadError):
+                log.warning("peer=%s closed: connection ended inside a message", conn.peer)
+            else:
+                log.info("peer=%s closed: %s", conn.peer, exc)
         finally:
-            self.connections -= 1
+            self.conns.discard(conn)
             if task is not None:
                 self.tasks.discard(task)
             writer.close()
-            with contextlib.suppress(OSError, asyncio.TimeoutError):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
 
-    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: str) -> None:
+    async def serve(self, conn: Conn) -> None:
         while True:
-            msg = await self.read_message(reader, first=True)
+            msg = await self.read_message(conn, first=True)
             if msg is None:
                 return
             command = msg.get_int()
             payload: cedar.Message | None = msg
             if command == cedar.DC_AUTHENTICATE:
-                command, payload = await self.handshake(msg, reader, writer)
+                command, payload = await self.handshake(conn, msg)
             else:
-                log.debug("peer=%s raw command %s", peer, cedar.COMMAND_NAMES.get(command, command))
-            if payload is not None and not await self.dispatch(command, payload, writer, peer):
+                log.debug("peer=%s raw command %s", conn.peer, cedar.COMMAND_NAMES.get(command, command))
+            if payload is not None and not await self.dispatch(conn, command, payload):
                 return
 
-    async def read_message(self, reader: asyncio.StreamReader, first: bool = False) -> cedar.Message | None:
+    async def read_message(self, conn: Conn, first: bool = False) -> cedar.Message | None:
         """One whole message; None on a clean end of connection before it starts."""
         parts: list[bytes] = []
         total = 0
         while True:
-            timeout = self.config.idle_timeout if first and not parts else self.config.read_timeout
+            wait = self.config.idle_timeout if first and not parts else self.config.read_timeout
+            conn.deadline = time.monotonic() + wait
             try:
-                header = await asyncio.wait_for(reader.readexactly(cedar.HEADER.size), timeout)
+                header = await conn.reader.readexactly(cedar.HEADER.size)
             except asyncio.IncompleteReadError as exc:
-                if first and not parts and not exc.partial:
+                if first and not parts and not exc.partial and not conn.timed_out:
                     return None
                 raise
             end, length = cedar.HEADER.unpack(header)
@@ -180,17 +204,20 @@ class CollectorServer:
             total += length
             if total > self.config.max_message:
                 raise ProtocolError(f"message larger than {self.config.max_message} bytes")
-            parts.append(await asyncio.wait_for(reader.readexactly(length), self.config.read_timeout))
+            conn.deadline = time.monotonic() + self.config.read_timeout
+            parts.append(await conn.reader.readexactly(length))
             if end:
-                return cedar.Message(b"".join(parts), self.config.max_attrs)
+                return cedar.Message(parts[0] if len(parts) == 1 else b"".join(parts), self.config.max_attrs)
 
-    async def send(self, writer: asyncio.StreamWriter, ad: cedar.Ad) -> None:
-        writer.write(cedar.frame(cedar.Encoder().put_ad(ad).payload()))
-        await writer.drain()
+    async def write(self, conn: Conn, data: bytes) -> None:
+        conn.writer.write(data)
+        conn.deadline = time.monotonic() + self.config.read_timeout
+        await conn.writer.drain()
 
-    async def handshake(
-        self, msg: cedar.Message, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> tuple[int, cedar.Message | None]:
+    async def send(self, conn: Conn, ad: cedar.Ad) -> None:
+        await self.write(conn, cedar.frame(cedar.Encoder().put_ad(ad).payload()))
+
+    async def handshake(self, conn: Conn, msg: cedar.Message) -> tuple[int, cedar.Message | None]:
         """Answer DC_AUTHENTICATE; return the real command and its payload (None: nothing to run)."""
         auth = cedar.ad_dict(msg.get_ad())
         command = cedar.literal(auth.get("command", "0"))
@@ -199,50 +226,45 @@ class CollectorServer:
         if cedar.literal(auth.get("usesession", '""')) == "YES":
             log.debug("session resumed for command %s", command)
             if cedar.literal(auth.get("resumeresponse", "false")) is True:
-                await self.send(writer, cedar.server_resume_ad())
+                await self.send(conn, cedar.server_resume_ad())
         else:
             if cedar.literal(auth.get("enact", '"NO"')) != "YES":
-                await self.send(writer, cedar.server_policy_ad())
+                await self.send(conn, cedar.server_policy_ad())
             sid = f"glidein:{os.getpid()}:{int(self.started)}:{next(self.sessions)}"
-            await self.send(writer, cedar.server_session_ad(sid, SESSION_COMMANDS))
+            await self.send(conn, cedar.server_session_ad(sid, SESSION_COMMANDS))
         if command == cedar.DC_AUTHENTICATE:
             return command, None
         if command == cedar.DC_SEC_QUERY:
-            await self.send(writer, cedar.make_ad({"AuthorizationSucceeded": True}))
+            await self.send(conn, cedar.make_ad({"AuthorizationSucceeded": True}))
             return command, None
-        return command, await self.read_message(reader)
+        return command, await self.read_message(conn)
 
-    async def dispatch(
-        self, command: int, msg: cedar.Message, writer: asyncio.StreamWriter, peer: str
-    ) -> bool:
+    async def dispatch(self, conn: Conn, command: int, msg: cedar.Message) -> bool:
         """Run one command; False when the connection should close."""
         name = cedar.COMMAND_NAMES.get(command, "")
         if name.startswith("UPDATE_"):
-            record = self.collector.update(command, msg, peer)
+            record = self.collector.update(command, msg, conn.peer)
             if command == cedar.COMMANDS["UPDATE_STARTD_AD"] and not msg.at_end():
                 with contextlib.suppress(cedar.CedarError):
-                    msg.get_ad_raw()  # a startd's private ad: not kept
+                    msg.get_ad_blob()  # a startd's private ad: not kept
             if command == cedar.COMMANDS["UPDATE_STARTD_AD_WITH_ACK"] and record is not None:
-                writer.write(cedar.frame(cedar.Encoder().put_int(1).payload()))
-                await writer.drain()
+                await self.write(conn, cedar.frame(cedar.Encoder().put_int(1).payload()))
             return True
         if name.startswith("INVALIDATE_"):
-            self.collector.invalidate(command, msg, peer)
+            self.collector.invalidate(command, msg, conn.peer)
             return True
         if name.startswith("QUERY_"):
-            await self.answer_query(command, msg, writer, peer)
+            await self.answer_query(conn, command, msg)
             return True
         if name.startswith("DC_NOP"):
             return True
         raise ProtocolError(f"unsupported command {command}")
 
-    async def answer_query(
-        self, command: int, msg: cedar.Message, writer: asyncio.StreamWriter, peer: str
-    ) -> None:
+    async def answer_query(self, conn: Conn, command: int, msg: cedar.Message) -> None:
         try:
             specs = self.collector.query_specs(command, msg)
         except ClassAdError as exc:
-            log.warning("peer=%s bad query: %s", peer, exc)
+            log.warning("peer=%s bad query: %s", conn.peer, exc)
             specs = []
         if any(spec.types is None or "collector" in spec.types for spec in specs):
             self.publish_self_ad()  # fresh statistics
@@ -252,10 +274,8 @@ class CollectorServer:
             buffer += item
             count += 1
             if len(buffer) >= ANSWER_CHUNK:
-                writer.write(cedar.HEADER.pack(0, len(buffer)) + bytes(buffer))
+                await self.write(conn, cedar.HEADER.pack(0, len(buffer)) + bytes(buffer))
                 buffer.clear()
-                await writer.drain()
         buffer += cedar.INT.pack(0)
-        writer.write(cedar.HEADER.pack(1, len(buffer)) + bytes(buffer))
-        await writer.drain()
-        log.debug("peer=%s %s answered %d ads", peer, cedar.COMMAND_NAMES.get(command), count)
+        await self.write(conn, cedar.HEADER.pack(1, len(buffer)) + bytes(buffer))
+        log.debug("peer=%s %s answered %d ads", conn.peer, cedar.COMMAND_NAMES.get(command), count)

@@ -125,7 +125,7 @@ def test_expressions_that_could_leak_are_refused(expr: str, problem: str) -> Non
 def test_safe_expressions_pass() -> None:
     assert to_new_expr("A", '[ a = 1; b = "x;]" ]') == '[ a = 1; b = "x;]" ]'
     assert to_new_expr("A", r'"a\b"') == r'"a\\b"'
-    record = build_record([b'MyType = "t"', b'Name = "n"', b"L = { 1, [ q = 2; r = 3 ] }"], None, 0.0, 10)
+    record = build_record(b'MyType = "t"\0Name = "n"\0L = { 1, [ q = 2; r = 3 ] }\0', None, 0.0, 10)
     assert record.expires == 10
 
 
