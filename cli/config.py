@@ -13,6 +13,7 @@ from pathlib import Path
 from glidein.cli.common import Subparsers, add_command
 from glidein.common.config import FactoryConfig, FrontendConfig
 from glidein.common.config.loader import MODELS, ConfigProblems, load_config, parse_yaml, validate
+from glidein.common.config.messages import format_path
 from glidein.common.config.xml_import import config_d_files, import_xml
 from glidein.common.errors import ConfigError
 
@@ -52,6 +53,8 @@ def _check(args: argparse.Namespace) -> int:
             code = _print_problems(exc)
             continue
         print(f"{path}: ok ({_summary(config)})")
+        for loc, text in config.warnings() if isinstance(config, FactoryConfig) else []:
+            print(f"{path}: warning: {format_path(loc)}: {text}", file=sys.stderr)
     return code
 
 

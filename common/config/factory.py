@@ -154,6 +154,17 @@ class FactoryConfig(StrictModel):
     def frontend(self, name: str) -> FrontendAccess | None:
         return next((fe for fe in self.frontends if fe.name == name), None)
 
+    def warnings(self) -> list[Problem]:
+        """Valid but probably not meant: reported by `glidein config check`, never fatal."""
+        found: list[Problem] = []
+        for index, fe in enumerate(self.frontends):
+            if not fe.signing_keys:
+                msg = f"empty: no request of frontend {fe.name!r} will be honoured"
+                found.append((("frontends", index, "signing_keys"), msg))
+        if not self.all_entries():
+            found.append((("entries",), "no entries: the factory will advertise nothing"))
+        return found
+
     def problems(self) -> list[Problem]:
         """Cross-field problems, each with its path."""
         problems = duplicate_names(self.frontends, ("frontends",), "frontend")

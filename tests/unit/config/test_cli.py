@@ -22,6 +22,7 @@ def test_check_example_configs_exit_0() -> None:
     factory = run_glidein(["config", "check", str(ETC / "factory.yaml")])
     assert factory.returncode == 0, factory.stderr
     assert factory.stdout.strip() == f"{ETC / 'factory.yaml'}: ok (factory, 6 entries)"
+    assert factory.stderr == ""  # no warnings either
     frontend = run_glidein(["config", "check", str(ETC / "frontend.yaml")])
     assert frontend.returncode == 0, frontend.stderr
     assert frontend.stdout.strip() == f"{ETC / 'frontend.yaml'}: ok (frontend, 3 groups)"
@@ -87,6 +88,9 @@ def test_import_xml_round_trip_passes_check_and_lists_unmapped(tmp_path: Path) -
     check = run_glidein(["config", "check", str(out)])
     assert check.returncode == 0, check.stderr
     assert check.stdout.strip() == f"{out}: ok (factory, 5 entries)"
+    assert (
+        f"{out}: warning: frontends[0].signing_keys: empty: no request of frontend 'uscms_fe'" in check.stderr
+    )
     data = yaml.safe_load(out.read_text())
     assert [fe["name"] for fe in data["frontends"]] == ["uscms_fe", "osgvo_fe"]
 
