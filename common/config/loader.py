@@ -2,8 +2,9 @@
 
 Each line is `FILE: PATH: MESSAGE (line N)`, e.g.
 `factory.yaml: entries[3].limits.max_idle: must be >= 0, got -1 (line 41)`.
-Values come from `yaml.safe_load`; line numbers from `yaml.compose` (the node tree of the same
-text), which also reveals duplicate keys that safe_load would silently collapse.
+Values come from PyYAML's safe loader (libyaml's when built in, as `yaml.safe_load` would build
+them); line numbers from the node tree it composes first, which also reveals duplicate keys that
+safe_load would silently collapse.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ _FACTORY_KEYS = {"entries", "entry_sets", "staging", "glidein_name", "frontends"
 _FRONTEND_KEYS = {"groups", "schedds", "credentials", "discover_schedds"}
 
 M = TypeVar("M", bound=BaseModel)
+
+
+_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 class ConfigProblems(ConfigError):
@@ -79,11 +83,14 @@ def read_yaml(path: str | Path) -> tuple[object, dict[Loc, int]]:
 
 
 def parse_yaml(text: str, source: str) -> tuple[object, dict[Loc, int]]:
-    try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    loader = _SafeLoader(text)
+    try:  # compose once (node marks give the lines), then build the same data safe_load would
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         raise ConfigProblems([f"{source}: {_yaml_error(exc)}"]) from None
+    finally:
+        loader.dispose()
     lines: dict[Loc, int] = {}
     duplicates: list[str] = []
     if node is not None:
