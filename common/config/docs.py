@@ -18,6 +18,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from glidein.common.config import xml_import
 from glidein.common.config.factory import FactoryConfig
 from glidein.common.config.frontend import FrontendConfig
 
@@ -47,7 +48,16 @@ def render() -> str:
         parts.append(f"\n## {title}\n")
         for path, model in _models(root):
             parts.append(_section(path, model))
+    parts.append(_xml_section())
     return "\n".join(parts)
+
+
+def _xml_section() -> str:
+    """The mapping of `glidein config import-xml`, from the converter's own docstring."""
+    lines = (xml_import.__doc__ or "").strip().splitlines()
+    return (
+        "\n## glideinWMS XML import (`glidein config import-xml`)\n\n" + "\n".join(lines[2:]).strip() + "\n"
+    )
 
 
 def _models(root: type[BaseModel]) -> list[tuple[str, type[BaseModel]]]:

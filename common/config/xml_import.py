@@ -1,10 +1,12 @@
 """Convert a glideinWMS factory XML config (`glideinWMS.xml`) into our factory YAML.
 
-Mapped (everything else is listed by `ImportResult.unmapped` with its XML line):
+What maps where (every other attribute, and every other non-empty element, is listed on stderr
+with its file and line: nothing is dropped silently):
 
 * `<glidein factory_name glidein_name factory_collector loop_delay entry_parallel_workers
   schedd_name>` -> `name`, `glidein_name`, `collectors`, `loop.interval`, `loop.workers`, and the
-  first schedd as `submitter.schedd` of every entry.
+  first schedd as `submitter.schedd` of every entry (`entry_parallel_workers="0"`, sequential in
+  glideinWMS, becomes `workers: 1`).
 * `<stage base_dir web_base_url>` -> `staging`; `<submit base_dir>` -> `state_dir` (keys go to
   `<state_dir>/keys/`); `<security reuse_oldkey_onstartup_gracetime>` -> key rotation grace.
 * `<security><frontends><frontend name identity><security_classes><security_class name username>`
