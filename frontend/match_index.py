@@ -22,6 +22,9 @@ from glidein.common.errors import ClassAdError
 REQUIREMENTS = "Requirements"
 # String literals and quoted names (kept as they are), or a scope keyword with its optional dot.
 _SCOPE_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|\b(target|my)\b(\s*\.)?', re.I | re.S)
+# `stringListMember(MY.attr, "a,b c")` with plain items: answered from an index of the entries.
+_MEMBER = re.compile(r'^stringListMember\(\s*MY\.([A-Za-z_]\w*)\s*,\s*"([\w.:@/\-, ]*)"\s*\)$', re.I)
+_PLAIN_STRING = re.compile(r'^"([\w.:@/\-]+)"$')
 # What matters to find top-level `&&`: strings, brackets, and the operators that bind looser.
 _STRUCT_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|&&|\|\||=\?=|[?:()\[\]{}]', re.S)
 
@@ -106,7 +109,8 @@ class JobTest:
     def __init__(self, parts: Sequence[str], whole: str, job: ClassAd) -> None:
         self.job, self.whole = job, whole
         self.constant: bool | None = None
-        self.parts: list[tuple[str, ExprTree, tuple[str, ...]]] = []  # (text, tree, entry attrs)
+        # (text, tree, entry attrs, the conjunct itself)
+        self.parts: list[tuple[str, ExprTree, tuple[str, ...], str]] = []
         wrap = len(parts) > 1
         flats = []
         for part in parts:
@@ -125,8 +129,9 @@ class JobTest:
             if rewritten is None or classads.internal_refs(flat, job):
                 self.parts = []  # the slow, exact path
                 return
-            tree, names = _entry_tree(rewritten)
-            self.parts.append((rewritten, tree, names))
+            text = f"({rewritten}) && true" if len(flats) > 1 else rewritten
+            tree, names = _entry_tree(text)
+            self.parts.append((text, tree, names, _unwrap(rewritten) or rewritten))
 
     def matches(self, entry: ClassAd) -> bool:
         """The exact (slow) evaluation with MY = the job and TARGET = `entry`."""
@@ -143,6 +148,7 @@ class EntryIndex:
         self._groups: dict[tuple[str, ...], list[tuple[int, ClassAd]]] = {}
         self._parts: dict[str, int] = {}
         self._whole: dict[str, int] = {}
+        self._members: dict[str, tuple[dict[str, int], int]] = {}
         self.evaluations = 0
         self.errors: list[str] = []
 
@@ -157,19 +163,40 @@ class EntryIndex:
             self._groups[names] = groups
         return groups
 
-    def _part_mask(self, text: str, tree: ExprTree, names: tuple[str, ...], within: int) -> int:
+    def _member_index(self, attr: str) -> tuple[dict[str, int], int]:
+        """Entries by plain string value of `attr`, and the mask of the others."""
+        found = self._members.get(attr.lower())
+        if found is None:
+            by_value: dict[str, int] = {}
+            others = 0
+            for index, entry in enumerate(self.entries):
+                literal = _PLAIN_STRING.match(value_text(entry, attr) or "")
+                if literal:
+                    by_value[literal.group(1)] = by_value.get(literal.group(1), 0) | (1 << index)
+                else:
+                    others |= 1 << index
+            found = self._members[attr.lower()] = (by_value, others)
+        return found
+
+    def _part_mask(self, part: tuple[str, ExprTree, tuple[str, ...], str], within: int) -> int:
+        """Entries (among `within`) where one conjunct is true; cached when every entry was seen."""
+        text, tree, names, piece = part
         cached = self._parts.get(text)
         if cached is not None:
             return cached & within
-        mask = 0
-        complete = True
-        for group_mask, entry in self._grouped(names):
-            if not group_mask & within:
-                complete = False
-                continue
+        mask, uncovered = 0, self.all
+        member = _MEMBER.match(piece)
+        if member:  # plain items: the index answers exactly; other entries are evaluated below
+            by_value, uncovered = self._member_index(member.group(1))
+            for item in {i for i in re.split(r"[, ]+", member.group(2)) if i}:
+                mask |= by_value.get(item, 0)
             self.evaluations += 1
-            if tree.eval(entry) is True:
-                mask |= group_mask
+        todo, complete = uncovered & within, not uncovered & ~within
+        for group_mask, entry in self._grouped(names) if todo else ():
+            if group_mask & todo:
+                self.evaluations += 1
+                if tree.eval(entry) is True:
+                    mask |= group_mask
         if complete:
             self._parts[text] = mask
         return mask & within
@@ -185,8 +212,8 @@ class EntryIndex:
             return whole
         mask = self.all
         # Cached conjuncts first: they narrow the entries the others are evaluated on.
-        for text, tree, names in sorted(test.parts, key=lambda p: p[0] not in self._parts):
-            mask = self._part_mask(text, tree, names, mask)
+        for part in sorted(test.parts, key=lambda p: p[0] not in self._parts):
+            mask = self._part_mask(part, mask)
             if not mask:
                 break
         self._whole[test.flat] = mask

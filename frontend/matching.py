@@ -10,7 +10,10 @@ Jobs arrive as autoclusters (`JobCluster`: a representative ad and its counts). 
 again into job classes by the values of the job attributes the expressions really reference
 (`key_attributes`, found with `classads.internal_refs`/`external_refs`, never a hand-kept list),
 and each job class is tested once against the entries with the fast one-way path of
-`frontend.match_index` (flattened job side, entries as bit masks, conjuncts cached).
+`frontend.match_index` (flattened job side, entries as bit masks, conjuncts cached). As with
+`classads.OneWayMatcher`, the answer is exact when the operands of `&&`, `||` and `!` are booleans
+or undefined; with ill-typed ones (`regexp(...)` of an integer `|| true`) flattening may fold to
+true where a plain evaluation gives error.
 
 Counts per entry (as glideinWMS): `count` every idle job that matches; `prop` each job adds 1/N to
 each of the N entries it matches; `hereonly` jobs matching only this entry; `prop_mc` the prop

@@ -56,7 +56,8 @@ def job_ads(draw: st.DrawFn) -> ClassAd:
 def entry_ads(draw: st.DrawFn) -> ClassAd:
     ad = classads.from_dict(
         {
-            "GLIDEIN_Site": draw(st.sampled_from(SITES)),
+            # not only plain names; well-typed though (see the OneWayMatcher caveat in matching.py)
+            "GLIDEIN_Site": draw(st.sampled_from([*SITES, "A B", "a", None])),
             "GLIDEIN_CPUS": draw(st.sampled_from([1, 4, 8, "auto"])),
             "GLIDEIN_MaxMemMBs": draw(st.sampled_from([2000, 4000, 16000])),
         }
@@ -144,7 +145,7 @@ def test_autoclusters_keyed_by_referenced_attributes_only() -> None:
         ["a1", "a2", "b"],
     )
     assert result.key_attrs == ("DESIRED_Sites", "Requirements")
-    assert (result.job_classes, result.evaluations) == (1, 2)  # one class x two distinct sites
+    assert (result.job_classes, result.evaluations) == (1, 1)  # one class, one look-up in the site index
     assert result.entries["a1"].prop == 30 and result.entries["b"].count == 0
 
 
@@ -204,9 +205,9 @@ def test_conjunct_cache_shares_evaluations_across_job_classes() -> None:
         )
         for i in range(10)
     ]
-    jobs = [classads.from_dict({"RequestMemory": 3000, "DESIRED_Sites": f"S{i},S{i + 1}"}) for i in range(5)]
-    expr = "TARGET.GLIDEIN_MaxMemMBs >= RequestMemory && stringListMember(TARGET.GLIDEIN_Site, DESIRED_Sites)"
+    jobs = [classads.from_dict({"RequestMemory": 3000, "DESIRED_Site": f"S{i}"}) for i in range(5)]
+    expr = "TARGET.GLIDEIN_MaxMemMBs >= RequestMemory && TARGET.GLIDEIN_Site == DESIRED_Site"
     result = match(expr, [JobCluster(ad, 2) for ad in jobs], entries, [f"e{i}" for i in range(10)])
     # memory: 2 distinct sizes, once; sites: only the 5 entries with 4000 MB, per job class
     assert result.evaluations == 2 + 5 * 5
-    assert [result.entries[f"e{i}"].count for i in range(10)] == [0, 4, 0, 4, 0, 2, 0, 0, 0, 0]
+    assert [result.entries[f"e{i}"].count for i in range(10)] == [0, 2, 0, 2, 0, 0, 0, 0, 0, 0]
