@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import platform
 import secrets
 import signal
 import subprocess
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from glidein import __version__
 from glidein.common import tokens
 from glidein.common.errors import ConfigError
 from glidein.pool.schedd.api import ApiContext, ScheddHTTPServer
@@ -116,7 +118,13 @@ def run_schedd(opts: ScheddOptions) -> int:
         thread.start()
     advertiser = _start_advertiser(opts, ctx.url)
     log.info(
-        "schedd %s listening on %s state=%s totals=%s", opts.name, ctx.url, opts.state_dir, queue.totals()
+        "glidein %s schedd %s (python %s) listening on %s state=%s totals=%s",
+        __version__,
+        opts.name,
+        platform.python_version(),
+        ctx.url,
+        opts.state_dir,
+        queue.totals(),
     )
     while not stop.wait(1.0):
         if advertiser is not None and advertiser.poll() is not None:
