@@ -136,6 +136,9 @@ def parse_args(argv: List[str]) -> Tuple[Dict[str, str], Dict[str, str]]:
             raise PilotFailure("Config", "missing argument -%s" % required, "arguments")
     if opts["signtype"] not in ("sha1", "sha256"):
         raise PilotFailure("Config", "-signtype must be sha1 or sha256", "arguments")
+    for name in ("hold_time", "retries"):
+        if not opts[name].isdigit():
+            raise PilotFailure("Config", "-%s must be a whole number: %r" % (name, opts[name]), "arguments")
     return opts, params
 
 
@@ -395,7 +398,7 @@ def run_exec(entry: Dict[str, Any], path: str, config: str, work: str, log: Repo
 def stage_file(entry: Dict[str, Any], data: bytes, config: str, work: str, log: Reporter) -> Any:
     """Put one verified file in place per its kind; exec files run at once."""
     kind, name = entry["kind"], entry["name"]
-    orig = entry.get("orig") or name
+    orig = os.path.basename(entry.get("orig") or name)
     path = os.path.join(work, name)
     with open(path, "wb") as handle:
         handle.write(data)
@@ -406,9 +409,9 @@ def stage_file(entry: Dict[str, Any], data: bytes, config: str, work: str, log: 
         os.replace(path, os.path.join(work, "lib", orig))
     elif kind == "config":
         with open(config, "a") as handle:
-            handle.write(data.decode("utf-8"))
+            handle.write(data.decode("utf-8").rstrip("\n") + "\n")
     elif kind == "untar":
-        target = os.path.join(work, entry.get("dir") or orig.split(".")[0])
+        target = os.path.join(work, os.path.basename(entry.get("dir") or orig.split(".")[0]))
         safe_extract(data, target, orig)
         add_config(config, {"GLIDEIN_UNTAR_DIR_" + os.path.basename(target): target})
     else:

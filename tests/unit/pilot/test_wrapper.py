@@ -56,6 +56,7 @@ def test_arguments_and_params() -> None:
         ([*_argv(), "-bogus", "1"], "unknown argument -bogus"),
         ([*_argv(), "-v"], "expected -name value"),
         (_argv(signtype="md5"), "-signtype must be sha1 or sha256"),
+        (_argv(hold_time="20m"), "-hold_time must be a whole number"),
     ],
 )
 def test_bad_arguments_are_config_failures(argv: list[str], message: str) -> None:
