@@ -63,7 +63,8 @@ def clean_loc(loc: Sequence[str | int], data: object) -> Loc:
             node = node[part]  # type: ignore[index]
         elif not (isinstance(node, Mapping) and index == len(loc) - 1 and part != "[key]"):
             continue  # union member or key marker: not part of the YAML path
-        kept.append(part)  # a key or index of the data, or the missing/unknown key itself
+        # a key or index of the data, or the missing/unknown key itself (a YAML `1:` key as text)
+        kept.append(str(part) if in_map and not isinstance(part, str) else part)
     return tuple(kept)
 
 
@@ -74,6 +75,8 @@ def message(error: ErrorDetails, allowed: set[str] | None) -> str:  # noqa: PLR0
     got = error.get("input")
     if kind == "missing":
         return "required key missing"
+    if kind == "invalid_key":
+        return "keys must be text"
     if kind == "extra_forbidden":
         return _unknown_key(str(error["loc"][-1]), allowed)
     if kind in ("greater_than_equal", "greater_than", "less_than_equal", "less_than"):

@@ -167,3 +167,8 @@ def test_yaml_numbers_accepted_as_text(tmp_path: Path) -> None:
     config = load_factory_config(write(tmp_path, text))
     submitter = config.entries[0].submitter
     assert submitter.type == "htcondor" and submitter.submit_attrs == {"+xcount": "8"}
+
+
+def test_non_text_key_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, factory_text().replace("name: f1\n", "name: f1\n7: seven\n"))
+    assert problems_of(path) == [f"{path}: 7: keys must be text (line 2)"]
