@@ -65,6 +65,10 @@ class CedarError(Exception):
 
 def command_type(command: int) -> Optional[str]:
     """The MyType a typed UPDATE/QUERY/INVALIDATE command works on; None for generic and any."""
+    return _COMMAND_TYPE.get(command)
+
+
+def _command_type(command: int) -> Optional[str]:
     name = COMMAND_NAMES.get(command, "")
     for prefix in ("UPDATE_", "QUERY_", "INVALIDATE_", "MERGE_"):
         if name.startswith(prefix):
@@ -76,6 +80,8 @@ def command_type(command: int) -> Optional[str]:
             return COMMAND_TYPES.get(kind)
     return None
 
+
+_COMMAND_TYPE = {number: _command_type(number) for number in COMMAND_NAMES}
 
 # ---------------------------------------------------------------------------------------------
 # Framing and primitives

@@ -26,8 +26,9 @@ STAMPED = {"lastheardfrom"}
 
 
 # A whole ad (NUL-separated `Name = expr` lines) that needs no rewriting: every line is safe.
-_SAFE_EXPR = r'[^\\;\[\]{}/\'"\0]*(?:"[^"\\\0]*"[^\\;\[\]{}/\'"\0]*)*'
-_SAFE_AD = re.compile(r"(?:[ \t]*[A-Za-z_][A-Za-z0-9_.]*[ \t]*=" + _SAFE_EXPR + r"\0)*\Z")
+# Characters without which an ad's lines read the same in both syntaxes and cannot leak into
+# each other except through an unbalanced quote, which the attribute count after parsing catches.
+_RISKY = re.compile(r"[\\;\[\]{}/']")
 _HIDDEN = re.compile(
     r"\0[ \t]*(?:LastHeardFrom|Capability|ChildClaimIds|ClaimId|TransferKey|_condor_priv)",
     re.I,
@@ -86,6 +87,8 @@ def _string_attr(exprs: dict[str, str], name: str) -> str | None:
     text = exprs.get(name.lower())
     if text is None:
         return None
+    if len(text) > 1 and text[0] == '"' and text[-1] == '"' and text.count('"') == 2 and "\\" not in text:
+        return text[1:-1]  # the usual plain string
     value = cedar.literal(text)
     if not isinstance(value, str):
         raise ClassAdError(f"attribute {name} is not a string literal: {text[:60]!r}")
@@ -145,26 +148,46 @@ def _specials(probe_text: str) -> dict[str, str]:
     return exprs
 
 
+def _culprit(text: str) -> str:
+    """Which attribute of an ad (NUL-terminated old-syntax lines) does not parse, and why."""
+    for line in text.split("\0")[:-1]:
+        name, expr = cedar.split_line(line)
+        try:
+            classads.parse_expr(to_new_expr(name, expr))
+        except ClassAdError as exc:
+            return f"attribute {name}: {exc}"
+    return "does not parse as a ClassAd"
+
+
+def _parse(body: str, added: str | None, stamp: int) -> classads.ClassAd | None:
+    """The ClassAd of a new-syntax body (assignments each followed by "; "), or None."""
+    extra = f"{added}; LastHeardFrom = {stamp}" if added else f"LastHeardFrom = {stamp}"
+    try:
+        return classads.ClassAd(f"[ {body}{extra} ]")
+    except Exception:  # classad2 raises its own exception types on bad syntax
+        return None
+
+
 def build_record(blob: bytes, default_type: str | None, now: float, default_lifetime: float) -> Record:
     """A Record from the wire lines of one update (each NUL-terminated); ClassAdError says why not."""
     text = blob.decode("utf-8", "replace")
     probe_text = "\0" + text
-    if _SAFE_AD.match(text) and not _HIDDEN.search(probe_text):
-        body = text.replace("\0", "; ")
+    ad = None
+    if not _RISKY.search(text) and not _HIDDEN.search(probe_text):
         exprs = _specials(probe_text)
-    else:
+        my_type, ad_name, added = _identity(exprs, default_type)
+        ad = _parse(text.replace("\0", "; "), added, stamp := int(now))
+        if ad is not None and len(ad) != text.count("\0") + (2 if added else 1):
+            ad = None  # a stray quote joined lines, or a name repeats: take the careful path
+    if ad is None:
         text, body, exprs = _rewrite(text)
         blob = text.encode("utf-8", "surrogateescape")
-    my_type, ad_name, added = _identity(exprs, default_type)
-    stamp = int(now)
-    extra = f"LastHeardFrom = {stamp}"
+        my_type, ad_name, added = _identity(exprs, default_type)
+        ad = _parse(body, added, stamp := int(now))
+        if ad is None:
+            raise ClassAdError(f"{my_type} ad {ad_name!r}: {_culprit(text)}")
     if added:
-        extra = f"{added}; {extra}"
         blob += added.encode() + b"\0"
-    try:
-        ad = classads.ClassAd(f"[ {body}{extra} ]")
-    except Exception as exc:  # classad2 raises its own exception types on bad syntax
-        raise ClassAdError(f"{my_type} ad {ad_name!r} does not parse: {exc}") from None
     blob += b"LastHeardFrom = %d\0" % stamp
     return Record(my_type, ad_name, ad, blob, blob.count(b"\0"), now + _lifetime(exprs, default_lifetime))
 

@@ -33,10 +33,9 @@ class QuerySpec:
 
     types: set[str] | None
     constraint: classads.ExprTree
-    names: set[str] | None = None
+    terms: dict[str, set[str]] = field(default_factory=dict)
     limit: int | None = None
     projection: set[str] | None = None
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def _exprs(raw_lines: list[bytes]) -> dict[str, str]:
@@ -115,10 +114,8 @@ class Collector:
             if types is not None and "mytype" in terms:
                 types &= terms["mytype"]
             now = self.clock()
-            records = self.store.candidates(
-                types if types is not None else terms.get("mytype"), terms.get("name")
-            )
-            doomed = list(self.store.matching(records, constraint, now))
+            records = self.store.candidates(types if types is not None else terms.get("mytype"), terms)
+            doomed = self.store.matching(records, constraint, now)
             removed = sum(self.store.remove(r.my_type, r.name) for r in doomed)
         self.stats.invalidated += removed
         log.info("peer=%s %s removed=%d", peer, cedar.COMMAND_NAMES.get(command), removed)
@@ -149,13 +146,13 @@ class Collector:
         constraint, terms = _constraint(text)
         if "mytype" in terms:
             types = terms["mytype"] if types is None else types & terms["mytype"]
-        return QuerySpec(types, constraint, terms.get("name"), limit, projection)
+        return QuerySpec(types, constraint, terms, limit, projection)
 
     def answer(self, specs: list[QuerySpec]) -> Iterator[bytes]:
         """Encoded answer items (without the final 0) for the query specs."""
         self.stats.queries += 1
         now = self.clock()
         for spec in specs:
-            records = self.store.candidates(spec.types, spec.names)
+            records = self.store.candidates(spec.types, spec.terms)
             for record in self.store.matching(records, spec.constraint, now, spec.limit):
                 yield encode_record(record, spec.projection)

@@ -1,4 +1,4 @@
-"""Query planning: which MyType and Name values a constraint pins down, read from its text.
+"""Query planning: which attribute values (MyType, Name, ...) a constraint pins down, from its text.
 
 A constraint such as `MyType == "glidefactory" && GLIDEIN_Site == "X"` can only match ads in the
 MyType index bucket "glidefactory", so the store scans that bucket instead of every ad. The full
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 
-INDEXED = ("mytype", "name")
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|=\?=|=!=|&&|\|\||[()\[\]{}?]', re.S)
 _TERM = re.compile(
     r'\A\s*(?:(?:MY\.)?(?P<a1>[A-Za-z_]\w*)\s*(?:==|=\?=)\s*"(?P<v1>[^"\\]*)"'
@@ -65,7 +64,7 @@ def _term(text: str) -> tuple[str, str] | None:
         return None
     attr = (match.group("a1") or match.group("a2")).lower()
     value = match.group("v1") if match.group("v1") is not None else match.group("v2")
-    return (attr, value.lower()) if attr in INDEXED else None
+    return attr, value.lower()
 
 
 def _disjunction(text: str) -> tuple[str, set[str]] | None:
@@ -85,7 +84,7 @@ def _disjunction(text: str) -> tuple[str, set[str]] | None:
 
 
 def index_terms(constraint: str) -> dict[str, set[str]]:
-    """{"mytype": {...}, "name": {...}} values (lower-cased) the constraint requires; {} if none."""
+    """{lower attr: lower string values} the constraint requires one of, e.g. {"mytype": {"x"}}."""
     conjuncts = _split_top(_strip_parens(constraint), "&&")
     terms: dict[str, set[str]] = {}
     if conjuncts is None:

@@ -1,73 +1,153 @@
-"""The ad store: ads keyed by MyType and Name, indexed by both, with expiry.
+"""The ad store: ads keyed by MyType and Name, indexed by both, with expiry and attribute indexes.
 
 Keys are case-insensitive (ClassAd `==` on strings is). The MyType index is the outer dict, so a
 query for one MyType scans only that bucket; a Name constraint is a dict lookup per bucket.
+When a query pins another attribute to a string (`GLIDEIN_Site == "X"`) in a large store, the
+store builds an index of that attribute on first use and keeps it up to date: ads whose value
+is a plain string literal are filed under it, ads where it is any other expression are always
+candidates, ads without it cannot match. The query still evaluates its whole constraint on
+every candidate, so an index only ever narrows the scan.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import re
 
 from glidein.common import classads
 from glidein.pool.collector.ads import Record
+
+log = logging.getLogger(__name__)
+Key = tuple[str, str]
+INDEX_MIN_ADS = 1000  # smaller stores are scanned, not indexed
+MAX_INDEXES = 16
+_PLAIN = re.compile(rb'"([^"\\\0]*)"[ \t]*\Z')
+
+
+class AttrIndex:
+    """Records by the lower-cased plain string value of one attribute."""
+
+    def __init__(self, attr: str) -> None:
+        self.pattern = re.compile(
+            rb"(?:^|\0)[ \t]*" + re.escape(attr.encode()) + rb"[ \t]*=[ \t]*([^\0]*)", re.I
+        )
+        self.values: dict[str, dict[Key, Record]] = {}
+        self.other: dict[Key, Record] = {}
+
+    def add(self, key: Key, record: Record) -> None:
+        found = self.pattern.findall(record.blob)
+        if not found:
+            return  # no such attribute: `attr == "x"` cannot be true
+        plain = _PLAIN.match(found[-1])
+        if plain:
+            self.values.setdefault(plain.group(1).decode("utf-8", "replace").lower(), {})[key] = record
+        else:
+            self.other[key] = record
+
+    def discard(self, key: Key, record: Record) -> None:
+        if self.other.pop(key, None) is None:
+            for bucket in self.values.values():
+                if bucket.pop(key, None) is not None:
+                    break
+
+    def candidates(self, values: set[str]) -> list[Record]:
+        found = [r for v in values for r in self.values.get(v, {}).values()]
+        return found + list(self.other.values())
+
+    def size(self, values: set[str]) -> int:
+        return sum(len(self.values.get(v, ())) for v in values) + len(self.other)
 
 
 class AdStore:
     """All live ads; `now` is always passed in (the server owns the clock)."""
 
-    def __init__(self) -> None:
+    def __init__(self, index_min_ads: int = INDEX_MIN_ADS) -> None:
         self.types: dict[str, dict[str, Record]] = {}
+        self.indexes: dict[str, AttrIndex] = {}
+        self.count = 0
+        self.index_min_ads = index_min_ads
 
     def __len__(self) -> int:
-        return sum(len(bucket) for bucket in self.types.values())
+        return self.count
 
     def put(self, record: Record) -> bool:
         """Store or replace; True when the ad is new."""
-        bucket = self.types.setdefault(record.my_type.lower(), {})
-        key = record.name.lower()
-        is_new = key not in bucket
-        bucket[key] = record
-        return is_new
+        key = (record.my_type.lower(), record.name.lower())
+        bucket = self.types.setdefault(key[0], {})
+        old = bucket.get(key[1])
+        if old is not None:
+            self._unindex(key, old)
+        else:
+            self.count += 1
+        bucket[key[1]] = record
+        for index in self.indexes.values():
+            index.add(key, record)
+        return old is None
+
+    def _unindex(self, key: Key, record: Record) -> None:
+        for index in self.indexes.values():
+            index.discard(key, record)
 
     def remove(self, my_type: str, name: str) -> bool:
-        bucket = self.types.get(my_type.lower())
-        if bucket is None or bucket.pop(name.lower(), None) is None:
+        key = (my_type.lower(), name.lower())
+        bucket = self.types.get(key[0])
+        record = bucket.pop(key[1], None) if bucket is not None else None
+        if record is None:
             return False
+        self.count -= 1
+        self._unindex(key, record)
         if not bucket:
-            del self.types[my_type.lower()]
+            del self.types[key[0]]
         return True
 
     def expire(self, now: float) -> int:
         """Drop every ad whose lifetime is over; return how many."""
-        dropped = 0
-        for type_key in list(self.types):
-            bucket = self.types[type_key]
-            stale = [key for key, record in bucket.items() if record.expires <= now]
-            for key in stale:
-                del bucket[key]
-            dropped += len(stale)
-            if not bucket:
-                del self.types[type_key]
-        return dropped
+        stale = [r for bucket in self.types.values() for r in bucket.values() if r.expires <= now]
+        for record in stale:
+            self.remove(record.my_type, record.name)
+        return len(stale)
 
-    def candidates(self, types: set[str] | None, names: set[str] | None) -> list[Record]:
-        """Ads that may match: those of `types` (lower-cased; None = all) named in `names`."""
+    def _index(self, attr: str) -> AttrIndex | None:
+        index = self.indexes.get(attr)
+        if index is None and self.count >= self.index_min_ads and len(self.indexes) < MAX_INDEXES:
+            index = self.indexes[attr] = AttrIndex(attr)
+            for type_key, bucket in self.types.items():
+                for name_key, record in bucket.items():
+                    index.add((type_key, name_key), record)
+            log.info("indexed attribute %s over %d ads", attr, self.count)
+        return index
+
+    def candidates(self, types: set[str] | None, terms: dict[str, set[str]]) -> list[Record]:
+        """Ads that may match: of `types` (lower-cased; None = all) and, per the equality `terms`
+        {lower attr: lower values} of the constraint, through the most selective index."""
+        names = terms.get("name")
         buckets = (
             list(self.types.values()) if types is None else [self.types[t] for t in types if t in self.types]
         )
-        if names is None:
+        if names is not None:
+            return [r for r in (b.get(n) for b in buckets for n in names) if r is not None]
+        best: tuple[int, AttrIndex, set[str]] | None = None
+        for attr, values in terms.items():
+            index = None if attr == "mytype" else self._index(attr)
+            if index is not None and (best is None or index.size(values) < best[0]):
+                best = (index.size(values), index, values)
+        scan = sum(len(bucket) for bucket in buckets)
+        if best is None or best[0] >= scan:
             return [record for bucket in buckets for record in bucket.values()]
-        found = (bucket.get(name) for bucket in buckets for name in names)
-        return [record for record in found if record is not None]
+        found = best[1].candidates(best[2])
+        return found if types is None else [r for r in found if r.my_type.lower() in types]
 
     def matching(
         self, records: list[Record], constraint: classads.ExprTree, now: float, limit: int | None = None
-    ) -> Iterator[Record]:
+    ) -> list[Record]:
         """The live records for which `constraint` is true, at most `limit`."""
-        count = 0
+        evaluate = constraint.eval
+        if limit is None:
+            return [r for r in records if r.expires > now and evaluate(r.ad) is True]
+        found: list[Record] = []
         for record in records:
-            if record.expires > now and classads.is_true(constraint.eval(record.ad)):
-                yield record
-                count += 1
-                if limit is not None and count >= limit:
-                    return
+            if record.expires > now and evaluate(record.ad) is True:
+                found.append(record)
+                if len(found) >= limit:
+                    break
+        return found

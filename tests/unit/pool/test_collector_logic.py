@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from glidein.common.errors import ClassAdError
@@ -136,10 +136,11 @@ def test_safe_expressions_pass() -> None:
         ('MyType == "A"', {"mytype": {"a"}}),
         ('(MyType =?= "a" || MyType == "b") && Name == "N"', {"mytype": {"a", "b"}, "name": {"n"}}),
         ('MyType == "a" || Name == "b"', {}),
+        ('GLIDEIN_Site == "X" && Cpus > 2', {"glidein_site": {"x"}}),
         ('x ? MyType == "a" : false', {}),
         ('MyType =!= "a"', {}),
         ('TARGET.MyType == "a"', {}),
-        ('"a" == MyType && other(Name == "x")', {"mytype": {"a"}}),
+        ('"a" == MyType && f(Name == "x")', {"mytype": {"a"}}),
     ],
 )
 def test_planner_terms(constraint: str, terms: dict[str, set[str]]) -> None:
@@ -147,34 +148,46 @@ def test_planner_terms(constraint: str, terms: dict[str, set[str]]) -> None:
 
 
 TYPES = ["alpha", "Beta", "gamma"]
+SITES = ['"S1"', '"s2"', '"S3"', 'strcat("S", "1")', "undefined", None]
 NAMES = ["n0", "N1", "n2", "n3"]
 ATOMS = [
     *[f'MyType == "{t.upper()}"' for t in TYPES],
     *[f'Name =?= "{n}"' for n in NAMES],
     "X > 2",
+    'Site == "S1"',
+    'Site =?= "s2" || Site == "S3"',
     "X =?= undefined",
     'MyType == "nothere"',
 ]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=300, deadline=None)
+@example(
+    records=[("alpha", "n0", 1, 'strcat("S", "1")'), ("alpha", "n1", 1, '"S1"'), ("alpha", "n2", 1, '"s2"')],
+    atoms=['Site == "S1"'],
+    op=" && ",
+)
 @given(
-    st.lists(st.tuples(st.sampled_from(TYPES), st.sampled_from(NAMES), st.integers(0, 5)), max_size=12),
+    st.lists(
+        st.tuples(st.sampled_from(TYPES), st.sampled_from(NAMES), st.integers(0, 5), st.sampled_from(SITES)),
+        max_size=12,
+    ),
     st.lists(st.sampled_from(ATOMS), min_size=1, max_size=3),
     st.sampled_from([" && ", " || "]),
 )
 def test_indexed_query_equals_full_scan(
-    records: list[tuple[str, str, int]], atoms: list[str], op: str
+    records: list[tuple[str, str, int, str | None]], atoms: list[str], op: str
 ) -> None:
-    collector = Collector(AdStore(), default_lifetime=100, clock=Clock())
-    for my_type, name, x in records:
-        collector.update(UPDATE_GENERIC, _msg(_ad(my_type, name, X=x)), "p")
+    collector = Collector(AdStore(index_min_ads=0), default_lifetime=100, clock=Clock())  # always index
+    for my_type, name, x, site in records:
+        ad = _ad(my_type, name, X=x) + ([("Site", site)] if site else [])
+        collector.update(UPDATE_GENERIC, _msg(ad), "p")
     constraint = "(" + op.join(f"({atom})" for atom in atoms) + ")"
     indexed = {
         f"{cedar.literal(ad['name'])}/{cedar.literal(ad['mytype'])}" for ad in _query(collector, constraint)
     }
     scanned = set()
     spec = collector.query_specs(QUERY_ANY, _msg([("Requirements", constraint)]))[0]
-    for record in collector.store.matching(collector.store.candidates(None, None), spec.constraint, 1000.0):
+    for record in collector.store.matching(collector.store.candidates(None, {}), spec.constraint, 1000.0):
         scanned.add(record.name + "/" + record.my_type)
     assert indexed == scanned
