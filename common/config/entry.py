@@ -28,6 +28,7 @@ from glidein.common.config.base import (
     StrictModel,
     check_expr,
 )
+from glidein.common.config.files import StagedFile
 
 AttrType = Literal["string", "int", "expr"]
 
@@ -233,6 +234,7 @@ class Entry(StrictModel):
     allow_frontends: list[AllowFrontend] = Field(
         default_factory=list, description="Frontends allowed here; empty = every configured frontend."
     )
+    files: list[StagedFile] = Field(default_factory=list, description="Entry-level staged files.")
     requirements: ClassAdExpr | None = Field(
         default=None, description="Optional `Requirements` advertised in the entry ad (ClassAd expression)."
     )

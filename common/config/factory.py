@@ -27,6 +27,7 @@ from glidein.common.config.base import (
     duplicate_names,
 )
 from glidein.common.config.entry import Attrs, Entry, EntrySet, FrontendLimits, allow_problems
+from glidein.common.config.files import StagedFile
 from glidein.common.config.monitoring import Monitoring
 
 
@@ -50,6 +51,15 @@ class Staging(StrictModel):
         default=None, description="PEM certificate: serve the stage over HTTPS."
     )
     tls_key: ConfigPath | None = Field(default=None, description="PEM private key of `tls_cert`.")
+    grace_period: Seconds = Field(default=86400, description="Seconds an old stage stays served.")
+    startd_mode: Literal["embedded", "condor"] = Field(
+        default="embedded", description="Startd the pilots start: embedded, or HTCondor's condor_startd."
+    )
+    files: list[StagedFile] = Field(default_factory=list, description="Extra main-level files.")
+    frontend_files: dict[str, list[StagedFile]] = Field(
+        default_factory=dict,
+        description="Files keyed by `<frontend>` (client level) or `<frontend>.<group>`.",
+    )
 
     @model_validator(mode="after")
     def _tls_pair(self) -> Staging:
@@ -174,6 +184,9 @@ class FactoryConfig(StrictModel):
                 fe.security_classes, ("frontends", index, "security_classes"), "class"
             )
         problems += duplicate_names(self.entry_sets, ("entry_sets",), "entry set")
+        for key in self.staging.frontend_files:
+            if key.partition(".")[0] not in classes:
+                problems.append((("staging", "frontend_files", key), f"unknown frontend in {key!r}"))
         members: list[tuple[Loc, Entry]] = [(("entries", i), e) for i, e in enumerate(self.entries)]
         for s_index, entry_set in enumerate(self.entry_sets):
             set_loc: Loc = ("entry_sets", s_index, "allow_frontends")

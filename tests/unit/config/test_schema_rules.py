@@ -110,3 +110,25 @@ def test_bad_public_key_and_address(tmp_path: Path) -> None:
         "collectors[0]: invalid address 'localhost': expected host:port",
         "frontends[1].signing_keys[0]: expected a base64 raw 32-byte public key, got 9 bytes",
     ]
+
+
+def test_staged_files_resolve_paths_and_name_frontends(tmp_path: Path) -> None:
+    data = yaml.safe_load((ETC / "factory.yaml").read_text())
+    data["staging"]["files"] = [{"path": "scripts/check.sh", "order": 20}]
+    data["staging"]["frontend_files"] = {"vofe_cms.main": [{"path": "/opt/env.sh", "kind": "source"}]}
+    data["entries"][0]["files"] = [{"path": "site.tar.gz", "kind": "untar", "untar_dir": "site"}]
+    path = edited(tmp_path, "factory.yaml", {"staging": data["staging"], "entries": data["entries"]})
+    config = load_factory_config(path)
+    assert config.staging.files[0].path == tmp_path / "scripts" / "check.sh"
+    assert config.staging.files[0].kind == "exec" and config.staging.files[0].timeout == 600
+    assert config.staging.frontend_files["vofe_cms.main"][0].kind == "source"
+    assert config.entries[0].files[0].untar_dir == "site"
+    data["staging"]["frontend_files"] = {"nobody.main": []}
+    data["entries"][0]["files"][0]["kind"] = "tarball"
+    path = edited(tmp_path, "factory.yaml", {"staging": data["staging"], "entries": data["entries"]})
+    (problem,) = factory_problems(path)
+    assert problem.startswith("entries[0].files[0].kind: must be 'exec', 'source', 'config', 'untar' or")
+    data["entries"][0]["files"][0]["kind"] = "untar"
+    path = edited(tmp_path, "factory.yaml", {"staging": data["staging"], "entries": data["entries"]})
+    (problem,) = factory_problems(path)
+    assert problem.startswith("staging.frontend_files['nobody.main']: unknown frontend in 'nobody.main'")
