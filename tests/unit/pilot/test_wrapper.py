@@ -34,6 +34,32 @@ def test_worker_node_files_parse_as_python_36(path: Path) -> None:
     assert not third_party, f"{path.name} imports non-stdlib {third_party}"
 
 
+# Library features newer than Python 3.6 that ast.parse(feature_version=(3, 6)) cannot see.
+NEWER_THAN_36 = (
+    "capture_output=",
+    "text=True",
+    "asyncio.run(",
+    "import dataclasses",
+    "from dataclasses",
+    ".removeprefix(",
+    ".removesuffix(",
+    "functools.cache",
+    "math.prod(",
+    "shlex.join(",
+    "datetime.fromisoformat(",
+    "time.time_ns(",
+    "contextlib.nullcontext",
+    "subprocess.run(argv, text",
+)
+
+
+@pytest.mark.parametrize("path", WORKER_NODE_FILES, ids=lambda p: str(p.relative_to(PACKAGE_ROOT)))
+def test_worker_node_files_use_no_library_api_newer_than_36(path: Path) -> None:
+    source = path.read_text()
+    used = [api for api in NEWER_THAN_36 if api in source]
+    assert not used, f"{path.name} uses {used} (Python > 3.6)"
+
+
 def _argv(**extra: str) -> list[str]:
     base = {"factory": "f", "name": "g", "entry": "e", "web": "http://h", "sign": "ab"}
     base |= {"descript": "d.x.json"} | extra
