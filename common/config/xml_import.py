@@ -21,6 +21,9 @@ with its file and line: nothing is dropped silently):
   `<submit cluster_size max_per_cycle sleep>` -> `limits` (rate = cluster_size / sleep),
   `<submit_attrs><submit_attr name value>` -> `submitter.submit_attrs`.
 * `<allow_frontends><allow_frontend name security_class>` -> `allow_frontends`.
+* `<files><file absfname executable|untar|type period>` run at setup (global and per entry) ->
+  `staging.files` / `entries[].files` as exec, source or untar files (`<untar_options dir>` ->
+  `untar_dir`); data files and wrappers are listed as not mapped.
 * `<entry_sets><entry_set alias|name>` -> `entry_sets`; the set's `<config>` applies to each member.
 * `config.d/*.xml` beside the main file (sorted, as glideinWMS merges them): their entries and
   entry sets are added (`glidein config import-xml --no-config-d` skips them).
@@ -119,6 +122,9 @@ def _convert(root: Node, result: ImportResult) -> _EntryContext:
     if loop:
         out["loop"] = loop
     out["staging"] = _staging(root.child("stage"), state_dir)
+    files = _files(root.child("files"))
+    if files:
+        out["staging"]["files"] = files
     out["security"] = _security(root.child("security"), state_dir)
     out["frontends"] = _frontends(root.path("security", "frontends"), result)
     attrs = _attrs(root.child("attrs"))
@@ -251,6 +257,9 @@ def _entry(node: Node, context: _EntryContext, inherited: _Config) -> Data:
     allow = _allow(node.child("allow_frontends"))
     if allow:
         out["allow_frontends"] = allow
+    files = _files(node.child("files"))
+    if files:
+        out["files"] = files
     return out
 
 
@@ -364,3 +373,40 @@ def _entry_set(node: Node, context: _EntryContext) -> Data:
         _entry(e, context, shared) for e in (entries.children_named("entry") if entries else [])
     ]
     return out
+
+
+def _files(files: Node | None) -> list[Data]:
+    """`<files><file absfname ...>` that pilots run at setup: exec, source and untar files.
+
+    Plain data files, wrappers and files run at other times have no counterpart here: the
+    `<file>` element stays unmapped and is listed.
+    """
+    found: list[Data] = []
+    for node in files.children_named("file") if files else []:
+        kind = _file_kind(node)
+        if kind is None or node.attrs.get("time", "setup") != "setup" or "absfname" not in node.attrs:
+            node.used = False
+            continue
+        for flag in ("executable", "untar", "type", "time"):
+            node.take(flag)
+        item: Data = {"path": node.take("absfname"), "kind": kind}
+        period = node.take_int("period")
+        if period:
+            item["period"] = period
+        options = node.child("untar_options")
+        untar_dir = options.take("dir") if options is not None else None
+        if untar_dir:
+            item["untar_dir"] = untar_dir
+        found.append(item)
+    return found
+
+
+def _file_kind(node: Node) -> str | None:
+    flags = {name: node.attrs.get(name, "").strip().lower() for name in ("executable", "untar", "type")}
+    if flags["untar"] == "true" or flags["type"] == "untar":
+        return "untar"
+    if flags["executable"] == "true" or flags["type"] in ("exec", "run"):
+        return "exec"
+    if flags["type"] == "source":
+        return "source"
+    return None

@@ -93,3 +93,19 @@ def test_sequential_glideinwms_workers_stay_sequential() -> None:
     )
     assert (config.loop.workers, config.loop.interval) == (1, 30)
     assert config.entries == [] and config.frontends == []
+
+
+def test_setup_files_map_and_data_files_are_listed() -> None:
+    result = import_xml(XML.read_bytes(), "g.xml")
+    config = validate(FactoryConfig, result.data, "out.yaml", Path("/"), {})
+    files = [(str(f.path), f.kind, f.period, f.untar_dir) for f in config.staging.files]
+    assert files == [
+        ("/etc/gwms-factory/files/site_tools.tar.gz", "untar", 0, "site_tools"),
+        ("/etc/gwms-factory/files/cvmfs_check.sh", "exec", 3600, None),
+    ]
+    red = config.entry("CMS_T2_US_Nebraska_Red")
+    assert red is not None and [f.kind for f in red.files] == ["exec"]
+    text = XML.read_text()
+    data_line = next(n for n, line in enumerate(text.splitlines(), 1) if "blacklist.txt" in line)
+    assert f"g.xml:{data_line}: <file> element not mapped" in result.unmapped
+    assert any("<untar_options> attribute cond_attr='TRUE' not mapped" in line for line in result.unmapped)
