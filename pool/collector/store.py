@@ -35,7 +35,7 @@ class AttrIndex:
         self.other: dict[Key, Record] = {}
 
     def add(self, key: Key, record: Record) -> None:
-        found = self.pattern.findall(record.blob)
+        found = self.pattern.findall(b"\0" + record.blob)
         if not found:
             return  # no such attribute: `attr == "x"` cannot be true
         plain = _PLAIN.match(found[-1])

@@ -124,3 +124,19 @@ def test_handshake_ads_are_literals_only() -> None:
         assert all(cedar.literal(expr) is not None for _, expr in ad)
     policy = cedar.ad_dict(cedar.server_policy_ad())
     assert {cedar.literal(policy[k]) for k in ("authentication", "encryption", "integrity")} == {"NO"}
+
+
+def test_cedar_module_parses_as_python_3_6() -> None:
+    import ast
+    from pathlib import Path
+
+    source = Path(cedar.__file__).read_text()
+    ast.parse(source, feature_version=(3, 6))  # raises SyntaxError on newer syntax
+    assert "from __future__ import annotations" not in source
+
+
+def test_loopback_detection() -> None:
+    from glidein.pool.collector.server import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("10.1.2.3") and not is_loopback("example.org")
