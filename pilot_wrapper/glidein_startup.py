@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import tarfile
+import tempfile
 import threading
 import time
 import urllib.error
@@ -447,11 +448,12 @@ class Pilot:
         self.terminated = False
 
     def setup(self) -> None:
-        base = os.path.abspath(os.path.expandvars(self.opts["dir"]))
+        where = self.opts["dir"]  # a path, or TMPDIR as in glideinWMS (the work dir is private: 0700)
+        base = os.path.abspath(tempfile.gettempdir() if where == "TMPDIR" else os.path.expandvars(where))
         try:
             os.makedirs(base, exist_ok=True)
-            self.work = os.path.abspath(os.path.join(base, "glide_%06x" % random.getrandbits(24)))
-            for sub in ("", "results", "lib"):
+            self.work = tempfile.mkdtemp(prefix="glide_", dir=base)  # unique, mode 0700
+            for sub in ("results", "lib"):
                 os.makedirs(os.path.join(self.work, sub), exist_ok=True)
         except OSError as exc:
             message = "cannot create work dir in %s: %s" % (base, exc)

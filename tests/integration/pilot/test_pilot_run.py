@@ -51,6 +51,7 @@ def test_full_run_verifies_runs_in_order_and_starts_the_startd(tmp_path: Path, p
     assert "verified level group" in log and "FINAL success" in log
     assert "tok-SECRET-123" not in log + json.dumps(report)
     work = site.work_dirs()[0]
+    assert work.stat().st_mode & 0o777 == 0o700
     assert "tok-SECRET-123" not in (work / "glidein_config").read_text()
     xml = ET.parse(work / "results" / "check_disk.xml").getroot()
     assert xml.tag == "OSGTestResult" and xml.findtext("result/status") == "OK"
