@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "rm": "glidein.cli.jobs:register_rm",
     "factory": "glidein.cli.factory:register",
     "frontend": "glidein.cli.frontend:register",
+    "demo": "glidein.cli.demo:register",
 }
 
 

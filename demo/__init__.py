@@ -1,0 +1,1 @@
+"""`glidein demo`: the whole system on one machine (layout, processes, progress, summary, clean-up)."""

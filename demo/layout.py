@@ -1,0 +1,146 @@
+"""The demo's directory: free loopback ports, keys, configs from `etc/demo/`, the stage, the jobs.
+
+Everything the demo writes lives under one directory (a new temporary one unless `--dir`):
+
+    keys/       pool.key, factory/frontend/stage signing keys (0600)
+    factory.yaml, frontend.yaml      rendered from etc/demo/*.yaml
+    factory/    the factory's state (bookkeeping, stage, pilot reports, monitor/ RRDs)
+    frontend/   the frontend's state
+    schedd/     the schedd's queue
+    jobs/       jobs.sub, job.sh and out/job.N.out
+    logs/       one log per process
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import string
+import subprocess
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from glidein.common import crypto, tokens
+from glidein.common.errors import ConfigError
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "etc" / "demo"
+PORTS = ("wms", "pool", "schedd", "stage", "monitor", "frontend_monitor")
+
+
+@dataclass
+class DemoLayout:
+    root: Path
+    jobs: int
+    ports: dict[str, int] = field(default_factory=dict)
+    slurm: bool = False
+
+    @property
+    def keys(self) -> Path:
+        return self.root / "keys"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def factory_config(self) -> Path:
+        return self.root / "factory.yaml"
+
+    @property
+    def frontend_config(self) -> Path:
+        return self.root / "frontend.yaml"
+
+    @property
+    def factory_state(self) -> Path:
+        return self.root / "factory"
+
+    @property
+    def schedd_state(self) -> Path:
+        return self.root / "schedd"
+
+    @property
+    def job_dir(self) -> Path:
+        return self.root / "jobs"
+
+    def address(self, name: str) -> str:
+        return f"127.0.0.1:{self.ports[name]}"
+
+    def url(self, name: str) -> str:
+        return f"http://{self.address(name)}"
+
+
+def free_ports(names: tuple[str, ...]) -> dict[str, int]:
+    """Distinct TCP ports free on 127.0.0.1 now (all sockets held open until every port is chosen)."""
+    socks = []
+    try:
+        for _ in names:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind(("127.0.0.1", 0))
+            socks.append(sock)
+        return {name: int(sock.getsockname()[1]) for name, sock in zip(names, socks, strict=True)}
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def slurm_available(timeout: float = 5.0) -> bool:
+    """True when $SLURM_CONF is set and its controller answers `squeue` (see scripts/slurm_up.sh)."""
+    if not os.environ.get("SLURM_CONF") or not (shutil.which("squeue") and shutil.which("sbatch")):
+        return False
+    try:
+        run = subprocess.run(["squeue", "-h"], capture_output=True, timeout=timeout, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return run.returncode == 0
+
+
+def render(template: str, values: dict[str, str], where: str) -> str:
+    text = string.Template(template).safe_substitute(values)
+    if "${" in text:
+        start = text.index("${")
+        raise ConfigError(f"{where}: unknown template value {text[start : text.index('}', start) + 1]}")
+    return text
+
+
+def _write_key(path: Path, key: crypto.PrivateKey) -> str:
+    crypto.save_private_key(key, path)
+    return crypto.public_key_b64(key)
+
+
+def prepare(root: Path, jobs: int, use_slurm: bool) -> DemoLayout:
+    """Create the demo directory: keys, configs, jobs (the stage is written by `stage`)."""
+    layout = DemoLayout(root.resolve(), jobs, free_ports(PORTS), use_slurm)
+    for sub in ("keys", "logs", "factory", "frontend", "schedd", "jobs/out"):
+        (layout.root / sub).mkdir(parents=True, exist_ok=True)
+    os.chmod(layout.keys, 0o700)
+    tokens.generate_key(layout.keys / "pool.key")
+    factory_pub = _write_key(layout.keys / "factory_signing.pem", crypto.generate_signing_key())
+    crypto.save_private_key(crypto.generate_box_key(), layout.keys / "factory_box.pem")
+    crypto.save_private_key(crypto.generate_signing_key(), layout.keys / "stage_signing.pem")
+    frontend_pub = _write_key(layout.keys / "frontend_signing.pem", crypto.generate_signing_key())
+    values = {f"{name}_port": str(port) for name, port in layout.ports.items()}
+    slurm_entry = (TEMPLATES / "slurm_entry.yaml").read_text() if use_slurm else ""
+    values.update(
+        dir=str(layout.root),
+        factory_pub=factory_pub,
+        frontend_pub=frontend_pub,
+        pilot_cpus=str(min(4, len(os.sched_getaffinity(0)))),
+        jobs=str(jobs),
+        slurm_entry=slurm_entry,
+    )
+    for name, dest in (
+        ("factory.yaml", layout.factory_config),
+        ("frontend.yaml", layout.frontend_config),
+        ("jobs.sub", layout.job_dir / "jobs.sub"),
+    ):
+        source = TEMPLATES / name
+        dest.write_text(render(source.read_text(), values, str(source)))
+    shutil.copy(TEMPLATES / "job.sh", layout.job_dir / "job.sh")
+    os.chmod(layout.job_dir / "job.sh", 0o700)
+    return layout
+
+
+def expected_output(proc: int) -> str:
+    """What job `proc` of etc/demo/jobs.sub prints (etc/demo/job.sh)."""
+    return f"demo job {proc}: {proc * proc}\n"

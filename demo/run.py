@@ -1,0 +1,177 @@
+"""`glidein demo`: the whole system on one machine, from etc/demo/, until every job is done.
+
+Start order: WMS and user-pool collectors, schedd, stage, factory web (stage + pilot reports),
+factory, monitoring web, frontend. Then the jobs are submitted, progress is printed until every
+job has left the queue, the summary is printed, the pilots still at the sites are removed through
+the factory's own submitters, and every process the demo started is stopped by pid.
+"""
+
+from __future__ import annotations
+
+import getpass
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+from glidein.common.config import load_factory_config
+from glidein.common.errors import GlideinError
+from glidein.demo import cleanup
+from glidein.demo.layout import DemoLayout, expected_output, prepare, slurm_available
+from glidein.demo.processes import GLIDEIN, Supervisor, port_open, wait_until
+from glidein.demo.summary import Summary, SummaryInputs, collect, format_summary
+from glidein.demo.watch import Observer, progress_line
+from glidein.pool.schedd.client import ScheddClient
+
+
+@dataclass
+class DemoOptions:
+    jobs: int = 200
+    keep: bool = False
+    directory: Path | None = None
+    timeout: float = 900.0  # seconds for the jobs, after submission
+    slurm: str = "auto"  # auto | yes | no
+    interval: float = 2.0  # seconds between progress lines
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+
+
+def _say(opts: DemoOptions, text: str) -> None:
+    print(text, file=opts.out, flush=True)
+
+
+def _use_slurm(mode: str) -> bool:
+    if mode == "no":
+        return False
+    found = slurm_available()
+    if mode == "yes" and not found:
+        raise GlideinError("--slurm yes: no Slurm answers (run scripts/slurm_up.sh and export SLURM_CONF)")
+    return found
+
+
+def start_services(layout: DemoLayout, sup: Supervisor) -> None:
+    """Every daemon of the demo, each ready (port open) before the next that needs it."""
+    p = layout.ports
+    sup.glidein("collector-wms", ["collector", "--port", str(p["wms"]), "--name", "demo-wms"])
+    sup.glidein("collector-pool", ["collector", "--port", str(p["pool"]), "--name", "demo-pool"])
+    wait_until(lambda: port_open(p["wms"]) and port_open(p["pool"]), 20, "collectors")
+    schedd = ["schedd", "--port", str(p["schedd"]), "--state-dir", str(layout.schedd_state)]
+    schedd += ["--collector", layout.address("pool"), "--pool-key", str(layout.keys / "pool.key")]
+    sup.glidein("schedd", [*schedd, "--name", "demo_schedd", "--advertise-interval", "5"])
+    config = ["--config", str(layout.factory_config)]
+    staged = subprocess.run(
+        [*GLIDEIN, "factory", "stage", *config], capture_output=True, text=True, timeout=120, check=False
+    )
+    if staged.returncode != 0:
+        raise GlideinError(f"demo: staging failed: {staged.stderr.strip() or staged.stdout.strip()}")
+    sup.glidein("factory-web", ["factory", "web", *config])
+    wait_until(lambda: port_open(p["stage"]), 20, "factory web")
+    sup.glidein("factory", ["factory", "run", *config])
+    monitor = ["monitor", "web", "--root", str(layout.factory_state / "monitor"), "--kind", "factory"]
+    monitor += ["--port", str(p["monitor"]), "--pilots-dir", str(layout.factory_state / "pilots")]
+    sup.glidein("monitor-web", [*monitor, "--title", "glidein demo factory"])
+    wait_until(lambda: port_open(p["schedd"]), 20, "schedd")
+    sup.glidein("frontend", ["frontend", "run", "--config", str(layout.frontend_config)])
+    wait_until(lambda: port_open(p["monitor"]), 20, "monitoring web")
+
+
+def submit_jobs(layout: DemoLayout) -> None:
+    sub = layout.job_dir / "jobs.sub"
+    client = ScheddClient.locate(None, str(layout.schedd_state))
+    result = client.submit(sub.read_text(), sub.name, str(layout.job_dir), getpass.getuser())
+    if int(str(result.get("jobs", 0))) != layout.jobs:
+        raise GlideinError(f"demo: the schedd queued {result.get('jobs')} jobs, expected {layout.jobs}")
+
+
+def _sites(layout: DemoLayout) -> dict[str, str]:
+    cfg = load_factory_config(layout.factory_config)
+    out = {}
+    for entry in cfg.all_entries():
+        site = entry.attrs.get("GLIDEIN_Site")
+        out[entry.name] = str(site.value) if site is not None else entry.name
+    return out
+
+
+def watch(layout: DemoLayout, sup: Supervisor, opts: DemoOptions, observer: Observer) -> bool:
+    """Print progress until every job has left the queue (True) or the timeout (False)."""
+    sites = _sites(layout)
+    deadline = time.monotonic() + opts.timeout
+    while time.monotonic() < deadline:
+        dead = sup.dead()
+        if dead:
+            raise GlideinError(f"demo: {', '.join(dead)} stopped unexpectedly:\n{sup.tail(dead[0])}")
+        sample = observer.sample()
+        _say(opts, progress_line(sample, observer.started, sites))
+        if not sample.error and sample.jobs_idle + sample.jobs_running + sample.jobs_held == 0:
+            return True
+        time.sleep(opts.interval)
+    return False
+
+
+def summarize(layout: DemoLayout, observer: Observer) -> Summary:
+    jobs = ScheddClient(layout.url("schedd"), timeout=30).jobs(include_done=True)
+    inputs = SummaryInputs(
+        out_dir=layout.job_dir / "out",
+        db=layout.factory_state / "factory.db",
+        state_dir=layout.factory_state,
+        pool=layout.address("pool"),
+        sites=_sites(layout),
+        blocked=observer.blocked_seen,
+    )
+    summary = collect(jobs, {i: expected_output(i) for i in range(layout.jobs)}, inputs)
+    summary.elapsed_seconds = time.time() - observer.started
+    summary.monitoring_url = layout.url("monitor") + "/"
+    return summary
+
+
+def _interrupt(signum: int, _frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")  # so that the clean-up in run_demo runs
+
+
+def run_demo(opts: DemoOptions) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)
+    if opts.jobs < 1:
+        raise GlideinError("--jobs must be at least 1")
+    root = opts.directory or Path(tempfile.mkdtemp(prefix="glidein-demo-"))
+    layout = prepare(root, opts.jobs, _use_slurm(opts.slurm))
+    sup = Supervisor(layout.logs, layout.root / "pids.json")
+    _say(opts, f"glidein demo in {layout.root} (logs in {layout.logs}); slurm entry: {layout.slurm}")
+    ok = False
+    try:
+        start_services(layout, sup)
+        _say(opts, f"monitoring: {layout.url('monitor')}/   schedd: {layout.url('schedd')}")
+        submit_jobs(layout)
+        observer = Observer(layout.url("schedd"), layout.factory_state, layout.jobs)
+        _say(
+            opts, f"submitted {layout.jobs} jobs; progress: jobs, then pilots per site idle/running/ok/failed"
+        )
+        finished = watch(layout, sup, opts, observer)
+        summary = summarize(layout, observer)
+        if not finished:
+            summary.problems.insert(0, f"timeout: jobs still queued after {opts.timeout:.0f} s")
+        _say(opts, format_summary(summary))
+        ok = summary.ok
+    finally:
+        if opts.keep:
+            _say(opts, f"--keep: left running; stop with: glidein demo --stop {layout.root}")
+        else:
+            _stop(layout, sup, opts)
+    return 0 if ok else 1
+
+
+def _stop(layout: DemoLayout, sup: Supervisor, opts: DemoOptions) -> None:
+    """Frontend and factory first (no new pilots), then the pilots at the sites, then the rest."""
+    killed = [name for name in ("frontend", "factory") if not sup.stop_named(name)]
+    removed = cleanup.remove_pilots(layout.factory_config)
+    cleanup.wait_pilots(layout.factory_state, 20.0)
+    killed += sup.stop_all()
+    groups = cleanup.kill_groups(sup)
+    pilots = cleanup.kill_pilots(layout.factory_state)
+    text = f"stopped {len(sup.started)} processes and removed {removed} pilots still at the sites"
+    _say(opts, text + (f"; had to kill: {', '.join(killed)}" if killed else ""))
+    if groups or pilots:
+        _say(opts, f"killed what was left in the process groups of {groups} and {pilots} pilots")
