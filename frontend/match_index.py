@@ -29,6 +29,37 @@ _PLAIN_STRING = re.compile(r'^"([\w.:@/\-]+)"$')
 _STRUCT_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|&&|\|\||=\?=|[?:()\[\]{}]', re.S)
 
 
+# An attribute reference that is not a function name, not after a dot and not before one.
+_REF_TOKEN = re.compile(
+    r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|(?<![.\w])((?:my\s*\.\s*)?)([A-Za-z_]\w*)\b(?!\s*[(.])',
+    re.I | re.S,
+)
+
+
+def inline_job_literals(flat_text: str, job: ClassAd) -> str | None:
+    """Job attributes that flattening left in place (e.g. inside a function call) replaced by their
+    constant values; None when one of them is not a constant."""
+    refs = {name.lower() for name in classads.internal_refs(flat_text, job)}
+    if not refs:
+        return flat_text
+    values: dict[str, str] = {}
+    for name in refs:
+        text = value_text(job, name)
+        if text is None or classads.external_refs(text):
+            return None
+        values[name] = f"({text})"
+    out, pos = [], 0
+    for token in _REF_TOKEN.finditer(flat_text):
+        name = token.group(2)
+        if name is None or name.lower() not in values:
+            continue
+        out.append(flat_text[pos : token.start()] + values[name.lower()])
+        pos = token.end()
+    out.append(flat_text[pos:])
+    inlined = "".join(out)
+    return inlined if not classads.internal_refs(inlined, job) else None
+
+
 def to_entry_scope(flat_text: str) -> str | None:
     """`TARGET.x` -> `MY.x` outside strings; None when a MY reference or a bare scope remains."""
     out, pos = [], 0
@@ -123,15 +154,18 @@ class JobTest:
         if not flats:
             self.constant = True
             return
-        self.flat = " && ".join(flats)
+        self.key = ""
         for flat in flats:
-            rewritten = to_entry_scope(flat)
-            if rewritten is None or classads.internal_refs(flat, job):
+            inlined = inline_job_literals(flat, job)
+            rewritten = to_entry_scope(inlined) if inlined is not None else None
+            if rewritten is None:
                 self.parts = []  # the slow, exact path
                 return
             text = f"({rewritten}) && true" if len(flats) > 1 else rewritten
             tree, names = _entry_tree(text)
             self.parts.append((text, tree, names, _unwrap(rewritten) or rewritten))
+        # What the entries are tested with: equal keys, equal answers (the whole-test cache).
+        self.key = "\n".join(part[0] for part in self.parts)
 
     def matches(self, entry: ClassAd) -> bool:
         """The exact (slow) evaluation with MY = the job and TARGET = `entry`."""
@@ -158,7 +192,10 @@ class EntryIndex:
         if groups is None:
             by_value: dict[tuple[str | None, ...], list[int]] = {}
             for index, entry in enumerate(self.entries):
-                by_value.setdefault(tuple(value_text(entry, n) for n in names), []).append(index)
+                key = tuple(value_text(entry, n) for n in names)
+                if any(text is not None and classads.external_refs(text) for text in key):
+                    key = ("#", str(index))  # an expression over other attributes: alone
+                by_value.setdefault(key, []).append(index)
             groups = [(sum(1 << i for i in idx), self.entries[idx[0]]) for idx in by_value.values()]
             self._groups[names] = groups
         return groups
@@ -207,7 +244,7 @@ class EntryIndex:
             return self.all if test.constant else 0
         if not test.parts:
             return self._slow_mask(test)
-        whole = self._whole.get(test.flat)
+        whole = self._whole.get(test.key)
         if whole is not None:
             return whole
         mask = self.all
@@ -216,7 +253,7 @@ class EntryIndex:
             mask = self._part_mask(part, mask)
             if not mask:
                 break
-        self._whole[test.flat] = mask
+        self._whole[test.key] = mask
         return mask
 
     def _slow_mask(self, test: JobTest) -> int:

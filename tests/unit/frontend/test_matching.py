@@ -28,6 +28,8 @@ MATCH_EXPRS = [
     'GLIDEIN_Site =!= "D" && RequestMemory <= 4000',
     "stringListMember(GLIDEIN_Site, DESIRED_Sites) && RequestMemory <= TARGET.GLIDEIN_MaxMemMBs",
     'regexp("^[AB]", TARGET.GLIDEIN_Site) || Owner == "bob"',
+    # flattening leaves DESIRED_Sites inside split(): inlined as a constant, or the slow path
+    "member(TARGET.GLIDEIN_Site, split(DESIRED_Sites)) && RequestMemory <= TARGET.GLIDEIN_MaxMemMBs",
 ]
 
 

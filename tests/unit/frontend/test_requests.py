@@ -83,20 +83,23 @@ def test_request_accepted_and_opened_by_the_factory(tmp_path: Path) -> None:
     )
     ad = request_ad(req, FRONTEND_SIGN, Sequencer(tmp_path / "seq").next(), 300)
     assert "s3cr3t" not in classads.to_new(ad)
-    validator = RequestValidator(
-        {"fe": FrontendTrust.from_keys("fe", [crypto.public_key_b64(FRONTEND_SIGN)])},
-        {crypto.key_id(FACTORY_BOX.public_key()): FACTORY_BOX},
-        ["ce1@gl@fac"],
-        MemorySequences(),
-    )
-    valid = validator.validate(ad)
+
+    def validator() -> RequestValidator:
+        return RequestValidator(
+            {"fe": FrontendTrust.from_keys("fe", [crypto.public_key_b64(FRONTEND_SIGN)])},
+            {crypto.key_id(FACTORY_BOX.public_key()): FACTORY_BOX},
+            ["ce1@gl@fac"],
+            MemorySequences(),
+        )
+
+    valid = validator().validate(ad)
     assert (valid.request.req_idle, valid.request.req_max, valid.request.remove_excess) == (12, 40, "WAIT")
     assert valid.secrets == {"GLIDEIN_Token": "s3cr3t-token"}
     assert valid.params["GLIDEIN_Collector"] == "127.0.0.1:9618"
     # one changed number breaks the signature
     ad["ReqIdleGlideins"] = 1000
     with pytest.raises(Exception, match="GlideinSignature"):
-        validator.validate(ad)
+        validator().validate(ad)
 
 
 def test_sequence_strictly_increasing_across_restarts(tmp_path: Path) -> None:
