@@ -68,20 +68,11 @@ def command_type(command: int) -> Optional[str]:
     return _COMMAND_TYPE.get(command)
 
 
-def _command_type(command: int) -> Optional[str]:
-    name = COMMAND_NAMES.get(command, "")
-    for prefix in ("UPDATE_", "QUERY_", "INVALIDATE_", "MERGE_"):
-        if name.startswith(prefix):
-            kind = name[len(prefix) :]
-            for suffix in ("_AD_WITH_ACK", "_PVT_ADS", "_ADS", "_AD"):
-                if kind.endswith(suffix):
-                    kind = kind[: -len(suffix)]
-                    break
-            return COMMAND_TYPES.get(kind)
-    return None
-
-
-_COMMAND_TYPE = {number: _command_type(number) for number in COMMAND_NAMES}
+_KIND = re.compile(r"(?:UPDATE|QUERY|INVALIDATE|MERGE)_(\w+?)(?:_AD_WITH_ACK|_PVT_ADS|_ADS|_AD)\Z")
+_COMMAND_TYPE = {
+    number: COMMAND_TYPES.get(match.group(1)) if match else None
+    for number, match in ((number, _KIND.match(name)) for number, name in COMMAND_NAMES.items())
+}
 
 # ---------------------------------------------------------------------------------------------
 # Framing and primitives
@@ -161,21 +152,6 @@ class Message:
     def get_str(self) -> str:
         return self.get_raw().decode("utf-8", "replace")
 
-    def get_ad_raw(self) -> List[bytes]:
-        """The `Name = expr` strings of one ClassAd, as raw bytes."""
-        count = self.get_int()
-        if count < 0 or count > self.max_attrs:
-            raise CedarError("ClassAd attribute count {} out of range".format(count))
-        lines = []
-        for _ in range(count):
-            line = self.get_raw()
-            if line == b"ZKM":  # a secret follows; without encryption it is in the clear
-                line = self.get_raw()
-            lines.append(line)
-        self.get_raw()
-        self.get_raw()
-        return lines
-
     def get_ad_blob(self) -> Tuple[int, bytes]:
         """(count, the `Name = expr` strings of one ClassAd each with its NUL) without copying
         line by line; secret markers are dropped."""
@@ -203,12 +179,12 @@ class Message:
         self.get_raw()
         return count, blob
 
-    def get_ad_lines(self) -> List[str]:
-        """The `Name = expr` lines of one ClassAd."""
-        return [line.decode("utf-8", "replace") for line in self.get_ad_raw()]
+    def get_ad_raw(self) -> List[bytes]:
+        """The `Name = expr` strings of one ClassAd, as raw bytes."""
+        return self.get_ad_blob()[1].split(b"\0")[:-1]
 
     def get_ad(self) -> Ad:
-        return [split_line(line) for line in self.get_ad_lines()]
+        return [split_line(line.decode("utf-8", "replace")) for line in self.get_ad_raw()]
 
 
 def split_line(line: str) -> Tuple[str, str]:
@@ -302,14 +278,12 @@ def literal(expr: str) -> Literal:
     low = text.lower()
     if low in ("true", "false"):
         return low == "true"
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        return float(text)
-    except ValueError:
-        return None
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return None
 
 
 def to_expr(value: Literal) -> str:
