@@ -19,7 +19,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from glidein.common import classads
-from glidein.common.classads import ClassAd
+from glidein.common.classads import ClassAd, ExprTree
 from glidein.common.config.frontend import UsableIdle
 from glidein.frontend.pressure import SlotCounts, Totals
 
@@ -37,8 +37,14 @@ class Need:
         return self.cpus <= other.cpus and self.memory <= other.memory and self.gpus <= other.gpus
 
 
+def _value(ad: ClassAd, name: str) -> object:
+    """A literal attribute as is (fast), an expression evaluated (MY = the ad)."""
+    value = ad.get(name)
+    return classads.eval_attr(ad, name) if isinstance(value, ExprTree) else value
+
+
 def _number(ad: ClassAd, name: str, default: float) -> float:
-    value = classads.eval_attr(ad, name)
+    value = _value(ad, name)
     if isinstance(value, bool) or not isinstance(value, int | float):
         return default
     return float(value)
@@ -77,7 +83,7 @@ class EntrySlots:
 
 
 def _str(ad: ClassAd, name: str) -> str | None:
-    value = classads.eval_attr(ad, name)
+    value = _value(ad, name)
     return value if isinstance(value, str) else None
 
 

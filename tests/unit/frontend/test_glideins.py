@@ -109,3 +109,10 @@ def test_needs_come_from_the_jobs_matching_the_entry() -> None:
 def test_minimal_needs_keeps_only_the_smallest() -> None:
     needs = [Need(4, 1000), Need(1, 4000), Need(2, 2000), Need(4, 4000), Need(1, 4000)]
     assert minimal_needs(needs) == [Need(1, 4000), Need(2, 2000), Need(4, 1000)]
+
+
+def test_slot_attributes_given_as_expressions_are_evaluated() -> None:
+    ad = slot("expr", TotalMemory=9000)
+    ad["Memory"] = classads.parse_expr("TotalMemory - 8500")
+    counts = count_slots([ad], "fe.main", {ENTRY: [Need(1, 1000)]}, UsableIdle(), NOW).entries[ENTRY]
+    assert (counts.idle, counts.not_usable) == (0, {"memory": 1})
