@@ -188,9 +188,10 @@ def verify_ad(ad: Mapping[str, object], public: Ed25519PublicKey | str) -> dict[
 
     Raises SecurityError (one line) when unsigned, malformed, tampered or signed by another key.
     """
-    lower = _lower_map(ad)
-    sig_text = ad.get(lower.get(SIGNATURE_ATTR.lower(), SIGNATURE_ATTR))
-    names_text = ad.get(lower.get(SIGNED_ATTRS_ATTR.lower(), SIGNED_ATTRS_ATTR))
+    values = {str(name): value for name, value in ad.items()}  # one pass over a ClassAd
+    lower = _lower_map(values)
+    sig_text = values.get(lower.get(SIGNATURE_ATTR.lower(), SIGNATURE_ATTR))
+    names_text = values.get(lower.get(SIGNED_ATTRS_ATTR.lower(), SIGNED_ATTRS_ATTR))
     if not isinstance(sig_text, str) or not isinstance(names_text, str):
         raise SecurityError(f"ad is not signed (no {SIGNATURE_ATTR}/{SIGNED_ATTRS_ATTR} strings)")
     names = [n for n in names_text.split(",") if n]
@@ -202,10 +203,10 @@ def verify_ad(ad: Mapping[str, object], public: Ed25519PublicKey | str) -> dict[
         raise SecurityError(f"{SIGNATURE_ATTR} is not valid base64") from None
     key = verify_key_from_b64(public) if isinstance(public, str) else public
     try:
-        key.verify(signature, canonical_ad_bytes(ad, names))
+        key.verify(signature, canonical_ad_bytes(values, names))
     except InvalidSignature:
         raise SecurityError(f"bad {SIGNATURE_ATTR} (tampered ad or another signer's key)") from None
-    return {lower[n.lower()]: ad[lower[n.lower()]] for n in names}
+    return {lower[n.lower()]: values[lower[n.lower()]] for n in names}
 
 
 # ---------------------------------------------------------------- sealing

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from glidein.common import classads
 from glidein.common.errors import GlideinError
 from glidein.factory import ads, downtimes, staging
 from glidein.factory.entry import Limits, TokenBucket
@@ -333,7 +334,9 @@ class FactoryCycle:
                 res.totals.get("held", 0),
             )
             out.append(ads.signed(ads.entry_ad(self.ident, self.keys, entry, stage_attrs, st), self.keys))
-            out += [ads.signed(ads.client_ad(self.ident, entry.name, c), self.keys) for c in res.clients]
+            out += [
+                classads.from_dict(ads.client_ad(self.ident, entry.name, c)) for c in res.clients
+            ]  # monitoring only: unsigned
         try:
             self.bus.advertise(out)
         except GlideinError as exc:

@@ -110,9 +110,28 @@ class RequestValidator:
     ) -> None:
         self.frontends, self.factory_keys = frontends, factory_keys
         self.entries, self.sequences = frozenset(entries), sequences
+        self._seen: dict[tuple[object, object], ValidRequest] = {}
 
     def validate(self, ad: Mapping[str, object]) -> ValidRequest:
-        """One request, or GlideinError (SecurityError/ProtocolError) saying why not."""
+        """One request, or GlideinError (SecurityError/ProtocolError) saying why not.
+
+        The very ad validated before (same Name, AdSequence and signature) is answered from a
+        cache: its values come from that verified ad, never from the one at hand.
+        """
+        key = (ad.get("FrontendName"), ad.get("Name"))
+        cached = self._seen.get(key)
+        if (
+            cached is not None
+            and cached.sequence == ad.get("AdSequence")
+            and cached.signature == ad.get(crypto.SIGNATURE_ATTR)
+            and (not cached.secrets or ad.get("ReqPubKeyID") in self.factory_keys)
+        ):
+            return cached
+        valid = self._validate(ad)
+        self._seen[key] = valid
+        return valid
+
+    def _validate(self, ad: Mapping[str, object]) -> ValidRequest:
         frontend = _str(ad, "FrontendName")
         trust = self.frontends.get(frontend)
         if trust is None:

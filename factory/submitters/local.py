@@ -4,7 +4,7 @@ The site lives in a directory: `jobs/<pilot id>/job.json` is a queued pilot; the
 (through `local_run`) once it has waited `queue_wait` seconds and one of `slots` is free. The run
 leaves `pid`, `pilot.log` and finally `exit`. `failure_rate` makes that share of pilots fail
 validation (exit 1); `black_hole` makes every pilot die at once. The scheduling pass runs at every
-`submit` and `status` call, i.e. each factory cycle.
+`status` call, i.e. once per factory cycle.
 """
 
 from __future__ import annotations
@@ -39,9 +39,10 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _read_int(path: Path) -> int | None:
+def _read_int(path: str) -> int | None:
     try:
-        return int(path.read_text().strip())
+        with open(path) as handle:
+            return int(handle.read().strip())
     except (OSError, ValueError):
         return None
 
@@ -85,43 +86,45 @@ class LocalSubmitter:
                 out[spec.pilot_id] = spec.pilot_id
         except OSError as exc:
             raise SubmitError(f"local site {self.site}: cannot queue pilots: {exc}") from None
-        self._schedule()
         return out
 
-    def _job_state(self, job_dir: Path) -> BackendStatus:
-        pilot_id = job_dir.name
-        code = _read_int(job_dir / "exit")
-        removed = (job_dir / "removed").exists()
+    def _job_state(self, pilot_id: str) -> BackendStatus:
+        base = f"{self.jobs}/{pilot_id}/"
+        code = _read_int(base + "exit")
+        removed = os.path.exists(base + "removed")
         if code is not None:
             state = S.REMOVED if removed else (S.COMPLETED if code == 0 else S.FAILED)
             return BackendStatus(pilot_id, state, pilot_id, code)
-        pid = _read_int(job_dir / "pid")
+        pid = _read_int(base + "pid")
         if pid is None:
             return BackendStatus(pilot_id, S.REMOVED if removed else S.IDLE, pilot_id)
         if _alive(pid):
             return BackendStatus(pilot_id, S.RUNNING, pilot_id)
-        code = _read_int(job_dir / "exit")  # it may have just finished
+        code = _read_int(base + "exit")  # it may have just finished
         if code is None:
             return BackendStatus(pilot_id, S.REMOVED if removed else S.FAILED, pilot_id, -9)
         return BackendStatus(pilot_id, S.COMPLETED if code == 0 else S.FAILED, pilot_id, code)
 
-    def _schedule(self) -> None:
-        """Start queued pilots that waited long enough, while slots are free."""
-        if not self.jobs.is_dir():
-            return
-        states = {d: self._job_state(d) for d in self.jobs.iterdir() if (d / "job.json").exists()}
+    def _scan(self) -> dict[str, BackendStatus]:
+        names = os.listdir(self.jobs) if self.jobs.is_dir() else []
+        return {n: self._job_state(n) for n in names if os.path.exists(f"{self.jobs}/{n}/job.json")}
+
+    def _schedule(self, states: dict[str, BackendStatus]) -> None:
+        """Start queued pilots that waited long enough, while slots are free (updates `states`)."""
         free = self.slots - sum(1 for st in states.values() if st.state == S.RUNNING)
-        queued = sorted(
-            (d for d, st in states.items() if st.state == S.IDLE), key=lambda d: d.stat().st_mtime
-        )
+        if free <= 0:
+            return
+        queued = [n for n, st in states.items() if st.state == S.IDLE]
+        queued.sort(key=lambda n: os.stat(f"{self.jobs}/{n}/job.json").st_mtime)
         now = self.clock()
-        for job_dir in queued:
+        for name in queued:
             if free <= 0:
                 break
-            job = json.loads((job_dir / "job.json").read_text())
+            job = json.loads((self.jobs / name / "job.json").read_text())
             if now - float(job["queued_at"]) < self.queue_wait:
-                continue
-            self._launch(job_dir)
+                break  # queued in order: later ones waited even less
+            self._launch(self.jobs / name)
+            states[name] = BackendStatus(name, S.RUNNING, name)
             free -= 1
 
     def _launch(self, job_dir: Path) -> None:
@@ -130,18 +133,15 @@ class LocalSubmitter:
         proc.wait(30)  # the runner forks and returns at once after writing its pid file
 
     def status(self, pilots: Sequence[PilotRef]) -> dict[str, BackendStatus]:
+        """The site's pilots (one scan of its directory, which also starts queued pilots)."""
         if not self.site.exists():
             return {}
         try:
-            self._schedule()
-            out: dict[str, BackendStatus] = {}
-            for ref in pilots:
-                job_dir = self.jobs / ref.pilot_id
-                if (job_dir / "job.json").exists():
-                    out[ref.pilot_id] = self._job_state(job_dir)
-            return out
+            states = self._scan()
+            self._schedule(states)
         except (OSError, ValueError) as exc:
             raise SubmitError(f"local site {self.site}: cannot read pilot status: {exc}") from None
+        return {ref.pilot_id: states[ref.pilot_id] for ref in pilots if ref.pilot_id in states}
 
     def remove(self, pilots: Sequence[PilotRef]) -> None:
         for ref in pilots:
@@ -149,7 +149,7 @@ class LocalSubmitter:
             if not job_dir.is_dir():
                 continue
             (job_dir / "removed").touch()
-            pid = _read_int(job_dir / "pid")
+            pid = _read_int(str(job_dir / "pid"))
             if pid is not None and _alive(pid):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)

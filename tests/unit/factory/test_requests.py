@@ -103,3 +103,15 @@ def test_validate_all_skips_bad_with_one_line_and_no_secret(caplog: pytest.LogCa
     assert len(caplog.records) == 2
     assert all("tok" not in r.getMessage() for r in caplog.records)
     assert isinstance(SecurityError("x"), GlideinError)
+
+
+def test_cached_answer_never_uses_altered_values() -> None:
+    w = World()
+    ad = w.ad(seq=4)
+    assert w.validator.validate(ad).request.req_idle == 5
+    ad["ReqIdleGlideins"] = 999  # same Name, sequence and signature, altered content
+    assert w.validator.validate(ad).request.req_idle == 5
+    other = w.ad(seq=5)
+    other["ReqIdleGlideins"] = 999  # a new sequence is verified again
+    with pytest.raises(SecurityError):
+        w.validator.validate(other)
