@@ -90,7 +90,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-factory-") as tmp_name:
         tmp = Path(tmp_name)
         print(
-            f"local backend submit: {bench_backend(tmp / 'backend', 2000):.0f} pilots/s (2000 pilots, batches of 10)"
+            f"local backend submit: {bench_backend(tmp / 'backend', 2000):.0f} pilots/s"
+            " (2000 pilots, batches of 10)"
         )
         bus, address, proc = make_bus(args.bus, tmp)
         try:
@@ -120,7 +121,8 @@ def run_cycles(args: argparse.Namespace, tmp: Path, bus: Any, address: str) -> N
             ads.append(from_dict(request_ad(req, setup.frontend_key, pub)))
     bus.advertise(ads)
     print(
-        f"frontend side: {len(ads)} signed requests made and advertised in {time.perf_counter() - started:.1f} s"
+        f"frontend side: {len(ads)} signed requests made and advertised"
+        f" in {time.perf_counter() - started:.1f} s"
     )
     report = cycle.run_once()
     print(
@@ -131,7 +133,8 @@ def run_cycles(args: argparse.Namespace, tmp: Path, bus: Any, address: str) -> N
     for n in range(2, args.cycles + 1):
         report = cycle.run_once()
         print(
-            f"cycle {n} (steady): {report.seconds:.2f} s, {report.submitted} submitted, {report.requests} requests"
+            f"cycle {n} (steady): {report.seconds:.2f} s, {report.submitted} submitted,"
+            f" {report.requests} requests"
         )
     cycle.shutdown()
 
