@@ -33,6 +33,7 @@ from glidein.common.config.frontend import FrontendConfig, Group
 from glidein.common.errors import GlideinError
 from glidein.frontend import credentials, jobs
 from glidein.frontend.cycle import EntryDecision, GroupOutcome, decide_group
+from glidein.frontend.monitoring import make_monitor
 from glidein.frontend.pressure import RemovalHistory
 from glidein.frontend.requests import (
     Entry,
@@ -97,6 +98,7 @@ class Frontend:
         self.history = HistoryStore(state / "removal_history.json")
         self.minter = credentials.TokenMinter(config.collectors.user_pool[0], clock)
         self.trusted = {f.name: f.signing_key for f in config.security.trusted_factories}
+        self.monitor = make_monitor(config)
 
     @property
     def key(self) -> Ed25519PrivateKey:
@@ -217,7 +219,10 @@ class Frontend:
             outcomes.append((group, outcome))
         self.history.save()
         self.publish(snap, outcomes)
-        return [outcome for _, outcome in outcomes]
+        results = [outcome for _, outcome in outcomes]
+        if self.monitor is not None:
+            self.monitor.record(self.wms, results, self.clock())
+        return results
 
     def invalidate(self) -> None:
         """Withdraw our requests and glideresource ads (graceful stop)."""

@@ -176,3 +176,27 @@ def test_invalidate_withdraws_our_ads(setup: tuple) -> None:  # type: ignore[typ
     frontend.invalidate()
     assert wms.invalidated == [("glideclient", 'FrontendName == "fe"')]
     assert pool.invalidated == [("glideresource", 'GlideFrontendName == "fe"')]
+
+
+def test_monitoring_row_from_the_factory_client_ads(setup: tuple) -> None:  # type: ignore[type-arg]
+    frontend, wms, _pool, _keys, tmp = setup
+    counts = {
+        "GlideinMonitorStatusIdle": 3,
+        "GlideinMonitorStatusRunning": 2,
+        "GlideinMonitorStatusHeld": 0,
+        "GlideinMonitorRequestedIdle": 14,
+        "GlideinMonitorRequestedMaxGlideins": 34,
+    }
+    client_ad = {"MyType": "glidefactoryclient", "Name": "ce1@gl@fac@fe.main", "ReqClientName": "fe.main"}
+    other = dict(client_ad, Name="ce1@gl@fac@other.main", ReqClientName="other.main")
+    wms.ads["glidefactoryclient"] = [
+        classads.from_dict({**client_ad, **counts}),
+        classads.from_dict({**other, **counts}),
+    ]
+    frontend.cycle()
+    snapshot = json.loads((tmp / "state" / "monitor" / "frontend" / "snapshot.json").read_text())
+    text = json.dumps(snapshot)
+    assert "fe.main" in text and "other.main" not in text
+    client = snapshot["entries"][0]["clients"][0]["counts"]
+    assert (client["jobs_idle"], client["pilots_idle"], client["requested_idle"]) == (30, 3, 14)
+    assert list((tmp / "state" / "monitor" / "frontend").rglob("*.rrd"))
