@@ -74,9 +74,12 @@ def start_services(layout: DemoLayout, sup: Supervisor) -> None:
     monitor = ["monitor", "web", "--root", str(layout.factory_state / "monitor"), "--kind", "factory"]
     monitor += ["--port", str(p["monitor"]), "--pilots-dir", str(layout.factory_state / "pilots")]
     sup.glidein("monitor-web", [*monitor, "--title", "glidein demo factory"])
+    fe_monitor = ["monitor", "web", "--root", str(layout.root / "frontend" / "monitor"), "--kind", "frontend"]
+    fe_monitor += ["--port", str(p["frontend_monitor"]), "--title", "glidein demo frontend"]
+    sup.glidein("frontend-monitor-web", fe_monitor)
     wait_until(lambda: port_open(p["schedd"]), 20, "schedd")
     sup.glidein("frontend", ["frontend", "run", "--config", str(layout.frontend_config)])
-    wait_until(lambda: port_open(p["monitor"]), 20, "monitoring web")
+    wait_until(lambda: port_open(p["monitor"]) and port_open(p["frontend_monitor"]), 20, "monitoring web")
 
 
 def submit_jobs(layout: DemoLayout) -> None:
@@ -124,7 +127,9 @@ def summarize(layout: DemoLayout, observer: Observer) -> Summary:
     )
     summary = collect(jobs, {i: expected_output(i) for i in range(layout.jobs)}, inputs)
     summary.elapsed_seconds = time.time() - observer.started
-    summary.monitoring_url = layout.url("monitor") + "/"
+    summary.monitoring_url = (
+        f"{layout.url('monitor')}/ (factory), {layout.url('frontend_monitor')}/ (frontend)"
+    )
     return summary
 
 
@@ -143,7 +148,9 @@ def run_demo(opts: DemoOptions) -> int:
     ok = False
     try:
         start_services(layout, sup)
-        _say(opts, f"monitoring: {layout.url('monitor')}/   schedd: {layout.url('schedd')}")
+        _say(
+            opts, f"monitoring: factory {layout.url('monitor')}/  frontend {layout.url('frontend_monitor')}/"
+        )
         submit_jobs(layout)
         observer = Observer(layout.url("schedd"), layout.factory_state, layout.jobs)
         _say(

@@ -55,11 +55,11 @@ def test_demo_runs_every_job_blocks_the_black_hole_and_stops_everything(tmp_path
     snapshot = json.loads((demo / "factory" / "monitor" / "factory" / "snapshot.json").read_text())
     states = {e["name"]: e["state"] for e in snapshot["entries"]}
     assert states["LOCAL_BlackHole"] == "blocked" and states["LOCAL_Flaky"] == "ok"
+    assert (demo / "frontend" / "monitor" / "frontend" / "snapshot.json").exists()
 
     pids = json.loads((demo / "pids.json").read_text())
-    assert set(pids) == {
-        "collector-wms", "collector-pool", "schedd", "factory-web", "factory", "monitor-web", "frontend"
-    }  # fmt: skip
+    daemons = {"collector-wms", "collector-pool", "schedd", "factory-web", "factory", "frontend"}
+    assert set(pids) == daemons | {"monitor-web", "frontend-monitor-web"}
     assert [name for name, pid in pids.items() if alive(pid)] == []
     pilot_pids = [int(p.read_text()) for p in (demo / "factory" / "local").glob("*/jobs/*/pid")]
     assert pilot_pids and [p for p in pilot_pids if alive(p)] == []
