@@ -218,7 +218,10 @@ class Frontend:
                 self.history.group(group.name)[decision.entry.name] = decision.removal.history
             outcomes.append((group, outcome))
         self.history.save()
-        self.publish(snap, outcomes)
+        try:
+            self.publish(snap, outcomes)
+        except GlideinError as exc:  # a collector down, a key unreadable: next cycle tries again
+            log.error("advertising failed this cycle: %s", exc)
         results = [outcome for _, outcome in outcomes]
         if self.monitor is not None:
             self.monitor.record(self.wms, results, self.clock())

@@ -200,3 +200,15 @@ def test_monitoring_row_from_the_factory_client_ads(setup: tuple) -> None:  # ty
     client = snapshot["entries"][0]["clients"][0]["counts"]
     assert (client["jobs_idle"], client["pilots_idle"], client["requested_idle"]) == (30, 3, 14)
     assert list((tmp / "state" / "monitor" / "frontend").rglob("*.rrd"))
+
+
+def test_advertising_failure_is_one_log_line(setup: tuple, caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[type-arg]
+    frontend, wms, _pool, _keys, _tmp = setup
+
+    def refuse(ads: Sequence[ClassAd]) -> None:
+        raise BusError("advertise at collector 127.0.0.1:1 failed: connection refused")
+
+    wms.advertise = refuse  # type: ignore[method-assign]
+    outcomes = frontend.cycle()
+    assert len(outcomes) == 1
+    assert "advertising failed this cycle" in caplog.text and "connection refused" in caplog.text
