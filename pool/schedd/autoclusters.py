@@ -57,13 +57,29 @@ def referenced_names(text: str) -> frozenset[str]:
     return frozenset(m.group(1).lower() for m in _TOKENS.finditer(text) if m.group(1))
 
 
-def significant(attrs: dict[str, str]) -> dict[str, str]:
-    """The attributes that define a job's autocluster."""
+def expression_refs(attrs: dict[str, str]) -> set[str]:
+    """Lower-cased names referenced by the non-string-literal values of `attrs`."""
     refs: set[str] = set()
     for text in attrs.values():
         if not text.startswith('"'):
             refs |= referenced_names(text)
+    return refs
+
+
+def significant(attrs: dict[str, str]) -> dict[str, str]:
+    """The attributes that define a job's autocluster."""
+    refs = expression_refs(attrs)
     return {k: v for k, v in attrs.items() if k.lower() not in PER_JOB or k.lower() in refs}
+
+
+def only_per_job(varying: dict[str, str], common_refs: set[str]) -> bool:
+    """True when per-job values leave the autocluster unchanged: per-job names, string literals,
+    referenced by no expression (then `significant` of the whole job equals that of the common part)."""
+    for name, text in varying.items():
+        low = name.lower()
+        if low not in PER_JOB or low in common_refs or not text.startswith('"'):
+            return False
+    return True
 
 
 def signature(sig_attrs: dict[str, str]) -> str:

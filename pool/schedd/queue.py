@@ -27,6 +27,8 @@ from glidein.pool.schedd.autoclusters import (
     RUNNING,
     AutoCluster,
     AutoClusters,
+    expression_refs,
+    only_per_job,
     significant,
 )
 from glidein.pool.schedd.jobads import job_ad, job_attrs, parse_job_ids
@@ -142,9 +144,12 @@ class JobQueue:
         moves: dict[int, int],
     ) -> Iterator[tuple[int, int, int, int, str | None]]:
         plain_ac = self._ac_for(common_sig, new_acs)
+        common_refs = expression_refs(parsed.common)
         for proc, varying in enumerate(parsed.procs):
             ac_id, vars_json = plain_ac, None
-            if varying:
+            if varying and only_per_job(varying, common_refs):
+                vars_json = json.dumps(varying)  # the common case: $(Process) in Args, Out, ...
+            elif varying:
                 merged = {**parsed.common, **varying}
                 sig = significant(merged)
                 ac_id = plain_ac if sig == common_sig else self._ac_for(sig, new_acs)

@@ -192,3 +192,14 @@ def test_job_whose_input_vanished_is_held_with_a_reason(tmp_path: Path) -> None:
     assert classads.evaluate("JobStatus", ad) == 5
     assert classads.evaluate("HoldReason", ad) == "cannot read input file in.txt"
     assert _counts(queue) == [(1, 0, 0)]
+
+
+def test_per_job_values_referenced_by_an_expression_split_autoclusters(tmp_path: Path) -> None:
+    queue = _queue(tmp_path, Clock())
+    text = 'executable = /bin/true\narguments = $(Process)\nrequirements = MY.Args != "1"\nqueue 3\n'
+    queue.submit(text, "t.sub", "/tmp", "alice")
+    assert len(queue.autoclusters()) == 3  # Args is referenced, so it is significant
+    queue.submit("executable = /bin/true\narguments = $(Process)\nqueue 3\n", "t.sub", "/tmp", "alice")
+    assert len(queue.autoclusters()) == 4  # plain per-job Args: one autocluster
+    claim = queue.claim(_slot(), "a")
+    assert claim is not None and claim.attrs["Args"] == '"0"' and claim.row.cluster == 1
