@@ -28,27 +28,55 @@ class AttrIndex:
     """Records by the lower-cased plain string value of one attribute."""
 
     def __init__(self, attr: str) -> None:
-        self.pattern = re.compile(
-            rb"(?:^|\0)[ \t]*" + re.escape(attr.encode()) + rb"[ \t]*=[ \t]*([^\0]*)", re.I
-        )
+        name = re.escape(attr.encode())
+        self.pattern = re.compile(rb"\0[ \t]*(" + name + rb")[ \t]*=[ \t]*([^\0]*)", re.I)
+        self.lower_name = attr.lower().encode()
+        self.probe = b"\0" + attr.encode() + b" = "  # the spelling ads use, learnt from the first one
         self.values: dict[str, dict[Key, Record]] = {}
         self.other: dict[Key, Record] = {}
+        self.filed: dict[Key, str | None] = {}  # key -> its value bucket (None: in `other`)
+
+    def _expr(self, blob: bytes) -> bytes | None:
+        """The attribute's expression text in an ad's wire lines, None if it has none."""
+        start = blob.rfind(self.probe)
+        if start >= 0:
+            start += len(self.probe)
+        elif blob.startswith(self.probe[1:]):
+            start = len(self.probe) - 1
+        elif self.lower_name in blob.lower():  # another spelling or spacing
+            found = self.pattern.findall(b"\0" + blob)
+            if not found:
+                return None
+            self.probe = b"\0" + found[-1][0] + b" = "
+            return bytes(found[-1][1])
+        else:
+            return None
+        return blob[start : blob.find(b"\0", start)]
 
     def add(self, key: Key, record: Record) -> None:
-        found = self.pattern.findall(b"\0" + record.blob)
-        if not found:
+        expr = self._expr(record.blob)
+        if expr is None:
             return  # no such attribute: `attr == "x"` cannot be true
-        plain = _PLAIN.match(found[-1])
+        plain = _PLAIN.match(expr)
         if plain:
-            self.values.setdefault(plain.group(1).decode("utf-8", "replace").lower(), {})[key] = record
+            value = plain.group(1).decode("utf-8", "replace").lower()
+            self.values.setdefault(value, {})[key] = record
+            self.filed[key] = value
         else:
             self.other[key] = record
+            self.filed[key] = None
 
-    def discard(self, key: Key, record: Record) -> None:
-        if self.other.pop(key, None) is None:
-            for bucket in self.values.values():
-                if bucket.pop(key, None) is not None:
-                    break
+    def discard(self, key: Key) -> None:
+        if key not in self.filed:
+            return
+        value = self.filed.pop(key)
+        if value is None:
+            del self.other[key]
+            return
+        bucket = self.values[value]
+        del bucket[key]
+        if not bucket:
+            del self.values[value]
 
     def candidates(self, values: set[str]) -> list[Record]:
         found = [r for v in values for r in self.values.get(v, {}).values()]
@@ -76,7 +104,7 @@ class AdStore:
         bucket = self.types.setdefault(key[0], {})
         old = bucket.get(key[1])
         if old is not None:
-            self._unindex(key, old)
+            self._unindex(key)
         else:
             self.count += 1
         bucket[key[1]] = record
@@ -84,9 +112,9 @@ class AdStore:
             index.add(key, record)
         return old is None
 
-    def _unindex(self, key: Key, record: Record) -> None:
+    def _unindex(self, key: Key) -> None:
         for index in self.indexes.values():
-            index.discard(key, record)
+            index.discard(key)
 
     def remove(self, my_type: str, name: str) -> bool:
         key = (my_type.lower(), name.lower())
@@ -95,7 +123,7 @@ class AdStore:
         if record is None:
             return False
         self.count -= 1
-        self._unindex(key, record)
+        self._unindex(key)
         if not bucket:
             del self.types[key[0]]
         return True

@@ -180,7 +180,8 @@ def test_indexed_query_equals_full_scan(
 ) -> None:
     collector = Collector(AdStore(index_min_ads=0), default_lifetime=100, clock=Clock())  # always index
     for my_type, name, x, site in records:
-        ad = _ad(my_type, name, X=x) + ([("Site", site)] if site else [])
+        spelling = ("Site", "site", "SITE")[x % 3]  # the index must find every spelling
+        ad = _ad(my_type, name, X=x) + ([(spelling, site)] if site else [])
         collector.update(UPDATE_GENERIC, _msg(ad), "p")
     constraint = "(" + op.join(f"({atom})" for atom in atoms) + ")"
     indexed = {
