@@ -130,38 +130,59 @@ def _entry_tree(text: str) -> tuple[ExprTree, tuple[str, ...]]:
     return tree, tuple(sorted({top_name(r) for r in classads.external_refs(tree)}, key=str.lower))
 
 
+# A conjunct prepared for one job: (flattened text, its entry-scope form or None for the slow path).
+Prepared = tuple[str, "str | None"]
+PrepareCache = dict[tuple[str, tuple[tuple[str, "str | None"], ...]], Prepared]
+
+
+def prepare(part: str, job: ClassAd, cache: PrepareCache) -> Prepared:
+    """Flatten one conjunct against `job`; cached by the values of the job attributes it reads."""
+    refs = classads.internal_refs(part, job)
+    key = (part, tuple(sorted((r.lower(), value_text(job, r)) for r in refs)))
+    hit = cache.get(key)
+    if hit is None:
+        flat = OneWayMatcher(part, my=job).flattened
+        rewritten = None
+        if flat not in ("true", "false"):
+            inlined = inline_job_literals(flat, job)
+            rewritten = to_entry_scope(inlined) if inlined is not None else None
+        hit = cache[key] = (flat, rewritten)
+    return hit
+
+
 class JobTest:
     """The test of one job class: its conjuncts flattened against the job, ready for `EntryIndex`.
 
     `parts` are the conjuncts of the whole test (split before flattening, so that the split is
-    done once per group expression); `whole` is the whole test, for the slow exact path.
+    done once per group expression); `whole` is the whole test, for the slow exact path. Job
+    classes that agree on what a conjunct reads share its flattening through `cache`.
     """
 
-    def __init__(self, parts: Sequence[str], whole: str, job: ClassAd) -> None:
-        self.job, self.whole = job, whole
+    def __init__(
+        self, parts: Sequence[str], whole: str, job: ClassAd, cache: PrepareCache | None = None
+    ) -> None:
+        self.job, self.whole, self.key = job, whole, ""
         self.constant: bool | None = None
         # (text, tree, entry attrs, the conjunct itself)
         self.parts: list[tuple[str, ExprTree, tuple[str, ...], str]] = []
+        cache = {} if cache is None else cache
         wrap = len(parts) > 1
-        flats = []
+        prepared = []
         for part in parts:
-            flat = OneWayMatcher(f"({part}) && true" if wrap else part, my=job).flattened
+            flat, rewritten = prepare(f"({part}) && true" if wrap else part, job, cache)
             if flat == "false":
                 self.constant = False
                 return
             if flat != "true":
-                flats.append(flat)
-        if not flats:
+                prepared.append(rewritten)
+        if not prepared:
             self.constant = True
             return
-        self.key = ""
-        for flat in flats:
-            inlined = inline_job_literals(flat, job)
-            rewritten = to_entry_scope(inlined) if inlined is not None else None
+        for rewritten in prepared:
             if rewritten is None:
                 self.parts = []  # the slow, exact path
                 return
-            text = f"({rewritten}) && true" if len(flats) > 1 else rewritten
+            text = f"({rewritten}) && true" if len(prepared) > 1 else rewritten
             tree, names = _entry_tree(text)
             self.parts.append((text, tree, names, _unwrap(rewritten) or rewritten))
         # What the entries are tested with: equal keys, equal answers (the whole-test cache).

@@ -35,6 +35,7 @@ from glidein.frontend.match_index import (
     REQUIREMENTS,
     EntryIndex,
     JobTest,
+    PrepareCache,
     conjuncts,
     indices,
     top_name,
@@ -154,9 +155,9 @@ def key_attributes(match_expr: str, clusters: Sequence[JobCluster], entries: Seq
 class _JobClass:
     """Clusters alike in every referenced attribute: one test, summed counts."""
 
-    def __init__(self, match_expr: str, ad: ClassAd) -> None:
+    def __init__(self, match_expr: str, ad: ClassAd, cache: PrepareCache) -> None:
         self.ad = ad
-        self.test = JobTest(job_test_parts(match_expr, ad), combined_expr(match_expr, ad), ad)
+        self.test = JobTest(job_test_parts(match_expr, ad), combined_expr(match_expr, ad), ad, cache)
         self.idle = self.old = self.running = 0
         self.idle_cpus = self.old_cpus = 0.0
         self.need = job_need(ad)
@@ -172,11 +173,12 @@ class _JobClass:
 
 def _job_classes(match_expr: str, clusters: Sequence[JobCluster], keys: Sequence[str]) -> list[_JobClass]:
     classes: dict[tuple[str | None, ...], _JobClass] = {}
+    cache: PrepareCache = {}
     for cluster in clusters:
         key = tuple(value_text(cluster.ad, name) for name in keys)
         job_class = classes.get(key)
         if job_class is None:
-            job_class = classes[key] = _JobClass(match_expr, cluster.ad)
+            job_class = classes[key] = _JobClass(match_expr, cluster.ad, cache)
         job_class.add(cluster)
     return list(classes.values())
 
