@@ -265,9 +265,11 @@ def max_run(policy: PressurePolicy, demand: EntryDemand, slots: SlotCounts) -> t
         return 0, "no idle and no running jobs"
     if idle <= 0:
         return real, f"{real} glideins running jobs, no idle job"
-    wanted = max(idle - slots.idle, 0) + real
-    value = int(wanted * policy.relative_to_queue + 1)
-    return value, f"({wanted} effective idle + running) x relative_to_queue {policy.relative_to_queue:g} + 1"
+    effective = max(idle - slots.idle, 0)
+    value = int((effective + real) * policy.relative_to_queue + 1)
+    return value, (
+        f"({effective} effective idle + {real} running) x relative_to_queue {policy.relative_to_queue:g} + 1"
+    )
 
 
 def compute(policy: PressurePolicy, demand: EntryDemand, slots: SlotCounts, totals: Totals) -> Pressure:
