@@ -3,7 +3,8 @@
 Reads, open to anyone who can reach the port:
   GET  /status                         {"name", "url", "idle", "running", "held", "autoclusters"}
   GET  /jobs?constraint=E&all=1&limit=N  [JSON ClassAd objects]; all=1 adds removed/completed jobs
-  GET  /autoclusters?constraint=E      [{"id", "idle", "running", "ad": JSON ClassAd object}]
+  GET  /autoclusters?constraint=E      [{"id", "idle", "running", "old_idle", "ad": JSON ClassAd object}]
+                                       old_idle: idle for 600 s or more (glideinWMS's "old idle")
 Local users (peer on loopback AND header `X-Glidein-Secret` = contents of <state-dir>/local.secret,
 a 0600 file only the schedd's user can read; the CLI reads it):
   POST /submit  {"text", "filename", "iwd", "owner"}  -> {"cluster", "jobs"}; 400 {"error":

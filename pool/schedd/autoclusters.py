@@ -49,6 +49,7 @@ PER_JOB = frozenset(
 )
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|([A-Za-z_][A-Za-z0-9_]*)')
 IDLE, RUNNING, REMOVED, COMPLETED, HELD = 1, 2, 3, 4, 5
+OLD_IDLE_S = 600
 
 
 @functools.lru_cache(maxsize=65536)
@@ -91,6 +92,7 @@ class AutoCluster:
     id: int
     attrs: dict[str, str]
     counts: dict[int, int] = field(default_factory=dict)  # JobStatus -> number of jobs
+    idle_since: dict[int, int] = field(default_factory=dict)  # unix second idle jobs went idle -> count
     _ad: classads.ClassAd | None = None
 
     @property
@@ -114,6 +116,11 @@ class AutoCluster:
     def running(self) -> int:
         return self.counts.get(RUNNING, 0)
 
+    def old_idle(self, now: float, age: float = OLD_IDLE_S) -> int:
+        """Idle jobs that have been idle for `age` seconds or more (glideinWMS's "old idle")."""
+        cutoff = now - age
+        return sum(count for since, count in self.idle_since.items() if since <= cutoff)
+
 
 class AutoClusters:
     """All autoclusters by id and by signature; counts changed only through `move`."""
@@ -131,13 +138,24 @@ class AutoClusters:
     def find(self, sig_attrs: dict[str, str]) -> int | None:
         return self.by_sig.get(signature(sig_attrs))
 
-    def move(self, ac_id: int, old: int | None, new: int | None, n: int = 1) -> None:
-        """`n` jobs of autocluster `ac_id` change status `old` -> `new` (None: enter/leave)."""
-        counts = self.by_id[ac_id].counts
+    def move(
+        self, ac_id: int, old: int | None, new: int | None, n: int = 1, *, since: int | None = None
+    ) -> None:
+        """`n` jobs of autocluster `ac_id` change status `old` -> `new` (None: enter/leave).
+
+        `since` is when they went idle (leaving IDLE) or now (entering IDLE), for `old_idle`.
+        """
+        cluster = self.by_id[ac_id]
         if old is not None:
-            counts[old] = counts.get(old, 0) - n
+            cluster.counts[old] = cluster.counts.get(old, 0) - n
         if new is not None:
-            counts[new] = counts.get(new, 0) + n
+            cluster.counts[new] = cluster.counts.get(new, 0) + n
+        if since is not None and IDLE in (old, new) and old != new:
+            left = cluster.idle_since.get(since, 0) + (n if new == IDLE else -n)
+            if left > 0:
+                cluster.idle_since[since] = left
+            else:
+                cluster.idle_since.pop(since, None)
 
     def active(self) -> list[AutoCluster]:
         """Autoclusters with idle, running or held jobs."""

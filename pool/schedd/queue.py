@@ -72,6 +72,8 @@ class JobQueue:
             self.acs.add(ac_id, attrs)
         for ac_id, status, count in self.store.status_counts():
             self.acs.move(ac_id, None, status, count)
+        for ac_id, since, count in self.store.idle_ages():
+            self.acs.by_id[ac_id].idle_since[since] = count
         self.store.renew_all_leases(self.now() + options.lease_s)  # startds get one lease to come back
 
     def now(self) -> float:
@@ -122,7 +124,7 @@ class JobQueue:
                 self.acs.by_id.pop(ac_id, None)
             raise
         for ac_id, count in moves.items():
-            self.acs.move(ac_id, None, IDLE, count)
+            self.acs.move(ac_id, None, IDLE, count, since=qdate)
 
     def _ac_for(self, sig: dict[str, str], new_acs: list[tuple[int, dict[str, str]]]) -> int:
         found = self.acs.find(sig)
@@ -202,13 +204,13 @@ class JobQueue:
         return [(item[3], item[4]) for item in scored]
 
     def _start(self, row: JobRow, startd: str, requests: dict[str, int]) -> Claim:
-        now = self.now()
+        now, idle_since = self.now(), row.entered
         row.status, row.starts, row.entered, row.started = RUNNING, row.starts + 1, int(now), int(now)
         row.claim, row.startd, row.lease = secrets.token_urlsafe(18), startd, now + self.options.lease_s
         self.store.begin()
         self.store.update(row)
         self.store.commit()
-        self.acs.move(row.ac, IDLE, RUNNING)
+        self.acs.move(row.ac, IDLE, RUNNING, since=idle_since)
         log.info("claimed job=%s startd=%s starts=%d", row.job_id, startd, row.starts)
         return Claim(str(row.claim), row, self.attrs_of(row), requests)
 
@@ -260,7 +262,7 @@ class JobQueue:
     def _requeue(self, row: JobRow) -> None:
         row.status, row.claim, row.startd, row.lease, row.entered = IDLE, None, None, None, int(self.now())
         self.store.update(row)
-        self.acs.move(row.ac, RUNNING, IDLE)
+        self.acs.move(row.ac, RUNNING, IDLE, since=row.entered)
 
     def reap(self) -> int:
         """Running jobs whose lease expired go back to idle; returns how many."""
@@ -322,10 +324,10 @@ class JobQueue:
             self.store.begin()
             try:
                 for row in self._live_rows(wanted, selector):
-                    old = row.status
+                    old, since = row.status, row.entered
                     row.status, row.lease, row.entered = REMOVED, None, int(self.now())
                     self.store.update(row)
-                    self.acs.move(row.ac, old, REMOVED)
+                    self.acs.move(row.ac, old, REMOVED, since=since)
                     removed.append(row.job_id)
                 self.store.commit()
             except BaseException:
@@ -345,12 +347,14 @@ class JobQueue:
     def autoclusters(self, constraint: str = "true") -> list[dict[str, object]]:
         expr = classads.parse_expr(constraint)
         out: list[dict[str, object]] = []
+        now = self.now()
         with self.lock:
             for ac in self.acs.active():
                 if constraint.strip() != "true" and not classads.is_true(classads.evaluate(expr, ac.ad)):
                     continue
                 ad = json.loads(classads.to_json(ac.ad))
-                out.append({"id": ac.id, "idle": ac.idle, "running": ac.running, "ad": ad})
+                item = {"id": ac.id, "idle": ac.idle, "running": ac.running, "old_idle": ac.old_idle(now)}
+                out.append({**item, "ad": ad})
         return out
 
 

@@ -106,6 +106,10 @@ class Store:
             self.db.execute("SELECT ac, status, COUNT(*) FROM jobs WHERE status IN (1, 2, 5) GROUP BY 1, 2")
         )
 
+    def idle_ages(self) -> list[tuple[int, int, int]]:
+        """(autocluster, second it went idle, count) for every idle job."""
+        return list(self.db.execute("SELECT ac, entered, COUNT(*) FROM jobs WHERE status = 1 GROUP BY 1, 2"))
+
     def add_cluster(self, cluster: int, owner: str, qdate: int, common: dict[str, str]) -> None:
         self.db.execute(
             "INSERT INTO clusters VALUES (?, ?, ?, ?)", (cluster, owner, qdate, json.dumps(common))

@@ -203,3 +203,27 @@ def test_per_job_values_referenced_by_an_expression_split_autoclusters(tmp_path:
     assert len(queue.autoclusters()) == 4  # plain per-job Args: one autocluster
     claim = queue.claim(_slot(), "a")
     assert claim is not None and claim.attrs["Args"] == '"0"' and claim.row.cluster == 1
+
+
+def test_old_idle_counts_jobs_idle_for_ten_minutes(tmp_path: Path) -> None:
+    clock = Clock()
+    queue = _queue(tmp_path, clock)
+    _submit(queue, n=3)
+    clock.now += 601
+    _submit(queue, n=2)
+
+    def old_idle() -> list[int]:
+        return [int(str(c["old_idle"])) for c in queue.autoclusters()]
+
+    assert old_idle() == [3]
+    claim = queue.claim(_slot(), "a")  # the oldest job first
+    assert claim is not None and claim.row.job_id == "1.0"
+    assert old_idle() == [2]
+    clock.now += 11
+    queue.reap()  # back to idle now: young again
+    assert old_idle() == [2]
+    assert queue.remove(["1.1"], None) == ["1.1"]
+    assert old_idle() == [1]
+    queue.close()
+    clock.now += 600
+    assert [int(str(c["old_idle"])) for c in _queue(tmp_path, clock).autoclusters()] == [4]
