@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 SESSION_COMMANDS = sorted(set(cedar.COMMANDS.values()))
 ANSWER_CHUNK = 256 << 10
 WATCHDOG_TICK = 0.25
+READ_CHUNK = 256 << 10
 
 
 class Conn:
@@ -41,6 +42,22 @@ class Conn:
         self.peer = peer
         self.deadline = time.monotonic() + 60.0
         self.timed_out = False
+        self.buf = bytearray()  # received bytes; those before `pos` are consumed
+        self.pos = 0
+
+    def unread(self) -> int:
+        return len(self.buf) - self.pos
+
+    async def fill(self, need: int) -> None:
+        """Read until at least `need` unconsumed bytes are buffered (many messages per read)."""
+        while self.unread() < need:
+            if self.pos:
+                del self.buf[: self.pos]
+                self.pos = 0
+            chunk = await self.reader.read(READ_CHUNK)
+            if not chunk:
+                raise asyncio.IncompleteReadError(bytes(self.buf), need)
+            self.buf += chunk
 
 
 @dataclass
@@ -190,22 +207,27 @@ class CollectorServer:
         parts: list[bytes] = []
         total = 0
         while True:
-            wait = self.config.idle_timeout if first and not parts else self.config.read_timeout
-            conn.deadline = time.monotonic() + wait
-            try:
-                header = await conn.reader.readexactly(cedar.HEADER.size)
-            except asyncio.IncompleteReadError as exc:
-                if first and not parts and not exc.partial and not conn.timed_out:
-                    return None
-                raise
-            end, length = cedar.HEADER.unpack(header)
+            if conn.unread() < cedar.HEADER.size:
+                wait = self.config.idle_timeout if first and not parts else self.config.read_timeout
+                conn.deadline = time.monotonic() + wait
+                try:
+                    await conn.fill(cedar.HEADER.size)
+                except asyncio.IncompleteReadError as exc:
+                    if first and not parts and not exc.partial and not conn.timed_out:
+                        return None
+                    raise
+            end, length = cedar.HEADER.unpack_from(conn.buf, conn.pos)
             if end not in (0, 1) or length > cedar.MAX_PACKET:
-                raise ProtocolError(f"bad packet header {header.hex()}")
+                raise ProtocolError(f"bad packet header {conn.buf[conn.pos : conn.pos + 5].hex()}")
             total += length
             if total > self.config.max_message:
                 raise ProtocolError(f"message larger than {self.config.max_message} bytes")
-            conn.deadline = time.monotonic() + self.config.read_timeout
-            parts.append(await conn.reader.readexactly(length))
+            conn.pos += cedar.HEADER.size
+            if conn.unread() < length:
+                conn.deadline = time.monotonic() + self.config.read_timeout
+                await conn.fill(length)
+            parts.append(bytes(conn.buf[conn.pos : conn.pos + length]))
+            conn.pos += length
             if end:
                 return cedar.Message(parts[0] if len(parts) == 1 else b"".join(parts), self.config.max_attrs)
 
