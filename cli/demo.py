@@ -31,14 +31,10 @@ def register(subparsers: Subparsers) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    from glidein.demo.run import DemoOptions, run_demo, stop_kept
+
     if args.stop:
-        from glidein.demo.processes import stop_pid_file
-
-        left = stop_pid_file(args.stop / "pids.json")
-        print(f"stopped the demo in {args.stop}" + (f"; killed {', '.join(left)}" if left else ""))
-        return 0
-    from glidein.demo.run import DemoOptions, run_demo
-
+        return stop_kept(args.stop.resolve(), DemoOptions())
     opts = DemoOptions(
         jobs=args.jobs,
         keep=args.keep,

@@ -139,12 +139,21 @@ class Supervisor:
         return killed
 
 
-def stop_pid_file(pid_file: Path, timeout: float = 15.0) -> list[str]:
-    """Stop the processes of a demo left running (`--keep`); return the names still alive after."""
+def _ours(pid: int) -> bool:
+    """The pid is still one of the demo's `python -m glidein.cli` processes (not a reused pid)."""
     try:
-        pids: dict[str, int] = json.loads(pid_file.read_text())
+        return b"glidein.cli" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def stop_pid_file(pid_file: Path, names: Sequence[str] | None = None, timeout: float = 15.0) -> list[str]:
+    """Stop processes of a demo left running (`--keep`), all or only `names`; return those killed."""
+    try:
+        recorded: dict[str, int] = json.loads(pid_file.read_text())
     except (OSError, ValueError) as exc:
         raise GlideinError(f"{pid_file}: no demo processes recorded ({exc})") from None
+    pids = {n: p for n, p in recorded.items() if (names is None or n in names) and _ours(p)}
     for pid in reversed(list(pids.values())):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)

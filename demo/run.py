@@ -21,9 +21,9 @@ from typing import TextIO
 
 from glidein.common.config import load_factory_config
 from glidein.common.errors import GlideinError
-from glidein.demo import cleanup
-from glidein.demo.layout import DemoLayout, expected_output, prepare, slurm_available
-from glidein.demo.processes import GLIDEIN, Supervisor, port_open, wait_until
+from glidein.demo import cleanup, slurm
+from glidein.demo.layout import DemoLayout, expected_output, prepare
+from glidein.demo.processes import GLIDEIN, Supervisor, port_open, stop_pid_file, wait_until
 from glidein.demo.summary import Summary, SummaryInputs, collect, format_summary
 from glidein.demo.watch import Observer, progress_line
 from glidein.pool.schedd.client import ScheddClient
@@ -42,15 +42,6 @@ class DemoOptions:
 
 def _say(opts: DemoOptions, text: str) -> None:
     print(text, file=opts.out, flush=True)
-
-
-def _use_slurm(mode: str) -> bool:
-    if mode == "no":
-        return False
-    found = slurm_available()
-    if mode == "yes" and not found:
-        raise GlideinError("--slurm yes: no Slurm answers (run scripts/slurm_up.sh and export SLURM_CONF)")
-    return found
 
 
 def start_services(layout: DemoLayout, sup: Supervisor) -> None:
@@ -141,10 +132,21 @@ def run_demo(opts: DemoOptions) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     if opts.jobs < 1:
         raise GlideinError("--jobs must be at least 1")
-    root = opts.directory or Path(tempfile.mkdtemp(prefix="glidein-demo-"))
-    layout = prepare(root, opts.jobs, _use_slurm(opts.slurm))
+    root = (opts.directory or Path(tempfile.mkdtemp(prefix="glidein-demo-"))).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    cluster = slurm.choose(opts.slurm, root)
+    try:
+        layout = prepare(root, opts.jobs, cluster is not None)
+        return _run(layout, opts, cluster)
+    finally:
+        if cluster is not None and not opts.keep:
+            cluster.stop()
+
+
+def _run(layout: DemoLayout, opts: DemoOptions, cluster: slurm.SlurmCluster | None) -> int:
     sup = Supervisor(layout.logs, layout.root / "pids.json")
-    _say(opts, f"glidein demo in {layout.root} (logs in {layout.logs}); slurm entry: {layout.slurm}")
+    where = f"Slurm entry: {cluster.conf}" if cluster else "no Slurm entry"
+    _say(opts, f"glidein demo in {layout.root} (logs in {layout.logs}); {where}")
     ok = False
     try:
         start_services(layout, sup)
@@ -164,7 +166,7 @@ def run_demo(opts: DemoOptions) -> int:
         ok = summary.ok
     finally:
         if opts.keep:
-            _say(opts, f"--keep: left running; stop with: glidein demo --stop {layout.root}")
+            _say(opts, f"--keep: everything left running; stop it with: glidein demo --stop {layout.root}")
         else:
             _stop(layout, sup, opts)
     return 0 if ok else 1
@@ -182,3 +184,23 @@ def _stop(layout: DemoLayout, sup: Supervisor, opts: DemoOptions) -> None:
     _say(opts, text + (f"; had to kill: {', '.join(killed)}" if killed else ""))
     if groups or pilots:
         _say(opts, f"killed what was left in the process groups of {groups} and {pilots} pilots")
+
+
+def stop_kept(root: Path, opts: DemoOptions) -> int:
+    """`glidein demo --stop DIR`: stop a demo left running with --keep, in the same order."""
+    pid_file = root / "pids.json"
+    killed = stop_pid_file(pid_file, ("frontend", "factory"))
+    removed = cleanup.remove_pilots(root / "factory.yaml")
+    cleanup.wait_pilots(root / "factory", 20.0)
+    killed += stop_pid_file(pid_file)
+    pilots = cleanup.kill_pilots(root / "factory")
+    if (root / "slurm" / "etc" / "slurm.conf").exists():
+        slurm.SlurmCluster(str(root / "slurm" / "etc" / "slurm.conf"), root / "slurm").stop()
+    text = f"stopped the demo in {root}; removed {removed} pilots"
+    _say(
+        opts,
+        text
+        + (f"; had to kill: {', '.join(killed)}" if killed else "")
+        + (f", {pilots} pilots" if pilots else ""),
+    )
+    return 0
