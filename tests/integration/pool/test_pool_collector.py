@@ -25,7 +25,7 @@ def test_schedd_and_startd_ads_on_the_collector(processes: Processes, tmp_path: 
     pool = Pool(processes, tmp_path)
     pool.start_schedd(name="sched1", extra=["--collector", collector, "--advertise-interval", "1"])
     exe = script(tmp_path / "long.sh", "exec sleep 60\n")
-    assert pool.submit(f"executable = {exe}\nqueue 3\n").returncode == 0
+    pool.queue(f"executable = {exe}\nqueue 3\n")
 
     def schedd_ad() -> dict[str, str]:
         found = _ads(collector, "SCHEDD", 'Name == "sched1"')
