@@ -94,6 +94,7 @@ class AutoCluster:
     counts: dict[int, int] = field(default_factory=dict)  # JobStatus -> number of jobs
     idle_since: dict[int, int] = field(default_factory=dict)  # unix second idle jobs went idle -> count
     _ad: classads.ClassAd | None = None
+    _matcher: classads.OneWayMatcher | None = None
 
     @property
     def ad(self) -> classads.ClassAd:
@@ -102,6 +103,13 @@ class AutoCluster:
             body = "; ".join(f"{name} = {text}" for name, text in self.attrs.items())
             self._ad = classads.parse_ad(f"[{body}; AutoClusterId = {self.id}]")
         return self._ad
+
+    @property
+    def matcher(self) -> classads.OneWayMatcher:
+        """The job's Requirements flattened once: a fast pre-filter before the exact two-way match."""
+        if self._matcher is None:
+            self._matcher = classads.OneWayMatcher(self.ad)
+        return self._matcher
 
     @property
     def prio(self) -> int:

@@ -194,7 +194,7 @@ class JobQueue:
     def _candidates(self, slot: classads.ClassAd) -> list[tuple[AutoCluster, dict[str, int]]]:
         scored: list[tuple[int, float, int, AutoCluster, dict[str, int]]] = []
         for ac in self.acs.by_id.values():
-            if ac.idle <= 0:
+            if ac.idle <= 0 or not ac.matcher.matches(slot):
                 continue
             matched, rank = classads.match_with_rank(ac.ad, slot)
             requests = _fits(ac.ad, slot) if matched else None
