@@ -160,6 +160,8 @@ def _run(layout: DemoLayout, opts: DemoOptions, cluster: slurm.SlurmCluster | No
         )
         finished = watch(layout, sup, opts, observer)
         summary = summarize(layout, observer)
+        if not opts.keep:
+            summary.monitoring_url += " (stopped now; run with --keep to browse them)"
         if not finished:
             summary.problems.insert(0, f"timeout: jobs still queued after {opts.timeout:.0f} s")
         _say(opts, format_summary(summary))
