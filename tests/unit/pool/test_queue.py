@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -227,3 +228,34 @@ def test_old_idle_counts_jobs_idle_for_ten_minutes(tmp_path: Path) -> None:
     queue.close()
     clock.now += 600
     assert [int(str(c["old_idle"])) for c in _queue(tmp_path, clock).autoclusters()] == [4]
+
+
+def test_incremental_counts_equal_a_recount_after_random_operations(tmp_path: Path) -> None:
+    import random
+
+    rng = random.Random(4)
+    clock = Clock()
+    queue = _queue(tmp_path, clock)
+    claims: list[str] = []
+    for _step in range(150):
+        op = rng.choice(["submit", "claim", "claim", "complete", "release", "remove", "reap"])
+        if op == "submit":
+            _submit(queue, n=rng.randint(1, 4), cpus=rng.randint(1, 2), prio=rng.randint(0, 1))
+        elif op == "claim" and (claim := queue.claim(_slot(Cpus=rng.randint(1, 2)), "s")) is not None:
+            claims.append(claim.claim_id)
+        elif op in {"complete", "release"} and claims:
+            claim_id = claims.pop(rng.randrange(len(claims)))
+            with contextlib.suppress(NotFoundError):
+                queue.complete(claim_id, 0) if op == "complete" else queue.release(claim_id, "test")
+        elif op == "remove":
+            queue.remove([], f"ProcId == {rng.randint(0, 3)} && ClusterId % 3 == {rng.randint(0, 2)}")
+        elif op == "reap":
+            clock.now += rng.choice([1, 11])
+            queue.reap()
+        recount: dict[int, dict[int, int]] = {}
+        for ac_id, status, count in queue.store.status_counts():
+            recount.setdefault(ac_id, {})[status] = count
+        for ac in queue.acs.by_id.values():
+            kept = {status: n for status, n in ac.counts.items() if n and status in (1, 2, 5)}
+            assert kept == recount.get(ac.id, {}), (op, ac.id)
+            assert sum(ac.idle_since.values()) == ac.idle
