@@ -9,7 +9,7 @@ import time
 
 from glidein.pool import cedar
 from tests.integration.collector.conftest import Running, StartCollector
-from tests.procs import wait_for
+from tests.procs import run_glidein, wait_for
 
 
 def _alive(address: str) -> bool:
@@ -128,3 +128,16 @@ def test_many_packets_and_raw_update_then_nop(collector: Running) -> None:
     _send_raw(collector.port, packets + nop)
     wait_for(lambda: len(cedar.query(collector.address, "glideraw")) == 1, timeout=10)
     assert _closed_lines(collector) == []
+
+
+def test_bad_query_constraint_answers_nothing_and_goes_on(collector: Running) -> None:
+    assert cedar.query(collector.address, "ANY", "bad ((") == []
+    assert "bad query" in collector.log()
+    assert _alive(collector.address)
+
+
+def test_port_in_use_is_a_one_line_error(collector: Running) -> None:
+    result = run_glidein(["collector", "--port", str(collector.port)], timeout=30)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert "cannot listen on 127.0.0.1" in line
