@@ -192,3 +192,10 @@ def test_indexed_query_equals_full_scan(
     for record in collector.store.matching(collector.store.candidates(None, {}), spec.constraint, 1000.0):
         scanned.add(record.name + "/" + record.my_type)
     assert indexed == scanned
+
+
+def test_identity_attributes_in_any_spelling() -> None:
+    record = build_record(b'mytype = "t"\0NAME="n"\0classadlifetime = 5\0', None, 100.0, 10)
+    assert (record.my_type, record.name, record.expires) == ("t", "n", 105.0)
+    slot = build_record(b'Name = "slot1@h"\0Cpus = 1\0', "Machine", 0.0, 10)
+    assert slot.my_type == "Machine" and b'MyType = "Machine"\0' in slot.blob
