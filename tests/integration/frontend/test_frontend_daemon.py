@@ -62,10 +62,10 @@ def test_frontend_against_real_processes(processes: Processes, tmp_path: Path) -
     assert once.returncode == 0, once.stderr
     got = requests(wms)
     assert set(got) == {"ce1@gl@fac", "ce2@gl@fac"}  # the forged entry got nothing
-    # ce1: 30 idle, the slot is not usable -> int(30/3)=10 + reserve 5 = 15; max int(30*1.15+1)=35
-    # ce2: 6 idle -> 2 + min(6//3, 5) = 4; max int(6*1.15+1)=7
-    assert (got["ce1@gl@fac"]["ReqIdleGlideins"], got["ce1@gl@fac"]["ReqMaxGlideins"]) == (15, 35)
-    assert (got["ce2@gl@fac"]["ReqIdleGlideins"], got["ce2@gl@fac"]["ReqMaxGlideins"]) == (4, 7)
+    # ce1: 30 idle, the slot is not usable -> int(30/3) = 10, no reserve (the schedd reports no job
+    # idle for 10 minutes yet: old_idle 0); max int(30*1.15+1) = 35.  ce2: 6 idle -> 2; max int(7.9) = 7
+    assert (got["ce1@gl@fac"]["ReqIdleGlideins"], got["ce1@gl@fac"]["ReqMaxGlideins"]) == (10, 35)
+    assert (got["ce2@gl@fac"]["ReqIdleGlideins"], got["ce2@gl@fac"]["ReqMaxGlideins"]) == (2, 7)
     assert got["ce1@gl@fac"]["GlideinParamGLIDEIN_Schedd"] == pool.url
     validator = RequestValidator(
         {"fe": FrontendTrust.from_keys("fe", [frontend_public_key(tmp_path)])},
@@ -83,7 +83,7 @@ def test_frontend_against_real_processes(processes: Processes, tmp_path: Path) -
     explain = run_glidein(["frontend", "explain", "--config", str(config), "--entry", "ce1"])
     assert explain.returncode == 0, explain.stderr
     assert "0 usable idle (not usable: memory 1)" in explain.stdout
-    assert "ReqIdleGlideins=15" in explain.stdout and "ce2@gl@fac" not in explain.stdout
+    assert "ReqIdleGlideins=10" in explain.stdout and "ce2@gl@fac" not in explain.stdout
 
     # jobs removed: requests fall to 0 and removal escalates NO -> WAIT -> ALL (wait 1, all 2 cycles)
     assert pool.glidein("rm", "-constraint", "true").returncode == 0
