@@ -359,7 +359,7 @@ class FactoryCycle:
             "entries": {
                 r.entry: {
                     "totals": r.totals,
-                    "clients": [asdict(c) for c in r.clients],
+                    "clients": [vars(c) for c in r.clients],  # flat dataclasses: no deep copy needed
                     "errors": r.errors,
                     "blocked": self.health.get(r.entry, Health()).reason
                     if self.health.get(r.entry, Health()).blocked(now)
@@ -369,7 +369,7 @@ class FactoryCycle:
             },
         }
         tmp = self.state_dir / "status.json.tmp"
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+        tmp.write_text(json.dumps(data, separators=(",", ":")))
         tmp.replace(self.state_dir / "status.json")
 
     def shutdown(self, invalidate: bool = True) -> None:
