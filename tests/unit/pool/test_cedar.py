@@ -70,15 +70,16 @@ def test_secret_marker_is_skipped_and_bad_input_raises() -> None:
 
 
 @settings(max_examples=200)
-@given(texts)
+@given(texts.filter(lambda v: '"\n' not in v))
 def test_old_string_literal_reads_back_through_classad2(value: str) -> None:
+    # Old syntax cannot hold a quote followed by a line break: `\"` then a newline ends the string.
     old = cedar.quote_old(value)
     assert cedar.literal(old) == value
     assert classads.evaluate(classads.parse_expr(cedar.old_to_new(old))) == value
 
 
 @settings(max_examples=200)
-@given(texts)
+@given(texts.filter(lambda v: '"\n' not in v))
 def test_new_to_old_and_back_keeps_the_value(value: str) -> None:
     new = classads.quote(value)
     assert classads.evaluate(cedar.old_to_new(cedar.new_to_old(new))) == value
