@@ -24,6 +24,11 @@ REQUIREMENTS = "Requirements"
 _SCOPE_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|\b(target|my)\b(\s*\.)?', re.I | re.S)
 # `stringListMember(MY.attr, "a,b c")` with plain items: answered from an index of the entries.
 _MEMBER = re.compile(r'^stringListMember\(\s*MY\.([A-Za-z_]\w*)\s*,\s*"([\w.:@/\-, ]*)"\s*\)$', re.I)
+# `member(MY.attr, split("a,b c"))`: the same, but member compares with == (case-insensitive).
+_ITEMS = r'"([\w.:@/\-, ]*)"'
+_MEMBER_SPLIT = re.compile(
+    rf"^member\(\s*MY\.([A-Za-z_]\w*)\s*,\s*split\(\s*(?:\(\s*{_ITEMS}\s*\)|{_ITEMS})\s*\)\s*\)$", re.I
+)
 _PLAIN_STRING = re.compile(r'^"([\w.:@/\-]+)"$')
 # What matters to find top-level `&&`: strings, brackets, and the operators that bind looser.
 _STRUCT_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|&&|\|\||=\?=|[?:()\[\]{}]', re.S)
@@ -203,7 +208,7 @@ class EntryIndex:
         self._groups: dict[tuple[str, ...], list[tuple[int, ClassAd]]] = {}
         self._parts: dict[str, int] = {}
         self._whole: dict[str, int] = {}
-        self._members: dict[str, tuple[dict[str, int], int]] = {}
+        self._members: dict[tuple[str, bool], tuple[dict[str, int], int]] = {}
         self.evaluations = 0
         self.errors: list[str] = []
 
@@ -221,20 +226,38 @@ class EntryIndex:
             self._groups[names] = groups
         return groups
 
-    def _member_index(self, attr: str) -> tuple[dict[str, int], int]:
-        """Entries by plain string value of `attr`, and the mask of the others."""
-        found = self._members.get(attr.lower())
+    def _member_index(self, attr: str, fold: bool) -> tuple[dict[str, int], int]:
+        """Entries by plain string value of `attr` (lower-cased with `fold`), and the others' mask."""
+        found = self._members.get((attr.lower(), fold))
         if found is None:
             by_value: dict[str, int] = {}
             others = 0
             for index, entry in enumerate(self.entries):
                 literal = _PLAIN_STRING.match(value_text(entry, attr) or "")
                 if literal:
-                    by_value[literal.group(1)] = by_value.get(literal.group(1), 0) | (1 << index)
+                    value = literal.group(1).lower() if fold else literal.group(1)
+                    by_value[value] = by_value.get(value, 0) | (1 << index)
                 else:
                     others |= 1 << index
-            found = self._members[attr.lower()] = (by_value, others)
+            found = self._members[(attr.lower(), fold)] = (by_value, others)
         return found
+
+    def _indexed(self, piece: str) -> tuple[int, int] | None:
+        """(entries where the list-membership test `piece` is true, entries it cannot answer), or
+        None when `piece` is not such a test."""
+        member = _MEMBER.match(piece)
+        if member:
+            attr, items, fold = member.group(1), member.group(2), False
+        else:
+            split = _MEMBER_SPLIT.match(piece)
+            if not split:
+                return None
+            attr, items, fold = split.group(1), (split.group(2) or split.group(3) or "").lower(), True
+        by_value, others = self._member_index(attr, fold)
+        mask = 0
+        for item in {i for i in re.split(r"[, ]+", items) if i}:
+            mask |= by_value.get(item, 0)
+        return mask, others
 
     def _part_mask(self, part: tuple[str, ExprTree, tuple[str, ...], str], within: int) -> int:
         """Entries (among `within`) where one conjunct is true; cached when every entry was seen."""
@@ -243,11 +266,9 @@ class EntryIndex:
         if cached is not None:
             return cached & within
         mask, uncovered = 0, self.all
-        member = _MEMBER.match(piece)
-        if member:  # plain items: the index answers exactly; other entries are evaluated below
-            by_value, uncovered = self._member_index(member.group(1))
-            for item in {i for i in re.split(r"[, ]+", member.group(2)) if i}:
-                mask |= by_value.get(item, 0)
+        indexed = self._indexed(piece)
+        if indexed is not None:  # plain items: the index answers exactly; others are evaluated below
+            mask, uncovered = indexed
             self.evaluations += 1
         todo, complete = uncovered & within, not uncovered & ~within
         for group_mask, entry in self._grouped(names) if todo else ():

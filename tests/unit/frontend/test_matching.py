@@ -213,3 +213,22 @@ def test_conjunct_cache_shares_evaluations_across_job_classes() -> None:
     # memory: 2 distinct sizes, once; sites: only the 5 entries with 4000 MB, per job class
     assert result.evaluations == 2 + 5 * 5
     assert [result.entries[f"e{i}"].count for i in range(10)] == [0, 2, 0, 2, 0, 0, 0, 0, 0, 0]
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "member(TARGET.GLIDEIN_Site, split(DESIRED_Sites))",  # == : case-insensitive
+        "stringListMember(TARGET.GLIDEIN_Site, DESIRED_Sites)",  # case-sensitive
+    ],
+)
+def test_site_index_keeps_classad_case_rules(expr: str) -> None:
+    sites = ["SiteA", "sitea", "SITEB", "Site C", "SiteD"]
+    entries = [classads.from_dict({"GLIDEIN_Site": s, "GLIDEIN_CPUS": 1}) for s in sites]
+    entries.append(classads.from_dict({"GLIDEIN_CPUS": 1}))  # no site at all
+    jobs = [classads.from_dict({"DESIRED_Sites": "SiteA, siteb"})]
+    names = [f"e{i}" for i in range(len(entries))]
+    result = match(expr, [JobCluster(jobs[0], 1)], entries, names)
+    want = [classads.evaluate(expr, jobs[0], e) is True for e in entries]
+    assert [result.entries[n].count == 1 for n in names] == want
+    assert any(want)
