@@ -10,14 +10,19 @@ import logging
 import signal
 import threading
 import urllib.parse
+from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from glidein.cli.common import Subparsers, add_command
 from glidein.common.errors import ConfigError
 from glidein.factory import staging
 from glidein.factory.web import WebConfig, make_server
+
+if TYPE_CHECKING:
+    from glidein.common.config.factory import FactoryConfig
+    from glidein.common.config.files import StagedFile
 
 log = logging.getLogger(__name__)
 
@@ -44,41 +49,27 @@ def register_stage(subparsers: Subparsers) -> None:
     web.add_argument("--url-prefix", help="URL path the stage is served under (config: path of staging.url)")
 
 
-def _load_config(path: Path) -> Any:
-    try:
-        from glidein.common.config import load_factory_config
-    except ImportError:
-        raise ConfigError(f"{path}: the factory config loader is not available; use the flags") from None
+def _load_config(path: Path) -> FactoryConfig:
+    from glidein.common.config import load_factory_config
+
     return load_factory_config(path)
 
 
-def _files(raw: Any) -> list[staging.StageFile]:
-    """Config file lists (fields proposed to the config schema; read when they exist)."""
-    return [
-        staging.StageFile(
-            Path(f.path),
-            f.kind,
-            getattr(f, "order", 50),
-            getattr(f, "period", 0),
-            getattr(f, "timeout", 600),
-            getattr(f, "untar_dir", None),
-        )
-        for f in raw or []
-    ]
+def _files(raw: Sequence[StagedFile]) -> list[staging.StageFile]:
+    return [staging.StageFile(Path(f.path), f.kind, f.order, f.period, f.timeout, f.untar_dir) for f in raw]
 
 
-def spec_from_config(cfg: Any) -> staging.StagingSpec:
+def spec_from_config(cfg: FactoryConfig) -> staging.StagingSpec:
     """StagingSpec from a loaded FactoryConfig (`staging` section and entries)."""
     section = cfg.staging
     spec = staging.StagingSpec(stage_dir=Path(section.dir), web_url=str(section.url))
     spec.hash_algorithm = section.hash_algorithm
     spec.signing_key = Path(section.signing.key) if section.signing else None
-    spec.grace_period_s = int(getattr(section, "grace_period", spec.grace_period_s))
-    spec.main = _files(getattr(section, "files", None))
-    mode = getattr(section, "startd_mode", None)
-    spec.constants = {"GLIDEIN_STARTD_MODE": mode} if mode else {}
-    spec.entries = {entry.name: _files(getattr(entry, "files", None)) for entry in cfg.all_entries()}
-    for name, files in (getattr(section, "frontend_files", None) or {}).items():
+    spec.grace_period_s = int(section.grace_period)
+    spec.main = _files(section.files)
+    spec.constants = {"GLIDEIN_STARTD_MODE": section.startd_mode}
+    spec.entries = {entry.name: _files(entry.files) for entry in cfg.all_entries()}
+    for name, files in section.frontend_files.items():
         (spec.groups if "." in name else spec.clients)[name] = _files(files)
     return spec
 
@@ -118,9 +109,8 @@ def build_web_config(args: argparse.Namespace) -> WebConfig:
         host, _, port = str(cfg.staging.listen).rpartition(":")
         config = WebConfig(Path(cfg.staging.dir), Path(cfg.state_dir), host or "127.0.0.1", int(port))
         config.url_prefix = urllib.parse.urlsplit(str(cfg.staging.url)).path.rstrip("/")
-        config.report_key = Path(cfg.security.report_key) if cfg.security.report_key else None
-        config.tls_cert = Path(cfg.staging.tls_cert) if getattr(cfg.staging, "tls_cert", None) else None
-        config.tls_key = Path(cfg.staging.tls_key) if getattr(cfg.staging, "tls_key", None) else None
+        config.report_key = cfg.security.report_key
+        config.tls_cert, config.tls_key = cfg.staging.tls_cert, cfg.staging.tls_key
     config.stage_dir = args.stage_dir or config.stage_dir
     config.state_dir = args.state_dir or config.state_dir
     config.host = args.host or config.host

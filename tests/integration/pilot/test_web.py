@@ -141,12 +141,18 @@ def test_config_driven_stage_and_web_with_url_prefix(tmp_path: Path, processes: 
 
     port = free_port()
     config = tmp_path / "factory.yaml"
+    for name in ("main_check.py", "entry_check.py", "vo_setup.py"):
+        (tmp_path / name).write_text("print('ok')\n")
     config.write_text(
         "name: f1\ncollectors: [127.0.0.1:9618]\nstate_dir: state\n"
         f"staging:\n  dir: stage\n  url: http://127.0.0.1:{port}/stage\n  hash_algorithm: sha1\n"
-        f"  listen: 127.0.0.1:{port}\n"
+        f"  listen: 127.0.0.1:{port}\n  grace_period: 60\n  startd_mode: condor\n"
+        "  files: [{path: main_check.py, order: 20, period: 300}]\n"
+        "  frontend_files: {fe: [{path: vo_setup.py, timeout: 30}]}\n"
         "security:\n  signing_key: keys/sign.key\n  encryption_key: keys/box.key\n"
+        "frontends:\n  - name: fe\n    identity: fe@example.org\n    security_classes: [{name: prod}]\n"
         "entries:\n  - name: LOCAL_A\n    gatekeeper: local\n    submitter: {type: local}\n"
+        "    files: [{path: entry_check.py, kind: exec}]\n"
     )
     result = run_glidein(["factory", "stage", "--config", str(config)])
     assert result.returncode == 0, result.stderr
@@ -157,6 +163,17 @@ def test_config_driven_stage_and_web_with_url_prefix(tmp_path: Path, processes: 
 
     stage = load_result(tmp_path / "stage")
     assert stage.hash_algorithm == "sha1" and stage.web_url.endswith("/stage")
+    main = json.loads((tmp_path / "stage" / stage.main.descript).read_text())["files"]
+    mine = next(f for f in main if f["orig"] == "main_check.py")
+    assert (mine["order"], mine["period"], mine["kind"]) == (20, 300, "exec")
+    assert any(f["orig"] == "constants.cfg" for f in main)
+    constants = next((tmp_path / "stage").glob("constants.*.cfg")).read_text()
+    assert "GLIDEIN_STARTD_MODE condor" in constants
+    entry = json.loads((tmp_path / "stage" / stage.entries["LOCAL_A"].descript).read_text())["files"]
+    assert [f["orig"] for f in entry] == ["entry_check.py"]
+    client = json.loads((tmp_path / "stage" / stage.clients["fe"].descript).read_text())["files"]
+    assert [(f["orig"], f["timeout"]) for f in client] == [("vo_setup.py", 30)]
+    assert "-clientsign" in stage.pilot_args("LOCAL_A", "fe.prod")
     assert _get(f"http://127.0.0.1:{port}/stage/{stage.entries['LOCAL_A'].descript}")[0] == 200
     assert _get(f"http://127.0.0.1:{port}/{stage.entries['LOCAL_A'].descript}")[0] == 404
     report_key = tmp_path / "state" / "report.key"
