@@ -117,6 +117,12 @@ def _unwrap(text: str) -> str | None:
     return None
 
 
+def _core(text: str) -> str:
+    """`text` without enclosing parentheses and `&& true` operands (what the indexes recognise)."""
+    pieces = [p for p in conjuncts(text) if p.strip().lower() != "true"]
+    return pieces[0] if len(pieces) == 1 else text
+
+
 def top_name(ref: str) -> str:
     parts = ref.split(".")
     return parts[1] if parts[0].lower() in ("my", "target") and len(parts) > 1 else parts[0]
@@ -189,7 +195,7 @@ class JobTest:
                 return
             text = f"({rewritten}) && true" if len(prepared) > 1 else rewritten
             tree, names = _entry_tree(text)
-            self.parts.append((text, tree, names, _unwrap(rewritten) or rewritten))
+            self.parts.append((text, tree, names, _core(rewritten)))
         # What the entries are tested with: equal keys, equal answers (the whole-test cache).
         self.key = "\n".join(part[0] for part in self.parts)
 
