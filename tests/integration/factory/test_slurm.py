@@ -31,16 +31,35 @@ def slurm_entry(name: str, *sbatch_args: str) -> dict[str, Any]:
     }
 
 
-def squeue(conf: str) -> dict[str, str]:
-    """Job name -> state of every job Slurm knows."""
+def squeue(conf: str, after: int = 0) -> dict[str, str]:
+    """Job name -> state of the glidein jobs Slurm knows with a job id above `after`."""
     out = subprocess.run(
-        ["squeue", "-h", "-t", "all", "-o", "%j|%T"],
+        ["squeue", "-h", "-t", "all", "-o", "%i|%j|%T"],
         env={**os.environ, "SLURM_CONF": conf},
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    return dict(line.rsplit("|", 1) for line in out.splitlines() if line.startswith("glidein_"))
+    jobs = [line.split("|", 2) for line in out.splitlines()]
+    return {
+        name: state for job_id, name, state in jobs if name.startswith("glidein_") and int(job_id) > after
+    }
+
+
+def _job_ids(conf: str) -> list[str]:
+    env = {**os.environ, "SLURM_CONF": conf}
+    out = subprocess.run(
+        ["squeue", "-h", "-t", "all", "-o", "%i"], env=env, capture_output=True, text=True, check=True
+    )
+    return [line.strip() for line in out.stdout.splitlines() if line.strip().isdigit()]
+
+
+def _rows(setup: FactorySetup) -> int:
+    store = PilotStore(setup.state_dir / "factory.db")
+    try:
+        return int(store.conn.execute("SELECT COUNT(*) FROM pilots").fetchone()[0])
+    finally:
+        store.close()
 
 
 def pilots(setup: FactorySetup, entry: str) -> dict[str, str]:
@@ -63,6 +82,7 @@ def ask(setup: FactorySetup, bus: Bus, entry: str, idle: int, seq: int, mode: st
 def test_pilots_run_in_slurm_and_survive_a_factory_crash(
     slurm_conf: str, tmp_path: Path, processes: Processes
 ) -> None:
+    before = max((int(line) for line in _job_ids(slurm_conf)), default=0)  # earlier tests' jobs
     port = free_port()
     processes.glidein(["collector", "--port", str(port)], "collector")
     wait_for_port(port)
@@ -90,9 +110,9 @@ def test_pilots_run_in_slurm_and_survive_a_factory_crash(
     restarted = processes.glidein(["factory", "run", "--config", str(setup.config)], "factory2", env)
     wait_for(lambda: processes.log("factory2").count("cycle done") >= 3, timeout=30)
     assert set(pilots(setup, "wait")) == wait_ids and set(pilots(setup, "run")) == run_ids
-    jobs = squeue(slurm_conf)
-    ours = {name for name in jobs if name[len("glidein_") :] in wait_ids | run_ids}
-    assert len(ours) == 5 and len([n for n in jobs if n.startswith("glidein_")]) == 5  # none duplicated
+    jobs = squeue(slurm_conf, after=before)
+    assert set(jobs) == {f"glidein_{p}" for p in wait_ids | run_ids}  # no job submitted twice
+    assert _rows(setup) == 5  # nor recorded twice
     # removal on request reaches Slurm (scancel)
     ask(setup, bus, "run", 0, seq=2, mode="ALL")
     ask(setup, bus, "wait", 0, seq=2, mode="ALL")
