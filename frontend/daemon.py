@@ -180,6 +180,7 @@ class Frontend:
         lifetime = self.config.loop.classad_lifetime
         requests, resources = [], []
         schedd_url = self._schedd_url(snap)
+        sequences = iter(self.sequencer.block(sum(len(o.decisions) for _, o in outcomes)))
         for group, outcome in outcomes:
             exprs = {
                 "GlideClientMatchingGlideinCondorExpr": group.match_expr,
@@ -188,8 +189,11 @@ class Frontend:
             }
             for decision in outcome.decisions:
                 req = self.request_for(decision, group, schedd_url)
-                requests.append(request_ad(req, self.key, self.sequencer.next(), lifetime))
-                triggered = {t.key: f"count={t.count}, limit={t.bound}" for t in decision.pressure.triggered}
+                requests.append(request_ad(req, self.key, next(sequences), lifetime))
+                triggered = {
+                    t.key: f"count={t.count}, {'curb' if t.is_curb else 'limit'}={t.bound}"
+                    for t in decision.pressure.triggered
+                }
                 info = decision.resource_info()
                 res = ResourceAd(decision.entry, self.config.name, group.name, info, exprs, triggered)
                 res.decided_by, res.lifetime = decision.pressure.decided_by, lifetime

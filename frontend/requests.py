@@ -124,16 +124,21 @@ class Sequencer:
         except (OSError, ValueError):
             self.last = 0
 
-    def next(self) -> int:
+    def block(self, count: int) -> range:
+        """`count` fresh values, saved before any of them is used (a crash never reuses one)."""
         # Milliseconds of the clock: still increasing when the state file is lost.
-        self.last = max(self.last + 1, int(self.clock() * 1000))
+        first = max(self.last + 1, int(self.clock() * 1000))
+        self.last = first + max(count, 1) - 1
         tmp = self.path.with_suffix(".tmp")
         try:
             tmp.write_text(f"{self.last}\n")
             os.replace(tmp, self.path)
         except OSError as exc:
             raise ConfigError(f"{self.path}: cannot save AdSequence: {exc.strerror}") from None
-        return self.last
+        return range(first, self.last + 1)
+
+    def next(self) -> int:
+        return self.block(1)[0]
 
 
 @dataclass

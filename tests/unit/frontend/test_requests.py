@@ -135,3 +135,11 @@ def test_resource_ad_like_glideinwms() -> None:
     assert got["GLIDEIN_Site"] == "SiteA" and got["GlideFactoryConfigMaxIdle"] == 50
     assert got["GLIDEIN_In_Downtime"] == "False"
     assert "PubKeyValue" not in got and "GlideinSignature" not in got
+
+
+def test_sequence_block_saved_before_use(tmp_path: Path) -> None:
+    path = tmp_path / "adsequence"
+    block = Sequencer(path, clock=lambda: 5.0).block(3)
+    assert list(block) == [5000, 5001, 5002]
+    assert path.read_text().strip() == "5002"
+    assert Sequencer(path, clock=lambda: 5.0).next() == 5003
