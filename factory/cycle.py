@@ -86,6 +86,7 @@ class FactoryCycle:
         self.health: dict[str, Health] = {}
         self.health_policy = HealthPolicy()
         self.executor: Executor | None = None
+        self.client_ads_sent: dict[str, tuple[dict[str, object], float]] = {}
         self.cfg: Any = None
         self.reload(cfg)
 
@@ -334,13 +335,24 @@ class FactoryCycle:
                 res.totals.get("held", 0),
             )
             out.append(ads.signed(ads.entry_ad(self.ident, self.keys, entry, stage_attrs, st), self.keys))
-            out += [
-                classads.from_dict(ads.client_ad(self.ident, entry.name, c)) for c in res.clients
-            ]  # monitoring only: unsigned
+            out += self._changed_client_ads(entry.name, res.clients, now)
         try:
             self.bus.advertise(out)
         except GlideinError as exc:
+            self.client_ads_sent.clear()  # send them all again next time
             log.warning("advertising %d ads failed: %s", len(out), exc)
+
+    def _changed_client_ads(self, entry: str, clients: Sequence[Any], now: float) -> list[Any]:
+        """Monitoring ads (unsigned) that changed, or were last sent a third of their lifetime ago."""
+        out = []
+        refresh = self.ident.lifetime / 3
+        for outcome in clients:
+            ad = ads.client_ad(self.ident, entry, outcome)
+            last = self.client_ads_sent.get(str(ad["Name"]))
+            if last is None or last[0] != ad or now - last[1] >= refresh:
+                self.client_ads_sent[str(ad["Name"])] = (ad, now)
+                out.append(classads.from_dict(ad))
+        return out
 
     def _invalidate(self, constraint: str, types: Sequence[str] = GLOBAL_TYPES) -> None:
         full = (
