@@ -152,16 +152,17 @@ class Message:
     def get_str(self) -> str:
         return self.get_raw().decode("utf-8", "replace")
 
-    def get_ad_blob(self) -> Tuple[int, bytes]:
+    def get_ad_blob(self, alone: bool = False) -> Tuple[int, bytes]:
         """(count, the `Name = expr` strings of one ClassAd each with its NUL) without copying
-        line by line; secret markers are dropped."""
+        line by line; secret markers are dropped. `alone`: the ad probably ends the message (an
+        update), which allows a check over the rest of the message instead of a walk per line."""
         count = self.get_int()
         if count < 0 or count > self.max_attrs:
             raise CedarError("ClassAd attribute count {} out of range".format(count))
         data = self.data
         start = end = self.pos
-        if data.count(b"\0", start) == count + 2 and data.endswith(b"\0\0") and b"ZKM\0" not in data:
-            self.pos = len(data)  # the usual message: just this ad and its two empty type strings
+        if alone and data.count(b"\0", start) == count + 2 and data.endswith(b"\0\0") and b"ZKM" not in data:
+            self.pos = len(data)  # an update: just this ad and its two empty type strings
             return count, data[start:-2]
         markers = 0
         for _ in range(count):

@@ -75,7 +75,7 @@ class Collector:
 
     def update(self, command: int, msg: cedar.Message, peer: str) -> Record | None:
         """Store the ad of an UPDATE_* message; a bad ad is logged (one line) and skipped."""
-        _, blob = msg.get_ad_blob()
+        _, blob = msg.get_ad_blob(alone=True)
         now = self.clock()
         try:
             record = build_record(blob, cedar.command_type(command), now, self.default_lifetime)
