@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import sqlite3
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from glidein.demo.layout import expected_output
 from glidein.demo.processes import alive
@@ -63,4 +67,59 @@ def test_demo_runs_every_job_blocks_the_black_hole_and_stops_everything(tmp_path
     assert [name for name, pid in pids.items() if alive(pid)] == []
     pilot_pids = [int(p.read_text()) for p in (demo / "factory" / "local").glob("*/jobs/*/pid")]
     assert pilot_pids and [p for p in pilot_pids if alive(p)] == []
+    assert _processes_using(demo) == []
+
+
+def _get(url: str) -> str:
+    with urllib.request.urlopen(url, timeout=20) as reply:
+        assert reply.status == 200
+        return str(reply.read().decode())
+
+
+@pytest.mark.timeout(280)
+def test_demo_keep_serves_monitoring_until_stop(tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    argv = [
+        *GLIDEIN,
+        "demo",
+        "--jobs",
+        str(JOBS),
+        "--keep",
+        "--dir",
+        str(demo),
+        "--slurm",
+        "no",
+        "--interval",
+        "1",
+    ]
+    try:
+        run = subprocess.run(
+            [*argv, "--timeout", "180"], capture_output=True, text=True, timeout=260, check=False
+        )
+        assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+        factory_url, frontend_url = re.findall(
+            r"(http://127\.0\.0\.1:\d+)/ \((?:factory|frontend)\)", run.stdout
+        )
+        assert "LOCAL_BlackHole BLOCKED by the factory" in run.stdout
+        assert "LOCAL_BlackHole" in _get(factory_url + "/")
+        states = {
+            (s.labels["entry"], s.labels["state"]): s.value
+            for family in text_string_to_metric_families(_get(factory_url + "/metrics"))
+            for s in family.samples
+            if s.name == "glidein_entry_state"
+        }
+        assert states[("LOCAL_BlackHole", "blocked")] == 1 and states[("LOCAL_Flaky", "ok")] == 1
+        with sqlite3.connect(demo / "factory" / "factory.db") as conn:
+            newest = conn.execute("SELECT pilot_id FROM pilots ORDER BY submit_time DESC LIMIT 1").fetchone()[
+                0
+            ]
+        assert newest in _get(factory_url + "/pilots")
+        assert "LOCAL_Flaky" in _get(frontend_url + "/")
+    finally:
+        stop = subprocess.run(
+            [*GLIDEIN, "demo", "--stop", str(demo)], check=False, capture_output=True, text=True, timeout=120
+        )
+    assert stop.returncode == 0, stop.stderr
+    pids = json.loads((demo / "pids.json").read_text())
+    assert len(pids) == 8 and [name for name, pid in pids.items() if alive(pid)] == []
     assert _processes_using(demo) == []
