@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 from collections.abc import Iterator, Sequence
@@ -146,4 +147,28 @@ def test_downtime_and_black_hole(tmp_path: Path, cleanup_pilots: None) -> None:
     cycle.run_once()
     ads = {ad["EntryName"]: ad for ad in bus.of("glidefactory")}
     assert ads["hole"]["GLIDEIN_Blocked"] is True and "failed" in ads["hole"]["GLIDEIN_BlockedReason"]
+    cycle.shutdown()
+
+
+def test_unreadable_backend_fails_closed_without_blocking_other_entries(
+    tmp_path: Path, cleanup_pilots: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "empty-slurm.conf").write_text("")  # squeue refuses it at once
+    monkeypatch.setenv("SLURM_CONF", str(tmp_path / "empty-slurm.conf"))
+    broken = {
+        "name": "s1",
+        "gatekeeper": "nowhere",
+        "submitter": {"type": "slurm"},
+        "attrs": {"GLIDEIN_CPUS": {"value": 1, "type": "int"}},
+    }
+    setup, cycle, bus = make(tmp_path, [local_entry("e1"), broken])
+    cycle.run_once()
+    ask(setup, bus, "e1", 2, seq=1)
+    ask(setup, bus, "s1", 2, seq=1)
+    cycle.run_once()
+    assert idle_of(cycle, "e1") == 2
+    assert cycle.store.active("s1") == []  # squeue failed: nothing submitted there
+    status = json.loads((setup.state_dir / "status.json").read_text())
+    assert status["entries"]["s1"]["clients"][0]["limit"] == "status_unknown"
+    assert "squeue failed" in status["entries"]["s1"]["errors"][0]
     cycle.shutdown()
