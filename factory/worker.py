@@ -247,10 +247,11 @@ def _work(task: EntryTask, result: EntryResult) -> None:
         [r.request for r in task.requests],
         [r.view for r in records],
         task.now,
-        task.rate_allowance if task.pilots is not None else 0,
+        task.rate_allowance,
         status_ok=statuses is not None,
         down_clients=task.down_clients,
-        blocked_reason=task.blocked_reason,
+        blocked_reason=task.blocked_reason
+        or ("" if task.pilots is not None else "no stage to point pilots at"),
     )
     decision = decide(inputs)
     result.lines = decision.lines

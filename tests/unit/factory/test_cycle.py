@@ -172,3 +172,15 @@ def test_unreadable_backend_fails_closed_without_blocking_other_entries(
     assert status["entries"]["s1"]["clients"][0]["limit"] == "status_unknown"
     assert "squeue failed" in status["entries"]["s1"]["errors"][0]
     cycle.shutdown()
+
+
+def test_no_stage_means_no_pilots(tmp_path: Path) -> None:
+    setup, cycle, bus = make(tmp_path)
+    cycle.run_once()
+    (setup.state_dir / "stage" / "current.json").unlink()
+    ask(setup, bus, "e1", 2, seq=1)
+    cycle.run_once()
+    assert cycle.store.active() == []
+    status = json.loads((setup.state_dir / "status.json").read_text())
+    assert status["entries"]["e1"]["clients"][0]["limit"] == "blocked"
+    cycle.shutdown()
