@@ -15,11 +15,13 @@ import ipaddress
 import itertools
 import logging
 import os
+import platform
 import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from glidein import __version__
 from glidein.common.errors import ClassAdError, ProtocolError
 from glidein.pool import cedar
 from glidein.pool.collector.ads import build_record
@@ -107,7 +109,12 @@ class CollectorServer:
         sock = self.server.sockets[0]
         self.config.port = int(sock.getsockname()[1])
         self.publish_self_ad()
-        log.info("collector %s listening on %s:%d", self.name, self.config.host, self.config.port)
+        log.info(
+            "collector %s listening on %s:%d (glidein %s, Python %s, default lifetime %ds, limits: %d"
+            " connections, %d bytes, %d attributes)", self.name, self.config.host, self.config.port,
+            __version__, platform.python_version(), self.config.default_lifetime,
+            self.config.max_connections, self.config.max_message, self.config.max_attrs,
+        )  # fmt: skip
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()
