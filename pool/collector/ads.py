@@ -23,14 +23,8 @@ _NEW_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|//|/\*|["\';\[\
 _PAIRS = {")": "(", "]": "[", "}": "{"}
 PRIVATE = {"capability", "childclaimids", "claimid", "claimidlist", "claimids", "transferkey"}
 STAMPED = {"lastheardfrom"}
-
-
 _PROBES = (("mytype", "\0MyType = "), ("name", "\0Name = "), ("classadlifetime", "\0ClassAdLifetime = "))
-_SPECIAL = re.compile(
-    r"\0[ \t]*(MyType|Name|Machine|ClassAdLifetime|LastHeardFrom|Capability|ChildClaimIds|ClaimId"
-    r"|ClaimIdList|ClaimIds|TransferKey|_condor_priv\w*)[ \t]*=[ \t]*([^\0]*)",
-    re.I,
-)
+_SPECIAL = re.compile(r"\0[ \t]*(MyType|Name|Machine|ClassAdLifetime)[ \t]*=[ \t]*([^\0]*)", re.I)
 
 
 @dataclass(slots=True)

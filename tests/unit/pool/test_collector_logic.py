@@ -57,7 +57,7 @@ def collector(clock: Clock) -> Collector:
 def test_update_stamps_replaces_and_hides_private_attributes(collector: Collector, clock: Clock) -> None:
     collector.update(UPDATE_GENERIC, _msg(_ad("glideX", "n1", V=1, ClaimId="secret")), "peer")
     clock.now += 5
-    collector.update(UPDATE_GENERIC, _msg(_ad("GLIDEx", "N1", V=2)), "peer")
+    collector.update(UPDATE_GENERIC, _msg(_ad("GLIDEx", "N1", V=2, LastHeardFrom=1)), "peer")
     (ad,) = _query(collector, "true")
     assert cedar.literal(ad["v"]) == 2
     assert cedar.literal(ad["lastheardfrom"]) == 1005
