@@ -13,40 +13,58 @@ from glidein.cli.common import Handler
 from glidein.common.errors import GlideinError
 from glidein.common.log import setup_logging
 
-# name -> "module:function"; the function adds the command's parser to the subparsers.
-# Each command module's `register(subparsers)` adds its parser and sets `handler` (see cli/common.py).
-COMMANDS: dict[str, str] = {
-    "monitor": "glidein.cli.monitor:register",
-    "version": "glidein.cli.version:register",
-    "config": "glidein.cli.config:register",
-    "collector": "glidein.cli.collector:register",
-    "status": "glidein.cli.status:register",
-    "token": "glidein.cli.token:register",
-    "schedd": "glidein.cli.schedd:register",
-    "submit": "glidein.cli.jobs:register_submit",
-    "q": "glidein.cli.jobs:register_q",
-    "rm": "glidein.cli.jobs:register_rm",
-    "factory": "glidein.cli.factory:register",
-    "frontend": "glidein.cli.frontend:register",
-    "demo": "glidein.cli.demo:register",
+# name -> ("module:function", help). The function adds the command's parser (and sets `handler`,
+# see cli/common.py); only the module of the command being run is imported, so every command starts fast.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "version": ("glidein.cli.version:register", "print glidein, Python and HTCondor binding versions"),
+    "config": ("glidein.cli.config:register", "check, describe and convert configuration files"),
+    "collector": ("glidein.cli.collector:register", "run the embedded collector (the ClassAd bus)"),
+    "status": ("glidein.cli.status:register", "show ads on a collector (like condor_status)"),
+    "advertise": ("glidein.cli.status:register", "send ads to a collector (condor_advertise)"),
+    "token": ("glidein.cli.token:register", "pool key and startd tokens"),
+    "schedd": ("glidein.cli.schedd:register", "run the embedded schedd (job queue and HTTP API)"),
+    "submit": ("glidein.cli.jobs:register_submit", "submit jobs from an HTCondor submit description"),
+    "q": ("glidein.cli.jobs:register_q", "list the jobs in the queue (like condor_q)"),
+    "rm": ("glidein.cli.jobs:register_rm", "remove jobs (like condor_rm)"),
+    "factory": (
+        "glidein.cli.factory:register",
+        "the glidein factory: daemon, status, downtimes, staging, web",
+    ),
+    "frontend": ("glidein.cli.frontend:register", "the frontend: requests pilots for waiting jobs"),
+    "monitor": ("glidein.cli.monitor:register", "monitoring: web pages, graphs"),
+    "demo": ("glidein.cli.demo:register", "run collectors, schedd, factory, frontend and N jobs"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _chosen_command(argv: Sequence[str]) -> str | None:
+    """The command named on the command line (the first word that is not a top-level option)."""
+    for word in argv:
+        if not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The full parser of the command in `argv`; the other commands appear by name and help only."""
     parser = argparse.ArgumentParser(prog="glidein", description="Pilot-based workload management.")
     parser.add_argument("--version", action="version", version=f"glidein {__version__}")
     parser.add_argument("--debug", action="store_true", help="log at DEBUG level, with tracebacks")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for _name, target in COMMANDS.items():
-        module_name, func_name = target.split(":")
+    chosen = _chosen_command(argv)
+    if chosen in COMMANDS:
+        module_name, func_name = COMMANDS[chosen][0].split(":")
         register = getattr(importlib.import_module(module_name), func_name)
         register(subparsers)
+    for name, (_target, help_text) in COMMANDS.items():
+        if name not in subparsers.choices:
+            subparsers.add_parser(name, help=help_text, description=help_text)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(words)
+    args = parser.parse_args(words)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()
