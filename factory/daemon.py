@@ -96,7 +96,7 @@ class FactoryDaemon:
                 if not self.stop_requested and not self.reload_requested:
                     self.wake.wait(pause)
         finally:
-            log.info("factory stopping: invalidating its ads")
-            cycle.shutdown(invalidate=not once)
+            log.info("factory stopping%s", "" if once else ": invalidating its ads")
+            cycle.shutdown(invalidate=not once)  # after --once the ads stay for their lifetime
         log.info("factory stopped")
         return 0
