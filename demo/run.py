@@ -133,6 +133,8 @@ def run_demo(opts: DemoOptions) -> int:
     if opts.jobs < 1:
         raise GlideinError("--jobs must be at least 1")
     root = (opts.directory or Path(tempfile.mkdtemp(prefix="glidein-demo-"))).resolve()
+    if root.is_dir() and any(root.iterdir()):
+        raise GlideinError(f"--dir {root}: not empty (a previous demo?); give a new or empty directory")
     root.mkdir(parents=True, exist_ok=True)
     cluster = slurm.choose(opts.slurm, root)
     try:
