@@ -1,0 +1,53 @@
+"""Demo benchmark: `glidein demo` end to end (no Slurm), twice with 200 jobs.
+
+Prints per run: the wall time of the whole command (start-up, jobs, clean-up), the time the
+200 jobs took after submission, the time to the first running job, the pilots submitted per site
+and the wasted pilot time, as the demo's own summary states them. About 2 minutes.
+Run: .venv/bin/python bench/demo.py
+"""
+
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+JOBS = 200
+RUNS = 2
+
+
+def run_once(directory: Path) -> dict[str, str]:
+    argv = [sys.executable, "-m", "glidein.cli", "demo", "--jobs", str(JOBS), "--slurm", "no"]
+    started = time.monotonic()
+    run = subprocess.run(
+        [*argv, "--dir", str(directory)], capture_output=True, text=True, timeout=900, check=False
+    )
+    wall = time.monotonic() - started
+    if run.returncode != 0:
+        sys.exit(f"demo failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}")
+    out = run.stdout
+    figures = {"wall time of `glidein demo`": f"{wall:.1f} s"}
+    jobs = re.search(r"jobs: (\d+) of (\d+) completed with the right output in (\d+) s", out)
+    first = re.search(r"time to first running job: ([\d.]+) s", out)
+    waste = re.search(r"wasted pilot time \(pilots that ran no job\): (\d+) s", out)
+    assert jobs and first and waste, out
+    figures[f"{JOBS} jobs (1-3 s each), submission to last done"] = f"{jobs.group(3)} s"
+    figures["submission to first running job"] = f"{first.group(1)} s"
+    figures["wasted pilot time"] = f"{waste.group(1)} s"
+    for site, entry, submitted, jobs_run in re.findall(
+        r"^  (\S+)\s+(\S+)\s+(\d+)\s+\d+\s+\d+\s+\d+\s+(\d+)$", out, flags=re.MULTILINE
+    ):
+        figures[f"pilots submitted / jobs run at {site} ({entry})"] = f"{submitted} / {jobs_run}"
+    return figures
+
+
+def main() -> None:
+    for number in range(1, RUNS + 1):
+        with tempfile.TemporaryDirectory(prefix="glidein-bench-demo-") as tmp:
+            for name, value in run_once(Path(tmp) / "demo").items():
+                print(f"run {number}: {name}: {value}")
+
+
+if __name__ == "__main__":
+    main()
