@@ -16,9 +16,18 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from glidein.demo.layout import expected_output
 from glidein.demo.processes import alive
+from tests.cdp import Browser
 from tests.procs import GLIDEIN
 
 JOBS = 20
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+IMAGES_JS = """
+(async () => {
+  const imgs = Array.from(document.images);
+  await Promise.all(imgs.map(i => i.complete ? null : new Promise(r => { i.onload = r; i.onerror = r; })));
+  return imgs.map(i => ({src: i.src, width: i.naturalWidth}));
+})()
+"""
 
 
 def _processes_using(directory: Path) -> list[str]:
@@ -76,6 +85,38 @@ def _get(url: str) -> str:
         return str(reply.read().decode())
 
 
+def _browse(site: str, log: Path, newest_pilot: str) -> None:
+    """The demo's monitoring pages in headless Chromium; screenshots to test-artifacts/."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser = Browser(log)
+    try:
+        page = browser.open_page()
+        browser.navigate(page, site + "/")
+        rows = browser.evaluate(
+            page, "Array.from(document.querySelectorAll('#entries tr.entry')).map(r => r.innerText)"
+        )
+        by_entry = {row.split()[0]: row for row in rows}
+        assert set(by_entry) == {"LOCAL_SlowQueue", "LOCAL_Flaky", "LOCAL_BlackHole"}
+        assert "blocked" in by_entry["LOCAL_BlackHole"] and "blocked" not in by_entry["LOCAL_Flaky"]
+        images, statuses = browser.evaluate(page, IMAGES_JS), browser.responses(page)
+        assert images and all(i["width"] > 0 and statuses.get(i["src"]) == 200 for i in images), images
+        browser.screenshot(page, ARTIFACTS / "demo-entries.png")
+        browser.navigate(page, site + "/pilots")
+        ids = browser.evaluate(
+            page, "Array.from(document.querySelectorAll('tr.pilot')).map(r => r.cells[0].innerText)"
+        )
+        assert newest_pilot in ids
+        browser.screenshot(page, ARTIFACTS / "demo-pilots.png")
+        links = browser.evaluate(page, "Array.from(document.querySelectorAll('a.log-link')).map(a => a.href)")
+        assert links  # the logs the pilots streamed back to the factory web process
+        browser.navigate(page, links[0])
+        assert browser.responses(page)[links[0]] == 200
+        assert browser.evaluate(page, "document.body.innerText").strip()
+    finally:
+        browser.close()
+
+
+@pytest.mark.browser
 @pytest.mark.timeout(280)
 def test_demo_keep_serves_monitoring_until_stop(tmp_path: Path) -> None:
     demo = tmp_path / "demo"
@@ -115,6 +156,7 @@ def test_demo_keep_serves_monitoring_until_stop(tmp_path: Path) -> None:
             ]
         assert newest in _get(factory_url + "/pilots")
         assert "LOCAL_Flaky" in _get(frontend_url + "/")
+        _browse(factory_url, tmp_path / "chromium.log", newest)
     finally:
         stop = subprocess.run(
             [*GLIDEIN, "demo", "--stop", str(demo)], check=False, capture_output=True, text=True, timeout=120
