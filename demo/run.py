@@ -132,7 +132,11 @@ def run_demo(opts: DemoOptions) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     if opts.jobs < 1:
         raise GlideinError("--jobs must be at least 1")
-    root = (opts.directory or Path(tempfile.mkdtemp(prefix="glidein-demo-"))).resolve()
+    if opts.directory is None:
+        root = Path(tempfile.mkdtemp(prefix="glidein-demo-")).resolve()
+        root.chmod(0o755)  # munged (private Slurm) wants every directory above its socket searchable
+    else:
+        root = opts.directory.resolve()
     if root.is_dir() and any(root.iterdir()):
         raise GlideinError(f"--dir {root}: not empty (a previous demo?); give a new or empty directory")
     root.mkdir(parents=True, exist_ok=True)
