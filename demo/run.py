@@ -9,6 +9,7 @@ the factory's own submitters, and every process the demo started is stopped by p
 from __future__ import annotations
 
 import getpass
+import os
 import signal
 import subprocess
 import sys
@@ -132,11 +133,7 @@ def run_demo(opts: DemoOptions) -> int:
     signal.signal(signal.SIGTERM, _interrupt)
     if opts.jobs < 1:
         raise GlideinError("--jobs must be at least 1")
-    if opts.directory is None:
-        root = Path(tempfile.mkdtemp(prefix="glidein-demo-")).resolve()
-        root.chmod(0o755)  # munged (private Slurm) wants every directory above its socket searchable
-    else:
-        root = opts.directory.resolve()
+    root = (opts.directory or Path(tempfile.mkdtemp(prefix="glidein-demo-"))).resolve()
     if root.is_dir() and any(root.iterdir()):
         raise GlideinError(f"--dir {root}: not empty (a previous demo?); give a new or empty directory")
     root.mkdir(parents=True, exist_ok=True)
@@ -197,13 +194,16 @@ def _stop(layout: DemoLayout, sup: Supervisor, opts: DemoOptions) -> None:
 def stop_kept(root: Path, opts: DemoOptions) -> int:
     """`glidein demo --stop DIR`: stop a demo left running with --keep, in the same order."""
     pid_file = root / "pids.json"
+    cluster = slurm.kept_cluster(root)
+    if cluster is not None:
+        os.environ["SLURM_CONF"] = cluster.conf  # for scancel of its pilots
     killed = stop_pid_file(pid_file, ("frontend", "factory"))
     removed = cleanup.remove_pilots(root / "factory.yaml")
     cleanup.wait_pilots(root / "factory", 20.0)
     killed += stop_pid_file(pid_file)
     pilots = cleanup.kill_pilots(root / "factory")
-    if (root / "slurm" / "etc" / "slurm.conf").exists():
-        slurm.SlurmCluster(str(root / "slurm" / "etc" / "slurm.conf"), root / "slurm").stop()
+    if cluster is not None:
+        cluster.stop()
     text = f"stopped the demo in {root}; removed {removed} pilots"
     _say(
         opts,

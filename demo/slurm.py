@@ -1,6 +1,6 @@
-"""The demo's Slurm entry: an existing cluster ($SLURM_CONF), or a private one-node cluster under
-the demo directory brought up with the project's scripts/slurm_up.sh and stopped with
-scripts/slurm_down.sh (by its pid files) at the end.
+"""The demo's Slurm entry: an existing cluster ($SLURM_CONF), or a private one-node cluster in its
+own temporary directory (named in `<demo dir>/slurm_prefix`) brought up with the project's
+scripts/slurm_up.sh and stopped and deleted with scripts/slurm_down.sh at the end.
 
 `--slurm auto` (default): $SLURM_CONF when it answers, else a private cluster when Slurm and munge
 are installed and we are root (slurm_up.sh needs both), else no Slurm entry.
@@ -12,6 +12,7 @@ import logging
 import os
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from glidein.common.errors import GlideinError
 from glidein.demo.layout import free_ports, slurm_available
 
 log = logging.getLogger(__name__)
+PREFIX_FILE = "slurm_prefix"  # in the demo directory: where its private cluster lives
 SCRIPTS = Path(__file__).resolve().parent.parent / "scripts"
 
 
@@ -30,7 +32,7 @@ class SlurmCluster:
     def stop(self) -> str:
         if self.prefix is None:
             return ""
-        env = dict(os.environ, SLURM_PREFIX=str(self.prefix))
+        env = dict(os.environ, SLURM_PREFIX=str(self.prefix), SLURM_PURGE="1")
         down = subprocess.run(
             ["bash", str(SCRIPTS / "slurm_down.sh")],
             env=env,
@@ -79,8 +81,13 @@ def choose(mode: str, demo_dir: Path) -> SlurmCluster | None:
     if slurm_available():
         return SlurmCluster(os.environ["SLURM_CONF"])
     if can_start():
+        # munged wants every directory above its socket searchable by all: not always true of the
+        # demo directory (mkdtemp, pytest), so the cluster gets its own; its path is kept for --stop.
+        prefix = Path(tempfile.mkdtemp(prefix="glidein-demo-slurm-"))
+        prefix.chmod(0o755)
+        (demo_dir / PREFIX_FILE).write_text(f"{prefix}\n")
         try:
-            cluster = start_private(demo_dir / "slurm")
+            cluster = start_private(prefix)
         except GlideinError as exc:
             if mode == "yes":
                 raise
@@ -91,3 +98,12 @@ def choose(mode: str, demo_dir: Path) -> SlurmCluster | None:
     if mode == "yes":
         raise GlideinError("--slurm yes: no Slurm answers and none can be started (needs root and slurm-wlm)")
     return None
+
+
+def kept_cluster(demo_dir: Path) -> SlurmCluster | None:
+    """The private cluster of a demo left running (--keep), from its directory."""
+    try:
+        prefix = Path((demo_dir / PREFIX_FILE).read_text().strip())
+    except OSError:
+        return None
+    return SlurmCluster(str(prefix / "etc" / "slurm.conf"), prefix)

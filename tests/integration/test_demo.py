@@ -165,3 +165,23 @@ def test_demo_keep_serves_monitoring_until_stop(tmp_path: Path) -> None:
     pids = json.loads((demo / "pids.json").read_text())
     assert len(pids) == 8 and [name for name, pid in pids.items() if alive(pid)] == []
     assert _processes_using(demo) == []
+
+
+@pytest.mark.slurm
+@pytest.mark.timeout(280)
+def test_demo_with_a_private_slurm_cluster(tmp_path: Path) -> None:
+    from glidein.demo import slurm
+
+    if not slurm.can_start():
+        pytest.skip("needs root with slurm-wlm and munge (scripts/system_deps.sh)")
+    demo = tmp_path / "demo"
+    env = {k: v for k, v in os.environ.items() if k != "SLURM_CONF"}
+    argv = [*GLIDEIN, "demo", "--jobs", str(JOBS), "--dir", str(demo), "--slurm", "yes", "--timeout", "180"]
+    run = subprocess.run(argv, capture_output=True, text=True, timeout=260, check=False, env=env)
+    assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
+    row = re.search(r"^  Slurm\s+SLURM_Local\s+(\d+)\s+(\d+)\s", run.stdout, flags=re.MULTILINE)
+    assert row and int(row.group(1)) > 0 and int(row.group(2)) > 0, run.stdout  # submitted, validated
+    prefix = Path((demo / "slurm_prefix").read_text().strip())
+    assert not prefix.exists()  # slurm_down.sh stopped the cluster and deleted its directory
+    assert _processes_using(prefix) == []
+    assert _processes_using(demo) == []  # munged, slurmctld, slurmd, pilots: all gone
