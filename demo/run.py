@@ -119,9 +119,8 @@ def summarize(layout: DemoLayout, observer: Observer) -> Summary:
     )
     summary = collect(jobs, {i: expected_output(i) for i in range(layout.jobs)}, inputs)
     summary.elapsed_seconds = time.time() - observer.started
-    summary.monitoring_url = (
-        f"{layout.url('monitor')}/ (factory), {layout.url('frontend_monitor')}/ (frontend)"
-    )
+    factory, frontend = (f"{layout.url(name)}/?period=2h" for name in ("monitor", "frontend_monitor"))
+    summary.monitoring_url = f"{factory} (factory), {frontend} (frontend)"
     return summary
 
 

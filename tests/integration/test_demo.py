@@ -139,7 +139,7 @@ def test_demo_keep_serves_monitoring_until_stop(tmp_path: Path) -> None:
         )
         assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
         factory_url, frontend_url = re.findall(
-            r"(http://127\.0\.0\.1:\d+)/ \((?:factory|frontend)\)", run.stdout
+            r"(http://127\.0\.0\.1:\d+)/\?period=2h \((?:factory|frontend)\)", run.stdout
         )
         assert "LOCAL_BlackHole BLOCKED by the factory" in run.stdout
         assert "LOCAL_BlackHole" in _get(factory_url + "/")
