@@ -175,7 +175,6 @@ class StaleAge(StrictModel):
 
     idle: Seconds = Field(default=604800, description="Idle (queued) longer than this.")
     running: Seconds = Field(default=2678400, description="Running longer than this.")
-    unclaimed: Seconds = Field(default=7200, description="Running but not seen in the pool longer than this.")
 
 
 class Health(StrictModel):

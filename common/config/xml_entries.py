@@ -135,7 +135,7 @@ def _config(config: Node | None) -> _Config:
         out["limits"] = limits
     stale = config.child("stale_age")
     if stale is not None:
-        out["stale_age"] = drop_none({k: stale.take_int(k) for k in ("idle", "running", "unclaimed")})
+        out["stale_age"] = drop_none({k: stale.take_int(k) for k in ("idle", "running")})
     release = config.child("release")
     if release is not None:
         out["held"] = drop_none({"max_per_cycle": release.take_int("max_per_cycle")})
