@@ -177,7 +177,11 @@ def _run(layout: DemoLayout, opts: DemoOptions, cluster: slurm.SlurmCluster | No
 
 
 def _stop(layout: DemoLayout, sup: Supervisor, opts: DemoOptions) -> None:
-    """Frontend and factory first (no new pilots), then the pilots at the sites, then the rest."""
+    """Frontend and factory first (no new pilots), then the pilots at the sites, then the rest.
+    SIGINT/SIGTERM are ignored meanwhile: an interrupted clean-up would leave processes behind."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    _say(opts, "stopping every process the demo started ...")
     killed = [name for name in ("frontend", "factory") if not sup.stop_named(name)]
     removed = cleanup.remove_pilots(layout.factory_config)
     cleanup.wait_pilots(layout.factory_state, 20.0)
