@@ -115,16 +115,35 @@ def _entry_params(entry: Any) -> dict[str, str]:
     return out
 
 
+_LIFETIMES = {
+    "retire_time": "GLIDEIN_Retire_Time",
+    "die_time": "GLIDEIN_Die_Time",
+    "max_idle": "GLIDEIN_Max_Idle",
+    "max_tail": "GLIDEIN_Max_Tail",
+}
+
+
+def _lifetimes(pilot: Any) -> dict[str, str]:
+    """The entry's default pilot lifetimes (`entries[].pilot`): the request and const attrs win."""
+    out = {}
+    for field_name, param in _LIFETIMES.items():
+        value = getattr(pilot, field_name, None)
+        if value is not None:
+            out[param] = str(value)
+    return out
+
+
 def pilot_argv(ctx: PilotContext, entry: Any, req: ValidRequest, pilot_id: str) -> list[str]:
     """The pilot wrapper's command line (contract 7); const entry attributes win over the request."""
     from glidein.factory.web import report_token
 
     argv = [ctx.python, ctx.wrapper, "-factory", ctx.factory, "-name", ctx.glidein, "-entry", entry.name]
     argv += ["-clientname", req.request.client, *ctx.stage_args.get(req.request.client, ())]
-    argv += ["-v", "std", "-pilot_id", pilot_id]
+    pilot = getattr(entry, "pilot", None)
+    argv += ["-v", "std", "-pilot_id", pilot_id, "-hold_time", str(getattr(pilot, "hold_time", 1200))]
     if ctx.report_url and ctx.report_key:
         argv += ["-report_url", ctx.report_url, "-report_token", report_token(ctx.report_key, pilot_id)]
-    params = {**req.params, **req.secrets}
+    params = {**_lifetimes(pilot), **req.params, **req.secrets}
     for name, value in _entry_params(entry).items():
         const = getattr(entry.attrs[name], "const", True)
         if const or name not in params:

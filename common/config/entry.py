@@ -177,6 +177,27 @@ class StaleAge(StrictModel):
     running: Seconds = Field(default=2678400, description="Running longer than this.")
 
 
+class PilotSettings(StrictModel):
+    """How the entry's pilots run (passed on the pilot wrapper's command line)."""
+
+    hold_time: Seconds = Field(
+        default=1200,
+        description="A failing pilot holds its node this long before exiting (`-hold_time`).",
+    )
+    retire_time: Seconds | None = Field(
+        default=None, description="GLIDEIN_Retire_Time when neither the request nor `attrs` sets it."
+    )
+    die_time: Seconds | None = Field(
+        default=None, description="GLIDEIN_Die_Time when neither the request nor `attrs` sets it."
+    )
+    max_idle: Seconds | None = Field(
+        default=None, description="GLIDEIN_Max_Idle when neither the request nor `attrs` sets it."
+    )
+    max_tail: Seconds | None = Field(
+        default=None, description="GLIDEIN_Max_Tail when neither the request nor `attrs` sets it."
+    )
+
+
 class Health(StrictModel):
     """Black-hole guard: an entry whose pilots keep failing or dying at once is blocked a while."""
 
@@ -229,6 +250,7 @@ class Entry(StrictModel):
     held: HeldRelease = Field(default_factory=HeldRelease, description="Held pilot release.")
     stale_age: StaleAge = Field(default_factory=StaleAge, description="Stale pilot removal.")
     health: Health = Field(default_factory=Health, description="Black-hole detection and blocking.")
+    pilot: PilotSettings = Field(default_factory=PilotSettings, description="Pilot hold time and lifetimes.")
     downtimes: list[Downtime] = Field(default_factory=list, description="Scheduled downtimes.")
     allow_frontends: list[AllowFrontend] = Field(
         default_factory=list, description="Frontends allowed here; empty = every configured frontend."

@@ -24,7 +24,7 @@ from glidein.factory.submitters.htcondor import (
 S = PilotState
 DATA = Path(__file__).parent / "data"
 ARGV = ["python3", "/srv/stage/glidein_startup.py", "-factory", "f1", "-name", "glidein", "-entry", "ce1"]
-ARGV += ["-clientname", "fe1.main", "-param_GLIDEIN_Site", "Site A", "-param_X", "it's"]
+ARGV += ["-clientname", "fe1.main", "-hold_time", "300", "-param_GLIDEIN_Site", "Site A", "-param_X", "it's"]
 LABELS = {"Factory": "f1", "Name": "glidein", "FrontendName": "fe1", "SecurityClass": "frontend"}
 LABELS["CredentialIdentifier"] = "abc123"
 SPEC = PilotSpec(

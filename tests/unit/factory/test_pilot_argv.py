@@ -1,0 +1,63 @@
+"""The pilot command line every submitter gets: per-entry hold time and default lifetimes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from glidein.common.config import load_factory_config
+from glidein.factory.entry import ClientRequest
+from glidein.factory.requests import ValidRequest
+from glidein.factory.submitters.base import PilotSpec
+from glidein.factory.submitters.htcondor import submit_description
+from glidein.factory.submitters.local import LocalSubmitter
+from glidein.factory.submitters.slurm import batch_script
+from glidein.factory.worker import PilotContext, pilot_argv
+from tests.factory_support import local_entry, write_factory
+
+CTX = PilotContext("f1", "g", "python3", "/stage/glidein_startup.py", {})
+
+
+def entry_with(tmp: Path, **pilot: Any) -> Any:
+    entry = local_entry("e1")
+    if pilot:
+        entry["pilot"] = pilot
+    return load_factory_config(write_factory(tmp, [entry]).config).entries[0]
+
+
+def request(**params: str) -> ValidRequest:
+    req = ClientRequest("fe1.main", "fe1", "frontend", 1, 10)
+    return ValidRequest("e1@g@f1", "e1@g@f1@fe1.main", req, "main", 1, "sig", dict(params))
+
+
+def option(argv: list[str], name: str) -> str | None:
+    return argv[argv.index(name) + 1] if name in argv else None
+
+
+def test_hold_time_default_and_per_entry(tmp_path: Path) -> None:
+    assert option(pilot_argv(CTX, entry_with(tmp_path / "a"), request(), "p1"), "-hold_time") == "1200"
+    argv = pilot_argv(CTX, entry_with(tmp_path / "b", hold_time=30), request(), "p1")
+    assert option(argv, "-hold_time") == "30"
+
+
+def test_entry_lifetimes_are_defaults_the_request_overrides(tmp_path: Path) -> None:
+    entry = entry_with(tmp_path, retire_time=600, max_idle=300)
+    argv = pilot_argv(CTX, entry, request(GLIDEIN_Max_Idle="60"), "p1")
+    assert option(argv, "-param_GLIDEIN_Retire_Time") == "600"
+    assert option(argv, "-param_GLIDEIN_Max_Idle") == "60"  # the frontend asked for less
+    assert option(argv, "-param_GLIDEIN_Die_Time") is None  # unset: the wrapper's own default
+
+
+def test_every_submitter_passes_hold_time(tmp_path: Path) -> None:
+    entry = entry_with(tmp_path / "cfg", hold_time=7)
+    spec = PilotSpec("p1", "e1", "fe1.main", pilot_argv(CTX, entry, request(), "p1"))
+    local = LocalSubmitter("e1", SimpleNamespace(work_dir=None, queue_wait=3600.0), tmp_path / "w")
+    local.submit([spec])
+    job = json.loads((tmp_path / "w" / "local" / "e1" / "jobs" / "p1" / "job.json").read_text())
+    assert option(job["argv"], "-hold_time") == "7"
+    assert " -hold_time 7 " in batch_script(spec, tmp_path / "p1.exit")
+    params = SimpleNamespace(grid_resource="condor ce.example.org ce.example.org:9619", submit_attrs={})
+    desc = submit_description(spec, params, tmp_path / "condor")
+    assert " -hold_time 7 " in str(desc["arguments"])
