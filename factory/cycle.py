@@ -66,6 +66,19 @@ def _frontend_limits(cfg: Any) -> dict[str, Limits]:
     return out
 
 
+def _health_policy(entry: Any) -> HealthPolicy:
+    """The entry's black-hole policy (`entries[].health`, same names as HealthPolicy)."""
+    h = entry.health
+    return HealthPolicy(
+        min_ends=h.min_ends,
+        fail_share=h.fail_share,
+        quick_seconds=float(h.quick_seconds),
+        window=float(h.window),
+        backoff=float(h.backoff),
+        max_backoff=float(h.max_backoff),
+    )
+
+
 def _allowed(entry: Any, req: ValidRequest) -> bool:
     allowed = entry.allow_frontends
     return not allowed or any(
@@ -84,7 +97,7 @@ class FactoryCycle:
         self.downtime_store = downtimes.DowntimeStore(self.db_path)
         self.buckets: dict[str, TokenBucket] = {}
         self.health: dict[str, Health] = {}
-        self.health_policy = HealthPolicy()
+        self.health_policies: dict[str, HealthPolicy] = {}
         self.executor: Executor | None = None
         self.client_ads_sent: dict[str, tuple[dict[str, object], float]] = {}
         self.cfg: Any = None
@@ -98,6 +111,7 @@ class FactoryCycle:
         self.ident = ads.Identity(cfg.name, cfg.glidein_name, cfg.loop.classad_lifetime)
         self.keys = self._load_keys()
         self.fe_limits = _frontend_limits(cfg)
+        self.health_policies = {e.name: _health_policy(e) for e in self.entries()}
         trust = {
             fe.name: FrontendTrust.from_keys(
                 fe.name, fe.signing_keys, [sc.name for sc in fe.security_classes]
@@ -275,6 +289,8 @@ class FactoryCycle:
             db_path=self.db_path,
             work_dir=self._work_dir(),
             pilots=self._pilot_context(entry.name, [r.request.client for r in kept], stage),
+            state_dir=str(self.state_dir),
+            reports_since=now - self.health_policies.get(entry.name, HealthPolicy()).window,
         )
 
     def _run(self, tasks: list[EntryTask]) -> list[EntryResult]:
@@ -301,9 +317,10 @@ class FactoryCycle:
         report.submitted += res.submitted
         report.removed += res.removed
         self.buckets[res.entry].take(res.submitted)
-        ends = self.store.recent_ends(res.entry, now - self.health_policy.window)
+        policy = self.health_policies.get(res.entry, HealthPolicy())
+        ends = self.store.recent_ends(res.entry, now - policy.window)
         before = self.health.get(res.entry, Health())
-        after = assess(before, ends, now, self.health_policy)
+        after = assess(before, ends, now, policy)
         if after.blocked(now) and not before.blocked(now):
             log.warning("entry=%s blocked until=%.0f reason=%r", res.entry, after.blocked_until, after.reason)
         self.health[res.entry] = after

@@ -1,12 +1,31 @@
 """Pure: black-hole detection. An entry whose pilots keep failing or dying at once is blocked,
-retried after a back-off that doubles while it stays bad, and advertises the reason."""
+retried after a back-off that doubles while it stays bad, and advertises the reason.
+
+A pilot's outcome comes from the wrapper's final report when there is one (its status and failure
+class, contract 7), else from the batch exit code: a reported success counts as validated even when
+the backend lost the exit code; a reported failure of a validation class counts as a validation
+failure whatever the exit code says.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 VALIDATION_CODES = frozenset({1, 2, 3, 4, 5})  # pilot wrapper failure classes
+VALIDATION_CLASSES = frozenset({"WN_Resource", "Network", "Config", "VO_Config", "Corruption"})
+
+
+class PilotEnd(NamedTuple):
+    """One ended pilot: bookkeeping state and exit code, plus its final report if it sent one."""
+
+    state: str
+    exit_code: int | None
+    run_seconds: float
+    end_time: float
+    report_status: str | None = None  # "success" | "failure" | None (no report)
+    failure_class: str | None = None
 
 
 @dataclass(frozen=True)
@@ -30,23 +49,26 @@ class Health:
         return now < self.blocked_until
 
 
-def is_failure(state: str, exit_code: int | None, run_seconds: float, quick: float) -> bool:
-    if state == "lost":
-        return True
-    if state != "failed":
+def is_failure(end: PilotEnd, quick: float) -> bool:
+    """Failed validation or died at once (the report, when there is one, wins over exit codes)."""
+    if end.report_status == "success":
         return False
-    return (exit_code in VALIDATION_CODES) or run_seconds < quick
+    if end.report_status == "failure" and end.failure_class in VALIDATION_CLASSES:
+        return True
+    if end.state == "lost":
+        return True
+    if end.state != "failed":
+        return False
+    return (end.exit_code in VALIDATION_CODES) or end.run_seconds < quick
 
 
-def assess(
-    health: Health, ends: Sequence[tuple[str, int | None, float, float]], now: float, policy: HealthPolicy
-) -> Health:
+def assess(health: Health, ends: Sequence[PilotEnd], now: float, policy: HealthPolicy) -> Health:
     """New health of an entry from the pilot ends (state, exit code, run s, end time) in its window."""
     if health.blocked(now):
         return health
     start = max(health.since, now - policy.window)
-    window = [e for e in ends if e[3] > start]
-    fails = sum(1 for st, code, run, _ in window if is_failure(st, code, run, policy.quick_seconds))
+    window = [e for e in ends if e.end_time > start]
+    fails = sum(1 for end in window if is_failure(end, policy.quick_seconds))
     if len(window) >= policy.min_ends and fails >= policy.fail_share * len(window):
         wait = min(policy.max_backoff, policy.backoff * 2**health.strikes)
         reason = f"{fails} of the last {len(window)} pilots failed validation or died at once"

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from glidein.factory.health import PilotEnd
 from glidein.factory.pilot_states import TERMINAL, PilotState, PilotView, can_move
 
 log = logging.getLogger(__name__)
@@ -29,7 +30,7 @@ CREATE TABLE IF NOT EXISTS pilots (
     security_class TEXT NOT NULL DEFAULT '', credential_id TEXT NOT NULL DEFAULT '',
     backend_id TEXT NOT NULL DEFAULT '', state TEXT NOT NULL, submit_time REAL NOT NULL,
     state_since REAL NOT NULL, held_reason TEXT NOT NULL DEFAULT '', releases INTEGER NOT NULL DEFAULT 0,
-    exit_code INTEGER, end_time REAL
+    exit_code INTEGER, end_time REAL, report_status TEXT, failure_class TEXT
 );
 CREATE INDEX IF NOT EXISTS pilots_entry_state ON pilots (entry, state);
 CREATE INDEX IF NOT EXISTS pilots_entry_end ON pilots (entry, end_time);
@@ -81,6 +82,10 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA journal_mode=WAL")
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(_SCHEMA)
+    have = {row[1] for row in conn.execute("PRAGMA table_info(pilots)")}
+    for column in ("report_status", "failure_class"):  # databases made before reports were kept
+        if column not in have:
+            conn.execute(f"ALTER TABLE pilots ADD COLUMN {column} TEXT")
     return conn
 
 
@@ -215,15 +220,31 @@ class PilotStore:
             out.setdefault(entry, {})[state] = n
         return out
 
-    def recent_ends(self, entry: str, since: float) -> list[tuple[str, int | None, float, float]]:
-        """(state, exit code, run seconds, end time) of pilots of `entry` that ended after `since`."""
+    def recent_ends(self, entry: str, since: float) -> list[PilotEnd]:
+        """Pilots of `entry` that ended after `since`, with their reported outcome if any."""
         rows = self.conn.execute(
             "SELECT p.state, p.exit_code, p.end_time - COALESCE((SELECT MIN(h.time) FROM history h"
-            " WHERE h.pilot_id = p.pilot_id AND h.new_state = 'running'), p.end_time), p.end_time"
-            " FROM pilots p WHERE p.entry = ? AND p.end_time > ?",
+            " WHERE h.pilot_id = p.pilot_id AND h.new_state = 'running'), p.end_time), p.end_time,"
+            " p.report_status, p.failure_class FROM pilots p WHERE p.entry = ? AND p.end_time > ?",
             (entry, since),
         )
-        return [(str(r[0]), r[1], float(r[2] or 0.0), float(r[3])) for r in rows]
+        return [PilotEnd(str(r[0]), r[1], float(r[2] or 0.0), float(r[3]), r[4], r[5]) for r in rows]
+
+    def unreported_ends(self, entry: str, since: float) -> list[str]:
+        """Ids of pilots of `entry` that ended after `since` and whose report is not recorded yet."""
+        rows = self.conn.execute(
+            "SELECT pilot_id FROM pilots WHERE entry = ? AND end_time > ? AND report_status IS NULL",
+            (entry, since),
+        )
+        return [str(r[0]) for r in rows]
+
+    def set_reports(self, reports: dict[str, tuple[str, str | None]]) -> None:
+        """Record pilots' final reports: pilot id -> (status, failure class)."""
+        with self._tx() as conn:
+            conn.executemany(
+                "UPDATE pilots SET report_status = ?, failure_class = ? WHERE pilot_id = ?",
+                [(status, klass, pid) for pid, (status, klass) in reports.items()],
+            )
 
     # ------------------------------------------------------------ request sequences (replay guard)
 

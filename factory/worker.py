@@ -54,6 +54,8 @@ class EntryTask:
     db_path: str
     work_dir: str
     pilots: PilotContext | None  # None: no stage yet, nothing can be submitted
+    state_dir: str = ""  # where the web process keeps pilot reports (<state_dir>/pilots/<id>/)
+    reports_since: float = 0.0  # read the reports of pilots that ended after this
 
 
 @dataclass
@@ -253,6 +255,23 @@ def work_entry(task: EntryTask) -> EntryResult:
     return result
 
 
+def record_reports(store: PilotStore, entry: str, state_dir: Path, since: float) -> int:
+    """Record the final reports of `entry`'s pilots that ended after `since`; how many were new."""
+    from glidein.factory.web import read_report
+
+    reports: dict[str, tuple[str, str | None]] = {}
+    for pilot_id in store.unreported_ends(entry, since):
+        report = read_report(state_dir, pilot_id)
+        status = report.get("status") if report else None
+        if report is None or status not in ("success", "failure"):
+            continue
+        klass = report.get("failure_class")
+        reports[pilot_id] = (str(status), klass if isinstance(klass, str) else None)
+    if reports:
+        store.set_reports(reports)
+    return len(reports)
+
+
 def _work(task: EntryTask, result: EntryResult) -> None:
     store = _store(task.db_path)
     submitter = make_submitter(task.entry, task.work_dir)
@@ -261,6 +280,8 @@ def _work(task: EntryTask, result: EntryResult) -> None:
     if statuses is not None:
         _apply_status(store, records, statuses, task.now)
         records = store.active(task.entry.name)
+    if task.state_dir:
+        record_reports(store, task.entry.name, Path(task.state_dir), task.reports_since)
     inputs = EntryInputs(
         policy_of(task.entry, task.frontend_limits),
         [r.request for r in task.requests],

@@ -17,6 +17,7 @@ from glidein.common.config import load_factory_config
 from glidein.factory.cycle import FactoryCycle
 from glidein.factory.downtimes import Downtime
 from glidein.factory.handmade import HandRequest, request_ad
+from glidein.factory.health import Health
 from tests.factory_support import FactorySetup, local_entry, write_factory
 
 
@@ -183,4 +184,26 @@ def test_no_stage_means_no_pilots(tmp_path: Path) -> None:
     assert cycle.store.active() == []
     status = json.loads((setup.state_dir / "status.json").read_text())
     assert status["entries"]["e1"]["clients"][0]["limit"] == "blocked"
+    cycle.shutdown()
+
+
+def test_reported_success_keeps_a_quickly_ending_entry_open(tmp_path: Path, cleanup_pilots: None) -> None:
+    """Black-hole pilots exit 1 at once; their reports say success, so the entry is not blocked."""
+    fine = {**local_entry("fine", black_hole=True, queue_wait=0.0), "health": {"min_ends": 3}}
+    setup, cycle, bus = make(tmp_path, [fine, local_entry("hole", black_hole=True, queue_wait=0.0)])
+    cycle.run_once()
+    ask(setup, bus, "fine", 3, seq=1)
+    ask(setup, bus, "hole", 3, seq=1)
+    for _ in range(40):
+        cycle.run_once()
+        for (pilot_id,) in cycle.store.conn.execute("SELECT pilot_id FROM pilots WHERE entry = 'fine'"):
+            report = setup.state_dir / "pilots" / pilot_id / "report.json"
+            report.parent.mkdir(parents=True, exist_ok=True)
+            report.write_text(json.dumps({"status": "success", "failure_class": None, "exit_code": 0}))
+        if len(cycle.store.recent_ends("fine", 0.0)) >= 6 and cycle.health.get("hole", Health()).reason:
+            break
+    ends = cycle.store.recent_ends("fine", 0.0)
+    assert len(ends) >= 6 and all(e.report_status == "success" for e in ends)
+    assert not cycle.health.get("fine", Health()).blocked(cycle.clock())
+    assert "died at once" in cycle.health["hole"].reason  # same site, no reports: blocked
     cycle.shutdown()

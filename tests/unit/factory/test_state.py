@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from glidein.factory.health import Health, HealthPolicy, assess
+from glidein.factory.health import Health, HealthPolicy, PilotEnd, assess
 from glidein.factory.pilot_states import TRANSITIONS, PilotState, can_move
 from glidein.factory.reconcile import reconcile
 from glidein.factory.state import NewPilot, PilotStore
@@ -37,7 +37,7 @@ def test_state_machine_refuses_illegal_moves(tmp_path: Path) -> None:
     assert store.move_many([(pid, S.RUNNING, "zombie")], now=4.0) == 0  # terminal stays terminal
     assert [h[1] for h in store.history(pid)] == ["new", "running", "completed"]
     assert store.active() == []
-    assert store.recent_ends("e1", 0.0) == [("completed", 0, 1.0, 3.0)]
+    assert store.recent_ends("e1", 0.0) == [PilotEnd("completed", 0, 1.0, 3.0)]
 
 
 def test_transition_table_is_consistent() -> None:
@@ -79,16 +79,16 @@ def test_reconcile(tmp_path: Path) -> None:
 
 def test_black_hole_blocking_and_backoff() -> None:
     policy = HealthPolicy(min_ends=5, fail_share=0.8, quick_seconds=60, backoff=100)
-    quick_fails = [("failed", 1, 1.0, 10.0 + i) for i in range(6)]
+    quick_fails = [PilotEnd("failed", 1, 1.0, 10.0 + i) for i in range(6)]
     health = assess(Health(), quick_fails, now=20.0, policy=policy)
     assert health.blocked(20.0) and not health.blocked(121.0)
     assert "6 of the last 6" in health.reason
     # after the back-off, old failures no longer count; new ones block again, twice as long
     assert not assess(health, quick_fails, now=121.0, policy=policy).blocked(121.0)
-    again = [("failed", 1, 1.0, 125.0 + i) for i in range(5)]
+    again = [PilotEnd("failed", 1, 1.0, 125.0 + i) for i in range(5)]
     second = assess(health, again, now=131.0, policy=policy)
     assert second.blocked_until == 131.0 + 200.0
-    good = [("completed", 0, 600.0, 10.0 + i) for i in range(6)]
+    good = [PilotEnd("completed", 0, 600.0, 10.0 + i) for i in range(6)]
     assert not assess(Health(), good, now=20.0, policy=policy).blocked(20.0)
-    long_fail = [("failed", 9, 900.0, 10.0 + i) for i in range(6)]
+    long_fail = [PilotEnd("failed", 9, 900.0, 10.0 + i) for i in range(6)]
     assert not assess(Health(), long_fail, now=20.0, policy=policy).blocked(20.0)
