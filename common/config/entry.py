@@ -93,6 +93,10 @@ class SlurmSubmitter(StrictModel):
     account: str | None = Field(default=None, description="`sbatch --account`.")
     time_limit: PosInt = Field(default=60, description="Wall time limit in minutes (`sbatch --time`).")
     sbatch_args: list[str] = Field(default_factory=list, description="Extra `sbatch` arguments.")
+    command_timeout: PosInt = Field(
+        default=20,
+        description="Seconds an `sbatch`/`squeue`/`scancel` may take; then the entry fails closed.",
+    )
     work_dir: ConfigPath | None = Field(
         default=None, description="Job output directory; default `<state_dir>/slurm`."
     )

@@ -4,11 +4,18 @@ Each pilot is a batch script `<work_dir>/<pilot id>.sh` (0600: it carries the pi
 `glidein_<pilot id>` so that `squeue` reports by pilot id and a restarted factory recognises jobs it
 submitted before a crash. The script records the pilot's exit code in `<pilot id>.exit`. The
 cluster is the one `SLURM_CONF` (environment) names. Output parsing is in pure functions.
+
+Slurm's client commands retry for a minute when the cluster cannot be reached (e.g. a missing or
+broken `SLURM_CONF`), which would stall the cycle: every command runs with a bounded timeout
+(`submitter.command_timeout`), and a `SLURM_CONF` naming a missing or empty file fails at once
+without running anything. Either way the entry fails closed with one line naming the cause.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import shlex
 import subprocess
 from collections.abc import Callable, Mapping, Sequence
@@ -60,15 +67,34 @@ class SlurmJob:
 Runner = Callable[[Sequence[str]], tuple[int, str, str]]
 
 
-def run_command(argv: Sequence[str]) -> tuple[int, str, str]:
-    """Run a Slurm client command; (return code, stdout, stderr). Missing tools are rc 127."""
+DEFAULT_TIMEOUT = 20.0
+TIMED_OUT = 124
+
+
+def run_command(argv: Sequence[str], timeout: float = DEFAULT_TIMEOUT) -> tuple[int, str, str]:
+    """Run a Slurm client command; (return code, stdout, stderr). Missing tools are rc 127, a
+    command still running after `timeout` seconds is killed: rc 124."""
     try:
-        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=60, check=False)
+        proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
     except FileNotFoundError:
         return 127, "", f"{argv[0]}: command not found"
     except subprocess.TimeoutExpired:
-        return 124, "", f"{argv[0]}: timed out after 60 s"
+        return TIMED_OUT, "", f"{argv[0]}: timed out after {timeout:g} s"
     return proc.returncode, proc.stdout, proc.stderr
+
+
+def conf_problem(env: Mapping[str, str]) -> str:
+    """Why the `SLURM_CONF` of `env` cannot work (missing, unreadable or empty file), or ""."""
+    path = env.get("SLURM_CONF")
+    if not path:
+        return ""  # the default file, or configless Slurm: only the command can tell
+    try:
+        size = os.stat(path).st_size
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        return f"SLURM_CONF={path}: {exc.strerror or exc}"
+    return f"SLURM_CONF={path}: empty file" if size == 0 else ""
 
 
 # ---------------------------------------------------------------- pure parsing
@@ -145,8 +171,18 @@ def sbatch_argv(spec: PilotSpec, script: Path, out_dir: Path, params: object) ->
 
 
 class SlurmSubmitter:
-    def __init__(self, entry: str, params: object, work_dir: Path, runner: Runner = run_command) -> None:
-        self.entry, self.params, self.runner = entry, params, runner
+    def __init__(
+        self,
+        entry: str,
+        params: object,
+        work_dir: Path,
+        runner: Runner | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
+        self.entry, self.params = entry, params
+        self.timeout = float(getattr(params, "command_timeout", DEFAULT_TIMEOUT))
+        self.runner: Runner = runner or functools.partial(run_command, timeout=self.timeout)
+        self.env = os.environ if env is None else env
         own = getattr(params, "work_dir", None)
         self.out_dir = Path(own) if own else Path(work_dir) / "slurm"
 
@@ -154,7 +190,15 @@ class SlurmSubmitter:
         return f"slurm:{self.out_dir}"  # one squeue serves every Slurm entry sharing the work dir
 
     def _run(self, argv: Sequence[str], what: str) -> str:
+        problem = conf_problem(self.env)
+        if problem:
+            raise SubmitError(f"entry {self.entry}: {what} not run: {problem}")
         rc, out, err = self.runner(argv)
+        if rc == TIMED_OUT:
+            raise SubmitError(
+                f"entry {self.entry}: {what} timed out after {self.timeout:g} s (submitter.command_timeout;"
+                f" SLURM_CONF={self.env.get('SLURM_CONF', '(default)')}): is slurmctld reachable?"
+            )
         if rc != 0:
             raise SubmitError(f"entry {self.entry}: {what} failed (rc {rc}): {err.strip()[:300]}")
         return out

@@ -154,8 +154,8 @@ def test_downtime_and_black_hole(tmp_path: Path, cleanup_pilots: None) -> None:
 def test_unreadable_backend_fails_closed_without_blocking_other_entries(
     tmp_path: Path, cleanup_pilots: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    (tmp_path / "empty-slurm.conf").write_text("")  # squeue refuses it at once
-    monkeypatch.setenv("SLURM_CONF", str(tmp_path / "empty-slurm.conf"))
+    (tmp_path / "bad-slurm.conf").write_text("NotASlurmKey=1\n")  # squeue refuses it at once
+    monkeypatch.setenv("SLURM_CONF", str(tmp_path / "bad-slurm.conf"))
     broken = {
         "name": "s1",
         "gatekeeper": "nowhere",
@@ -206,4 +206,29 @@ def test_reported_success_keeps_a_quickly_ending_entry_open(tmp_path: Path, clea
     assert len(ends) >= 6 and all(e.report_status == "success" for e in ends)
     assert not cycle.health.get("fine", Health()).blocked(cycle.clock())
     assert "died at once" in cycle.health["hole"].reason  # same site, no reports: blocked
+    cycle.shutdown()
+
+
+def test_missing_slurm_conf_fails_closed_at_once_with_one_line(
+    tmp_path: Path, cleanup_pilots: None, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """squeue would retry a missing SLURM_CONF for 60 s; the entry fails closed at once instead."""
+    monkeypatch.setenv("SLURM_CONF", str(tmp_path / "nowhere" / "slurm.conf"))
+    broken = {
+        "name": "s1",
+        "gatekeeper": "nowhere",
+        "submitter": {"type": "slurm", "command_timeout": 5},
+        "attrs": {"GLIDEIN_CPUS": {"value": 1, "type": "int"}},
+    }
+    setup, cycle, bus = make(tmp_path, [local_entry("e1"), broken])
+    cycle.run_once()
+    ask(setup, bus, "e1", 2, seq=1)
+    ask(setup, bus, "s1", 2, seq=1)
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        report = cycle.run_once()
+    assert report.seconds < 5  # not Slurm's minute of retries
+    assert idle_of(cycle, "e1") == 2 and cycle.store.active("s1") == []
+    lines = [r.getMessage() for r in caplog.records if "s1" in r.getMessage()]
+    assert len(lines) == 1 and "squeue not run: SLURM_CONF=" in lines[0] and "No such file" in lines[0]
     cycle.shutdown()

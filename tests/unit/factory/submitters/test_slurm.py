@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -14,9 +16,11 @@ from glidein.factory.submitters.base import PilotRef, PilotSpec
 from glidein.factory.submitters.slurm import (
     SlurmSubmitter,
     batch_script,
+    conf_problem,
     parse_sbatch,
     parse_squeue,
     pilot_statuses,
+    run_command,
 )
 
 S = PilotState
@@ -103,3 +107,47 @@ def test_submit_writes_private_script_and_runs_sbatch(tmp_path: Path) -> None:
     )
     with pytest.raises(SubmitError, match="Invalid partition"):
         refusing.submit([PilotSpec("p2", "e1", "fe.g", ["true"])])
+
+
+def test_run_command_is_bounded() -> None:
+    started = time.monotonic()
+    rc, _out, err = run_command(["sleep", "30"], timeout=0.3)
+    assert rc == 124 and "timed out after 0.3 s" in err
+    assert time.monotonic() - started < 10
+
+
+def test_timeout_fails_closed_naming_the_cause(tmp_path: Path) -> None:
+    params = SimpleNamespace(command_timeout=20, work_dir=None)
+    env = {"SLURM_CONF": str(DATA / "squeue_all_slurm22.txt")}  # an existing, non-empty file
+    runner = Recorder({"squeue": (124, "", "squeue: timed out after 20 s")})
+    sub = SlurmSubmitter("e1", params, tmp_path, runner, env=env)
+    with pytest.raises(
+        SubmitError, match=r"entry e1: squeue timed out after 20 s \(submitter.command_timeout"
+    ):
+        sub.status([])
+
+
+@pytest.mark.parametrize(("conf", "why"), [("missing.conf", "No such file"), ("empty.conf", "empty file")])
+def test_broken_slurm_conf_fails_at_once_without_running(tmp_path: Path, conf: str, why: str) -> None:
+    (tmp_path / "empty.conf").write_text("")
+    runner = Recorder({})
+    sub = SlurmSubmitter("e1", SimpleNamespace(), tmp_path, runner, env={"SLURM_CONF": str(tmp_path / conf)})
+    for call in (lambda: sub.status([]), lambda: sub.remove([PilotRef("p", "7")])):
+        with pytest.raises(SubmitError, match=f"not run: SLURM_CONF=.*{conf}: {why}"):
+            call()
+    assert runner.calls == []
+    assert conf_problem({}) == "" and conf_problem({"SLURM_CONF": str(DATA / "squeue_all_slurm22.txt")}) == ""
+
+
+def test_configured_timeout_bounds_a_hanging_squeue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A squeue that hangs (as Slurm's own minute of retries does) is cut at command_timeout."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "squeue").write_text("#!/bin/sh\nexec sleep 60\n")
+    (bindir / "squeue").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    sub = SlurmSubmitter("e1", SimpleNamespace(command_timeout=1), tmp_path, env={})
+    started = time.monotonic()
+    with pytest.raises(SubmitError, match="squeue timed out after 1 s"):
+        sub.status([])
+    assert time.monotonic() - started < 15
