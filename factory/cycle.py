@@ -12,20 +12,22 @@ import logging
 import multiprocessing
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from glidein.common import classads
 from glidein.common.errors import GlideinError
-from glidein.factory import ads, downtimes, staging
+from glidein.factory import ads, budgets, downtimes, staging
 from glidein.factory.entry import Limits, TokenBucket
 from glidein.factory.health import Health, HealthPolicy, assess
 from glidein.factory.keys import FactoryKeys, load_keys
 from glidein.factory.monitoring import FactoryMonitor  # [demo] monitoring hook
+from glidein.factory.pilot_states import IDLE_STATES, PilotState
 from glidein.factory.requests import FrontendTrust, RequestValidator, ValidRequest, validate_all
 from glidein.factory.state import PilotStore
 from glidein.factory.submitters.base import BackendStatus, PilotRef
@@ -54,13 +56,14 @@ class CycleReport:
 
 
 def _frontend_limits(cfg: Any) -> dict[str, Limits]:
+    """Factory-wide limits by budget key: "fe:<frontend>" and "sc:<frontend>:<security class>"."""
     out: dict[str, Limits] = {}
     for fe in cfg.frontends:
         if fe.limits is not None:
-            out[fe.name] = Limits(fe.limits.max_idle, fe.limits.max_glideins, fe.limits.max_held)
+            out[f"fe:{fe.name}"] = Limits(fe.limits.max_idle, fe.limits.max_glideins, fe.limits.max_held)
         for sc in fe.security_classes:
             if sc.limits is not None:
-                out[f"{fe.name}:{sc.name}"] = Limits(
+                out[f"sc:{fe.name}:{sc.name}"] = Limits(
                     sc.limits.max_idle, sc.limits.max_glideins, sc.limits.max_held
                 )
     return out
@@ -223,7 +226,7 @@ class FactoryCycle:
             )
             for e in entries
         ]
-        results = self._run(tasks)
+        results = self._run(self._with_shares(tasks))
         report = CycleReport(entries=len(entries), requests=sum(len(v) for v in requests.values()))
         for res in results:
             self._after_entry(res, now, report)
@@ -278,7 +281,7 @@ class FactoryCycle:
         statuses, failed = shared.get(entry.name, (None, ""))
         return EntryTask(
             entry=entry,
-            frontend_limits=self.fe_limits,
+            shared_budgets={},
             requests=kept,
             statuses=statuses,
             status_failed=failed,
@@ -292,6 +295,31 @@ class FactoryCycle:
             state_dir=str(self.state_dir),
             reports_since=now - self.health_policies.get(entry.name, HealthPolicy()).window,
         )
+
+    def _with_shares(self, tasks: list[EntryTask]) -> list[EntryTask]:
+        """Give every task its share of the factory-wide frontend/security-class limits."""
+        if not self.fe_limits:
+            return tasks
+        rows = self.store.client_counts()
+        idle: dict[str, Counter[str]] = {}
+        running: dict[str, Counter[str]] = {}
+        for entry, client, _sec, state, n in rows:
+            if state in IDLE_STATES:
+                idle.setdefault(entry, Counter())[client] += n
+            elif state == PilotState.RUNNING:
+                running.setdefault(entry, Counter())[client] += n
+        demands = {
+            t.entry.name: budgets.entry_demands(
+                [r.request for r in t.requests if r.request.client not in t.down_clients],
+                idle.get(t.entry.name, Counter()),
+                running.get(t.entry.name, Counter()),
+            )
+            for t in tasks
+            if not t.blocked_reason and t.pilots is not None
+        }
+        names = [t.entry.name for t in tasks]
+        shares = budgets.share_budgets(self.fe_limits, budgets.count_keys(rows), demands, names)
+        return [replace(t, shared_budgets=shares[t.entry.name]) for t in tasks]
 
     def _run(self, tasks: list[EntryTask]) -> list[EntryResult]:
         workers = int(self.cfg.loop.workers) or (os.cpu_count() or 1)

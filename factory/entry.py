@@ -2,8 +2,9 @@
 
 glideinWMS semantics: a client (frontend.group) asks for `ReqIdleGlideins` idle pilots and at most
 `ReqMaxGlideins` in all; the factory submits `ReqIdleGlideins - idle pilots of that client`, capped
-by ReqMaxGlideins (idle + running + new), the entry's limits (idle, total, held), the per-frontend and
-per-security-class limits, `max_per_cycle` and the submission rate. Shared budgets are dealt out one
+by ReqMaxGlideins (idle + running + new), the entry's limits (idle, total, held), the entry's own
+per-frontend limits, this entry's share of the factory-wide per-frontend and per-security-class
+limits (factory/budgets.py), `max_per_cycle` and the submission rate. Shared budgets are dealt out one
 pilot at a time round-robin over the clients, so no client starves another. Excess pilots are
 removed per `ReqRemoveExcess` (NO | WAIT | IDLE | ALL, with its margin), never more than
 `max_removal_share` of the entry's pilots per cycle (mass-removal guard). Every client's decision is
@@ -76,6 +77,9 @@ class EntryInputs:
     status_ok: bool = True  # False: the backend's status could not be read this cycle
     down_clients: Mapping[str, str] = field(default_factory=dict)  # client -> downtime reason
     blocked_reason: str = ""  # non-empty: black-hole blocked
+    # this entry's share of factory-wide limits (factory/budgets.py): "fe:<frontend>" or
+    # "sc:<frontend>:<class>" -> new pilots allowed this cycle; a key not listed is unlimited
+    shared_budgets: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -181,6 +185,18 @@ def _blocked_by(checks: list[tuple[str, str, Limits]], counts: _Counts) -> str |
     return None
 
 
+def _factory_keys(req: ClientRequest) -> tuple[tuple[str, str], ...]:
+    return (
+        (f"fe:{req.frontend}", "factory.frontend"),
+        (f"sc:{req.frontend}:{req.security_class}", "factory.security_class"),
+    )
+
+
+def _over_share(shared: dict[str, int], req: ClientRequest) -> str | None:
+    """The factory-wide limit whose share for this entry is used up, or None."""
+    return next((label for key, label in _factory_keys(req) if key in shared and shared[key] <= 0), None)
+
+
 def _gate(inputs: EntryInputs, req: ClientRequest) -> str | None:
     """A reason to submit nothing at all for this client, or None."""
     if not inputs.status_ok:
@@ -204,13 +220,14 @@ def _allocate(inputs: EntryInputs, counts: _Counts, outcomes: dict[str, ClientOu
             caps[req.client] = cap
     given: Counter[str] = Counter()
     budget = {"max_per_cycle": inputs.policy.max_per_cycle, "submit_rate": inputs.rate_allowance}
+    shared = dict(inputs.shared_budgets)
     active = sorted(caps)
     while active:
         for client in list(active):
             req = reqs[client]
             checks = _shared_checks(inputs.policy, req)
             reason = next((name for name, left in budget.items() if left <= 0), None)
-            reason = reason or _blocked_by(checks, counts)
+            reason = reason or _blocked_by(checks, counts) or _over_share(shared, req)
             if reason is not None:
                 outcomes[client].limit = reason
                 active.remove(client)
@@ -218,6 +235,9 @@ def _allocate(inputs: EntryInputs, counts: _Counts, outcomes: dict[str, ClientOu
             given[client] += 1
             for name in budget:
                 budget[name] -= 1
+            for key, _label in _factory_keys(req):
+                if key in shared:
+                    shared[key] -= 1
             for key, _label, _limits in checks:
                 counts.idle[key] += 1
                 counts.total[key] += 1

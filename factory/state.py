@@ -220,6 +220,14 @@ class PilotStore:
             out.setdefault(entry, {})[state] = n
         return out
 
+    def client_counts(self) -> list[tuple[str, str, str, PilotState, int]]:
+        """(entry, client, security class, state, count) of every pilot not ended."""
+        rows = self.conn.execute(
+            "SELECT entry, client, security_class, state, COUNT(*) FROM pilots"  # noqa: S608 - constants
+            f" WHERE state IN ({_ACTIVE_SQL}) GROUP BY entry, client, security_class, state"
+        )
+        return [(str(r[0]), str(r[1]), str(r[2]), PilotState(r[3]), int(r[4])) for r in rows]
+
     def recent_ends(self, entry: str, since: float) -> list[PilotEnd]:
         """Pilots of `entry` that ended after `since`, with their reported outcome if any."""
         rows = self.conn.execute(

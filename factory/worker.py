@@ -43,7 +43,7 @@ class PilotContext:
 @dataclass(frozen=True)
 class EntryTask:
     entry: Any  # common.config.entry.Entry
-    frontend_limits: Mapping[str, Limits]
+    shared_budgets: Mapping[str, int]  # this entry's share of factory-wide limits (factory/budgets.py)
     requests: Sequence[ValidRequest]
     statuses: Mapping[str, BackendStatus] | None  # None: the worker asks the backend itself
     status_failed: str  # non-empty: the shared status query failed this cycle
@@ -70,14 +70,14 @@ class EntryResult:
     seconds: float = 0.0
 
 
-def policy_of(entry: Any, frontend_limits: Mapping[str, Limits]) -> EntryPolicy:
-    """EntryPolicy from an entry's config (common.config.entry.Entry)."""
+def policy_of(entry: Any) -> EntryPolicy:
+    """EntryPolicy from an entry's config (common.config.entry.Entry); factory-wide frontend limits
+    are not here: the cycle shares them out among entries (EntryTask.shared_budgets)."""
     lim = entry.limits
-    per_fe = {k: v for k, v in frontend_limits.items() if ":" not in k}
-    per_sc = {k: v for k, v in frontend_limits.items() if ":" in k}
-    for key, fl in lim.per_frontend.items():  # the entry's own limits win over factory-wide ones
-        value = Limits(fl.max_idle, fl.max_glideins, fl.max_held)
-        (per_sc if ":" in key else per_fe)[key] = value
+    per_fe: dict[str, Limits] = {}
+    per_sc: dict[str, Limits] = {}
+    for key, fl in lim.per_frontend.items():  # "fe" or "fe:sc", this entry's pilots only
+        (per_sc if ":" in key else per_fe)[key] = Limits(fl.max_idle, fl.max_glideins, fl.max_held)
     d = lim.default_per_frontend
     return EntryPolicy(
         name=entry.name,
@@ -283,7 +283,7 @@ def _work(task: EntryTask, result: EntryResult) -> None:
     if task.state_dir:
         record_reports(store, task.entry.name, Path(task.state_dir), task.reports_since)
     inputs = EntryInputs(
-        policy_of(task.entry, task.frontend_limits),
+        policy_of(task.entry),
         [r.request for r in task.requests],
         [r.view for r in records],
         task.now,
@@ -292,6 +292,7 @@ def _work(task: EntryTask, result: EntryResult) -> None:
         down_clients=task.down_clients,
         blocked_reason=task.blocked_reason
         or ("" if task.pilots is not None else "no stage to point pilots at"),
+        shared_budgets=task.shared_budgets,
     )
     decision = decide(inputs)
     result.lines = decision.lines

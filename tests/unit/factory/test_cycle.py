@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from glidein.common import crypto
 from glidein.common.config import load_factory_config
@@ -231,4 +232,30 @@ def test_missing_slurm_conf_fails_closed_at_once_with_one_line(
     assert idle_of(cycle, "e1") == 2 and cycle.store.active("s1") == []
     lines = [r.getMessage() for r in caplog.records if "s1" in r.getMessage()]
     assert len(lines) == 1 and "squeue not run: SLURM_CONF=" in lines[0] and "No such file" in lines[0]
+    cycle.shutdown()
+
+
+def test_frontend_limits_are_factory_wide_even_with_parallel_workers(
+    tmp_path: Path, cleanup_pilots: None
+) -> None:
+    """fe1 may have 5 idle pilots in the whole factory, not 5 per entry; entry limits stay per entry."""
+    entries = [local_entry("e1"), local_entry("e2"), local_entry("e3")]
+    entries[2]["limits"]["per_frontend"] = {"fe1": {"max_idle": 1}}  # this entry's own, per entry
+    setup = write_factory(tmp_path, entries, workers=2)
+    cfg = yaml.safe_load(setup.config.read_text())
+    cfg["frontends"][0]["limits"] = {"max_idle": 5, "max_glideins": 100, "max_held": 10}
+    setup.config.write_text(yaml.safe_dump(cfg))
+    bus = MemoryBus()
+    cycle = FactoryCycle(load_factory_config(setup.config), bus)
+    cycle.run_once()
+    for name in ("e1", "e2", "e3"):
+        ask(setup, bus, name, 4, seq=1)
+    for _ in range(3):  # held steady: never above the factory-wide limit
+        cycle.run_once()
+        counts = {name: idle_of(cycle, name) for name in ("e1", "e2", "e3")}
+        assert sum(counts.values()) == 5, counts
+    assert counts["e3"] == 1
+    status = json.loads((setup.state_dir / "status.json").read_text())
+    limits = {name: status["entries"][name]["clients"][0]["limit"] for name in ("e1", "e2")}
+    assert "factory.frontend" in limits.values()
     cycle.shutdown()
