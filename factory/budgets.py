@@ -90,13 +90,17 @@ def count_keys(rows: Sequence[tuple[str, str, str, PilotState, int]]) -> dict[st
 
 
 def entry_demands(
-    requests: Sequence[ClientRequest], idle: Mapping[str, int], running: Mapping[str, int]
+    requests: Sequence[ClientRequest],
+    idle: Mapping[str, int],
+    running: Mapping[str, int],
+    cap: int | None = None,
 ) -> dict[str, int]:
-    """key -> pilots an entry's clients would submit if nothing but their requests bound them."""
+    """key -> pilots an entry's clients would submit if only their requests (and `cap`, the entry's
+    own per-cycle allowance) bound them."""
     out: dict[str, int] = {}
     for req in requests:
         have = idle.get(req.client, 0)
         want = max(0, min(req.req_idle - have, req.req_max - have - running.get(req.client, 0)))
         for key in (f"fe:{req.frontend}", f"sc:{req.frontend}:{req.security_class}"):
             out[key] = out.get(key, 0) + want
-    return out
+    return {key: want if cap is None else min(want, max(0, cap)) for key, want in out.items()}

@@ -313,6 +313,7 @@ class FactoryCycle:
                 [r.request for r in t.requests if r.request.client not in t.down_clients],
                 idle.get(t.entry.name, Counter()),
                 running.get(t.entry.name, Counter()),
+                cap=min(t.rate_allowance, t.entry.limits.max_per_cycle),
             )
             for t in tasks
             if not t.blocked_reason and t.pilots is not None

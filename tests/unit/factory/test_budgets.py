@@ -78,6 +78,8 @@ def test_count_keys_and_entry_demands() -> None:
     reqs = [ClientRequest("fe1.main", "fe1", "sc", 5, 6), ClientRequest("fe1.b", "fe1", "sc2", 3, 100)]
     demands = entry_demands(reqs, {"fe1.main": 2}, {"fe1.main": 3})
     assert demands == {"fe:fe1": 1 + 3, "sc:fe1:sc": 1, "sc:fe1:sc2": 3}  # main capped by ReqMax
+    capped = entry_demands(reqs, {"fe1.main": 2}, {"fe1.main": 3}, cap=2)  # max_per_cycle / rate
+    assert capped == {"fe:fe1": 2, "sc:fe1:sc": 1, "sc:fe1:sc2": 2}
 
 
 @pytest.mark.parametrize(
