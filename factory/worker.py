@@ -199,7 +199,8 @@ def _submit(
             log.warning("entry=%s client=%s submit failed: %s", task.entry.name, client, exc)
         if accepted:
             store.set_backend_ids(accepted, task.now)
-        refused = [(i, S.REMOVED, "submission refused") for i in ids if i not in accepted]
+        unsure = set(getattr(submitter, "uncertain", ()))  # left NEW: reconcile finds them or not
+        refused = [(i, S.REMOVED, "submission refused") for i in ids if i not in accepted and i not in unsure]
         if refused:
             store.move_many(refused, task.now)
         result.submitted += len(accepted)

@@ -56,6 +56,10 @@ _STATES: dict[str, PilotState] = {
 }
 
 
+class SlurmTimeout(SubmitError):
+    """A Slurm command was cut at its timeout: what it did (e.g. an sbatch) is unknown."""
+
+
 @dataclass(frozen=True)
 class SlurmJob:
     job_id: str
@@ -185,6 +189,7 @@ class SlurmSubmitter:
         self.env = os.environ if env is None else env
         own = getattr(params, "work_dir", None)
         self.out_dir = Path(own) if own else Path(work_dir) / "slurm"
+        self.uncertain: set[str] = set()  # pilots whose sbatch timed out: maybe queued
 
     def status_key(self) -> str:
         return f"slurm:{self.out_dir}"  # one squeue serves every Slurm entry sharing the work dir
@@ -195,7 +200,7 @@ class SlurmSubmitter:
             raise SubmitError(f"entry {self.entry}: {what} not run: {problem}")
         rc, out, err = self.runner(argv)
         if rc == TIMED_OUT:
-            raise SubmitError(
+            raise SlurmTimeout(
                 f"entry {self.entry}: {what} timed out after {self.timeout:g} s (submitter.command_timeout;"
                 f" SLURM_CONF={self.env.get('SLURM_CONF', '(default)')}): is slurmctld reachable?"
             )
@@ -213,7 +218,9 @@ class SlurmSubmitter:
             try:
                 out = self._run(sbatch_argv(spec, script, self.out_dir, self.params), "sbatch")
                 accepted[spec.pilot_id] = parse_sbatch(out)
-            except SubmitError:
+            except SubmitError as exc:
+                if isinstance(exc, SlurmTimeout):  # it may be queued: squeue will tell (by job name)
+                    self.uncertain.add(spec.pilot_id)
                 if not accepted:
                     raise
                 break  # keep what was accepted; the rest waits for the next cycle

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
 from glidein.common.config import load_factory_config
+from glidein.common.errors import SubmitError
 from glidein.factory.entry import ClientRequest
 from glidein.factory.requests import ValidRequest
+from glidein.factory.state import PilotStore
 from glidein.factory.submitters.base import PilotSpec
 from glidein.factory.submitters.htcondor import submit_description
 from glidein.factory.submitters.local import LocalSubmitter
 from glidein.factory.submitters.slurm import batch_script
-from glidein.factory.worker import PilotContext, pilot_argv
+from glidein.factory.worker import EntryResult, EntryTask, PilotContext, _submit, pilot_argv
 from tests.factory_support import local_entry, write_factory
 
 CTX = PilotContext("f1", "g", "python3", "/stage/glidein_startup.py", {})
@@ -61,3 +64,24 @@ def test_every_submitter_passes_hold_time(tmp_path: Path) -> None:
     params = SimpleNamespace(grid_resource="condor ce.example.org ce.example.org:9619", submit_attrs={})
     desc = submit_description(spec, params, tmp_path / "condor")
     assert " -hold_time 7 " in str(desc["arguments"])
+
+
+class TimingOut:
+    """A backend whose submit timed out for the first pilot (maybe queued) and refused the rest."""
+
+    def __init__(self) -> None:
+        self.uncertain: set[str] = set()
+
+    def submit(self, specs: Sequence[PilotSpec]) -> dict[str, str]:
+        self.uncertain.add(specs[0].pilot_id)
+        raise SubmitError("sbatch timed out after 20 s")
+
+
+def test_uncertain_submissions_stay_new_for_reconcile(tmp_path: Path) -> None:
+    entry = entry_with(tmp_path / "cfg")
+    store = PilotStore(tmp_path / "f.db")
+    task = EntryTask(entry, {}, [request()], None, "", 100.0, 10, {}, "", str(tmp_path / "f.db"), "", CTX)
+    result = EntryResult("e1")
+    _submit(task, store, TimingOut(), {"fe1.main": 2}, result)
+    states = sorted(r[0] for r in store.conn.execute("SELECT state FROM pilots"))
+    assert states == ["new", "removed"] and result.submitted == 0 and "timed out" in result.errors[0]

@@ -151,3 +151,16 @@ def test_configured_timeout_bounds_a_hanging_squeue(tmp_path: Path, monkeypatch:
     with pytest.raises(SubmitError, match="squeue timed out after 1 s"):
         sub.status([])
     assert time.monotonic() - started < 15
+
+
+def test_sbatch_timeout_leaves_the_pilot_uncertain(tmp_path: Path) -> None:
+    """An sbatch cut at its timeout may have queued the job: the pilot stays NEW for squeue to find."""
+    runner = Recorder({"sbatch": (124, "", "sbatch: timed out after 20 s")})
+    sub = SlurmSubmitter("e1", SimpleNamespace(command_timeout=20), tmp_path, runner, env={})
+    with pytest.raises(SubmitError, match="sbatch timed out"):
+        sub.submit([PilotSpec("p1", "e1", "fe.g", ["true"])])
+    assert sub.uncertain == {"p1"}
+    refusing = SlurmSubmitter("e1", SimpleNamespace(), tmp_path, Recorder({"sbatch": (1, "", "no")}), env={})
+    with pytest.raises(SubmitError):
+        refusing.submit([PilotSpec("p2", "e1", "fe.g", ["true"])])
+    assert refusing.uncertain == set()
