@@ -10,6 +10,7 @@ of ended pilots that ran no job, from their `report.json`). The pilots page list
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import time
@@ -97,6 +98,31 @@ def client_rows(
     return tuple(rows)
 
 
+def backend_output(entry: Any, state_dir: Path, pilot_id: str) -> Path | None:
+    """Where the entry's backend writes the pilot's combined stdout/stderr (local: the site's job
+    directory; slurm: `--output`), by the submitters' own defaults; None for other backends."""
+    params = getattr(entry, "submitter", None)
+    kind, own = getattr(params, "type", ""), getattr(params, "work_dir", None)
+    if kind == "local":
+        return Path(own or state_dir / "local" / entry.name) / "jobs" / pilot_id / "pilot.log"
+    if kind == "slurm":
+        return Path(own or state_dir / "slurm") / f"{pilot_id}.out"
+    return None
+
+
+def link_stdout(pilot_dir: Path, output: Path | None) -> bool:
+    """`<pilot_dir>/stdout.txt` -> the backend's output file, so the web process serves it."""
+    link = pilot_dir / "stdout.txt"
+    if link.is_symlink() or link.exists():
+        return True
+    if output is None or not output.is_file():
+        return False
+    pilot_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):  # the web process or a previous cycle made it
+        link.symlink_to(output)
+    return True
+
+
 def _site(entry: Any) -> str:
     attr = getattr(entry, "attrs", {}).get("GLIDEIN_Site")
     return str(attr.value) if attr is not None else str(entry.name)
@@ -128,7 +154,7 @@ class FactoryMonitor:
         started = time.monotonic()
         try:
             statuses = self.entry_statuses(entries, results, health, all_downtimes, now)
-            pilots = self.pilot_records({e.name: _site(e) for e in entries})
+            pilots = self.pilot_records({e.name: _site(e) for e in entries}, {e.name: e for e in entries})
             self.monitor.record_cycle(statuses, now, pilots)
         except (sqlite3.Error, OSError, ValueError) as exc:
             log_exception(log, "monitoring: this cycle is not recorded", exc)
@@ -177,17 +203,22 @@ class FactoryMonitor:
             self.ended[pid] = Ended(str(entry), str(client), state == "completed", failed, max(0.0, waste))
         return self.ended
 
-    def pilot_records(self, sites: Mapping[str, str]) -> list[PilotRecord]:
+    def _logs(self, pid: str, entry: Any) -> frozenset[LogKind]:
+        pilot_dir = self.state_dir / "pilots" / pid
+        logs = {LogKind.LOG} if (pilot_dir / "log.txt").exists() else set()
+        if entry is not None and link_stdout(pilot_dir, backend_output(entry, self.state_dir, pid)):
+            logs.add(LogKind.STDOUT)
+        return frozenset(logs)
+
+    def pilot_records(
+        self, sites: Mapping[str, str], entries: Mapping[str, Any] | None = None
+    ) -> list[PilotRecord]:
         out = []
         for pid, entry, client, state, submit, code, end, start in self.conn.execute(
             _PILOTS_SQL, (self.listed,)
         ):
             report = read_report(self.state_dir, pid)
-            logs = (
-                frozenset({LogKind.LOG})
-                if (self.state_dir / "pilots" / pid / "log.txt").exists()
-                else frozenset()
-            )
+            logs = self._logs(str(pid), (entries or {}).get(str(entry)))
             ok, first, klass, jobs = None, "", "", None
             if report is not None:
                 ok = report.get("status") == "success"

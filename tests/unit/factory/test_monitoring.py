@@ -82,3 +82,22 @@ def test_record_writes_snapshot_with_states_counters_and_pilots(tmp_path: Path) 
     assert pilots[ids[0]]["jobs_run"] == 2 and pilots[ids[0]]["validation_ok"] is True
     assert pilots[ids[0]]["logs"] == [LogKind.LOG] and pilots[ids[2]]["state"] == PilotState.RUNNING
     store.close()
+
+
+def test_backend_output_is_linked_as_the_pilots_stdout(tmp_path: Path) -> None:
+    from glidein.factory.monitoring import backend_output, link_stdout
+
+    local = SimpleNamespace(name="e1", submitter=SimpleNamespace(type="local", work_dir=None))
+    slurm = SimpleNamespace(name="e2", submitter=SimpleNamespace(type="slurm", work_dir=tmp_path / "s"))
+    out = backend_output(local, tmp_path, "p1")
+    assert out == tmp_path / "local" / "e1" / "jobs" / "p1" / "pilot.log"
+    assert backend_output(slurm, tmp_path, "p2") == tmp_path / "s" / "p2.out"
+    assert (
+        backend_output(SimpleNamespace(name="e3", submitter=SimpleNamespace(type="htcondor")), tmp_path, "p")
+        is None
+    )
+    assert out is not None and not link_stdout(tmp_path / "pilots" / "p1", out)  # no output yet
+    out.parent.mkdir(parents=True)
+    out.write_text("pilot says hello\n")
+    assert link_stdout(tmp_path / "pilots" / "p1", out) and link_stdout(tmp_path / "pilots" / "p1", out)
+    assert (tmp_path / "pilots" / "p1" / "stdout.txt").read_text() == "pilot says hello\n"
