@@ -155,6 +155,11 @@ def _run(layout: DemoLayout, opts: DemoOptions, cluster: slurm.SlurmCluster | No
         _say(
             opts, f"monitoring: factory {layout.url('monitor')}/  frontend {layout.url('frontend_monitor')}/"
         )
+        _say(
+            opts,
+            f"collectors: WMS {layout.address('wms')}  user pool {layout.address('pool')};"
+            f"  schedd {layout.url('schedd')}",
+        )
         submit_jobs(layout)
         observer = Observer(layout.url("schedd"), layout.factory_state, layout.jobs)
         _say(
