@@ -170,14 +170,16 @@ class FactoryMonitor:
         now: float,
     ) -> list[EntryStatus]:
         by_name = {r.entry: r for r in results}
-        counters = ended_counts(list(self._update_ended().values()))
+        counters: dict[str, dict[str, Counts]] = {}
+        for (entry_name, client), c in ended_counts(list(self._update_ended().values())).items():
+            counters.setdefault(entry_name, {})[client] = c
         pending: dict[str, dict[str, int]] = {}
         for entry, client, n in self.conn.execute(_PENDING_SQL):
             pending.setdefault(str(entry), {})[str(client)] = int(n)
         out = []
         for entry in entries:
-            own = {client: c for (e, client), c in counters.items() if e == entry.name}
             result = by_name.get(entry.name)
+            own = counters.get(entry.name, {})
             rows = client_rows(result.clients if result else (), own, pending.get(entry.name, {}))
             dts = list(all_downtimes) + downtimes.from_config(entry.name, entry.downtimes)
             down = downtimes.entry_down(dts, entry.name, now)
