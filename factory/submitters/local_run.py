@@ -64,7 +64,8 @@ def main(argv: list[str]) -> int:
     os.chdir(job_dir)
     try:
         code = _run(job_dir)
-    except Exception:
+    except Exception as exc:  # the forked child must never unwind into the caller: record and exit
+        _write(job_dir / "error", f"{type(exc).__name__}: {exc}")
         code = 127
     _write(job_dir / "exit", str(code))
     return 0
