@@ -27,8 +27,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from glidein.common.classads import from_dict
 from glidein.common.config import load_factory_config
+from glidein.common.glideclient import ClientRequest, request_ad
 from glidein.factory.cycle import FactoryCycle
-from glidein.factory.handmade import HandRequest, request_ad
 from glidein.factory.submitters.base import PilotSpec
 from glidein.factory.submitters.local import LocalSubmitter
 from tests.factory_support import local_entry, write_factory
@@ -116,7 +116,7 @@ def run_cycles(args: argparse.Namespace, tmp: Path, bus: Any, address: str) -> N
     ads = []
     for i in range(args.entries):
         for c in range(args.clients):
-            req = HandRequest(f"e{i:04d}@g@f1", "fe1", f"g{c}", args.idle, 10 * args.idle, 1, "frontend")
+            req = ClientRequest(f"e{i:04d}@g@f1", "fe1", f"g{c}", args.idle, 10 * args.idle, 1, "frontend")
             req.secrets = {"GLIDEIN_Token": "tok" * 50}
             ads.append(from_dict(request_ad(req, setup.frontend_key, pub)))
     bus.advertise(ads)

@@ -17,7 +17,6 @@ that were reached.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import time
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from glidein.common import classads, crypto
+from glidein.common import classads, crypto, glideclient
 from glidein.common.classads import ClassAd
 from glidein.common.errors import ConfigError, GlideinError
 
@@ -168,32 +167,22 @@ class Request:
 
 def request_ad(req: Request, key: Ed25519PrivateKey, sequence: int, lifetime: int) -> ClassAd:
     """The signed glideclient ad of `req` (secrets sealed for the entry's factory key)."""
-    values: dict[str, object] = {
-        "MyType": "glideclient",
-        "Name": req.name,
-        "ReqName": req.entry.name,
-        "ClientName": req.client,
-        "FrontendName": req.frontend,
-        "GroupName": req.group,
-        "SecurityClass": req.security_class,
-        "ReqIdleGlideins": req.req_idle,
-        "ReqMaxGlideins": req.req_max,
-        "ReqRemoveExcess": req.remove_excess,
-        "ReqRemoveExcessMargin": req.remove_margin,
-        "ReqIdleLifetime": req.idle_lifetime,
-        "FrontendSigningKeyID": crypto.key_id(key),
-        "AdSequence": sequence,
-        "ClassAdLifetime": lifetime,
-    }
-    for name, value in sorted(req.params.items()):
-        values[f"GlideinParam{name}"] = value
-    if req.secrets:
-        plain = json.dumps(req.secrets, sort_keys=True).encode()
-        values["ReqPubKeyID"] = req.entry.pub_key_id
-        values["GlideinEncParams"] = crypto.seal(req.entry.pub_key, plain, f"{req.frontend}|{req.name}")
-    ad = classads.from_dict(values)
-    crypto.sign_ad(ad, key)
-    return ad
+    wire = glideclient.ClientRequest(
+        entry_ad_name=req.entry.name,
+        frontend=req.frontend,
+        group=req.group,
+        req_idle=req.req_idle,
+        req_max=req.req_max,
+        sequence=sequence,
+        security_class=req.security_class,
+        remove_excess=req.remove_excess,
+        remove_margin=req.remove_margin,
+        idle_lifetime=req.idle_lifetime,
+        params=req.params,
+        secrets=req.secrets,
+        lifetime=lifetime,
+    )
+    return classads.from_dict(glideclient.request_ad(wire, key, req.entry.pub_key, req.entry.pub_key_id))
 
 
 @dataclass

@@ -40,8 +40,12 @@ def test_invalidate_on_every_pool(start_collector: StartCollector) -> None:
     for address in (one.address, two.address):
         single = Bus([address], timeout=5)
         wait_for(lambda single=single: len(single.query("glideclient")) == 3, timeout=10)
+        left = sorted(str(ad["Name"]) for ad in single.query("glideclient"))
+        assert left == ["c0", "c1", "c2"], f"{address} kept {left}"
     bus.invalidate("glideclient")
     wait_for(lambda: bus.query("glideclient") == [], timeout=10)
+    for address in (one.address, two.address):
+        assert Bus([address], timeout=5).query("glideclient") == []
 
 
 def test_errors() -> None:

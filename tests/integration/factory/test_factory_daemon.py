@@ -14,7 +14,7 @@ import yaml
 
 from glidein.common import crypto
 from glidein.common.bus import Bus
-from glidein.factory.handmade import HandRequest, request_ad
+from glidein.common.glideclient import ClientRequest, request_ad
 from glidein.factory.state import PilotStore
 from tests.factory_support import FactorySetup, local_entry, write_factory
 from tests.procs import Processes, free_port, run_glidein, wait_for, wait_for_port
@@ -44,7 +44,7 @@ def factory_key(bus: Bus) -> str:
 
 
 def request(setup: FactorySetup, bus: Bus, entry: str, idle: int, seq: int, **kw: Any) -> Any:
-    req = HandRequest(
+    req = ClientRequest(
         f"{entry}@g@f1", "fe1", "main", idle, 50, seq, "frontend", secrets={"GLIDEIN_Token": "tok"}, **kw
     )
     return request_ad(req, setup.frontend_key, factory_key(bus))
@@ -99,7 +99,7 @@ def test_forged_unsigned_replayed_foreign_requests_give_no_pilots(world: Any, pr
     unsigned = request(setup, bus, "e2", 3, seq=1)
     del unsigned["GlideinSignature"]
     unsigned["Name"] = "e2@g@f1@fe1.other"
-    foreign_req = HandRequest("e2@g@f1", "fe1", "third", 5, 50, 1, "frontend")
+    foreign_req = ClientRequest("e2@g@f1", "fe1", "third", 5, 50, 1, "frontend")
     foreign = request_ad(foreign_req, crypto.generate_signing_key(), factory_key(bus))
     bus.advertise([from_dict(forged), from_dict(unsigned), from_dict(foreign)])
     cycles_pass(processes, 3)

@@ -12,7 +12,7 @@ import pytest
 
 from glidein.common.bus import Bus
 from glidein.common.classads import from_dict
-from glidein.factory.handmade import HandRequest, request_ad
+from glidein.common.glideclient import ClientRequest, request_ad
 from glidein.factory.state import PilotStore
 from tests.factory_support import FactorySetup, write_factory
 from tests.procs import Processes, free_port, wait_for, wait_for_port
@@ -73,7 +73,7 @@ def pilots(setup: FactorySetup, entry: str) -> dict[str, str]:
 def ask(setup: FactorySetup, bus: Bus, entry: str, idle: int, seq: int, mode: str = "NO") -> None:
     """Ask for `idle` pilots at most (ReqMaxGlideins = idle: running ones are not replaced)."""
     (glob,) = bus.query("glidefactoryglobal")
-    req = HandRequest(
+    req = ClientRequest(
         f"{entry}@g@f1", "fe1", "main", idle, idle, seq, "frontend", mode, secrets={"GLIDEIN_Token": "t"}
     )
     bus.advertise([from_dict(request_ad(req, setup.frontend_key, str(glob["PubKeyValue"])))])

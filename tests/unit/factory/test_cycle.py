@@ -15,9 +15,9 @@ import yaml
 
 from glidein.common import crypto
 from glidein.common.config import load_factory_config
+from glidein.common.glideclient import ClientRequest, request_ad
 from glidein.factory.cycle import FactoryCycle
 from glidein.factory.downtimes import Downtime
-from glidein.factory.handmade import HandRequest, request_ad
 from glidein.factory.health import Health
 from tests.factory_support import FactorySetup, local_entry, write_factory
 
@@ -61,7 +61,7 @@ def make(
 
 
 def ask(setup: FactorySetup, bus: MemoryBus, entry: str, idle: int, seq: int, **kw: Any) -> None:
-    req = HandRequest(
+    req = ClientRequest(
         f"{entry}@g@f1", "fe1", "main", idle, 100, seq, "frontend", secrets={"GLIDEIN_Token": "t0k"}, **kw
     )
     bus.advertise([request_ad(req, setup.frontend_key, setup.factory_pub())])
@@ -98,10 +98,12 @@ def test_bad_requests_give_no_pilots(tmp_path: Path) -> None:
     setup, cycle, bus = make(tmp_path)
     cycle.run_once()
     pub = setup.factory_pub()
-    forged = request_ad(HandRequest("e1@g@f1", "fe1", "main", 5, 10, 1, "frontend"), setup.frontend_key, pub)
+    forged = request_ad(
+        ClientRequest("e1@g@f1", "fe1", "main", 5, 10, 1, "frontend"), setup.frontend_key, pub
+    )
     forged["ReqIdleGlideins"] = 50
     foreign = request_ad(
-        HandRequest("e2@g@f1", "fe1", "main", 5, 10, 1, "frontend"), crypto.generate_signing_key(), pub
+        ClientRequest("e2@g@f1", "fe1", "main", 5, 10, 1, "frontend"), crypto.generate_signing_key(), pub
     )
     bus.advertise([forged, foreign])
     cycle.run_once()
@@ -113,12 +115,12 @@ def test_replayed_request_is_refused(tmp_path: Path, cleanup_pilots: None) -> No
     setup, cycle, bus = make(tmp_path)
     cycle.run_once()
     pub = setup.factory_pub()
-    old = request_ad(HandRequest("e1@g@f1", "fe1", "main", 3, 10, 5, "frontend"), setup.frontend_key, pub)
+    old = request_ad(ClientRequest("e1@g@f1", "fe1", "main", 3, 10, 5, "frontend"), setup.frontend_key, pub)
     bus.advertise([old])
     cycle.run_once()
     assert idle_of(cycle, "e1") == 3
     newer = request_ad(
-        HandRequest("e1@g@f1", "fe1", "main", 0, 0, 6, "frontend", "ALL"), setup.frontend_key, pub
+        ClientRequest("e1@g@f1", "fe1", "main", 0, 0, 6, "frontend", "ALL"), setup.frontend_key, pub
     )
     bus.advertise([newer])
     cycle.run_once()

@@ -8,7 +8,7 @@ import pytest
 
 from glidein.common import crypto
 from glidein.common.errors import GlideinError, ProtocolError, SecurityError
-from glidein.factory.handmade import HandRequest, request_ad
+from glidein.common.glideclient import ClientRequest, request_ad
 from glidein.factory.requests import FrontendTrust, MemorySequences, RequestValidator, validate_all
 
 ENTRY = "e1@g@f"
@@ -26,7 +26,7 @@ class World:
         )
 
     def ad(self, seq: int = 1, **kw: object) -> dict[str, object]:
-        req = HandRequest(ENTRY, "fe1", "main", 5, 20, seq, secrets={"GLIDEIN_Token": "tok"}, **kw)  # type: ignore[arg-type]
+        req = ClientRequest(ENTRY, "fe1", "main", 5, 20, seq, secrets={"GLIDEIN_Token": "tok"}, **kw)  # type: ignore[arg-type]
         return request_ad(req, self.fe_key, self.box_pub)
 
 
@@ -58,7 +58,7 @@ def test_forged_and_unsigned_and_foreign_key() -> None:
     unsigned = w.ad()
     del unsigned["GlideinSignature"]
     foreign = request_ad(
-        HandRequest(ENTRY, "fe1", "main", 5, 20, 3), crypto.generate_signing_key(), w.box_pub
+        ClientRequest(ENTRY, "fe1", "main", 5, 20, 3), crypto.generate_signing_key(), w.box_pub
     )
     for ad in (forged, unsigned, foreign):
         with pytest.raises(SecurityError):
@@ -67,16 +67,16 @@ def test_forged_and_unsigned_and_foreign_key() -> None:
 
 def test_unknown_frontend_class_entry_and_factory_key() -> None:
     w = World()
-    other = request_ad(HandRequest(ENTRY, "fe2", "main", 1, 1, 1), w.fe_key, w.box_pub)
+    other = request_ad(ClientRequest(ENTRY, "fe2", "main", 1, 1, 1), w.fe_key, w.box_pub)
     with pytest.raises(SecurityError, match="not allowed"):
         w.validator.validate(other)
     with pytest.raises(SecurityError, match="security class"):
         w.validator.validate(w.ad(security_class="admin"))
-    stray = request_ad(HandRequest("e9@g@f", "fe1", "main", 1, 1, 1, "frontend"), w.fe_key, w.box_pub)
+    stray = request_ad(ClientRequest("e9@g@f", "fe1", "main", 1, 1, 1, "frontend"), w.fe_key, w.box_pub)
     with pytest.raises(ProtocolError, match="not an entry"):
         w.validator.validate(stray)
     sealed_for_other = request_ad(
-        HandRequest(ENTRY, "fe1", "main", 1, 1, 9, "frontend", secrets={"t": "x"}),
+        ClientRequest(ENTRY, "fe1", "main", 1, 1, 9, "frontend", secrets={"t": "x"}),
         w.fe_key,
         crypto.public_key_b64(crypto.generate_box_key()),
     )
@@ -88,7 +88,7 @@ def test_bad_values() -> None:
     w = World()
     with pytest.raises(ProtocolError, match="ReqRemoveExcess"):
         w.validator.validate(w.ad(remove_excess="SOME"))
-    bad = HandRequest(ENTRY, "fe1", "main", -1, 20, 1, "frontend")
+    bad = ClientRequest(ENTRY, "fe1", "main", -1, 20, 1, "frontend")
     with pytest.raises(ProtocolError, match="ReqIdleGlideins"):
         w.validator.validate(request_ad(bad, w.fe_key, w.box_pub))
 

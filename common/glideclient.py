@@ -1,7 +1,7 @@
-"""Build a signed glideclient request by hand (operators' tests, benchmarks, the test suite).
+"""The glideclient request ad (docs/INTERFACES.md section 8), built and signed in one place.
 
-The frontend builds its requests itself; this is the same ad format (CONTRACTS.md section 8), made
-from explicit values, for checking a factory without a frontend.
+The frontend publishes its requests with it; operators, benchmarks and the test suite use it to
+check a factory without a frontend.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from glidein.common import crypto
 
 
 @dataclass
-class HandRequest:
+class ClientRequest:
     entry_ad_name: str  # entry@glidein@factory
     frontend: str
     group: str
@@ -33,9 +33,13 @@ class HandRequest:
 
 
 def request_ad(
-    req: HandRequest, signing_key: Ed25519PrivateKey, factory_pub_b64: str | None
+    req: ClientRequest,
+    signing_key: Ed25519PrivateKey,
+    factory_pub_b64: str | None,
+    pub_key_id: str | None = None,
 ) -> dict[str, object]:
-    """The signed glideclient ad as a dict (secrets sealed for `factory_pub_b64`)."""
+    """The signed glideclient ad as a dict (secrets sealed for `factory_pub_b64`, the X25519 key
+    the entry ad publishes; `ReqPubKeyID` is the entry ad's `PubKeyID`, by default computed)."""
     client = f"{req.frontend}.{req.group}"
     name = f"{req.entry_ad_name}@{client}"
     ad: dict[str, object] = {
@@ -55,10 +59,10 @@ def request_ad(
         "AdSequence": req.sequence,
         "ClassAdLifetime": req.lifetime,
     }
-    for key, value in req.params.items():
+    for key, value in sorted(req.params.items()):
         ad[f"GlideinParam{key}"] = value
     if req.secrets and factory_pub_b64:
-        ad["ReqPubKeyID"] = crypto.key_id(factory_pub_b64)
+        ad["ReqPubKeyID"] = pub_key_id or crypto.key_id(factory_pub_b64)
         plain = json.dumps(dict(req.secrets), sort_keys=True).encode()
         ad["GlideinEncParams"] = crypto.seal(factory_pub_b64, plain, f"{req.frontend}|{name}")
     crypto.sign_ad(ad, signing_key)
