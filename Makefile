@@ -4,8 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 MYPY_ROOT := $(VENV)/mypy-root
+# Real HTCondor for the tests (and `glidein demo --htcondor`): the release kept in ../shared/htcondor/
+SHARED_HTCONDOR ?= $(CURDIR)/../shared/htcondor
 
-.PHONY: test lint typecheck unit demo system-deps venv clean bench
+.PHONY: test lint typecheck unit demo system-deps venv clean bench htcondor
 
 $(STAMP): setup.cfg setup.py pyproject.toml scripts/system_deps.sh
 	bash scripts/system_deps.sh
@@ -17,6 +19,9 @@ $(STAMP): setup.cfg setup.py pyproject.toml scripts/system_deps.sh
 
 venv: $(STAMP)
 
+htcondor: $(STAMP)
+	bash scripts/htcondor_unpack.sh $(SHARED_HTCONDOR) $(VENV)/htcondor
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -24,15 +29,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	cd $(MYPY_ROOT) && $(CURDIR)/$(BIN)/mypy --config-file $(CURDIR)/pyproject.toml -p glidein
 
-unit: $(STAMP)
+unit: $(STAMP) htcondor
 	$(BIN)/pytest
 
 test: lint typecheck unit
 
-demo: $(STAMP)
+demo: $(STAMP) htcondor
 	$(BIN)/glidein demo
 
-bench: $(STAMP)
+bench: $(STAMP) htcondor
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:

@@ -2,7 +2,9 @@
 # Installs the Debian packages the test suite and the demo need, when missing.
 # Idempotent; needs root (as on the project's machines) only when something is missing.
 set -euo pipefail
-PACKAGES=(python3-venv librrd-dev rrdtool pkg-config slurmctld slurmd slurm-client munge chromium)
+# The HTCondor release in ../shared/htcondor needs libssl3 libkrb5-3 libcurl4 libpcre2-8-0 libsqlite3-0 libuuid1 libexpat1 libgomp1.
+PACKAGES=(python3-venv librrd-dev rrdtool pkg-config slurmctld slurmd slurm-client munge chromium
+          libssl3 libkrb5-3 libcurl4 libpcre2-8-0 libsqlite3-0 libuuid1 libexpat1 libgomp1)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
