@@ -63,7 +63,9 @@ class TokenMinter:
         issuer = cred.issuer or self.default_issuer
         if cred.type == "idtoken":
             authz = idtokens.STARTD_AUTHZ if cred.scopes == ["startd"] else tuple(cred.scopes)
-            text = idtokens.mint(self._key(cred), subject, issuer, authz, lifetime_s=cred.lifetime, now=now)
+            # HTCondor authorizes `user@domain` identities (ALLOW_ADVERTISE_STARTD = fe.main@<domain>)
+            who = subject if "@" in subject else f"{subject}@{issuer}"
+            text = idtokens.mint(self._key(cred), who, issuer, authz, lifetime_s=cred.lifetime, now=now)
         else:
             text = tokens.mint(self._key(cred), subject, cred.scopes, cred.lifetime, issuer, now=now)
         self._cache[(cred.name, entry)] = _Minted(text, now + cred.lifetime)
