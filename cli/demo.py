@@ -1,6 +1,6 @@
 """`glidein demo`: run the whole system on this machine until N jobs are done (see demo/run.py).
 
-glidein demo [--jobs N] [--keep] [--dir DIR] [--timeout S] [--slurm auto|yes|no]
+glidein demo [--jobs N] [--keep] [--dir DIR] [--timeout S] [--slurm auto|yes|no] [--htcondor [RELEASE]]
 glidein demo --stop DIR       # stop a demo left running with --keep
 """
 
@@ -26,6 +26,15 @@ def register(subparsers: Subparsers) -> None:
         default="auto",
         help="add a Slurm entry: auto = when $SLURM_CONF names a Slurm that answers (default)",
     )
+    parser.add_argument(
+        "--htcondor",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="RELEASE_DIR",
+        help="run on real HTCondor daemons (release: RELEASE_DIR, $GLIDEIN_HTCONDOR_RELEASE, "
+        "condor_master on PATH, or the one `make` unpacked)",
+    )
     parser.add_argument("--interval", type=float, default=2.0, help="seconds between progress lines")
     parser.add_argument("--stop", type=Path, metavar="DIR", help="stop the demo left running in DIR (--keep)")
 
@@ -42,5 +51,6 @@ def _demo(args: argparse.Namespace) -> int:
         timeout=args.timeout,
         slurm=args.slurm,
         interval=args.interval,
+        htcondor=args.htcondor,
     )
     return run_demo(opts)

@@ -23,6 +23,8 @@ from pathlib import Path
 
 from glidein.common import crypto, tokens
 from glidein.common.errors import ConfigError
+from glidein.demo import condor
+from glidein.pool.condor.release import Release
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "etc" / "demo"
 PORTS = ("wms", "pool", "schedd", "stage", "monitor", "frontend_monitor")
@@ -34,6 +36,7 @@ class DemoLayout:
     jobs: int
     ports: dict[str, int] = field(default_factory=dict)
     slurm: bool = False
+    condor: Release | None = None  # real HTCondor daemons (`--htcondor`), else the embedded pool
 
     @property
     def keys(self) -> Path:
@@ -108,13 +111,29 @@ def _write_key(path: Path, key: crypto.PrivateKey) -> str:
     return crypto.public_key_b64(key)
 
 
-def prepare(root: Path, jobs: int, use_slurm: bool) -> DemoLayout:
+def embedded_values(layout: DemoLayout) -> dict[str, str]:
+    """Template values of the embedded pool: glidein's own schedd and pool tokens."""
+    schedd = f"http://127.0.0.1:{layout.ports['schedd']}"
+    tokens.generate_key(layout.keys / "pool.key")
+    return {
+        "factory_bus": "",
+        "factory_staging": "",
+        "frontend_bus": "",
+        "frontend_schedds": f'schedds:\n  - {{name: demo_schedd, type: embedded, url: "{schedd}"}}\n'
+        "discover_schedds: false",
+        "credential_type": "token",
+        "credential_key": str(layout.keys / "pool.key"),
+        "group_params": f'      GLIDEIN_Schedd: "{schedd}"\n',
+    }
+
+
+def prepare(root: Path, jobs: int, use_slurm: bool, release: Release | None = None) -> DemoLayout:
     """Create the demo directory: keys, configs, jobs (the stage is written by `stage`)."""
-    layout = DemoLayout(root.resolve(), jobs, free_ports(PORTS), use_slurm)
+    layout = DemoLayout(root.resolve(), jobs, free_ports(PORTS), use_slurm, release)
     for sub in ("keys", "logs", "factory", "frontend", "schedd", "jobs/out"):
         (layout.root / sub).mkdir(parents=True, exist_ok=True)
     os.chmod(layout.keys, 0o700)
-    tokens.generate_key(layout.keys / "pool.key")
+    mode = embedded_values(layout) if release is None else condor.template_values(layout.root, release)
     factory_pub = _write_key(layout.keys / "factory_signing.pem", crypto.generate_signing_key())
     crypto.save_private_key(crypto.generate_box_key(), layout.keys / "factory_box.pem")
     crypto.save_private_key(crypto.generate_signing_key(), layout.keys / "stage_signing.pem")
@@ -128,6 +147,7 @@ def prepare(root: Path, jobs: int, use_slurm: bool) -> DemoLayout:
         pilot_cpus=str(min(4, len(os.sched_getaffinity(0)))),
         jobs=str(jobs),
         slurm_entry=slurm_entry,
+        **mode,
     )
     for name, dest in (
         ("factory.yaml", layout.factory_config),
@@ -138,6 +158,8 @@ def prepare(root: Path, jobs: int, use_slurm: bool) -> DemoLayout:
         dest.write_text(render(source.read_text(), values, str(source)))
     shutil.copy(TEMPLATES / "job.sh", layout.job_dir / "job.sh")
     os.chmod(layout.job_dir / "job.sh", 0o700)
+    if release is not None:
+        condor.share_job_dir(layout.root, layout.job_dir)
     return layout
 
 

@@ -89,6 +89,13 @@ class Supervisor:
         log.debug("started %s pid=%d", name, proc.pid)
         return started
 
+    def adopt(self, name: str, proc: subprocess.Popen[bytes], log_path: Path) -> Started:
+        """Track a process started elsewhere (an HTCondor pool's condor_master) like our own."""
+        started = Started(name, proc, log_path)
+        self.started.append(started)
+        self._save()
+        return started
+
     def _save(self) -> None:
         data = {s.name: s.proc.pid for s in self.started}
         tmp = self.pid_file.with_suffix(".tmp")
@@ -140,9 +147,11 @@ class Supervisor:
 
 
 def _ours(pid: int) -> bool:
-    """The pid is still one of the demo's `python -m glidein.cli` processes (not a reused pid)."""
+    """The pid is still one of the demo's processes, `python -m glidein.cli` or an HTCondor pool's
+    condor_master (not a reused pid)."""
     try:
-        return b"glidein.cli" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"glidein.cli" in cmdline or cmdline.split(b"\0")[0].endswith(b"/condor_master")
     except OSError:
         return False
 

@@ -22,11 +22,12 @@ from typing import TextIO
 
 from glidein.common.config import load_factory_config
 from glidein.common.errors import GlideinError
-from glidein.demo import cleanup, slurm
+from glidein.demo import cleanup, condor, slurm
 from glidein.demo.layout import DemoLayout, expected_output, prepare
 from glidein.demo.processes import GLIDEIN, Supervisor, port_open, stop_pid_file, wait_until
 from glidein.demo.summary import Summary, SummaryInputs, collect, format_summary
 from glidein.demo.watch import Observer, progress_line
+from glidein.pool.condor.release import Release, find_release
 from glidein.pool.schedd.client import ScheddClient
 
 
@@ -38,6 +39,7 @@ class DemoOptions:
     timeout: float = 900.0  # seconds for the jobs, after submission
     slurm: str = "auto"  # auto | yes | no
     interval: float = 2.0  # seconds between progress lines
+    htcondor: str | None = None  # None: embedded pool; "" or a release dir: real HTCondor daemons
     out: TextIO = field(default_factory=lambda: sys.stdout)
 
 
@@ -45,8 +47,8 @@ def _say(opts: DemoOptions, text: str) -> None:
     print(text, file=opts.out, flush=True)
 
 
-def start_services(layout: DemoLayout, sup: Supervisor) -> None:
-    """Every daemon of the demo, each ready (port open) before the next that needs it."""
+def start_pools(layout: DemoLayout, sup: Supervisor) -> None:
+    """The embedded pool: WMS and user-pool collectors and the schedd (`glidein` processes)."""
     p = layout.ports
     sup.glidein("collector-wms", ["collector", "--port", str(p["wms"]), "--name", "demo-wms"])
     sup.glidein("collector-pool", ["collector", "--port", str(p["pool"]), "--name", "demo-pool"])
@@ -54,6 +56,13 @@ def start_services(layout: DemoLayout, sup: Supervisor) -> None:
     schedd = ["schedd", "--port", str(p["schedd"]), "--state-dir", str(layout.schedd_state)]
     schedd += ["--collector", layout.address("pool"), "--pool-key", str(layout.keys / "pool.key")]
     sup.glidein("schedd", [*schedd, "--name", "demo_schedd", "--advertise-interval", "5"])
+
+
+def start_services(layout: DemoLayout, sup: Supervisor) -> None:
+    """Every daemon of the demo, each ready (port open) before the next that needs it."""
+    p = layout.ports
+    if layout.condor is None:
+        start_pools(layout, sup)
     config = ["--config", str(layout.factory_config)]
     staged = subprocess.run(
         [*GLIDEIN, "factory", "stage", *config], capture_output=True, text=True, timeout=120, check=False
@@ -69,17 +78,28 @@ def start_services(layout: DemoLayout, sup: Supervisor) -> None:
     fe_monitor = ["monitor", "web", "--root", str(layout.root / "frontend" / "monitor"), "--kind", "frontend"]
     fe_monitor += ["--port", str(p["frontend_monitor"]), "--title", "glidein demo frontend"]
     sup.glidein("frontend-monitor-web", fe_monitor)
-    wait_until(lambda: port_open(p["schedd"]), 20, "schedd")
+    if layout.condor is None:
+        wait_until(lambda: port_open(p["schedd"]), 20, "schedd")
     sup.glidein("frontend", ["frontend", "run", "--config", str(layout.frontend_config)])
     wait_until(lambda: port_open(p["monitor"]) and port_open(p["frontend_monitor"]), 20, "monitoring web")
 
 
-def submit_jobs(layout: DemoLayout) -> None:
+def schedd_view(layout: DemoLayout, pools: condor.CondorPools | None) -> ScheddClient | condor.CondorSchedd:
+    if pools is None:
+        return ScheddClient(layout.url("schedd"), timeout=30)
+    return condor.CondorSchedd(pools.users)
+
+
+def submit_jobs(layout: DemoLayout, pools: condor.CondorPools | None) -> None:
     sub = layout.job_dir / "jobs.sub"
-    client = ScheddClient.locate(None, str(layout.schedd_state))
-    result = client.submit(sub.read_text(), sub.name, str(layout.job_dir), getpass.getuser())
-    if int(str(result.get("jobs", 0))) != layout.jobs:
-        raise GlideinError(f"demo: the schedd queued {result.get('jobs')} jobs, expected {layout.jobs}")
+    if pools is None:
+        client = ScheddClient.locate(None, str(layout.schedd_state))
+        result = client.submit(sub.read_text(), sub.name, str(layout.job_dir), getpass.getuser())
+        queued = int(str(result.get("jobs", 0)))
+    else:
+        queued = condor.CondorSchedd(pools.users).submit(sub)
+    if queued != layout.jobs:
+        raise GlideinError(f"demo: the schedd queued {queued} jobs, expected {layout.jobs}")
 
 
 def _sites(layout: DemoLayout) -> dict[str, str]:
@@ -107,8 +127,10 @@ def watch(layout: DemoLayout, sup: Supervisor, opts: DemoOptions, observer: Obse
     return False
 
 
-def summarize(layout: DemoLayout, observer: Observer) -> Summary:
-    jobs = ScheddClient(layout.url("schedd"), timeout=30).jobs(include_done=True)
+def summarize(layout: DemoLayout, observer: Observer, pools: condor.CondorPools | None) -> Summary:
+    view = schedd_view(layout, pools)
+    jobs = view.jobs(include_done=True)
+    in_pool = frozenset(view.slot_pilots()) if isinstance(view, condor.CondorSchedd) else None
     inputs = SummaryInputs(
         out_dir=layout.job_dir / "out",
         db=layout.factory_state / "factory.db",
@@ -116,6 +138,7 @@ def summarize(layout: DemoLayout, observer: Observer) -> Summary:
         pool=layout.address("pool"),
         sites=_sites(layout),
         blocked=observer.blocked_seen,
+        in_pool=in_pool,
     )
     summary = collect(jobs, {i: expected_output(i) for i in range(layout.jobs)}, inputs)
     summary.elapsed_seconds = time.time() - observer.started
@@ -136,9 +159,10 @@ def run_demo(opts: DemoOptions) -> int:
     if root.is_dir() and any(root.iterdir()):
         raise GlideinError(f"--dir {root}: not empty (a previous demo?); give a new or empty directory")
     root.mkdir(parents=True, exist_ok=True)
+    release = None if opts.htcondor is None else find_release(opts.htcondor or None)
     cluster = slurm.choose(opts.slurm, root)
     try:
-        layout = prepare(root, opts.jobs, cluster is not None)
+        layout = prepare(root, opts.jobs, cluster is not None, release)
         return _run(layout, opts, cluster)
     finally:
         if cluster is not None and not opts.keep:
@@ -150,23 +174,31 @@ def _run(layout: DemoLayout, opts: DemoOptions, cluster: slurm.SlurmCluster | No
     where = f"Slurm entry: {cluster.conf}" if cluster else "no Slurm entry"
     _say(opts, f"glidein demo in {layout.root} (logs in {layout.logs}); {where}")
     ok = False
+    pools = None
     try:
+        if layout.condor is not None:
+            pools = start_condor(layout, sup, layout.condor)
+            _say(opts, f"HTCondor {layout.condor.version() or '?'} from {layout.condor.root}")
         start_services(layout, sup)
         _say(
             opts, f"monitoring: factory {layout.url('monitor')}/  frontend {layout.url('frontend_monitor')}/"
         )
         _say(
             opts,
-            f"collectors: WMS {layout.address('wms')}  user pool {layout.address('pool')};"
-            f"  schedd {layout.url('schedd')}",
+            f"collectors: WMS {layout.address('wms')}  user pool {layout.address('pool')};  "
+            + (
+                f"schedd {layout.url('schedd')}"
+                if pools is None
+                else f"CONDOR_CONFIG={pools.users.spec.config_path}"
+            ),
         )
-        submit_jobs(layout)
-        observer = Observer(layout.url("schedd"), layout.factory_state, layout.jobs)
+        submit_jobs(layout, pools)
+        observer = Observer(schedd_view(layout, pools), layout.factory_state, layout.jobs)
         _say(
             opts, f"submitted {layout.jobs} jobs; progress: jobs, then pilots per site idle/running/ok/failed"
         )
         finished = watch(layout, sup, opts, observer)
-        summary = summarize(layout, observer)
+        summary = summarize(layout, observer, pools)
         if not opts.keep:
             summary.monitoring_url += " (stopped now; run with --keep to browse them)"
         if not finished:
@@ -179,6 +211,16 @@ def _run(layout: DemoLayout, opts: DemoOptions, cluster: slurm.SlurmCluster | No
         else:
             _stop(layout, sup, opts)
     return 0 if ok else 1
+
+
+def start_condor(layout: DemoLayout, sup: Supervisor, release: Release) -> condor.CondorPools:
+    """The users' pool and the WMS collector on real HTCondor, tracked by the supervisor."""
+    ports = (layout.ports["pool"], layout.ports["wms"])
+    pools = condor.start_pools(release, layout.root, ports, layout.keys / "tokens")
+    for name, pool in (("condor-users", pools.users), ("condor-wms", pools.wms)):
+        if pool.proc is not None:
+            sup.adopt(name, pool.proc, pool.spec.root / "master.out")
+    return pools
 
 
 def _stop(layout: DemoLayout, sup: Supervisor, opts: DemoOptions) -> None:

@@ -73,8 +73,11 @@ def check_jobs(jobs: Sequence[Mapping[str, object]], expected: Mapping[int, str]
 
 
 def pilot_of(remote_host: object) -> str:
-    """The pilot id in a startd name `glidein_<pilot id>@<host>` (pilot_wrapper startd_setup)."""
+    """The pilot id in a startd name `glidein_<pilot id>@<host>` (pilot_wrapper startd_setup);
+    HTCondor names the slot first: `slot1_2@glidein_<pilot id>@<host>`."""
     text = str(remote_host or "")
+    if text.startswith("slot") and text.count("@") >= 2:
+        text = text.split("@", 1)[1]
     return text[len("glidein_") : text.index("@")] if text.startswith("glidein_") and "@" in text else ""
 
 
@@ -141,6 +144,7 @@ class SummaryInputs:
     pool: str  # user-pool collector host:port
     sites: Mapping[str, str]  # entry -> GLIDEIN_Site
     blocked: Mapping[str, str]  # entry -> reason, every entry seen blocked during the run
+    in_pool: frozenset[str] | None = None  # pilot ids with a slot now (None: ask `pool` over CEDAR)
 
 
 def collect(
@@ -150,7 +154,8 @@ def collect(
     problems = check_jobs(jobs, expected, inputs.out_dir)
     per_pilot = Counter(pilot_of(j.get("RemoteHost")) for j in jobs)
     per_pilot.pop("", None)
-    facts = PilotFacts(per_pilot, slot_pilots(inputs.pool), time.time())
+    in_pool = set(inputs.in_pool) if inputs.in_pool is not None else slot_pilots(inputs.pool)
+    facts = PilotFacts(per_pilot, in_pool, time.time())
     sites, wasted = site_summaries(inputs.db, inputs.state_dir, inputs.sites, facts)
     for row in sites:
         row.blocked = inputs.blocked.get(row.entry, "")

@@ -12,9 +12,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from glidein.common.errors import GlideinError
-from glidein.pool.schedd.client import ScheddClient
 
 _PILOTS_SQL = "SELECT entry, state, COUNT(*) FROM pilots GROUP BY entry, state"
 _SHOWN = ("idle", "running", "completed", "failed")
@@ -59,9 +59,15 @@ def blocked_entries(status_file: Path) -> dict[str, str]:
     }
 
 
+class JobCounts(Protocol):
+    """The schedd's job counts: the embedded ScheddClient, or demo.condor.CondorSchedd."""
+
+    def status(self) -> Mapping[str, object]: ...
+
+
 class Observer:
-    def __init__(self, schedd_url: str, factory_state: Path, total_jobs: int) -> None:
-        self.schedd = ScheddClient(schedd_url, timeout=10.0)
+    def __init__(self, schedd: JobCounts, factory_state: Path, total_jobs: int) -> None:
+        self.schedd = schedd
         self.db = factory_state / "factory.db"
         self.status_file = factory_state / "status.json"
         self.total_jobs = total_jobs

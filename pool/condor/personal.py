@@ -34,6 +34,11 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def token_name(identity: str) -> str:
+    """The file name of the token of `identity` (`frontend@pool` -> `frontend_at_pool.token`)."""
+    return identity.replace("@", "_at_").replace("/", "_") + ".token"
+
+
 def pool_account() -> tuple[int, int, str]:
     """(uid, gid, name) the pool runs as: nobody when we are root, else ourselves."""
     uid = os.geteuid()
@@ -214,7 +219,7 @@ class CondorPool:
         """A 0600 token file for `identity` in `directory` (0700), named after the identity."""
         directory.mkdir(parents=True, exist_ok=True)
         os.chmod(directory, 0o700)
-        target = directory / (identity.replace("@", "_at_").replace("/", "_") + ".token")
+        target = directory / token_name(identity)
         fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             handle.write(self.mint_token(identity, authz) + "\n")

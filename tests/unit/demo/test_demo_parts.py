@@ -58,6 +58,8 @@ def test_check_jobs_reports_each_kind_of_problem(tmp_path: Path) -> None:
 
 def test_pilot_of_and_first_running() -> None:
     assert pilot_of("glidein_ab12@host.example") == "ab12"
+    assert pilot_of("slot1_3@glidein_ab12@127-0-0-1.localdomain") == "ab12"  # HTCondor slot names
+    assert pilot_of("slot1@somehost") == ""
     assert pilot_of("slot1@host") == "" and pilot_of(None) == ""
     jobs = [{"QDate": 100, "JobStartDate": 109}, {"QDate": 101, "JobStartDate": 105.5}, {"QDate": 101}]
     assert first_running(jobs) == pytest.approx(5.5)
