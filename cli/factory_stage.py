@@ -67,6 +67,7 @@ def spec_from_config(cfg: FactoryConfig) -> staging.StagingSpec:
     spec.signing_key = Path(section.signing.key) if section.signing else None
     spec.grace_period_s = int(section.grace_period)
     spec.main = _files(section.files)
+    spec.condor_tarball = Path(section.condor_tarball) if section.condor_tarball else None
     spec.constants = {"GLIDEIN_STARTD_MODE": section.startd_mode}
     spec.entries = {entry.name: _files(entry.files) for entry in cfg.all_entries()}
     for name, files in section.frontend_files.items():

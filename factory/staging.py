@@ -51,6 +51,9 @@ DEFAULT_CHECKS = (
     "check_apptainer.py",
     "check_cvmfs.py",
 )
+# Helpers of startd_setup.py's condor mode (condor_config text, condor_master launcher).
+CONDOR_HELPERS = ("condor_config.py", "condor_launch.py")
+CONDOR_UNTAR_DIR = "condor"  # the wrapper records it as GLIDEIN_UNTAR_DIR_condor
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ class StagingSpec:
     groups: dict[str, list[StageFile]] = field(default_factory=dict)
     default_files: bool = True
     startd_source: Path = PACKAGE_ROOT
+    condor_tarball: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -262,12 +266,16 @@ def _constants(values: dict[str, str]) -> list[tuple[StageFile, str, bytes]]:
 
 
 def default_main_files(spec: StagingSpec) -> list[tuple[StageFile, str, bytes]]:
-    """The shipped validation scripts, their helper, the startd bundle and the startd set-up."""
-    files = [_read(StageFile(SCRIPTS_DIR / "glidein_checks.py", "source", order=0))]
-    files += [_read(StageFile(SCRIPTS_DIR / script, "source", order=0)) for script in DEFAULT_CHECKS]
+    """The shipped validation scripts, their helpers, the startd bundle, the HTCondor tarball (if
+    any: untarred into `condor/`, the release `startd_setup.py` uses in condor mode) and the startd
+    set-up."""
+    helpers = ("glidein_checks.py", *DEFAULT_CHECKS, *CONDOR_HELPERS)
+    files = [_read(StageFile(SCRIPTS_DIR / script, "source", order=0)) for script in helpers]
     files.append(_read(StageFile(SCRIPTS_DIR / "validate_node.py", "exec", order=10, timeout=300)))
     bundle = StageFile(Path("startd_bundle.tar.gz"), "startd_bundle", order=90)
     files.append((bundle, "startd_bundle.tar.gz", startd_bundle(spec.startd_source)))
+    if spec.condor_tarball is not None:
+        files.append(_read(StageFile(spec.condor_tarball, "untar", order=92, untar_dir=CONDOR_UNTAR_DIR)))
     files.append(_read(StageFile(SCRIPTS_DIR / "startd_setup.py", "exec", order=95, timeout=60)))
     return files
 

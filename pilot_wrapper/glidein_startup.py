@@ -37,6 +37,7 @@ LEVELS = (
 KINDS = ("exec", "source", "config", "untar", "startd_bundle")
 DEFAULTS = {"signtype": "sha256", "v": "std", "hold_time": "1200", "retries": "3", "dir": "."}
 SECRET_PARAMS = ("GLIDEIN_Token",)
+STOP_TIMEOUT = 90.0  # seconds from SIGTERM to the startd (or its launcher) to SIGKILL
 
 
 class PilotFailure(Exception):
@@ -334,23 +335,35 @@ def initial_config(opts: Dict[str, str], params: Dict[str, str], work: str) -> D
 
 # ---- running the files ----
 def safe_extract(data: bytes, target: str, name: str) -> None:
-    """Extract regular files and directories only, never outside `target`."""
+    """Files, directories and symlinks that stay inside `target` (modes kept, at most 0755)."""
     import io
+
+    root = os.path.realpath(target)
+
+    def inside(path: str) -> bool:
+        return path == root or path.startswith(root + os.sep)
 
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
         for member in archive.getmembers():
-            path = os.path.normpath(os.path.join(target, member.name))
-            if not path.startswith(os.path.abspath(target) + os.sep) or not (
-                member.isfile() or member.isdir()
+            path = os.path.normpath(os.path.join(root, member.name))
+            link = os.path.normpath(os.path.join(os.path.dirname(path), member.linkname))
+            if not inside(path) or not (
+                member.isfile() or member.isdir() or (member.issym() and inside(link))
             ):
                 raise PilotFailure("Corruption", "%s: unsafe member %s" % (name, member.name), "untar")
             if member.isdir():
                 os.makedirs(path, exist_ok=True)
                 continue
             os.makedirs(os.path.dirname(path), exist_ok=True)
-            source = archive.extractfile(member)
+            if not inside(os.path.realpath(os.path.dirname(path))):  # through a symlinked dir
+                raise PilotFailure("Corruption", "%s: %s leaves the dir" % (name, member.name), "untar")
+            if os.path.lexists(path):
+                os.remove(path)
+            if member.issym():
+                os.symlink(member.linkname, path)
+                continue
             with open(path, "wb") as out:
-                out.write(source.read() if source else b"")
+                out.write(archive.extractfile(member).read())  # type: ignore[union-attr]
             os.chmod(path, member.mode & 0o755 or 0o644)
 
 
@@ -425,11 +438,18 @@ def stage_file(entry: Dict[str, Any], data: bytes, config: str, work: str, log: 
 # ---- the startd ----
 def startd_command(cfg: Dict[str, str], work: str) -> Tuple[List[str], Dict[str, str]]:
     env = dict(os.environ)
-    if cfg.get("GLIDEIN_STARTD_MODE", "embedded") == "condor":
-        if not cfg.get("CONDOR_CONFIG"):
-            raise PilotFailure("Config", "condor mode but no CONDOR_CONFIG in glidein_config", "startd")
+    if cfg.get("GLIDEIN_STARTD_MODE", "embedded") == "condor":  # condor_launch.py runs condor_master
+        if not cfg.get("CONDOR_CONFIG") or not cfg.get("GLIDEIN_STARTD_LAUNCHER"):
+            raise PilotFailure(
+                "Config", "condor mode without CONDOR_CONFIG or launcher (startd_setup)", "startd"
+            )
         env["CONDOR_CONFIG"] = cfg["CONDOR_CONFIG"]
-        return [cfg.get("GLIDEIN_CONDOR_MASTER", "condor_master"), "-f"], env
+        return [
+            sys.executable,
+            "-S",
+            cfg["GLIDEIN_STARTD_LAUNCHER"],
+            os.path.join(work, "glidein_config"),
+        ], env
     bundle, path = cfg.get("GLIDEIN_STARTD_BUNDLE"), cfg.get("GLIDEIN_STARTD_CONFIG")
     if not bundle or not path:
         raise PilotFailure("Config", "no startd bundle or startd config (startd_setup) was staged", "startd")
@@ -492,14 +512,18 @@ class Pilot:
             proc = subprocess.Popen(argv, cwd=self.work, env=env, stdout=out, stderr=subprocess.STDOUT)
         next_run = {e["name"]: started + int(e["period"]) for e, _ in periodic}
         failure: Optional[PilotFailure] = None
+        stop_at = 0.0
         while proc.poll() is None:
             time.sleep(0.2)
             for entry, _ in periodic:
                 if failure is None and time.time() >= next_run[entry["name"]]:
                     next_run[entry["name"]] = time.time() + int(entry["period"])
                     failure = self.run_periodic(entry)
-            if self.terminated or failure is not None:
+            if (self.terminated or failure is not None) and not stop_at:
+                stop_at = time.time()
                 proc.terminate()
+            elif stop_at and time.time() - stop_at > STOP_TIMEOUT:
+                proc.kill()
         self.startd = {"exit_code": proc.returncode, "seconds": round(time.time() - started, 3)}
         result_path = os.path.join(self.work, "execute", "startd_result.json")
         if os.path.exists(result_path):
@@ -511,6 +535,9 @@ class Pilot:
         if self.terminated:
             self.log.log("terminated by SIGTERM while the startd ran")
         elif proc.returncode != 0:
+            with open(os.path.join(self.work, "startd.log"), errors="replace") as handle:
+                for line in handle.read().splitlines()[-60:]:
+                    self.log.log("  [startd] " + line)
             raise PilotFailure("Config", "startd exited with %s" % proc.returncode, "startd")
 
     def run_periodic(self, entry: Dict[str, Any]) -> Optional[PilotFailure]:

@@ -55,6 +55,15 @@ class Staging(StrictModel):
     startd_mode: Literal["embedded", "condor"] = Field(
         default="embedded", description="Startd the pilots start: embedded, or HTCondor's condor_startd."
     )
+    condor_tarball: ConfigPath | None = Field(
+        default=None,
+        description=(
+            "HTCondor release tarball (relocatable, files at its root) staged at main level and "
+            "untarred by pilots into `condor/`: the condor_master of `startd_mode: condor`. A site "
+            "release (`GLIDEIN_CONDOR_RELEASE` in glidein_config) wins; without either the pilot "
+            "uses condor_master on PATH."
+        ),
+    )
     files: list[StagedFile] = Field(default_factory=list, description="Extra main-level files.")
     frontend_files: dict[str, list[StagedFile]] = Field(
         default_factory=dict,

@@ -110,7 +110,7 @@ def test_script_run_writes_json_and_osg_xml(tmp_path: Path) -> None:
 
 
 def test_condor_config_matches_golden_file() -> None:
-    text = startd_setup.condor_config_text(CONDOR_CFG, "/w", 1_700_000_000)
+    text = startd_setup.condor_config_text(CONDOR_CFG, "/w", 1_700_000_000, "/opt/condor", (65534, 65534))
     assert text == (GOLDEN / "condor_config.txt").read_text()
     for line in text.splitlines():
         name, _, value = line.partition(" = ")
