@@ -8,7 +8,8 @@ later. The launcher is a child subreaper (Linux), so daemons the master leaves b
 and killed too: the whole tree ends within a bounded time. At the end it writes
 `<work>/execute/startd_result.json` (jobs_run, reason, master_exit) as the embedded startd does,
 and, when the master ended badly, prints the tails of MasterLog and StartLog (the wrapper streams
-the end of this output). Exit code: the master's (0 for a normal end, e.g. its DAEMON_SHUTDOWN).
+the end of this output). Exit code: 0 when the master ended normally (exit 0, or 99 after
+DAEMON_SHUTDOWN), else 1.
 """
 
 import contextlib
@@ -21,13 +22,15 @@ import time
 from typing import Any, Dict, List, Optional
 
 KILL_AFTER_QUIT = 10.0
+# condor_master's exit codes of a normal end: 0, or 99 (DAEMON_SHUTDOWN: "do not restart me").
+NORMAL_EXITS = (0, 99)
 TAIL_LINES = 25
 # StartLog lines that mark a job starting, and why the startd ended.
 JOB_MARK = "Changing activity: Idle -> Busy"
 REASONS = (
     ("No resources have been claimed for", "no claim within STARTD_NOCLAIM_SHUTDOWN"),
     ("STARTD_NOCLAIM_SHUTDOWN", "no claim within STARTD_NOCLAIM_SHUTDOWN"),
-    ("DAEMON_SHUTDOWN", "startd DAEMON_SHUTDOWN (retire, die or tail time)"),
+    ("DaemonShutdown expression", "startd DAEMON_SHUTDOWN (retire, die or tail time)"),
     ("Got SIGTERM", "SIGTERM"),
     ("Got SIGQUIT", "SIGQUIT"),
 )
@@ -184,11 +187,11 @@ def main(argv: List[str]) -> int:
     with open(os.path.join(launcher.work, "execute", "startd_result.json"), "w") as handle:
         json.dump(result, handle, sort_keys=True)
     print("condor_launch: %s" % json.dumps(result, sort_keys=True), flush=True)
-    if code != 0:
+    if code not in NORMAL_EXITS:
         for name in ("MasterLog", "StartLog"):
             for line in log_lines(log_dir, name)[-TAIL_LINES:]:
                 print("%s: %s" % (name, line))
-    return 0 if code == 0 else 1
+    return 0 if code in NORMAL_EXITS else 1
 
 
 if __name__ == "__main__":

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -188,24 +190,34 @@ def test_untar_files_land_in_their_dir(tmp_path: Path, processes: Processes) -> 
 def test_condor_mode_starts_condor_master_with_the_generated_config(
     tmp_path: Path, processes: Processes
 ) -> None:
-    # No HTCondor here: a stand-in condor_master records the CONDOR_CONFIG it was started with.
-    master = tmp_path / "condor_master"
-    master.write_text(
-        '#!/bin/sh\ncp "$CONDOR_CONFIG" "$PILOT_TEST_MARKERS/condor_config"\n'
-        'echo "$@" > "$PILOT_TEST_MARKERS/argv"\n'
-    )
-    master.chmod(0o755)
-    site = StageSite(tmp_path, processes)
-    site.constants["GLIDEIN_STARTD_MODE"] = "condor"
-    site.stage()
-    site.serve()
-    token = "tok-condor-1"
-    proc = site.run_pilot(site.pilot_argv(GLIDEIN_CONDOR_MASTER=str(master), GLIDEIN_Token=token))
-    assert proc.returncode == 0, proc.stderr
-    config = (site.markers / "condor_config").read_text()
-    assert f"COLLECTOR_HOST = 127.0.0.1:{site.port}" in config and 'GLIDEIN_Site = "SiteA"' in config
-    assert "START = (true) && (time() < GLIDEIN_ToRetire)" in config
-    assert (site.markers / "argv").read_text().strip() == "-f"
-    token_dir = site.work_dirs()[0] / "tokens.d"
-    assert (token_dir / "pool.token").read_text().strip() == token
-    assert token not in config
+    # Fast check of the wrapper path; tests/integration/condor/test_pilot_condor.py runs real HTCondor.
+    # A stand-in release whose condor_master records the CONDOR_CONFIG it was started with.
+    root = Path(tempfile.mkdtemp(prefix="pilot-condor-"))  # traversable by the condor account
+    os.chmod(root, 0o755)
+    try:
+        release = root / "release"
+        for name in ("condor_master", "condor_startd"):
+            (release / "sbin").mkdir(parents=True, exist_ok=True)
+            (release / "sbin" / name).write_text(
+                '#!/bin/sh\ncp "$CONDOR_CONFIG" "$PILOT_TEST_MARKERS/condor_config"\n'
+                'echo "$@" > "$PILOT_TEST_MARKERS/argv"\n'
+            )
+            (release / "sbin" / name).chmod(0o755)
+        site = StageSite(root, processes)
+        site.constants["GLIDEIN_STARTD_MODE"] = "condor"
+        site.stage()
+        site.serve()
+        token = "tok-condor-1"
+        proc = site.run_pilot(site.pilot_argv(GLIDEIN_CONDOR_RELEASE=str(release), GLIDEIN_Token=token))
+        assert proc.returncode == 0, proc.stderr
+        config = (site.markers / "condor_config").read_text()
+        assert f"COLLECTOR_HOST = 127.0.0.1:{site.port}" in config and 'GLIDEIN_Site = "SiteA"' in config
+        assert f"RELEASE_DIR = {release}" in config
+        assert "START = (true) && (time() < GLIDEIN_ToRetire)" in config
+        assert (site.markers / "argv").read_text().strip() == "-f"
+        token_dir = site.work_dirs()[0] / "tokens.d"
+        assert (token_dir / "pool.token").read_text().strip() == token
+        assert token not in config
+        assert site.report()["startd"]["jobs_run"] == 0  # type: ignore[index]
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
