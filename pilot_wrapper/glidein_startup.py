@@ -347,9 +347,8 @@ def safe_extract(data: bytes, target: str, name: str) -> None:
         for member in archive.getmembers():
             path = os.path.normpath(os.path.join(root, member.name))
             link = os.path.normpath(os.path.join(os.path.dirname(path), member.linkname))
-            if not inside(path) or not (
-                member.isfile() or member.isdir() or (member.issym() and inside(link))
-            ):
+            kind_ok = member.isfile() or member.isdir() or (member.issym() and inside(link))
+            if not inside(path) or not kind_ok:
                 raise PilotFailure("Corruption", "%s: unsafe member %s" % (name, member.name), "untar")
             if member.isdir():
                 os.makedirs(path, exist_ok=True)
@@ -439,17 +438,10 @@ def stage_file(entry: Dict[str, Any], data: bytes, config: str, work: str, log: 
 def startd_command(cfg: Dict[str, str], work: str) -> Tuple[List[str], Dict[str, str]]:
     env = dict(os.environ)
     if cfg.get("GLIDEIN_STARTD_MODE", "embedded") == "condor":  # condor_launch.py runs condor_master
-        if not cfg.get("CONDOR_CONFIG") or not cfg.get("GLIDEIN_STARTD_LAUNCHER"):
-            raise PilotFailure(
-                "Config", "condor mode without CONDOR_CONFIG or launcher (startd_setup)", "startd"
-            )
-        env["CONDOR_CONFIG"] = cfg["CONDOR_CONFIG"]
-        return [
-            sys.executable,
-            "-S",
-            cfg["GLIDEIN_STARTD_LAUNCHER"],
-            os.path.join(work, "glidein_config"),
-        ], env
+        launcher, env["CONDOR_CONFIG"] = cfg.get("GLIDEIN_STARTD_LAUNCHER"), cfg.get("CONDOR_CONFIG", "")
+        if not launcher or not env["CONDOR_CONFIG"]:
+            raise PilotFailure("Config", "condor mode: no CONDOR_CONFIG or launcher (startd_setup)", "startd")
+        return [sys.executable, "-S", launcher, os.path.join(work, "glidein_config")], env
     bundle, path = cfg.get("GLIDEIN_STARTD_BUNDLE"), cfg.get("GLIDEIN_STARTD_CONFIG")
     if not bundle or not path:
         raise PilotFailure("Config", "no startd bundle or startd config (startd_setup) was staged", "startd")
@@ -569,7 +561,9 @@ def main(argv: List[str]) -> int:
     report["failure_class"] = None
     try:
         pilot.run()
-        report.update(exit_code=0, message="startd ran and ended normally", step="startd")
+        done = pilot.startd or {}
+        message = "startd ran %s jobs, ended normally" % done.get("jobs_run", "its")
+        report.update(exit_code=0, message=message + " (%s)" % done.get("reason", "exit 0"), step="startd")
     except PilotFailure as exc:
         report.update(status="failure", failure_class=exc.failure_class, step=exc.step, message=exc.message)
         report["exit_code"] = FAILURE_CODES[exc.failure_class]
@@ -581,9 +575,8 @@ def main(argv: List[str]) -> int:
     log.final(report)
     code = int(report["exit_code"])
     if code:
-        hold = float(opts.get("hold_time", DEFAULTS["hold_time"]))
-        log.log("holding the node for %.0f s before exiting %d" % (hold, code))
-        deadline = time.time() + hold
+        deadline = time.time() + float(opts.get("hold_time", DEFAULTS["hold_time"]))
+        log.log("holding the node for %.0f s before exiting %d" % (deadline - time.time(), code))
         while time.time() < deadline and not pilot.terminated:
             time.sleep(min(1.0, max(0.0, deadline - time.time())))
     return code
