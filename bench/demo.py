@@ -1,11 +1,13 @@
-"""Demo benchmark: `glidein demo` end to end (no Slurm), twice with 200 jobs.
+"""Demo benchmark: `glidein demo` end to end (no Slurm), twice with 200 jobs, on the embedded
+pool and then on real HTCondor daemons (`--htcondor`, skipped with a line when none is found).
 
 Prints per run: the wall time of the whole command (start-up, jobs, clean-up), the time the
 200 jobs took after submission, the time to the first running job, the pilots submitted per site
-and the wasted pilot time, as the demo's own summary states them. About 2 minutes.
-Run: .venv/bin/python bench/demo.py
+and the wasted pilot time, as the demo's own summary states them. About 6 minutes.
+Run: .venv/bin/python bench/demo.py [--embedded-only | --htcondor-only]
 """
 
+import os
 import re
 import subprocess
 import sys
@@ -17,8 +19,9 @@ JOBS = 200
 RUNS = 2
 
 
-def run_once(directory: Path) -> dict[str, str]:
+def run_once(directory: Path, htcondor: bool) -> dict[str, str]:
     argv = [sys.executable, "-m", "glidein.cli", "demo", "--jobs", str(JOBS), "--slurm", "no"]
+    argv += ["--htcondor"] if htcondor else []
     started = time.monotonic()
     run = subprocess.run(
         [*argv, "--dir", str(directory)], capture_output=True, text=True, timeout=900, check=False
@@ -43,10 +46,22 @@ def run_once(directory: Path) -> dict[str, str]:
 
 
 def main() -> None:
-    for number in range(1, RUNS + 1):
-        with tempfile.TemporaryDirectory(prefix="glidein-bench-demo-") as tmp:
-            for name, value in run_once(Path(tmp) / "demo").items():
-                print(f"run {number}: {name}: {value}")
+    from glidein.common.errors import ConfigError
+    from glidein.pool.condor.release import find_release
+
+    kinds = [] if "--htcondor-only" in sys.argv else ["embedded"]
+    if "--embedded-only" not in sys.argv:
+        try:
+            print(f"HTCondor release: {find_release().root}")
+            kinds.append("htcondor")
+        except ConfigError as exc:
+            print(f"htcondor: skipped ({exc})")
+    for kind in kinds:
+        for number in range(1, RUNS + 1):
+            with tempfile.TemporaryDirectory(prefix="glidein-bench-demo-") as tmp:
+                os.chmod(tmp, 0o755)  # the HTCondor pools run as nobody under root
+                for name, value in run_once(Path(tmp) / "demo", kind == "htcondor").items():
+                    print(f"{kind} run {number}: {name}: {value}")
 
 
 if __name__ == "__main__":

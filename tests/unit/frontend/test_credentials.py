@@ -47,5 +47,5 @@ def test_tokens_reused_while_fresh(tmp_path: Path) -> None:
     idtoken = minter.token(condor, "fe.main", "ce1@gl@fac")
     key = idtokens.load_signing_key(tmp_path / "POOL")
     claims = idtokens.verify(key, idtoken, now=now[0])
-    assert claims["iss"] == "pool.example" and claims["sub"] == "fe.main@pool.example"  # user@domain for ALLOW_*
+    assert claims["iss"] == "pool.example" and claims["sub"] == "fe.main@pool.example"  # for ALLOW_*
     assert claims["scope"] == "condor:/READ condor:/ADVERTISE_STARTD condor:/ADVERTISE_MASTER"
