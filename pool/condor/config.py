@@ -28,6 +28,8 @@ FAST = {
     "COLLECTOR_UPDATE_INTERVAL": "5",
     "SCHEDD_MIN_INTERVAL": "1",
     "GRIDMANAGER_JOB_PROBE_INTERVAL": "5",
+    # the collector expires ads every CLASSAD_LIFETIME seconds (its housekeeping interval, default 900)
+    "CLASSAD_LIFETIME": "15",
 }
 
 
