@@ -18,7 +18,7 @@ from pathlib import Path
 
 from glidein.common.errors import GlideinError
 from glidein.pool.condor.config import PoolSpec
-from glidein.pool.condor.personal import NOBODY, CondorPool, token_name
+from glidein.pool.condor.personal import NOBODY, CondorPool
 from glidein.pool.condor.release import Release
 
 USERS_DOMAIN = "127.0.0.1"
@@ -166,10 +166,9 @@ def template_values(root: Path, release: Release) -> dict[str, str]:
         "GLIDEIN_Condor_Update_Interval": "5",
     }
     return {
-        "factory_bus": f"collector_token: {tokens / 'factory' / token_name(FACTORY_ID)}\n",
+        "factory_bus": f"condor_tokens: {tokens / 'factory'}\n",
         "factory_staging": f"  startd_mode: condor\n  condor_tarball: {tarball}\n",
-        "frontend_bus": f"  wms_token: {tokens / 'frontend' / token_name(FRONTEND_WMS_ID)}\n"
-        f"  user_pool_token: {tokens / 'frontend' / token_name(FRONTEND_USERS_ID)}\n",
+        "frontend_bus": f"condor_tokens: {tokens / 'frontend'}   # WMS and users' pool tokens\n",
         "frontend_schedds": "schedds: []\ndiscover_schedds: true   # the users' pool's schedd ads",
         "credential_type": "idtoken",
         "credential_key": str(root / "condor" / "users" / "local" / "passwords.d" / "POOL"),

@@ -28,7 +28,9 @@ log = logging.getLogger(__name__)
 
 def _default_bus(cfg: Any) -> BusLike:
     from glidein.common.bus import Bus
+    from glidein.common.condor_auth import use_token_dir
 
+    use_token_dir(cfg.condor_tokens)  # the collectors and schedds may be real HTCondor ones
     return Bus(list(cfg.collectors))
 
 

@@ -28,6 +28,7 @@ from glidein import __version__
 from glidein.common import classads, crypto
 from glidein.common.bus import Bus
 from glidein.common.classads import ClassAd
+from glidein.common.condor_auth import use_token_dir
 from glidein.common.config import load_frontend_config
 from glidein.common.config.frontend import FrontendConfig, Group
 from glidein.common.errors import GlideinError
@@ -89,6 +90,7 @@ class Frontend:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config, self.clock = config, clock
+        use_token_dir(config.condor_tokens)  # real HTCondor collectors and schedds authenticate us
         self.wms = wms or Bus(config.collectors.wms)
         self.pool = pool or Bus(config.collectors.user_pool)
         self._key: Ed25519PrivateKey | None = None

@@ -136,6 +136,11 @@ class FactoryConfig(StrictModel):
     name: Name = Field(description="Factory name (`FactoryName`).")
     glidein_name: Name = Field(default="glidein", description="Glidein (instance) name (`GlideinName`).")
     collectors: list[HostPort] = Field(min_length=1, description="WMS collectors (the ClassAd bus).")
+    condor_tokens: ConfigPath | None = Field(
+        default=None,
+        description="Directory (0700) of IDTOKEN files (0600) for real HTCondor collectors and schedds; "
+        "each daemon gets the token issued by its TRUST_DOMAIN.",
+    )
     state_dir: ConfigPath = Field(description="Bookkeeping (SQLite), keys default location, pilot logs.")
     loop: Loop = Field(default_factory=Loop, description="Cycle timing.")
     staging: Staging = Field(description="Web staging area.")

@@ -201,6 +201,11 @@ class FrontendConfig(StrictModel):
 
     name: SimpleName = Field(description="Frontend name (`FrontendName`).")
     collectors: Collectors = Field(description="WMS and user-pool collectors.")
+    condor_tokens: ConfigPath | None = Field(
+        default=None,
+        description="Directory (0700) of IDTOKEN files (0600) for real HTCondor collectors and schedds "
+        "(WMS and users' pool); each daemon gets the token issued by its TRUST_DOMAIN.",
+    )
     state_dir: ConfigPath = Field(description="Removal history, AdSequence, logs.")
     loop: FrontendLoop = Field(default_factory=FrontendLoop, description="Cycle timing.")
     security: FrontendSecurity = Field(description="Keys.")

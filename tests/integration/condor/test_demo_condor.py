@@ -1,0 +1,112 @@
+"""`glidein demo --htcondor` end to end on real HTCondor daemons only: 50 jobs submitted with
+condor_submit run on condor_startds that pilots started because the frontend asked; the startds
+leave the pool when the queue is empty; once the frontend is gone its ads leave the WMS
+collector and the factory submits nothing more; every process is stopped at the end."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import sqlite3
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from glidein.demo.layout import expected_output
+from glidein.demo.processes import alive
+from glidein.pool.condor.release import Release
+from tests.procs import GLIDEIN
+
+JOBS = 50
+
+
+@pytest.fixture
+def demo_dir() -> Iterator[Path]:
+    base = Path(tempfile.mkdtemp(prefix="glidein-demo-condor-"))
+    os.chmod(base, 0o755)  # the pools run as nobody when the tests run as root
+    yield base / "demo"
+    shutil.rmtree(base, ignore_errors=True)
+
+
+def _tool(release: Release, demo: Path, pool: str, name: str, *args: str) -> str:
+    """An HTCondor tool run against one of the demo's pools (`users` or `wms`)."""
+    env = dict(os.environ, CONDOR_CONFIG=str(demo / "condor" / pool / "condor_config"))
+    env["_CONDOR_CONDOR_IDS"] = "65534.65534"
+    done = subprocess.run(
+        [str(release.program(name)), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    return done.stdout
+
+
+def _wait(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(predicate) and predicate():
+            return
+        time.sleep(1)
+    raise AssertionError(f"{what} within {timeout:.0f} s")
+
+
+def _pilots_submitted(demo: Path) -> int:
+    conn = sqlite3.connect(f"file:{demo / 'factory' / 'factory.db'}?mode=ro", uri=True, timeout=10)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM pilots").fetchone()[0])
+    finally:
+        conn.close()
+
+
+@pytest.mark.timeout(600)
+def test_demo_on_real_htcondor(condor_release: Release, demo_dir: Path) -> None:
+    def status(pool: str, *args: str) -> str:
+        return _tool(condor_release, demo_dir, pool, "condor_status", *args)
+
+    argv = [*GLIDEIN, "demo", "--htcondor", str(condor_release.root), "--jobs", str(JOBS)]
+    argv += ["--dir", str(demo_dir), "--slurm", "no", "--keep", "--interval", "2", "--timeout", "400"]
+    try:
+        run = subprocess.run(argv, capture_output=True, text=True, timeout=480, check=False)
+        assert run.returncode == 0, run.stdout[-5000:] + run.stderr[-3000:]
+        assert f"jobs: {JOBS} of {JOBS} completed with the right output" in run.stdout
+        assert "result: OK" in run.stdout
+        for proc in range(JOBS):
+            assert (demo_dir / "jobs" / "out" / f"job.{proc}.out").read_text() == expected_output(proc)
+        # the jobs ran on condor_startds of pilots (slot names glidein_<pilot id>@...)
+        history = _tool(condor_release, demo_dir, "users", "condor_history", "-af", "LastRemoteHost")
+        hosts = set(history.split())
+        assert len(history.split()) == JOBS
+        assert hosts and all("@glidein_" in host for host in hosts), hosts
+
+        # the startds leave the pool by themselves once the queue is empty
+        _wait(lambda: not status("users", "-af", "Name").strip(), 120, "startds still in the pool")
+
+        # the frontend dies without a word: its ads expire on the WMS collector (ClassAdLifetime)
+        pids = json.loads((demo_dir / "pids.json").read_text())
+        os.kill(pids["frontend"], signal.SIGKILL)
+        query = ["wms", "-any", "-const", 'MyType == "glideclient"', "-af", "Name"]
+        assert status(*query).strip()
+        _wait(lambda: not status(*query).strip(), 150, "glideclient ads still on the WMS collector")
+        before = _pilots_submitted(demo_dir)
+        time.sleep(12)  # several factory cycles (2 s) with no request
+        assert _pilots_submitted(demo_dir) == before
+    finally:
+        stopped = subprocess.run(
+            [*GLIDEIN, "demo", "--stop", str(demo_dir)],
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    pids = json.loads((demo_dir / "pids.json").read_text())
+    assert {"condor-users", "condor-wms", "factory", "frontend"} <= set(pids)
+    assert [name for name, pid in pids.items() if alive(pid)] == []
