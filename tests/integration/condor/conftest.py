@@ -25,6 +25,7 @@ USERS_DOMAIN = "127.0.0.1"
 WMS_DOMAIN = "wms.127.0.0.1"
 FRONTEND_USERS = f"frontend@{USERS_DOMAIN}"
 PILOT_ID = f"pilot@{USERS_DOMAIN}"
+FRONTEND_GROUP_USERS = f"fe.main@{USERS_DOMAIN}"  # whom the frontend mints pilot IDTOKENs for
 FACTORY_WMS = f"factory@{WMS_DOMAIN}"
 FRONTEND_WMS = f"frontend@{WMS_DOMAIN}"
 
@@ -56,7 +57,7 @@ def users_spec(root: Path) -> PoolSpec:
         name="users-pool",
         trust_domain=USERS_DOMAIN,
         daemon_identities=(FRONTEND_USERS,),
-        startd_identities=(PILOT_ID,),
+        startd_identities=(PILOT_ID, FRONTEND_GROUP_USERS),
     )
 
 
