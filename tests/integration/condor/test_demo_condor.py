@@ -89,6 +89,15 @@ def test_demo_on_real_htcondor(condor_release: Release, demo_dir: Path) -> None:
         # the startds leave the pool by themselves once the queue is empty
         _wait(lambda: not status("users", "-af", "Name").strip(), 120, "startds still in the pool")
 
+        # the bus on condor_collector holds every kind of ad, as condor_status -any shows them
+        wms_types = set(status("wms", "-any", "-af", "MyType").split())
+        assert {"glidefactoryglobal", "glidefactory", "glidefactoryclient", "glideclient"} <= wms_types
+        assert "glideresource" in status("users", "-any", "-af", "MyType").split()
+        factory_ads = status("wms", "-any", "-const", 'MyType == "glidefactory"', "-af", "Name").split()
+        assert sorted(factory_ads) == [
+            f"LOCAL_{s}@demo@demo_factory" for s in ("BlackHole", "Flaky", "SlowQueue")
+        ]
+
         # the frontend dies without a word: its ads expire on the WMS collector (ClassAdLifetime)
         pids = json.loads((demo_dir / "pids.json").read_text())
         os.kill(pids["frontend"], signal.SIGKILL)
@@ -98,6 +107,10 @@ def test_demo_on_real_htcondor(condor_release: Release, demo_dir: Path) -> None:
         before = _pilots_submitted(demo_dir)
         time.sleep(12)  # several factory cycles (2 s) with no request
         assert _pilots_submitted(demo_dir) == before
+        # a factory that stops cleanly takes its ads off the bus at once (invalidation, not expiry)
+        os.kill(pids["factory"], signal.SIGTERM)
+        query = ["wms", "-any", "-const", 'MyType == "glidefactory"', "-af", "Name"]
+        _wait(lambda: not status(*query).strip(), 12, "glidefactory ads still there after SIGTERM")
     finally:
         stopped = subprocess.run(
             [*GLIDEIN, "demo", "--stop", str(demo_dir)],
