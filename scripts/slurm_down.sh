@@ -2,7 +2,8 @@
 # slurm_down.sh - stop the cluster slurm_up.sh started (same SLURM_PREFIX).
 # Only processes named by our pid files whose command line or environment mentions
 # $SLURM_PREFIX/ are signalled (never by name). Order: cancel jobs -> slurmd(s) ->
-# left-over job steps -> slurmctld -> munged.  SLURM_PURGE=1 also deletes the prefix.
+# left-over job steps -> slurmctld -> slurmdbd -> mariadbd (SLURM_ACCOUNTING=1 only) -> munged.
+# SLURM_PURGE=1 also deletes the prefix.
 set -uo pipefail
 PREFIX=${SLURM_PREFIX:-/tmp/glidein-slurm}
 export SLURM_CONF=$PREFIX/etc/slurm.conf
@@ -57,6 +58,9 @@ for d in "$PREFIX"/spool/*/; do
     for p in $(tr ' ' '\n' <<< "$stepds" | sort -u); do stop_pid slurmstepd "$p" 2; done
 done
 stop_pidfile slurmctld "$PREFIX/run/slurmctld.pid"
+# accounting (present only when slurm_up.sh ran with SLURM_ACCOUNTING=1): slurmctld has flushed to it
+[ -e "$PREFIX/run/slurmdbd.pid" ] && stop_pidfile slurmdbd "$PREFIX/run/slurmdbd.pid"
+[ -e "$PREFIX/run/mariadbd.pid" ] && stop_pidfile mariadbd "$PREFIX/run/mariadbd.pid" 60
 stop_pidfile munged "$PREFIX/munge-run/munged.pid"
 if [ "${SLURM_PURGE:-0}" = 1 ]; then rm -rf "$PREFIX"; log "removed $PREFIX"; fi
 log "done"

@@ -3,7 +3,8 @@
 # Idempotent; needs root (as on the project's machines) only when something is missing.
 set -euo pipefail
 # The HTCondor release in ../shared/htcondor needs libssl3 libkrb5-3 libcurl4 libpcre2-8-0 libsqlite3-0 libuuid1 libexpat1 libgomp1.
-PACKAGES=(python3-venv librrd-dev rrdtool pkg-config slurmctld slurmd slurm-client munge chromium
+# slurmdbd + mariadb-server: Slurm accounting (real sacct exit codes) for the tests, SLURM_ACCOUNTING=1.
+PACKAGES=(python3-venv librrd-dev rrdtool pkg-config slurmctld slurmd slurm-client munge slurmdbd mariadb-server chromium
           libssl3 libkrb5-3 libcurl4 libpcre2-8-0 libsqlite3-0 libuuid1 libexpat1 libgomp1)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -14,7 +15,7 @@ if [ "$(id -u)" != 0 ]; then
     echo "system_deps.sh: missing Debian packages: ${missing[*]} (run as root to install them)" >&2
     exit 1
 fi
-# Keep package post-install scripts from starting system-wide daemons (munge, slurm).
+# Keep package post-install scripts from starting system-wide daemons (munge, slurm, mariadb).
 policy=/usr/sbin/policy-rc.d
 added_policy=0
 if [ ! -e "$policy" ]; then

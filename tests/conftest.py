@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.procs import Processes
+from tests.slurm_support import slurm_conf  # noqa: F401 (the one Slurm cluster, for every package)
 
 
 @pytest.fixture
