@@ -2,8 +2,15 @@
 
 Each pilot is a batch script `<work_dir>/<pilot id>.sh` (0600: it carries the pilot's token) named
 `glidein_<pilot id>` so that `squeue` reports by pilot id and a restarted factory recognises jobs it
-submitted before a crash. The script records the pilot's exit code in `<pilot id>.exit`. The
-cluster is the one `SLURM_CONF` (environment) names. Output parsing is in pure functions.
+submitted before a crash. The cluster is the one `SLURM_CONF` (environment) names. Output parsing
+is in pure functions.
+
+Exit codes: with Slurm accounting (slurmdbd), ONE `sacct` per cycle asks for the pilots that ended
+other than COMPLETED or left `squeue` (Slurm forgets finished jobs after `MinJobAge`); its record
+(`FAILED 7:0`) is the pilot's end. A pilot `squeue` shows as failed but accounting has not recorded
+yet stays RUNNING until it has (or until the pilot leaves `squeue`). Without accounting (`sacct`
+says so) or when `sacct` fails, the code comes from `<pilot id>.exit`, which the batch script
+writes when the node shares the factory's disk, else it is -1 (unknown).
 
 Slurm's client commands retry for a minute when the cluster cannot be reached (e.g. a missing or
 broken `SLURM_CONF`), which would stall the cycle: every command runs with a bounded timeout
@@ -15,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import shlex
 import subprocess
@@ -26,8 +34,12 @@ from glidein.common.errors import SubmitError
 from glidein.factory.pilot_states import PilotState
 from glidein.factory.submitters.base import JOB_PREFIX, BackendStatus, PilotRef, PilotSpec
 
+log = logging.getLogger(__name__)
 S = PilotState
 SQUEUE_FORMAT = "%A|%j|%T|%r"
+SACCT_FORMAT = "JobIDRaw,JobName,State,ExitCode"
+NO_ACCOUNTING = "accounting storage is disabled"  # sacct on a cluster without slurmdbd (rc 1)
+UNKNOWN_EXIT = -1
 HOLD_REASONS = ("JobHeldUser", "JobHeldAdmin")
 _STATES: dict[str, PilotState] = {
     "PENDING": S.IDLE,
@@ -66,6 +78,23 @@ class SlurmJob:
     name: str
     state: str
     reason: str
+
+
+@dataclass(frozen=True)
+class AccountedJob:
+    """One job as `sacct -X` records it: state `FAILED`, `CANCELLED` (of "CANCELLED by 0"), ..."""
+
+    job_id: str
+    name: str
+    state: str
+    exit_code: int  # the exit status, 128 + signal when a signal ended it
+
+    @property
+    def ended(self) -> bool:
+        return _STATES.get(self.state) in (S.COMPLETED, S.FAILED, S.REMOVED)
+
+
+Accounting = Mapping[str, AccountedJob | None]  # pilot id -> its end as recorded, None: not yet
 
 
 Runner = Callable[[Sequence[str]], tuple[int, str, str]]
@@ -127,25 +156,109 @@ def parse_squeue(stdout: str) -> list[SlurmJob]:
     return jobs
 
 
+def parse_exit_code(field: str) -> int:
+    """sacct's `ExitCode` `<status>:<signal>`: `7:0` is 7, `0:9` (killed) is 137."""
+    status, _, signal = field.strip().partition(":")
+    if not status.isdigit() or not (signal or "0").isdigit():
+        raise SubmitError(f"unexpected sacct exit code: {field[:50]!r}")
+    return int(status) or (128 + int(signal) if int(signal or "0") else 0)
+
+
+def parse_sacct(stdout: str) -> list[AccountedJob]:
+    """Lines of `sacct -X -n -P -o JobIDRaw,JobName,State,ExitCode` (job names may contain '|')."""
+    jobs: list[AccountedJob] = []
+    for line in stdout.splitlines():
+        if not line.strip():
+            continue
+        job_id, sep, rest = line.partition("|")
+        parts = rest.rsplit("|", 2)
+        if not sep or len(parts) != 3 or not job_id.strip().isdigit():
+            raise SubmitError(f"unexpected sacct line: {line[:200]!r}")
+        state = parts[1].split(" ", 1)[0].strip()  # "CANCELLED by 0"
+        jobs.append(AccountedJob(job_id.strip(), parts[0], state, parse_exit_code(parts[2])))
+    return jobs
+
+
+def _pilot_id(job_name: str) -> str:
+    return job_name[len(JOB_PREFIX) :] if job_name.startswith(JOB_PREFIX) else ""
+
+
+def jobs_to_account(jobs: Sequence[SlurmJob], pilots: Sequence[PilotRef]) -> dict[str, str]:
+    """Job id -> pilot id of the `pilots` whose end only accounting knows: those `squeue` shows as
+    failed (it has no exit code) and those it no longer lists (by the job id they were given)."""
+    wanted = {p.pilot_id for p in pilots}
+    listed: set[str] = set()
+    out: dict[str, str] = {}
+    for job in jobs:
+        pilot_id = _pilot_id(job.name)
+        if pilot_id in wanted:
+            listed.add(pilot_id)
+            if _STATES.get(job.state) == S.FAILED:
+                out[job.job_id] = pilot_id
+    for ref in pilots:
+        if ref.pilot_id not in listed and ref.backend_id.isdigit():
+            out[ref.backend_id] = ref.pilot_id
+    return out
+
+
+def accounted_pilots(
+    records: Sequence[AccountedJob], asked: Mapping[str, str]
+) -> dict[str, AccountedJob | None]:
+    """Pilot id -> the ended record of each pilot `asked` (job id -> pilot id) for, None if none."""
+    out: dict[str, AccountedJob | None] = dict.fromkeys(asked.values())
+    for rec in records:
+        pilot_id = asked.get(rec.job_id)
+        if pilot_id and rec.name == f"{JOB_PREFIX}{pilot_id}" and rec.ended:
+            out[pilot_id] = rec
+    return out
+
+
+def _ended(pilot_id: str, rec: AccountedJob) -> BackendStatus:
+    state = _STATES[rec.state]
+    code = rec.exit_code if state in (S.COMPLETED, S.FAILED) else None
+    if state == S.FAILED and code == 0:
+        code = UNKNOWN_EXIT  # ended by Slurm (node failure, ...) rather than by a status of its own
+    return BackendStatus(pilot_id, state, rec.job_id, code)
+
+
+def _listed(
+    job: SlurmJob, pilot_id: str, exit_codes: Mapping[str, int], accounting: Accounting | None
+) -> BackendStatus:
+    state = _STATES.get(job.state, S.IDLE)
+    if job.state == "PENDING" and job.reason in HOLD_REASONS:
+        return BackendStatus(pilot_id, S.HELD, job.job_id, None, job.reason)
+    rec = (accounting or {}).get(pilot_id)
+    if state == S.FAILED and rec is not None:
+        return _ended(pilot_id, rec)
+    code = exit_codes.get(pilot_id)
+    if state == S.FAILED and code is None:
+        if accounting is not None and pilot_id in accounting:
+            return BackendStatus(pilot_id, S.RUNNING, job.job_id)  # its end is not accounted yet
+        code = UNKNOWN_EXIT
+    if state == S.COMPLETED and code is None:
+        code = 0  # COMPLETED: every step exited 0
+    return BackendStatus(pilot_id, state, job.job_id, code if state in (S.COMPLETED, S.FAILED) else None)
+
+
 def pilot_statuses(
-    jobs: Sequence[SlurmJob], exit_codes: Mapping[str, int] | None = None
+    jobs: Sequence[SlurmJob],
+    exit_codes: Mapping[str, int] | None = None,
+    accounting: Accounting | None = None,
 ) -> dict[str, BackendStatus]:
-    """Our pilots among `jobs`, by pilot id; the newest job wins if a name repeats."""
+    """Our pilots among `jobs` (squeue), by pilot id; the newest job wins if a name repeats.
+
+    `exit_codes` are the pilots' exit files; `accounting` what sacct answered for the pilots asked
+    about (`accounted_pilots`), None when it did not answer: a failed pilot gets its recorded code,
+    and a pilot gone from squeue whose end is recorded is reported as it ended.
+    """
     out: dict[str, BackendStatus] = {}
     for job in sorted(jobs, key=lambda j: int(j.job_id)):
-        if not job.name.startswith(JOB_PREFIX):
-            continue
-        pilot_id = job.name[len(JOB_PREFIX) :]
-        state = _STATES.get(job.state, S.IDLE)
-        held = ""
-        if job.state == "PENDING" and job.reason in HOLD_REASONS:
-            state, held = S.HELD, job.reason
-        code = (exit_codes or {}).get(pilot_id)
-        if state == S.FAILED and code is None:
-            code = -1
-        out[pilot_id] = BackendStatus(
-            pilot_id, state, job.job_id, code if state in (S.COMPLETED, S.FAILED) else None, held
-        )
+        pilot_id = _pilot_id(job.name)
+        if pilot_id:
+            out[pilot_id] = _listed(job, pilot_id, exit_codes or {}, accounting)
+    for pilot_id, rec in (accounting or {}).items():
+        if pilot_id not in out and rec is not None:
+            out[pilot_id] = _ended(pilot_id, rec)
     return out
 
 
@@ -230,11 +343,31 @@ class SlurmSubmitter:
         jobs = parse_squeue(self._run(["squeue", "-h", "-t", "all", "-o", SQUEUE_FORMAT], "squeue"))
         codes: dict[str, int] = {}
         for job in jobs:
-            if job.state in ("COMPLETED", "FAILED") and job.name.startswith(JOB_PREFIX):
-                pilot_id = job.name[len(JOB_PREFIX) :]
+            pilot_id = _pilot_id(job.name)
+            if pilot_id and _STATES.get(job.state) in (S.COMPLETED, S.FAILED):
                 with contextlib.suppress(OSError, ValueError):
                     codes[pilot_id] = int((self.out_dir / f"{pilot_id}.exit").read_text().strip())
-        return pilot_statuses(jobs, codes)
+        return pilot_statuses(jobs, codes, self._accounting(jobs_to_account(jobs, pilots)))
+
+    def _accounting(self, asked: Mapping[str, str]) -> Accounting | None:
+        """ONE sacct for the ended pilots `asked` (job id -> pilot id); None without an answer."""
+        if not asked:
+            return None
+        ids = ",".join(sorted(asked, key=int))
+        rc, out, err = self.runner(["sacct", "-X", "-n", "-P", "-j", ids, "-o", SACCT_FORMAT])
+        if rc == 0:
+            try:
+                return accounted_pilots(parse_sacct(out), asked)
+            except SubmitError as exc:
+                err = str(exc)
+        if NO_ACCOUNTING in err or NO_ACCOUNTING in out:
+            log.debug("entry=%s no Slurm accounting: exit codes from the pilots' exit files", self.entry)
+        else:
+            why = (
+                f"timed out after {self.timeout:g} s" if rc == TIMED_OUT else f"rc {rc}: {err.strip()[:200]}"
+            )
+            log.warning("entry=%s sacct failed (%s): exit codes from the pilots' exit files", self.entry, why)
+        return None
 
     def remove(self, pilots: Sequence[PilotRef]) -> None:
         ids = [p.backend_id for p in pilots if p.backend_id]

@@ -1,4 +1,5 @@
-"""Pilots really queued and run by Slurm; a killed factory restarted tracks the same pilots."""
+"""Pilots really queued and run by Slurm; a killed factory restarted tracks the same pilots; a failing
+pilot's exit code comes back from Slurm accounting (the session's cluster runs slurmdbd)."""
 
 from __future__ import annotations
 
@@ -31,27 +32,33 @@ def slurm_entry(name: str, *sbatch_args: str) -> dict[str, Any]:
     }
 
 
-def squeue(conf: str, after: int = 0) -> dict[str, str]:
-    """Job name -> state of the glidein jobs Slurm knows with a job id above `after`."""
+def squeue(conf: str, work_dir: Path | None = None) -> dict[str, str]:
+    """Job name -> state of the glidein jobs Slurm knows; with `work_dir`, only those run there (one
+    factory's: other tests, or another session sharing the cluster, submit glidein jobs too)."""
     out = subprocess.run(
-        ["squeue", "-h", "-t", "all", "-o", "%i|%j|%T"],
+        ["squeue", "-h", "-t", "all", "-o", "%i|%T|%Z|%j"],
         env={**os.environ, "SLURM_CONF": conf},
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    jobs = [line.split("|", 2) for line in out.splitlines()]
+    jobs = [line.split("|", 3) for line in out.splitlines()]
     return {
-        name: state for job_id, name, state in jobs if name.startswith("glidein_") and int(job_id) > after
+        name: state
+        for _job_id, state, cwd, name in jobs
+        if name.startswith("glidein_") and (work_dir is None or cwd == str(work_dir))
     }
 
 
-def _job_ids(conf: str) -> list[str]:
-    env = {**os.environ, "SLURM_CONF": conf}
-    out = subprocess.run(
-        ["squeue", "-h", "-t", "all", "-o", "%i"], env=env, capture_output=True, text=True, check=True
-    )
-    return [line.strip() for line in out.stdout.splitlines() if line.strip().isdigit()]
+def ended(setup: FactorySetup, entry: str) -> dict[str, tuple[str, int | None, str]]:
+    """Pilot id -> (state, exit code, Slurm job id) of the entry's ended pilots in the PilotStore."""
+    store = PilotStore(setup.state_dir / "factory.db")
+    try:
+        sql = "SELECT pilot_id, state, exit_code, backend_id FROM pilots WHERE entry = ? AND end_time > 0"
+        rows = store.conn.execute(sql, (entry,))
+        return {r[0]: (r[1], r[2], r[3]) for r in rows}
+    finally:
+        store.close()
 
 
 def _rows(setup: FactorySetup) -> int:
@@ -82,7 +89,6 @@ def ask(setup: FactorySetup, bus: Bus, entry: str, idle: int, seq: int, mode: st
 def test_pilots_run_in_slurm_and_survive_a_factory_crash(
     slurm_conf: str, tmp_path: Path, processes: Processes
 ) -> None:
-    before = max((int(line) for line in _job_ids(slurm_conf)), default=0)  # earlier tests' jobs
     port = free_port()
     processes.glidein(["collector", "--port", str(port)], "collector")
     wait_for_port(port)
@@ -110,7 +116,7 @@ def test_pilots_run_in_slurm_and_survive_a_factory_crash(
     restarted = processes.glidein(["factory", "run", "--config", str(setup.config)], "factory2", env)
     wait_for(lambda: processes.log("factory2").count("cycle done") >= 3, timeout=30)
     assert set(pilots(setup, "wait")) == wait_ids and set(pilots(setup, "run")) == run_ids
-    jobs = squeue(slurm_conf, after=before)
+    jobs = squeue(slurm_conf, work_dir=setup.state_dir / "slurm")
     assert set(jobs) == {f"glidein_{p}" for p in wait_ids | run_ids}  # no job submitted twice
     assert _rows(setup) == 5  # nor recorded twice
     # removal on request reaches Slurm (scancel)
@@ -120,3 +126,47 @@ def test_pilots_run_in_slurm_and_survive_a_factory_crash(
     jobs = squeue(slurm_conf)
     assert {jobs[f"glidein_{p}"] for p in run_ids | wait_ids} == {"CANCELLED"}
     assert processes.stop(restarted) == 0
+
+
+FAILING_PYTHON = """#!/bin/sh
+# stands in for python3 on the worker node: the pilot fails with exit code 7, and the worker shares
+# no disk with the factory (its <pilot id>.exit cannot be written), so only sacct knows the code
+prev=
+for arg in "$@"; do [ "$prev" = -pilot_id ] && mkdir "$PWD/$arg.exit"; prev=$arg; done
+exit 7
+"""
+
+
+def test_a_failing_pilot_is_recorded_failed_with_its_exit_code_from_sacct(
+    slurm_conf: str, tmp_path: Path, processes: Processes
+) -> None:
+    bindir = tmp_path / "worker-bin"
+    bindir.mkdir()
+    (bindir / "python3").write_text(FAILING_PYTHON)
+    (bindir / "python3").chmod(0o755)
+    port = free_port()
+    processes.glidein(["collector", "--port", str(port)], "collector")
+    wait_for_port(port)
+    entry = slurm_entry("fails", f"--export=ALL,PATH={bindir}:{os.environ['PATH']}")
+    setup = write_factory(tmp_path, [entry], collector=f"127.0.0.1:{port}")
+    factory = processes.glidein(
+        ["factory", "run", "--config", str(setup.config)], "factory", {"SLURM_CONF": slurm_conf}
+    )
+    bus = Bus([f"127.0.0.1:{port}"], timeout=5)
+    wait_for(lambda: len(bus.query("glidefactory")) == 1, timeout=20)
+    ask(setup, bus, "fails", 1, seq=1)
+    wait_for(lambda: len(ended(setup, "fails")) >= 1, timeout=40)
+    pilot_id, (state, code, job_id) = sorted(ended(setup, "fails").items())[0]
+    assert (state, code) == ("failed", 7)
+    assert (setup.state_dir / "slurm" / f"{pilot_id}.exit").is_dir()  # no exit file: the code is sacct's
+    env = {**os.environ, "SLURM_CONF": slurm_conf}
+    sacct = subprocess.run(
+        ["sacct", "-X", "-n", "-P", "-j", job_id, "-o", "JobName,State,ExitCode"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert sacct == f"glidein_{pilot_id}|FAILED|7:0"
+    ask(setup, bus, "fails", 0, seq=2, mode="ALL")
+    assert processes.stop(factory) == 0

@@ -15,8 +15,12 @@ from glidein.factory.pilot_states import PilotState
 from glidein.factory.submitters.base import PilotRef, PilotSpec
 from glidein.factory.submitters.slurm import (
     SlurmSubmitter,
+    accounted_pilots,
     batch_script,
     conf_problem,
+    jobs_to_account,
+    parse_exit_code,
+    parse_sacct,
     parse_sbatch,
     parse_squeue,
     pilot_statuses,
@@ -164,3 +168,102 @@ def test_sbatch_timeout_leaves_the_pilot_uncertain(tmp_path: Path) -> None:
     with pytest.raises(SubmitError):
         refusing.submit([PilotSpec("p2", "e1", "fe.g", ["true"])])
     assert refusing.uncertain == set()
+
+
+# ---------------------------------------------------------------- exit codes from accounting (sacct)
+# Recorded on one cluster with SLURM_ACCOUNTING=1: squeue while the jobs were in slurmctld's memory,
+# sacct for job ids 2..10 and 999 (unknown: no line). Jobs: okok exit 0, fail7 exit 7, running,
+# held then cancelled, "we|ird" killed by SIGKILL, cancelrun cancelled while running, "other" (not a
+# pilot) exit 3, timeout (time limit), pend (--begin in an hour).
+SQUEUE_ACCT = (DATA / "squeue_accounted_slurm22.txt").read_text()
+SACCT = (DATA / "sacct_slurm22.txt").read_text()
+ENDED = ["okok", "fail7", "held", "we|ird", "cancelrun", "timeout"]
+
+
+def test_parse_recorded_sacct() -> None:
+    jobs = {j.job_id: j for j in parse_sacct(SACCT)}
+    assert len(jobs) == 9 and "999" not in jobs
+    assert (jobs["3"].name, jobs["3"].state, jobs["3"].exit_code) == ("glidein_fail7", "FAILED", 7)
+    assert jobs["6"].name == "glidein_we|ird" and jobs["6"].exit_code == 137  # 0:9, killed
+    assert jobs["5"].state == "CANCELLED" and jobs["5"].ended  # "CANCELLED by 0"
+    assert jobs["9"].state == "TIMEOUT" and jobs["9"].ended
+    assert not jobs["4"].ended and not jobs["10"].ended  # RUNNING, PENDING
+    assert [parse_exit_code(f) for f in ("0:0", "7:0", "0:15", "2:9")] == [0, 7, 143, 2]
+    for bad in ("sacct: error: Problem talking to the database: Connection refused", "3|x|FAILED|7:x"):
+        with pytest.raises(SubmitError, match="unexpected sacct"):
+            parse_sacct(bad)
+
+
+def test_accounting_decides_the_end_of_failed_and_vanished_pilots() -> None:
+    squeue = [j for j in parse_squeue(SQUEUE_ACCT) if j.job_id != "2"]  # okok left squeue (MinJobAge)
+    refs = [PilotRef(p, "") for p in ["running", "pend", "fail7", "we|ird", "timeout"]]
+    refs += [PilotRef("okok", "2"), PilotRef("never", "999"), PilotRef("unsent", "")]
+    asked = jobs_to_account(squeue, refs)
+    assert asked == {"3": "fail7", "6": "we|ird", "9": "timeout", "2": "okok", "999": "never"}
+    got = pilot_statuses(squeue, {}, accounted_pilots(parse_sacct(SACCT), asked))
+    assert (got["fail7"].state, got["fail7"].exit_code) == (S.FAILED, 7)
+    assert (got["we|ird"].state, got["we|ird"].exit_code) == (S.FAILED, 137)
+    assert (got["timeout"].state, got["timeout"].exit_code) == (S.FAILED, -1)  # ended by Slurm: 0:0
+    assert (got["okok"].state, got["okok"].exit_code, got["okok"].backend_id) == (S.COMPLETED, 0, "2")
+    assert "never" not in got and "unsent" not in got  # unknown to accounting too: reconcile says LOST
+    assert got["running"].state == S.RUNNING and got["pend"].state == S.IDLE
+    assert got["held"].state == S.REMOVED and got["cancelrun"].state == S.REMOVED
+
+
+def test_a_failure_not_yet_accounted_waits_for_its_record() -> None:
+    """slurmdbd lags slurmctld: a pilot squeue shows failed, with no exit file and no record yet, stays
+    RUNNING until its code is known; with an exit file, or without accounting, it ends at once."""
+    squeue = parse_squeue("3|glidein_fail7|FAILED|NonZeroExitCode\n")
+    lagging = accounted_pilots(parse_sacct("3|glidein_fail7|RUNNING|0:0\n"), {"3": "fail7"})
+    assert lagging == {"fail7": None}
+    assert pilot_statuses(squeue, {}, lagging)["fail7"].state == S.RUNNING
+    assert pilot_statuses(squeue, {"fail7": 7}, lagging)["fail7"].exit_code == 7
+    assert pilot_statuses(squeue, {}, None)["fail7"].exit_code == -1
+    reused = accounted_pilots(parse_sacct("3|glidein_other|FAILED|1:0\n"), {"3": "fail7"})
+    assert reused == {"fail7": None}  # a job id reused by another job is not this pilot's record
+
+
+def test_one_sacct_per_status_for_the_ended_pilots(tmp_path: Path) -> None:
+    runner = Recorder({"squeue": (0, SQUEUE_ACCT, ""), "sacct": (0, SACCT, "")})
+    sub = SlurmSubmitter("e1", SimpleNamespace(command_timeout=20), tmp_path, runner, env={})
+    got = sub.status([PilotRef(p, "") for p in ["running", "fail7", "we|ird", "okok"]])
+    assert [c[0] for c in runner.calls] == ["squeue", "sacct"]
+    assert runner.calls[1] == [
+        "sacct",
+        "-X",
+        "-n",
+        "-P",
+        "-j",
+        "3,6",
+        "-o",
+        "JobIDRaw,JobName,State,ExitCode",
+    ]
+    assert got["fail7"].exit_code == 7 and got["we|ird"].exit_code == 137 and got["okok"].exit_code == 0
+    runner.calls.clear()
+    sub.status([PilotRef("running", "4"), PilotRef("okok", "2")])  # nothing ended but COMPLETED
+    assert [c[0] for c in runner.calls] == ["squeue"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "logged"),
+    [
+        ((1, "", "Slurm accounting storage is disabled"), ""),
+        ((1, "", "sacct: error: Problem talking to the database: Connection refused"), "rc 1: sacct: error"),
+        ((124, "", "sacct: timed out after 20 s"), "timed out after 20 s"),
+    ],
+)
+def test_without_accounting_the_exit_file_tells(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, reply: tuple[int, str, str], logged: str
+) -> None:
+    runner = Recorder({"squeue": (0, SQUEUE_ACCT, ""), "sacct": reply})
+    sub = SlurmSubmitter("e1", SimpleNamespace(command_timeout=20), tmp_path, runner, env={})
+    (tmp_path / "slurm").mkdir()
+    (tmp_path / "slurm" / "fail7.exit").write_text("7\n")
+    got = sub.status([PilotRef("fail7", "3"), PilotRef("we|ird", "6")])
+    assert (got["fail7"].state, got["fail7"].exit_code) == (S.FAILED, 7)
+    assert (got["we|ird"].state, got["we|ird"].exit_code) == (S.FAILED, -1)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    if logged:
+        assert len(warnings) == 1 and "entry=e1 sacct failed" in warnings[0] and logged in warnings[0]
+    else:
+        assert warnings == []
