@@ -143,19 +143,31 @@ def slot_settings(config: Dict[str, str], cpus: int, memory: int, attrs: Dict[st
 
 
 def lifetime_settings(start: str, times: Dict[str, int]) -> Settings:
-    """START until retire; the startd ends at die, at retire or tail time once empty, or when never
-    claimed within max idle; then the master. A partitionable slot is empty without dynamic slots
-    (NumDynamicSlotsTime: since when), a static one when Unclaimed (EnteredCurrentState)."""
+    """START until retire; STARTD.DAEMON_SHUTDOWN ends the startd (then the master) at die time, or,
+    once the slot is empty, at retire time, at max idle while no job ever started, or at max tail
+    after the last job ended (the embedded startd's lifetimes; idle or tail 0 = off).
+
+    The startd evaluates DAEMON_SHUTDOWN in each slot ad it sends, as measured on HTCondor 25:
+    - a partitionable slot is empty without dynamic slots; it stays Unclaimed from the startd's
+      start, so its EnteredCurrentState is the start: the idle clock while JobStarts is 0
+      (DaemonStartTime is added only after the evaluation, when the ad goes out);
+    - the tail clock is ExpectedMachineGracefulDrainingCompletion (as glideinWMS's pilots): in the
+      future while a claim exists, then the time the last claim ended. NumDynamicSlotsTime is not:
+      in the first ad after a job it still holds the job's start, which ended a pilot at once after
+      any job longer than GLIDEIN_Max_Tail;
+    - no STARTD_NOCLAIM_SHUTDOWN: it counts from the last claim, after jobs too, so it cut
+      GLIDEIN_Max_Tail short whenever GLIDEIN_Max_Idle was the smaller one.
+    """
     empty = 'ifThenElse(PartitionableSlot =?= true, NumDynamicSlots =?= 0, State == "Unclaimed")'
-    since = "ifThenElse(PartitionableSlot =?= true, NumDynamicSlotsTime, EnteredCurrentState)"
-    tail = "((JobStarts > 0) =?= true && time() - %s > %d)" % (since, times["max_tail_time"])
+    ends = ["time() > GLIDEIN_ToRetire"]
+    if times["max_idle_time"] > 0:
+        ends.append("(JobStarts =?= 0 && time() - EnteredCurrentState > %d)" % times["max_idle_time"])
+    if times["max_tail_time"] > 0:
+        tail = "((JobStarts > 0) =?= true && time() - ExpectedMachineGracefulDrainingCompletion > %d)"
+        ends.append(tail % times["max_tail_time"])
     return [
         ("START", "(%s) && (time() < GLIDEIN_ToRetire)" % start),
-        ("STARTD_NOCLAIM_SHUTDOWN", str(times["max_idle_time"])),
-        (
-            "STARTD.DAEMON_SHUTDOWN",
-            "(time() > GLIDEIN_ToDie) || (%s && (time() > GLIDEIN_ToRetire || %s))" % (empty, tail),
-        ),
+        ("STARTD.DAEMON_SHUTDOWN", "(time() > GLIDEIN_ToDie) || (%s && (%s))" % (empty, " || ".join(ends))),
         ("MASTER.DAEMON_SHUTDOWN", "STARTD_StartTime =?= 0"),
     ]
 

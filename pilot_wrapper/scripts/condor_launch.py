@@ -27,10 +27,10 @@ NORMAL_EXITS = (0, 99)
 TAIL_LINES = 25
 # StartLog lines that mark a job starting, and why the startd ended.
 JOB_MARK = "Changing activity: Idle -> Busy"
+SHUTDOWN_MARK = "DaemonShutdown expression"
 REASONS = (
     ("No resources have been claimed for", "no claim within STARTD_NOCLAIM_SHUTDOWN"),
-    ("STARTD_NOCLAIM_SHUTDOWN", "no claim within STARTD_NOCLAIM_SHUTDOWN"),
-    ("DaemonShutdown expression", "startd DAEMON_SHUTDOWN (retire, die or tail time)"),
+    (SHUTDOWN_MARK, "startd DAEMON_SHUTDOWN"),
     ("Got SIGTERM", "SIGTERM"),
     ("Got SIGQUIT", "SIGQUIT"),
 )
@@ -162,16 +162,36 @@ def log_lines(log_dir: str, name: str) -> List[str]:
         return []
 
 
-def summary(log_dir: str, code: int, stopped: bool) -> Dict[str, Any]:
+def shutdown_rule(condor_config: str, jobs: int, now: float) -> str:
+    """Which lifetime of the startd's DAEMON_SHUTDOWN ended it (names as the embedded startd's):
+    past GLIDEIN_ToDie or GLIDEIN_ToRetire (absolute, in the condor_config), else max idle when no
+    job ever ran, else max tail."""
+    limits = {}
+    for line in log_lines(os.path.dirname(condor_config), os.path.basename(condor_config)):
+        name, _, value = line.partition(" = ")
+        if name in ("GLIDEIN_ToDie", "GLIDEIN_ToRetire") and value.strip().isdigit():
+            limits[name] = int(value)
+    if now >= limits.get("GLIDEIN_ToDie", now + 1):
+        return "die_time"
+    if now >= limits.get("GLIDEIN_ToRetire", now + 1):
+        return "retire_time"
+    return "max_idle_time" if jobs == 0 else "max_tail_time"
+
+
+def summary(
+    log_dir: str, code: int, stopped: bool, condor_config: str = "", now: float = 0.0
+) -> Dict[str, Any]:
     """jobs_run and the reason the startd ended, read from StartLog (and MasterLog)."""
     start_log = log_lines(log_dir, "StartLog")
     text = "\n".join(start_log[-200:] + log_lines(log_dir, "MasterLog")[-200:])
+    jobs = sum(1 for line in start_log if JOB_MARK in line)
     reason = "SIGTERM to the pilot" if stopped else "condor_master exited with %s" % code
     for needle, why in REASONS:
         if needle in text and not stopped:
             reason = why
+            if needle == SHUTDOWN_MARK and condor_config:
+                reason += ": " + shutdown_rule(condor_config, jobs, now or time.time())
             break
-    jobs = sum(1 for line in start_log if JOB_MARK in line)
     return {"jobs_run": jobs, "reason": reason, "master_exit": code}
 
 
@@ -182,7 +202,8 @@ def main(argv: List[str]) -> int:
     launcher = Launcher(read_config(argv[0]))
     code = launcher.run()
     log_dir = os.path.join(launcher.work, "condor_local", "log")
-    result = summary(log_dir, code, launcher.stop_requested is not None)
+    stopped = launcher.stop_requested is not None
+    result = summary(log_dir, code, stopped, launcher.config["CONDOR_CONFIG"], time.time())
     os.makedirs(os.path.join(launcher.work, "execute"), exist_ok=True)
     with open(os.path.join(launcher.work, "execute", "startd_result.json"), "w") as handle:
         json.dump(result, handle, sort_keys=True)

@@ -5,6 +5,7 @@ run as the test user (root here: the daemons then drop to nobody), untars it, wr
 condor_config and starts condor_master with a token minted from the pool's POOL key. The slot
 must show up in the users' collector, run a job submitted with condor_submit, and the pilot must
 end by itself with a success report; SIGTERM must end the whole tree within a bounded time.
+GLIDEIN_Max_Idle counts from the start until a job ran, GLIDEIN_Max_Tail from the last job's end.
 """
 
 from __future__ import annotations
@@ -120,6 +121,48 @@ def test_sigterm_stops_condor_master_and_its_daemons(
     report = site.report("cp2")
     assert report["status"] == "success" and isinstance(report["startd"], dict)
     assert report["startd"]["reason"] == "SIGTERM to the pilot"
+
+
+SLEEP_JOB = """\
+executable = /bin/sleep
+arguments = {seconds}
+requirements = GLIDEIN_Pilot_ID == "{pilot}"
+log = job.log
+queue
+"""
+
+
+@pytest.mark.timeout(300)
+def test_idle_counts_until_the_first_job_and_tail_from_the_last_job_end(
+    site: StageSite, users_pool: CondorPool, processes: Processes, job_dir: Path
+) -> None:
+    """glideinWMS's lifetimes on a real partitionable slot: a pilot that never gets a job ends
+    GLIDEIN_Max_Idle after its start; one whose job outlives Max_Idle keeps running, and ends
+    GLIDEIN_Max_Tail after that job ended. Before: STARTD_NOCLAIM_SHUTDOWN ended it Max_Idle after
+    the job, and a tail clock on NumDynamicSlotsTime at once (the job is longer than Max_Tail)."""
+    max_idle, max_tail, job_seconds = 20, 30, 40
+    lifetimes = {"GLIDEIN_Max_Idle": str(max_idle), "GLIDEIN_Max_Tail": str(max_tail)}
+    idle_start = time.monotonic()
+    idle = processes.start(pilot_argv(site, users_pool, "cpi", **lifetimes), "pilot-cpi")
+    busy = processes.start(pilot_argv(site, users_pool, "cpt", **lifetimes), "pilot-cpt")
+    wait_for(lambda: bool(slot_names(users_pool, "cpt")), timeout=60, interval=1)
+    (job_dir / "job.sub").write_text(SLEEP_JOB.format(seconds=job_seconds, pilot="cpt"))
+    users_pool.tool("condor_submit", "job.sub", cwd=job_dir)
+    assert idle.wait(max_idle + 40) == 0, processes.log("pilot-cpi")
+    idle_lived = time.monotonic() - idle_start
+    wait_for(lambda: "Job terminated" in _read(job_dir / "job.log"), timeout=job_seconds + 60, interval=0.5)
+    job_end = time.monotonic()
+    assert busy.poll() is None, "the busy pilot ended during its job"
+    assert busy.wait(max_tail + 40) == 0, processes.log("pilot-cpt")
+    tail = time.monotonic() - job_end
+    reports = {pilot: site.report(pilot)["startd"] for pilot in ("cpi", "cpt")}
+    print(f"idle pilot lived {idle_lived:.0f} s; busy pilot ended {tail:.0f} s after its job; {reports}")
+    assert max_idle <= idle_lived <= max_idle + 35
+    assert max_tail - 2 <= tail <= max_tail + 25
+    idle_report, busy_report = reports["cpi"], reports["cpt"]
+    assert isinstance(idle_report, dict) and isinstance(busy_report, dict)
+    assert (idle_report["jobs_run"], idle_report["reason"]) == (0, "startd DAEMON_SHUTDOWN: max_idle_time")
+    assert (busy_report["jobs_run"], busy_report["reason"]) == (1, "startd DAEMON_SHUTDOWN: max_tail_time")
 
 
 def _read(path: Path) -> str:

@@ -9,11 +9,13 @@ import shutil
 import stat
 import tarfile
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from glidein.common import classads
 from glidein.factory import staging
 from glidein.pilot_wrapper import glidein_startup as gs
 from glidein.pilot_wrapper.scripts import condor_config as cc
@@ -176,6 +178,71 @@ def test_launcher_summary_counts_jobs_and_names_the_reason(tmp_path: Path) -> No
         "condor_master exited with 4"
     )
     assert condor_launch.summary(str(tmp_path), 0, stopped=True)["reason"] == "SIGTERM to the pilot"
+
+
+def test_launcher_names_the_lifetime_that_ended_the_startd(tmp_path: Path) -> None:
+    config = tmp_path / "condor_config"
+    config.write_text("GLIDEIN_ToDie = 2000\nGLIDEIN_ToRetire = 1500\n")
+    log = tmp_path / "log"
+    log.mkdir()
+    (log / "StartLog").write_text(
+        't The DaemonShutdown expression "..." evaluated to TRUE: starting graceful shutdown\n'
+    )
+
+    def reason(now: float) -> str:
+        return str(condor_launch.summary(str(log), 99, False, str(config), now)["reason"])
+
+    assert reason(1000) == "startd DAEMON_SHUTDOWN: max_idle_time"  # no job ever started
+    assert reason(2001) == "startd DAEMON_SHUTDOWN: die_time"
+    assert reason(1600) == "startd DAEMON_SHUTDOWN: retire_time"
+    (log / "StartLog").write_text(
+        "t slot1_1: Changing activity: Idle -> Busy\n" + (log / "StartLog").read_text()
+    )
+    assert reason(1000) == "startd DAEMON_SHUTDOWN: max_tail_time"
+
+
+_TIMES = (
+    "GLIDEIN_ToDie",
+    "GLIDEIN_ToRetire",
+    "EnteredCurrentState",
+    "ExpectedMachineGracefulDrainingCompletion",
+)
+
+
+def _ends(times: dict[str, int], **slot: object) -> bool:
+    """STARTD.DAEMON_SHUTDOWN of `lifetime_settings(times)` evaluated in a slot ad (times relative
+    to now, seconds: negative = in the past)."""
+    now = int(time.time())
+    values: dict[str, object] = {"GLIDEIN_ToDie": 3600, "GLIDEIN_ToRetire": 1800, **slot}
+    for name in _TIMES:
+        if isinstance(values.get(name), int):
+            values[name] = now + int(str(values[name]))
+    ad = classads.from_dict(values)
+    ad["DAEMON_SHUTDOWN"] = classads.expr_value(
+        dict(cc.lifetime_settings("true", times))["STARTD.DAEMON_SHUTDOWN"]
+    )
+    return classads.eval_attr(ad, "DAEMON_SHUTDOWN") is True
+
+
+def test_idle_counts_from_start_until_a_job_runs_then_tail_counts_from_the_last_job_end() -> None:
+    times = {"max_idle_time": 100, "max_tail_time": 300}
+    pslot = {"PartitionableSlot": True, "State": "Unclaimed", "EnteredCurrentState": -1000}
+    never = pslot | {"JobStarts": 0, "NumDynamicSlots": 0, "ExpectedMachineGracefulDrainingCompletion": -1000}
+    assert _ends(times, **never)  # no job within max idle of the start
+    assert not _ends(times, **never | {"EnteredCurrentState": -50})
+    # a job runs (claimed: the drain estimate is in the future): neither idle nor tail
+    busy = pslot | {"JobStarts": 1, "NumDynamicSlots": 1, "ExpectedMachineGracefulDrainingCompletion": 600}
+    assert not _ends(times, **busy)
+    # the first ad after the job: no dynamic slot, the drain estimate not yet recomputed
+    assert not _ends(times, **busy | {"NumDynamicSlots": 0})
+    done = busy | {"NumDynamicSlots": 0, "ExpectedMachineGracefulDrainingCompletion": -120}  # ended 120 s ago
+    assert not _ends(times, **done)  # max idle (100) no longer applies once a job ran
+    assert _ends(times, **done | {"ExpectedMachineGracefulDrainingCompletion": -301})
+    static = {"State": "Unclaimed", "JobStarts": 2, "ExpectedMachineGracefulDrainingCompletion": -301}
+    assert _ends(times, **static) and not _ends(times, **static | {"State": "Claimed"})
+    assert not _ends(times, **static | {"ExpectedMachineGracefulDrainingCompletion": -200})
+    assert not _ends({"max_idle_time": 0, "max_tail_time": 0}, **never)  # both off
+    assert _ends({"max_idle_time": 0, "max_tail_time": 0}, **busy | {"GLIDEIN_ToDie": -1})
 
 
 def _tar(members: list[tarfile.TarInfo], data: dict[str, bytes]) -> bytes:
