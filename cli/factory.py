@@ -115,6 +115,20 @@ def _dt_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_frontends(frontends: dict[str, Any]) -> None:
+    """The frontends' glideclientglobal ads as the last cycle saw them (factory/frontends.py)."""
+    for name, seen in frontends.get("seen", {}).items():
+        groups = ",".join(seen.get("groups", [])) or "-"
+        print(
+            f"frontend {name}: identity={seen.get('identity')} key_id={seen.get('key_id')} groups={groups}"
+            f" requests={seen.get('requests')} version={seen.get('version') or '-'}"
+        )
+        for note in seen.get("notes", []):
+            print(f"  note: {note}")
+    for ad_name, why in frontends.get("refused", {}).items():
+        print(f"glideclientglobal {ad_name} refused: {why}")
+
+
 def _status(args: argparse.Namespace) -> int:
     db = _db(args)
     status_file = db.parent / "status.json"
@@ -138,6 +152,7 @@ def _status(args: argparse.Namespace) -> int:
                 f"  client={c['client']} idle={c['idle']} running={c['running']} held={c['held']}"
                 f" req_idle={c['req_idle']} req_max={c['req_max']} submit={c['submit']} limit={c['limit']}"
             )
+    _print_frontends(last.get("frontends", {}))
     active = [d for d in DowntimeStore(db).all() if d.active(time.time())]
     for d in active:
         print("downtime " + d.describe())

@@ -31,6 +31,8 @@ COLUMNS = {
     "glidefactory": ["Name", "GLIDEIN_Site", "GLIDEIN_In_Downtime", "GlideinMonitorTotalStatusIdle",
                      "GlideinMonitorTotalStatusRunning"],
     "glideclient": ["Name", "ReqIdleGlideins", "ReqMaxGlideins", "ReqRemoveExcess"],
+    "glideclientglobal": ["Name", "FrontendIdentity", "FrontendSigningKeyID", "GroupNames",
+                          "NumberOfRequests"],
     "glidefactoryclient": ["Name", "GlideinMonitorStatusIdle", "GlideinMonitorStatusRunning"],
     "collector": ["Name", "MyAddress", "TotalAds"],
 }  # fmt: skip

@@ -1,13 +1,15 @@
-"""The glideclient request ad (docs/INTERFACES.md section 8), built and signed in one place.
+"""The frontend's ads to a factory (docs/INTERFACES.md section 8), built and signed in one place.
 
-The frontend publishes its requests with it; operators, benchmarks and the test suite use it to
-check a factory without a frontend.
+`glideclient`: one request per entry and group. `glideclientglobal`: one per frontend and factory,
+with what is true of the whole frontend (its identity, signing key, groups, how many requests it
+sent that factory). The frontend publishes both with these functions; operators, benchmarks and
+the test suite use them to check a factory without a frontend.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -65,5 +67,44 @@ def request_ad(
         ad["ReqPubKeyID"] = pub_key_id or crypto.key_id(factory_pub_b64)
         plain = json.dumps(dict(req.secrets), sort_keys=True).encode()
         ad["GlideinEncParams"] = crypto.seal(factory_pub_b64, plain, f"{req.frontend}|{name}")
+    crypto.sign_ad(ad, signing_key)
+    return ad
+
+
+@dataclass
+class ClientGlobal:
+    """What a glideclientglobal ad says: one frontend, one factory (`glidein@factory`)."""
+
+    factory_global_name: str  # the glidefactoryglobal Name: glidein@factory
+    frontend: str
+    identity: str  # how the factories know this frontend (their `frontends[].identity`)
+    groups: Sequence[str]
+    requests: int  # glideclient ads sent to this factory in the same cycle
+    sequence: int
+    seal_key_ids: Sequence[str] = ()  # the factory's X25519 key ids its secrets are sealed for
+    version: str = ""
+    lifetime: int = 300
+
+
+def global_ad(glob: ClientGlobal, signing_key: Ed25519PrivateKey) -> dict[str, object]:
+    """The signed glideclientglobal ad as a dict. It carries the frontend's public signing key for
+    operators to compare; a factory never trusts a key because an ad carries it."""
+    ad: dict[str, object] = {
+        "MyType": "glideclientglobal",
+        "Name": f"{glob.factory_global_name}@{glob.frontend}",
+        "ReqName": glob.factory_global_name,
+        "ClientName": glob.frontend,
+        "FrontendName": glob.frontend,
+        "FrontendIdentity": glob.identity,
+        "FrontendVersion": glob.version,
+        "FrontendSigningKeyID": crypto.key_id(signing_key),
+        "FrontendSigningKey": crypto.public_key_b64(signing_key),
+        "GroupNames": ",".join(glob.groups),
+        "NumberOfGroups": len(glob.groups),
+        "NumberOfRequests": glob.requests,
+        "ReqPubKeyID": ",".join(sorted(set(glob.seal_key_ids))),
+        "AdSequence": glob.sequence,
+        "ClassAdLifetime": glob.lifetime,
+    }
     crypto.sign_ad(ad, signing_key)
     return ad

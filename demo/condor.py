@@ -173,6 +173,7 @@ def template_values(root: Path, release: Release) -> dict[str, str]:
         "credential_type": "idtoken",
         "credential_key": str(root / "condor" / "users" / "local" / "passwords.d" / "POOL"),
         "group_params": "".join(f'      {key}: "{value}"\n' for key, value in params.items()),
+        "frontend_identity": FRONTEND_WMS_ID,  # what condor_collector authenticates its ads as
     }
 
 

@@ -124,6 +124,7 @@ def embedded_values(layout: DemoLayout) -> dict[str, str]:
         "credential_type": "token",
         "credential_key": str(layout.keys / "pool.key"),
         "group_params": f'      GLIDEIN_Schedd: "{schedd}"\n',
+        "frontend_identity": "demo_frontend@localhost",  # glidein's collector authenticates nobody
     }
 
 

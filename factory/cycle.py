@@ -24,6 +24,8 @@ from glidein.common import classads
 from glidein.common.errors import GlideinError
 from glidein.factory import ads, budgets, downtimes, staging
 from glidein.factory.entry import Limits, TokenBucket
+from glidein.factory.frontends import MY_TYPE as CLIENT_GLOBAL
+from glidein.factory.frontends import Expectations, FrontendWatch
 from glidein.factory.health import Health, HealthPolicy, assess
 from glidein.factory.keys import FactoryKeys, load_keys
 from glidein.factory.monitoring import FactoryMonitor  # [demo] monitoring hook
@@ -123,6 +125,8 @@ class FactoryCycle:
         }
         names = [self.ident.entry_name(e.name) for e in self.entries()]
         self.validator = RequestValidator(trust, self.keys.open_keys(self.clock()), names, self.store)
+        identities = {fe.name: fe.identity for fe in cfg.frontends}
+        self.frontends = FrontendWatch(Expectations(trust, identities, self.ident.global_name))
         self.monitor = FactoryMonitor(cfg, self.store.conn, self.state_dir)  # [demo] monitoring hook
         gone = old - {e.name for e in self.entries()}
         for name in sorted(gone):
@@ -155,6 +159,15 @@ class FactoryCycle:
         for req in validate_all(self.validator, ours):
             by_entry.setdefault(req.entry, []).append(req)
         return by_entry
+
+    def _read_frontends(self) -> None:
+        """The frontends' glideclientglobal ads: logged and shown in status.json, never used to submit."""
+        try:
+            found = self.bus.query(CLIENT_GLOBAL)
+        except GlideinError as exc:
+            log.warning("cannot read %s ads this cycle: %s", CLIENT_GLOBAL, exc)
+            return
+        self.frontends.update(found, self.validator.factory_keys.keys())
 
     def _pilot_context(
         self, entry: str, clients: Iterable[str], stage: staging.StageResult | None
@@ -212,6 +225,7 @@ class FactoryCycle:
         self.validator.factory_keys = self.keys.open_keys(now)
         entries = self.entries()
         requests = self._requests()
+        self._read_frontends()
         stage = self._stage()
         shared = self._shared_statuses(entries)
         all_downtimes = self.downtime_store.all()
@@ -414,6 +428,7 @@ class FactoryCycle:
         data = {
             "time": now,
             "cycle": asdict(report),
+            "frontends": self.frontends.status(),
             "entries": {
                 r.entry: {
                     "totals": r.totals,

@@ -3,7 +3,8 @@
 Each cycle: verified entry ads from the WMS collector, slot and schedd ads from the user pool,
 each enabled group's jobs from the schedds, then `frontend.cycle.decide_group`, then one signed
 glideclient ad per (entry, group) to the WMS collectors and one glideresource ad per (entry,
-group) to the user pool. Fail closed: without the factory entries or the slot ads nothing is
+group) to the user pool, and one glideclientglobal ad per factory (who we are, for the factory's
+operators). Fail closed: without the factory entries or the slot ads nothing is
 advertised this cycle, and a group whose schedds all failed sends nothing (its previous requests
 expire with their ClassAdLifetime). SIGTERM/SIGINT stop after the cycle and invalidate our ads;
 SIGHUP reloads the configuration.
@@ -17,6 +18,7 @@ import os
 import signal
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,9 +40,12 @@ from glidein.frontend.monitoring import make_monitor
 from glidein.frontend.pressure import RemovalHistory
 from glidein.frontend.requests import (
     Entry,
+    FrontendInfo,
     Request,
     ResourceAd,
     Sequencer,
+    factory_of,
+    global_ads,
     request_ad,
     resource_ad,
     verify_entries,
@@ -179,10 +184,14 @@ class Frontend:
         )
 
     def publish(self, snap: Snapshot, outcomes: list[tuple[Group, GroupOutcome]]) -> None:
+        """glideclientglobal + glideclient ads to the WMS collectors, glideresource ads to the pool."""
         lifetime = self.config.loop.classad_lifetime
         requests, resources = [], []
         schedd_url = self._schedd_url(snap)
-        sequences = iter(self.sequencer.block(sum(len(o.decisions) for _, o in outcomes)))
+        factories = {factory_of(e) for e in snap.entries}
+        count = sum(len(o.decisions) for _, o in outcomes) + len(factories)
+        sequences = iter(self.sequencer.block(count))
+        sent: Counter[str] = Counter()
         for group, outcome in outcomes:
             exprs = {
                 "GlideClientMatchingGlideinCondorExpr": group.match_expr,
@@ -192,18 +201,30 @@ class Frontend:
             for decision in outcome.decisions:
                 req = self.request_for(decision, group, schedd_url)
                 requests.append(request_ad(req, self.key, next(sequences), lifetime))
-                triggered = {
-                    t.key: f"count={t.count}, {'curb' if t.is_curb else 'limit'}={t.bound}"
-                    for t in decision.pressure.triggered
-                }
-                info = decision.resource_info()
-                res = ResourceAd(decision.entry, self.config.name, group.name, info, exprs, triggered)
-                res.decided_by, res.lifetime = decision.pressure.decided_by, lifetime
-                resources.append(resource_ad(res))
-        if requests:
-            self.wms.advertise(requests)
+                sent[factory_of(decision.entry)] += 1
+                resources.append(self._resource_ad(decision, group, exprs))
+        info = FrontendInfo(
+            self.config.name,
+            self.config.security.identity,
+            tuple(g.name for g in self.config.groups if g.enabled),
+            __version__,
+            lifetime,
+        )
+        globals_ = global_ads(info, snap.entries, sent, self.key, sequences)
+        if requests or globals_:
+            self.wms.advertise(globals_ + requests)
         if resources:
             self.pool.advertise(resources)
+
+    def _resource_ad(self, decision: EntryDecision, group: Group, exprs: dict[str, str]) -> ClassAd:
+        triggered = {
+            t.key: f"count={t.count}, {'curb' if t.is_curb else 'limit'}={t.bound}"
+            for t in decision.pressure.triggered
+        }
+        info = decision.resource_info()
+        res = ResourceAd(decision.entry, self.config.name, group.name, info, exprs, triggered)
+        res.decided_by, res.lifetime = decision.pressure.decided_by, self.config.loop.classad_lifetime
+        return resource_ad(res)
 
     def cycle(self) -> list[GroupOutcome]:
         """One cycle; returns what was decided (advertised unless reading failed)."""
@@ -234,10 +255,11 @@ class Frontend:
         return results
 
     def invalidate(self) -> None:
-        """Withdraw our requests and glideresource ads (graceful stop)."""
+        """Withdraw our requests, glideclientglobal and glideresource ads (graceful stop)."""
         name = classads.quote(self.config.name)
         targets = (
             (self.wms, "glideclient", "FrontendName"),
+            (self.wms, "glideclientglobal", "FrontendName"),
             (self.pool, "glideresource", "GlideFrontendName"),
         )
         for bus, my_type, attr in targets:

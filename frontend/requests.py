@@ -10,7 +10,9 @@ Name "<entry ad Name>@<frontend>.<group>", the request numbers, plain `GlideinPa
 and the secrets (pilot token) sealed with `crypto.seal` for the entry's X25519 key (PubKeyValue,
 ReqPubKeyID), associated data "<FrontendName>|<Name>". AdSequence is strictly increasing per
 frontend (`Sequencer`, kept in the state directory). The ad is signed last with the frontend's
-Ed25519 key. `glideresource` ads (per entry and group, to the user pool) carry glideinWMS's
+Ed25519 key. One `glideclientglobal` ad per factory whose entries we see (`global_ads`): who we
+are (identity, signing key, groups) and how many requests we sent it, signed the same way.
+`glideresource` ads (per entry and group, to the user pool) carry glideinWMS's
 GlideClientMonitor* numbers, the entry's attributes and the GlideClientLimit*/GlideClientCurb*
 that were reached.
 """
@@ -20,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -163,6 +165,50 @@ class Request:
     @property
     def name(self) -> str:
         return f"{self.entry.name}@{self.client}"
+
+
+def factory_of(entry: Entry) -> str:
+    """The glidefactoryglobal Name (`glidein@factory`) of an entry ad Name `entry@glidein@factory`."""
+    return entry.name.split("@", 1)[1]
+
+
+@dataclass(frozen=True)
+class FrontendInfo:
+    """What the glideclientglobal ads say of the whole frontend."""
+
+    name: str
+    identity: str
+    groups: tuple[str, ...]
+    version: str
+    lifetime: int
+
+
+def global_ads(
+    info: FrontendInfo,
+    entries: Iterable[Entry],
+    requests: Mapping[str, int],  # factory (glidein@factory) -> glideclient ads sent to it
+    key: Ed25519PrivateKey,
+    sequences: Iterator[int],
+) -> list[ClassAd]:
+    """One signed glideclientglobal ad per factory of `entries`."""
+    seal_keys: dict[str, set[str]] = {}
+    for entry in entries:
+        seal_keys.setdefault(factory_of(entry), set()).add(entry.pub_key_id)
+    ads = []
+    for factory in sorted(seal_keys):
+        glob = glideclient.ClientGlobal(
+            factory_global_name=factory,
+            frontend=info.name,
+            identity=info.identity,
+            groups=info.groups,
+            requests=requests.get(factory, 0),
+            sequence=next(sequences),
+            seal_key_ids=sorted(seal_keys[factory]),
+            version=info.version,
+            lifetime=info.lifetime,
+        )
+        ads.append(classads.from_dict(glideclient.global_ad(glob, key)))
+    return ads
 
 
 def request_ad(req: Request, key: Ed25519PrivateKey, sequence: int, lifetime: int) -> ClassAd:

@@ -1,6 +1,7 @@
 """`glidein demo --htcondor` end to end on real HTCondor daemons only: 50 jobs submitted with
 condor_submit run on condor_startds that pilots started because the frontend asked; the startds
-leave the pool when the queue is empty; once the frontend is gone its ads leave the WMS
+leave the pool when the queue is empty; every ad type is on condor_collector, the frontend's
+glideclientglobal believed by the factory; once the frontend is gone its ads leave the WMS
 collector and the factory submits nothing more; every process is stopped at the end."""
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from glidein.demo.condor import FRONTEND_WMS_ID
 from glidein.demo.layout import expected_output
 from glidein.demo.processes import alive
 from glidein.pool.condor.release import Release
@@ -92,6 +94,11 @@ def test_demo_on_real_htcondor(condor_release: Release, demo_dir: Path) -> None:
         # the bus on condor_collector holds every kind of ad, as condor_status -any shows them
         wms_types = set(status("wms", "-any", "-af", "MyType").split())
         assert {"glidefactoryglobal", "glidefactory", "glidefactoryclient", "glideclient"} <= wms_types
+        assert "glideclientglobal" in wms_types
+        # which the factory believes: the frontend as configured, authenticated by condor_collector
+        seen = json.loads((demo_dir / "factory" / "status.json").read_text())["frontends"]["seen"]
+        front = seen["demo_frontend"]
+        assert front["authenticated"] == front["identity"] == FRONTEND_WMS_ID and front["notes"] == []
         assert "glideresource" in status("users", "-any", "-af", "MyType").split()
         factory_ads = status("wms", "-any", "-const", 'MyType == "glidefactory"', "-af", "Name").split()
         assert sorted(factory_ads) == [
@@ -101,9 +108,10 @@ def test_demo_on_real_htcondor(condor_release: Release, demo_dir: Path) -> None:
         # the frontend dies without a word: its ads expire on the WMS collector (ClassAdLifetime)
         pids = json.loads((demo_dir / "pids.json").read_text())
         os.kill(pids["frontend"], signal.SIGKILL)
-        query = ["wms", "-any", "-const", 'MyType == "glideclient"', "-af", "Name"]
-        assert status(*query).strip()
-        _wait(lambda: not status(*query).strip(), 150, "glideclient ads still on the WMS collector")
+        ours = 'MyType == "glideclient" || MyType == "glideclientglobal"'
+        query = ["wms", "-any", "-const", ours, "-af", "MyType"]
+        assert set(status(*query).split()) == {"glideclient", "glideclientglobal"}
+        _wait(lambda: not status(*query).strip(), 150, "the frontend's ads still on the WMS collector")
         before = _pilots_submitted(demo_dir)
         time.sleep(12)  # several factory cycles (2 s) with no request
         assert _pilots_submitted(demo_dir) == before

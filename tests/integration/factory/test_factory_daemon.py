@@ -14,7 +14,7 @@ import yaml
 
 from glidein.common import crypto
 from glidein.common.bus import Bus
-from glidein.common.glideclient import ClientRequest, request_ad
+from glidein.common.glideclient import ClientGlobal, ClientRequest, global_ad, request_ad
 from glidein.factory.state import PilotStore
 from tests.factory_support import FactorySetup, local_entry, write_factory
 from tests.procs import Processes, free_port, run_glidein, wait_for, wait_for_port
@@ -72,7 +72,10 @@ def test_signed_request_gives_steady_pilots_then_removal(world: Any, processes: 
     setup, bus, factory = world
     from glidein.common.classads import from_dict
 
-    bus.advertise([from_dict(request(setup, bus, "e1", 4, seq=1))])
+    glob = ClientGlobal("g@f1", "fe1", "fe1@localhost", ["main"], requests=1, sequence=1)
+    bus.advertise(
+        [from_dict(request(setup, bus, "e1", 4, seq=1)), from_dict(global_ad(glob, setup.frontend_key))]
+    )
     wait_for(lambda: idle(setup, "e1") == 4, timeout=20)
     cycles_pass(processes, 3)
     assert idle(setup, "e1") == 4 and queued_dirs(setup, "e1") == 4  # steady, none duplicated
@@ -83,10 +86,14 @@ def test_signed_request_gives_steady_pilots_then_removal(world: Any, processes: 
     assert queued_dirs(setup, "e1") == 0
     status = run_glidein(["factory", "status", "--config", str(setup.config)])
     assert status.returncode == 0 and "e1" in status.stdout
+    assert (
+        "frontend fe1: identity=fe1@localhost" in status.stdout and "groups=main requests=1" in status.stdout
+    )
     assert processes.stop(factory) == 0
     assert bus.query("glidefactory") == []  # graceful stop invalidated its ads
     log = processes.log("factory")
     assert "limit=ReqMaxGlideins" in log or "limit=ReqIdleGlideins" in log
+    assert log.count("frontend seen: frontend=fe1 identity=fe1@localhost") == 1  # logged once, not per cycle
     assert "tok" not in log
 
 

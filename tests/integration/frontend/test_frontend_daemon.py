@@ -132,12 +132,16 @@ def test_jobs_removed_escalation_expiry_and_withdrawal(processes: Processes, tmp
     # killed without a goodbye: the ads expire with their ClassAdLifetime (4 s)
     daemon.send_signal(signal.SIGKILL)
     daemon.wait(5)
-    wait_for(lambda: not wms.query("glideclient"), timeout=15, interval=0.5)
+    wait_for(
+        lambda: not wms.query("glideclient") and not wms.query("glideclientglobal"), timeout=15, interval=0.5
+    )
     # a graceful stop withdraws them at once
     daemon = processes.glidein(["frontend", "run", "--config", str(config)], "frontend2")
     wait_for(lambda: bool(wms.query("glideclient")), timeout=10, interval=0.3)
+    assert [ad["Name"] for ad in wms.query("glideclientglobal")] == ["gl@fac@fe"]  # one per factory
     daemon.send_signal(signal.SIGTERM)
     assert daemon.wait(10) == 0
     assert wms.query("glideclient") == [] and user_pool.query("glideresource") == []
+    assert wms.query("glideclientglobal") == []
     assert token not in processes.log("frontend") + processes.log("frontend2")  # secrets never logged
     assert json.loads((tmp_path / "state" / "removal_history.json").read_text())["main"]

@@ -15,7 +15,7 @@ import yaml
 
 from glidein.common import crypto
 from glidein.common.config import load_factory_config
-from glidein.common.glideclient import ClientRequest, request_ad
+from glidein.common.glideclient import ClientGlobal, ClientRequest, global_ad, request_ad
 from glidein.factory.cycle import FactoryCycle
 from glidein.factory.downtimes import Downtime
 from glidein.factory.health import Health
@@ -260,4 +260,26 @@ def test_frontend_limits_are_factory_wide_even_with_parallel_workers(
     status = json.loads((setup.state_dir / "status.json").read_text())
     limits = {name: status["entries"][name]["clients"][0]["limit"] for name in ("e1", "e2")}
     assert "factory.frontend" in limits.values()
+    cycle.shutdown()
+
+
+def test_frontends_glideclientglobal_shown_in_status_never_needed_to_submit(
+    tmp_path: Path, cleanup_pilots: None
+) -> None:
+    setup, cycle, bus = make(tmp_path)
+    cycle.run_once()
+    ask(setup, bus, "e1", 2, seq=1)  # requests alone still work (the global ad is monitoring only)
+    cycle.run_once()
+    assert idle_of(cycle, "e1") == 2
+    glob = ClientGlobal("g@f1", "fe1", "fe1@localhost", ["main"], 1, 2, [cycle.keys.current_id])
+    bus.advertise([global_ad(glob, setup.frontend_key)])
+    cycle.run_once()
+    status = json.loads((setup.state_dir / "status.json").read_text())
+    seen = status["frontends"]["seen"]["fe1"]
+    assert (seen["identity"], seen["groups"], seen["requests"], seen["notes"]) == (
+        "fe1@localhost",
+        ["main"],
+        1,
+        [],
+    )
     cycle.shutdown()

@@ -14,6 +14,7 @@ from glidein.common import classads, crypto, tokens
 from glidein.common.classads import ClassAd
 from glidein.common.config import load_frontend_config
 from glidein.common.errors import BusError, GlideinError
+from glidein.factory.frontends import Expectations, verify
 from glidein.factory.requests import FrontendTrust, MemorySequences, RequestValidator
 from glidein.frontend import jobs
 from glidein.frontend.daemon import Frontend
@@ -168,13 +169,41 @@ def test_fail_closed_and_schedds_down(setup: tuple) -> None:  # type: ignore[typ
     assert frontend.cycle() == [] and wms.advertised == []
     wms.down = False
     frontend.sources = [FakeSource([], fail=True)]
-    assert frontend.cycle() == [] and wms.advertised == []
+    assert frontend.cycle() == [] and requests_by_entry(wms) == {}
+    (glob,) = wms.advertised  # the frontend is there, and says it sent no request
+    assert (glob["MyType"], glob["NumberOfRequests"]) == ("glideclientglobal", 0)
+
+
+def test_one_signed_glideclientglobal_per_factory_the_factory_believes(setup: tuple) -> None:  # type: ignore[type-arg]
+    frontend, wms, _pool, keys, tmp = setup
+    frontend.cycle()
+    (glob,) = [a for a in wms.advertised if a["MyType"] == "glideclientglobal"]
+    trust = {"fe": FrontendTrust.from_keys("fe", [frontend_public_key(tmp)])}
+    known = Expectations(trust, {"fe": "fe@test"}, "gl@fac")
+    seen = verify(glob, known, [crypto.key_id(keys.box.public_key())])
+    assert (seen.name, seen.identity, seen.groups, seen.requests, seen.notes) == (
+        "fe",
+        "fe@test",
+        ("main",),
+        2,
+        (),
+    )
+    assert glob["Name"] == "gl@fac@fe" and glob["ClassAdLifetime"] == frontend.config.loop.classad_lifetime
+    sequences = [a["AdSequence"] for a in wms.advertised]
+    assert len(set(sequences)) == len(sequences)  # one AdSequence space for requests and globals
+    assert verify(glob, Expectations(trust, {"fe": "fe@elsewhere"}, "gl@fac"), []).notes == (
+        "says identity 'fe@test', configured 'fe@elsewhere'",
+        f"seals secrets for key id(s) {crypto.key_id(keys.box.public_key())} this factory no longer has",
+    )
 
 
 def test_invalidate_withdraws_our_ads(setup: tuple) -> None:  # type: ignore[type-arg]
     frontend, wms, pool, _keys, _tmp = setup
     frontend.invalidate()
-    assert wms.invalidated == [("glideclient", 'FrontendName == "fe"')]
+    assert wms.invalidated == [
+        ("glideclient", 'FrontendName == "fe"'),
+        ("glideclientglobal", 'FrontendName == "fe"'),
+    ]
     assert pool.invalidated == [("glideresource", 'GlideFrontendName == "fe"')]
 
 
