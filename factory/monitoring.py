@@ -31,6 +31,7 @@ from glidein.common.monitoring.model import (
 )
 from glidein.common.monitoring.recorder import Monitor
 from glidein.common.monitoring.rrd import RRDConfig
+from glidein.common.monitoring.snapshot import LOG_FILES
 from glidein.factory import downtimes
 from glidein.factory.health import VALIDATION_CODES, Health
 from glidein.factory.web import read_report
@@ -98,24 +99,30 @@ def client_rows(
     return tuple(rows)
 
 
-def backend_output(entry: Any, state_dir: Path, pilot_id: str) -> Path | None:
-    """Where the entry's backend writes the pilot's combined stdout/stderr (local: the site's job
-    directory; slurm: `--output`), by the submitters' own defaults; None for other backends."""
+def backend_outputs(entry: Any, state_dir: Path, pilot_id: str) -> dict[LogKind, Path]:
+    """Where the entry's backend puts the pilot's output, by the submitters' own defaults: local
+    (the site's job directory) and slurm (`--output`) write one combined stdout/stderr file,
+    htcondor brings stdout and stderr back separately into its `log_dir`."""
     params = getattr(entry, "submitter", None)
     kind, own = getattr(params, "type", ""), getattr(params, "work_dir", None)
     if kind == "local":
-        return Path(own or state_dir / "local" / entry.name) / "jobs" / pilot_id / "pilot.log"
+        return {
+            LogKind.STDOUT: Path(own or state_dir / "local" / entry.name) / "jobs" / pilot_id / "pilot.log"
+        }
     if kind == "slurm":
-        return Path(own or state_dir / "slurm") / f"{pilot_id}.out"
-    return None
+        return {LogKind.STDOUT: Path(own or state_dir / "slurm") / f"{pilot_id}.out"}
+    if kind == "htcondor":
+        base = Path(getattr(params, "log_dir", None) or state_dir / "condor" / entry.name)
+        return {LogKind.STDOUT: base / f"{pilot_id}.out", LogKind.STDERR: base / f"{pilot_id}.err"}
+    return {}
 
 
-def link_stdout(pilot_dir: Path, output: Path | None) -> bool:
-    """`<pilot_dir>/stdout.txt` -> the backend's output file, so the web process serves it."""
-    link = pilot_dir / "stdout.txt"
+def link_output(pilot_dir: Path, kind: LogKind, output: Path) -> bool:
+    """`<pilot_dir>/stdout.txt` (or stderr.txt) -> the backend's file, so the web process serves it."""
+    link = pilot_dir / LOG_FILES[kind]
     if link.is_symlink() or link.exists():
         return True
-    if output is None or not output.is_file():
+    if not output.is_file():
         return False
     pilot_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileExistsError):  # the web process or a previous cycle made it
@@ -208,8 +215,9 @@ class FactoryMonitor:
     def _logs(self, pid: str, entry: Any) -> frozenset[LogKind]:
         pilot_dir = self.state_dir / "pilots" / pid
         logs = {LogKind.LOG} if (pilot_dir / "log.txt").exists() else set()
-        if entry is not None and link_stdout(pilot_dir, backend_output(entry, self.state_dir, pid)):
-            logs.add(LogKind.STDOUT)
+        if entry is not None:
+            outputs = backend_outputs(entry, self.state_dir, pid)
+            logs.update(kind for kind, path in outputs.items() if link_output(pilot_dir, kind, path))
         return frozenset(logs)
 
     def pilot_records(

@@ -37,6 +37,7 @@ LEVELS = (
 KINDS = ("exec", "source", "config", "untar", "startd_bundle")
 DEFAULTS = {"signtype": "sha256", "v": "std", "hold_time": "1200", "retries": "3", "dir": "."}
 SECRET_PARAMS = ("GLIDEIN_Token",)
+MAX_PARAM_FILE = 64 * 1024  # bytes of a -param_file
 STOP_TIMEOUT = 90.0  # seconds from SIGTERM to the startd (or its launcher) to SIGKILL
 
 
@@ -113,12 +114,35 @@ def ed25519_verify(public_key: bytes, message: bytes, sig: bytes) -> bool:
 
 
 # ---- arguments ----
+def read_param_file(path: str) -> Dict[str, str]:
+    """`NAME=value` lines (parameters kept off the command line: the pool token), at most 64 KiB."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_PARAM_FILE + 1)
+    except OSError as exc:
+        raise PilotFailure("Config", "-param_file %s: %s" % (path, exc.strerror), "arguments") from None
+    if len(data) > MAX_PARAM_FILE:
+        raise PilotFailure(
+            "Config", "-param_file %s: larger than %d bytes" % (path, MAX_PARAM_FILE), "arguments"
+        )
+    params = {}
+    for number, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+        name, sep, value = line.partition("=")
+        if line.strip() and (not sep or not name.isidentifier()):
+            raise PilotFailure(
+                "Config", "-param_file %s line %d: expected NAME=value" % (path, number), "arguments"
+            )
+        if sep:
+            params[name] = value
+    return params
+
+
 def parse_args(argv: List[str]) -> Tuple[Dict[str, str], Dict[str, str]]:
     """`-name value` pairs -> (options, params); params come from `-param_<NAME> value`."""
     opts: Dict[str, str] = dict(DEFAULTS)
     params: Dict[str, str] = {}
     known = {"factory", "name", "entry", "clientname", "schedd", "signkey", "pilot_id", "report_url"}
-    known.update(["report_token", *DEFAULTS])
+    known.update(["report_token", "param_file", *DEFAULTS])
     known.update(arg for level in LEVELS for arg in level[1:])
     i = 0
     while i < len(argv):
@@ -126,13 +150,15 @@ def parse_args(argv: List[str]) -> Tuple[Dict[str, str], Dict[str, str]]:
         if not key.startswith("-") or i + 1 >= len(argv):
             raise PilotFailure("Config", "argument %r: expected -name value" % key, "arguments")
         name, value = key[1:], argv[i + 1]
-        if name.startswith("param_") and len(name) > 6:
+        if name != "param_file" and name.startswith("param_") and len(name) > 6:
             params[name[6:]] = value
         elif name in known:
             opts[name] = value
         else:
             raise PilotFailure("Config", "unknown argument %s" % key, "arguments")
         i += 2
+    if opts.get("param_file"):
+        params.update(read_param_file(opts.pop("param_file")))
     for required in ("factory", "name", "entry", "web", "sign", "descript"):
         if not opts.get(required):
             raise PilotFailure("Config", "missing argument -%s" % required, "arguments")

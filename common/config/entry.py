@@ -103,7 +103,9 @@ class SlurmSubmitter(StrictModel):
 
 
 class HTCondorSubmitter(StrictModel):
-    """Pilots as grid-universe jobs of an HTCondor schedd (HTCondor-CE, ARC, batch)."""
+    """Pilots as grid-universe jobs of an HTCondor schedd: `condor` (Condor-C to an HTCondor-CE),
+    `batch` (the blahp to a local batch system) and `arc` (an ARC-CE; its submit description is
+    checked, but no ARC-CE has been reached from this project's tests)."""
 
     type: Literal["htcondor"] = "htcondor"
     grid_resource: str = Field(
@@ -114,6 +116,29 @@ class HTCondorSubmitter(StrictModel):
     submit_attrs: dict[str, str] = Field(
         default_factory=dict, description='Extra submit commands, e.g. `+maxMemory: "2048"`.'
     )
+    log_dir: ConfigPath | None = Field(
+        default=None,
+        description="Pilots' stdout/stderr/user log and parameter files; default"
+        " `<state_dir>/condor/<entry>`. The schedd writes here as the account it runs the factory's jobs as.",
+    )
+    token_file: ConfigPath | None = Field(
+        default=None,
+        description="Token (SciToken or IDTOKEN, mode 0600) the CE accepts, passed as `scitokens_file`"
+        " (condor and arc grid types).",
+    )
+    frontend_token_files: dict[SimpleName, ConfigPath] = Field(
+        default_factory=dict, description="Per-frontend token files; they win over `token_file`."
+    )
+
+    @model_validator(mode="after")
+    def _known_grid_type(self) -> HTCondorSubmitter:
+        kind = self.grid_resource.split(None, 1)[0].lower() if self.grid_resource.strip() else ""
+        if kind not in ("condor", "arc", "batch"):
+            raise ValueError(
+                f"grid_resource {self.grid_resource!r}: grid type {kind or '(none)'!r} is not supported"
+                " (supported: condor, arc, batch)"
+            )
+        return self
 
 
 class FakeSubmitter(StrictModel):

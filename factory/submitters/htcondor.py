@@ -1,116 +1,45 @@
 """Pilots as grid-universe jobs of an HTCondor schedd (`htcondor2.Schedd`): HTCondor-CE, ARC, batch.
 
-`submit_description` (pure) turns a pilot into the submit description; tests compare it with golden
-files and parse it with `htcondor2.Submit`. Jobs carry `+Glidein*` attributes, among them
-`GlideinPilotId`, so that `status` (one schedd query per cycle, plus the history for pilots that
-left the queue) reports by pilot id. The schedd is injected; by default the local one, or the one
+Pilots are submitted in batches, one schedd transaction (one cluster) per batch, described in
+`htcondor_desc` (pure). Jobs carry `+Glidein*` attributes, among them `GlideinPilotId`, so that
+`status` (one schedd query per cycle for every entry on the schedd, plus the history for pilots
+that left the queue) reports by pilot id, and a factory restarted after a crash finds the pilots
+it submitted but never confirmed. The schedd is injected; by default the local one, or the one
 named `schedd` located through `collector`.
+
+Files: each pilot's stdout, stderr and the jobs' user log go to `log_dir` (default
+`<state_dir>/condor/<entry>`), which is the jobs' initial directory. The schedd writes there as the
+account it runs the factory's jobs as, so when we are root `log_dir` keeps the owner the operator
+gave it, and each pilot's secret parameters are written there (0600, that owner) and transferred
+with the job, never put on its command line.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import os
+import stat
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
 from glidein.common.errors import SubmitError
-from glidein.factory.pilot_states import PilotState
 from glidein.factory.submitters.base import BackendStatus, PilotRef, PilotSpec
-
-S = PilotState
-GRID_TYPES = {"condor": "condor", "arc": "arc", "batch": "batch"}  # grid_resource keyword -> GridType
-# JobStatus: 1 Idle, 2 Running, 3 Removed, 4 Completed, 5 Held, 6 Transferring output, 7 Suspended
-_JOB_STATUS = {1: S.IDLE, 2: S.RUNNING, 3: S.REMOVED, 4: S.COMPLETED, 5: S.HELD, 6: S.RUNNING, 7: S.RUNNING}
-PROJECTION = ["ClusterId", "ProcId", "JobStatus", "HoldReason", "ExitCode", "GlideinPilotId"]
+from glidein.factory.submitters.htcondor_desc import (
+    PROJECTION,
+    batch_key,
+    classad_string,
+    description,
+    item,
+    params_file_text,
+    statuses_from_ads,
+)
 
 
 class ScheddLike(Protocol):
     def query(self, constraint: str = ..., projection: list[str] = ...) -> list[Any]: ...
     def history(self, constraint: str, projection: list[str], match: int = ...) -> Any: ...
-    def submit(self, description: Any, count: int = ...) -> Any: ...
+    def submit(self, description: Any, count: int = ..., itemdata: Any = ...) -> Any: ...
     def act(self, action: Any, job_spec: Any) -> Any: ...
-
-
-def grid_type(grid_resource: str) -> str:
-    kind = grid_resource.split(None, 1)[0].lower() if grid_resource.strip() else ""
-    if kind not in GRID_TYPES:
-        raise SubmitError(f"grid_resource {grid_resource!r}: type must be one of {', '.join(GRID_TYPES)}")
-    return GRID_TYPES[kind]
-
-
-def quote_arguments(args: Sequence[str]) -> str:
-    """HTCondor's new argument syntax: the whole in double quotes, each argument in single quotes."""
-    parts = []
-    for arg in args:
-        text = arg.replace('"', '""').replace("'", "''")
-        parts.append(f"'{text}'" if (not text or any(c in text for c in " \t'")) else text)
-    return '"' + " ".join(parts) + '"'
-
-
-def quote_environment(env: Mapping[str, str]) -> str:
-    items = [f"{k}={v}".replace('"', '""').replace("'", "''") for k, v in sorted(env.items())]
-    return '"' + " ".join(f"'{i}'" if " " in i else i for i in items) + '"'
-
-
-def _classad_string(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def submit_description(spec: PilotSpec, params: object, log_dir: Path) -> dict[str, str]:
-    """The submit commands of one pilot (ordered), for `htcondor2.Submit`."""
-    resource = str(getattr(params, "grid_resource", ""))
-    kind = grid_type(resource)
-    desc: dict[str, str] = {
-        "universe": "grid",
-        "grid_resource": resource,
-        "executable": spec.argv[1] if len(spec.argv) > 1 else spec.argv[0],
-        "arguments": quote_arguments(list(spec.argv[2:])),
-        "transfer_executable": "True",
-        "output": str(log_dir / f"{spec.pilot_id}.out"),
-        "error": str(log_dir / f"{spec.pilot_id}.err"),
-        "log": str(log_dir / "condor.log"),
-        "notification": "Never",
-    }
-    if spec.env:
-        desc["environment"] = quote_environment(spec.env)
-    if kind == "condor":  # HTCondor-CE job routes read these
-        desc["+xcount"] = str(spec.cpus)
-        if spec.memory_mb:
-            desc["+maxMemory"] = str(spec.memory_mb)
-    elif spec.memory_mb or spec.cpus > 1:  # ARC and batch: the grid job's own request
-        desc["request_cpus"] = str(spec.cpus)
-        if spec.memory_mb:
-            desc["request_memory"] = str(spec.memory_mb)
-    desc["+GlideinPilotId"] = _classad_string(spec.pilot_id)
-    desc["+GlideinEntryName"] = _classad_string(spec.entry)
-    desc["+GlideinClient"] = _classad_string(spec.client)
-    for key, value in sorted(spec.labels.items()):
-        desc[f"+Glidein{key}"] = _classad_string(value)
-    for key, value in getattr(params, "submit_attrs", {}).items():
-        desc[key] = value
-    return desc
-
-
-def submit_text(desc: Mapping[str, str]) -> str:
-    return "".join(f"{k} = {v}\n" for k, v in desc.items()) + "queue\n"
-
-
-def statuses_from_ads(ads: Sequence[Mapping[str, Any]]) -> dict[str, BackendStatus]:
-    """Pure: job ads (queue or history) -> status by pilot id."""
-    out: dict[str, BackendStatus] = {}
-    for ad in ads:
-        pilot_id = ad.get("GlideinPilotId")
-        if not isinstance(pilot_id, str):
-            continue
-        state = _JOB_STATUS.get(int(ad.get("JobStatus", 1)), S.IDLE)
-        code = ad.get("ExitCode")
-        exit_code = int(code) if isinstance(code, int) else None
-        if state == S.COMPLETED and exit_code not in (None, 0):
-            state = S.FAILED
-        reason = str(ad.get("HoldReason", "")) if state == S.HELD else ""
-        backend = f"{ad.get('ClusterId')}.{ad.get('ProcId', 0)}"
-        out[pilot_id] = BackendStatus(pilot_id, state, backend, exit_code, reason)
-    return out
 
 
 def _default_schedd(params: object) -> ScheddLike:
@@ -123,6 +52,28 @@ def _default_schedd(params: object) -> ScheddLike:
     return htcondor2.Schedd(location)  # type: ignore[no-any-return]
 
 
+def check_token_file(path: Path, entry: str) -> str:
+    """The CE credential file's path; SubmitError when it is missing or readable by others."""
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        raise SubmitError(f"entry {entry}: token file {path}: {exc.strerror}") from None
+    if not stat.S_ISREG(mode):
+        raise SubmitError(f"entry {entry}: token file {path}: not a regular file")
+    if mode & 0o077:
+        raise SubmitError(f"entry {entry}: token file {path}: readable by others; chmod 600")
+    return str(path)
+
+
+def write_private(path: Path, text: str, owner: tuple[int, int] | None) -> None:
+    """A 0600 file with `text`, given to `owner` (uid, gid) when that is not us."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    if owner is not None:
+        os.chown(path, *owner)
+
+
 class HTCondorSubmitter:
     def __init__(
         self,
@@ -132,7 +83,9 @@ class HTCondorSubmitter:
         schedd_factory: Callable[[object], ScheddLike] = _default_schedd,
     ) -> None:
         self.entry, self.params, self.schedd_factory = entry, params, schedd_factory
-        self.log_dir = Path(work_dir) / "condor" / entry
+        own = getattr(params, "log_dir", None)
+        self.log_dir = Path(own) if own else Path(work_dir) / "condor" / entry
+        self.uncertain: set[str] = set()  # submitted maybe: left NEW for reconcile to find
 
     def status_key(self) -> str:
         return f"htcondor:{getattr(self.params, 'collector', '')}:{getattr(self.params, 'schedd', '')}"
@@ -143,24 +96,60 @@ class HTCondorSubmitter:
         except Exception as exc:  # htcondor2 raises HTCondorException and plain RuntimeErrors
             raise SubmitError(f"entry {self.entry}: cannot reach the schedd: {exc}") from None
 
+    def _token_file(self, spec: PilotSpec) -> str | None:
+        per_frontend = getattr(self.params, "frontend_token_files", None) or {}
+        chosen = per_frontend.get(spec.labels.get("FrontendName", "")) or getattr(
+            self.params, "token_file", None
+        )
+        return check_token_file(Path(chosen), self.entry) if chosen else None
+
+    def _owner(self) -> tuple[int, int] | None:
+        """Whom the parameter files go to: the owner of `log_dir` when we are root and not it."""
+        info = self.log_dir.stat()
+        if os.geteuid() != 0 or info.st_uid == 0:
+            return None
+        return info.st_uid, info.st_gid
+
+    def _prepare(self, specs: Sequence[PilotSpec]) -> tuple[dict[str, str], list[dict[str, str]]]:
+        """The batch's description and item data; the pilots' parameter files written."""
+        desc = description(specs[0], self.params, self.log_dir, self._token_file(specs[0]))
+        rows, owner = [], self._owner()
+        for spec in specs:
+            row, secrets = item(spec)
+            write_private(self.log_dir / f"{spec.pilot_id}.params", params_file_text(secrets), owner)
+            rows.append(row)
+        return desc, rows
+
     def submit(self, pilots: Sequence[PilotSpec]) -> dict[str, str]:
+        """One schedd transaction per group of alike pilots; pilot id -> `cluster.proc`."""
         import htcondor2
 
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        schedd, out = self._schedd(), {}
+        groups: dict[tuple[Any, ...], list[PilotSpec]] = {}
         for spec in pilots:
+            groups.setdefault(batch_key(spec), []).append(spec)
+        schedd, out = self._schedd(), dict[str, str]()
+        for specs in groups.values():
             try:
-                result = schedd.submit(
-                    htcondor2.Submit(submit_text(submit_description(spec, self.params, self.log_dir)))
-                )
-                out[spec.pilot_id] = f"{result.cluster()}.0"
+                desc, rows = self._prepare(specs)
+                result = schedd.submit(htcondor2.Submit(desc), itemdata=iter(rows))
             except SubmitError:
-                raise
-            except Exception as exc:
                 if not out:
-                    raise SubmitError(f"entry {self.entry}: schedd refused the pilot: {exc}") from None
+                    raise
                 break
+            except Exception as exc:
+                self._after_failure(specs, exc)
+                if not out:
+                    raise SubmitError(f"entry {self.entry}: schedd refused the pilots: {exc}") from None
+                break
+            out.update({spec.pilot_id: f"{result.cluster()}.{n}" for n, spec in enumerate(specs)})
         return out
+
+    def _after_failure(self, specs: Sequence[PilotSpec], exc: Exception) -> None:
+        """A lost connection may have come after the schedd committed: reconcile decides."""
+        text = str(exc).lower()
+        if "timeout" in text or "timed out" in text or "connection" in text:
+            self.uncertain.update(spec.pilot_id for spec in specs)
 
     def status(self, pilots: Sequence[PilotRef]) -> dict[str, BackendStatus]:
         schedd = self._schedd()
@@ -168,7 +157,7 @@ class HTCondorSubmitter:
             found = statuses_from_ads(schedd.query("GlideinPilotId =!= undefined", PROJECTION))
             gone = [p.pilot_id for p in pilots if p.pilot_id not in found and p.backend_id]
             if gone:
-                ids = ", ".join(_classad_string(p) for p in gone)
+                ids = ", ".join(classad_string(p) for p in gone)
                 history = schedd.history(f"member(GlideinPilotId, {{{ids}}})", PROJECTION, len(gone))
                 found.update(statuses_from_ads(list(history)))
         except Exception as exc:

@@ -27,6 +27,7 @@ FAST = {
     "MASTER_UPDATE_INTERVAL": "5",
     "COLLECTOR_UPDATE_INTERVAL": "5",
     "SCHEDD_MIN_INTERVAL": "1",
+    "PERIODIC_EXPR_INTERVAL": "2",  # periodic_hold/release/remove of jobs (default 60)
     "GRIDMANAGER_JOB_PROBE_INTERVAL": "5",
     # the collector expires ads every CLASSAD_LIFETIME seconds (its housekeeping interval, default 900)
     "CLASSAD_LIFETIME": "15",

@@ -12,6 +12,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from glidein.common.errors import ConfigError
 from glidein.pool.condor.config import PoolSpec
 from glidein.pool.condor.personal import CondorPool, pool_account
 from glidein.pool.condor.release import Release, find_release
+from glidein.pool.condor.sites import CE_SCHEDD, FACTORY_SCHEDD, schedd_pool_spec, start_schedd_pool
 
 USERS_DOMAIN = "127.0.0.1"
 WMS_DOMAIN = "wms.127.0.0.1"
@@ -99,3 +101,34 @@ def job_dir(condor_dir: Path, tmp_path: Path) -> Path:
     path = Path(tempfile.mkdtemp(prefix="jobs-", dir=condor_dir))
     os.chmod(path, 0o777)
     return path
+
+
+FACTORY_DOMAIN = "factory.127.0.0.1"
+CE_DOMAIN = "ce.127.0.0.1"
+FACTORY_SUBMITTER = f"gfactory@{FACTORY_DOMAIN}"  # the factory's identity at its own schedd
+
+
+@dataclass
+class Sites:
+    """The factory's schedd, a CE (its own collector and schedd), and the factory's token dir."""
+
+    factory: CondorPool
+    ce: CondorPool
+    tokens: Path
+    slurm_conf: str | None
+
+
+def start_sites(release: Release, root: Path, slurm_conf: str | None) -> Sites:
+    factory = CondorPool(
+        release, schedd_pool_spec(root / "factory", FACTORY_SCHEDD, FACTORY_DOMAIN, slurm_conf)
+    )
+    ce = CondorPool(release, schedd_pool_spec(root / "ce", CE_SCHEDD, CE_DOMAIN, slurm_conf))
+    start_schedd_pool(factory)
+    try:
+        start_schedd_pool(ce)
+    except Exception:
+        factory.stop()
+        raise
+    tokens = root / "factory-tokens"
+    factory.write_token(tokens, FACTORY_SUBMITTER, authz=("READ", "WRITE"))
+    return Sites(factory, ce, tokens, slurm_conf)

@@ -85,19 +85,23 @@ def test_record_writes_snapshot_with_states_counters_and_pilots(tmp_path: Path) 
 
 
 def test_backend_output_is_linked_as_the_pilots_stdout(tmp_path: Path) -> None:
-    from glidein.factory.monitoring import backend_output, link_stdout
+    from glidein.common.monitoring.model import LogKind
+    from glidein.factory.monitoring import backend_outputs, link_output
 
     local = SimpleNamespace(name="e1", submitter=SimpleNamespace(type="local", work_dir=None))
     slurm = SimpleNamespace(name="e2", submitter=SimpleNamespace(type="slurm", work_dir=tmp_path / "s"))
-    out = backend_output(local, tmp_path, "p1")
+    condor = SimpleNamespace(name="e3", submitter=SimpleNamespace(type="htcondor", log_dir=None))
+    out = backend_outputs(local, tmp_path, "p1")[LogKind.STDOUT]
     assert out == tmp_path / "local" / "e1" / "jobs" / "p1" / "pilot.log"
-    assert backend_output(slurm, tmp_path, "p2") == tmp_path / "s" / "p2.out"
-    assert (
-        backend_output(SimpleNamespace(name="e3", submitter=SimpleNamespace(type="htcondor")), tmp_path, "p")
-        is None
-    )
-    assert out is not None and not link_stdout(tmp_path / "pilots" / "p1", out)  # no output yet
+    assert backend_outputs(slurm, tmp_path, "p2") == {LogKind.STDOUT: tmp_path / "s" / "p2.out"}
+    assert backend_outputs(condor, tmp_path, "p") == {
+        LogKind.STDOUT: tmp_path / "condor" / "e3" / "p.out",
+        LogKind.STDERR: tmp_path / "condor" / "e3" / "p.err",
+    }
+    assert backend_outputs(SimpleNamespace(name="e4", submitter=None), tmp_path, "p") == {}
+    assert not link_output(tmp_path / "pilots" / "p1", LogKind.STDOUT, out)  # no output yet
     out.parent.mkdir(parents=True)
     out.write_text("pilot says hello\n")
-    assert link_stdout(tmp_path / "pilots" / "p1", out) and link_stdout(tmp_path / "pilots" / "p1", out)
+    assert link_output(tmp_path / "pilots" / "p1", LogKind.STDOUT, out)
+    assert link_output(tmp_path / "pilots" / "p1", LogKind.STDOUT, out)
     assert (tmp_path / "pilots" / "p1" / "stdout.txt").read_text() == "pilot says hello\n"

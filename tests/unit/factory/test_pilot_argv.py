@@ -14,7 +14,7 @@ from glidein.factory.entry import ClientRequest
 from glidein.factory.requests import ValidRequest
 from glidein.factory.state import PilotStore
 from glidein.factory.submitters.base import PilotSpec
-from glidein.factory.submitters.htcondor import submit_description
+from glidein.factory.submitters.htcondor_desc import item
 from glidein.factory.submitters.local import LocalSubmitter
 from glidein.factory.submitters.slurm import batch_script
 from glidein.factory.worker import EntryResult, EntryTask, PilotContext, _submit, pilot_argv
@@ -61,9 +61,7 @@ def test_every_submitter_passes_hold_time(tmp_path: Path) -> None:
     job = json.loads((tmp_path / "w" / "local" / "e1" / "jobs" / "p1" / "job.json").read_text())
     assert option(job["argv"], "-hold_time") == "7"
     assert " -hold_time 7 " in batch_script(spec, tmp_path / "p1.exit")
-    params = SimpleNamespace(grid_resource="condor ce.example.org ce.example.org:9619", submit_attrs={})
-    desc = submit_description(spec, params, tmp_path / "condor")
-    assert " -hold_time 7 " in str(desc["arguments"])
+    assert " -hold_time 7 " in item(spec)[0]["GlideinArgs"]
 
 
 class TimingOut:

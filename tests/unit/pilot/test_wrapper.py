@@ -79,6 +79,21 @@ def test_arguments_and_params() -> None:
     assert params == {"GLIDEIN_CPUS": "4", "X": "a b"}
 
 
+def test_secret_params_come_from_a_param_file(tmp_path: Path) -> None:
+    path = tmp_path / "p1.params"
+    path.write_text("GLIDEIN_Token=eyJ.x.y\n\n")
+    opts, params = gs.parse_args([*_argv(), "-param_X", "1", "-param_file", str(path)])
+    assert params == {"X": "1", "GLIDEIN_Token": "eyJ.x.y"} and "param_file" not in opts
+    path.write_text("not a pair\n")
+    with pytest.raises(gs.PilotFailure, match="line 1: expected NAME=value"):
+        gs.parse_args([*_argv(), "-param_file", str(path)])
+    path.write_bytes(b"X=" + b"a" * gs.MAX_PARAM_FILE)
+    with pytest.raises(gs.PilotFailure, match="larger than"):
+        gs.parse_args([*_argv(), "-param_file", str(path)])
+    with pytest.raises(gs.PilotFailure, match="No such file"):
+        gs.parse_args([*_argv(), "-param_file", str(tmp_path / "none")])
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

@@ -1,7 +1,10 @@
-"""HTCondor grid-universe adapter: golden submit descriptions (CE, ARC, batch), status mapping, actions."""
+"""HTCondor grid-universe adapter: golden submit descriptions (CE, ARC, batch), item data, what is
+refused or kept off the command line, status mapping, actions. The same descriptions are submitted
+to a real schedd in tests/integration/condor/test_htcondor_entries.py."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -12,12 +15,14 @@ import pytest
 from glidein.common.errors import SubmitError
 from glidein.factory.pilot_states import PilotState
 from glidein.factory.submitters.base import PilotRef, PilotSpec
-from glidein.factory.submitters.htcondor import (
-    HTCondorSubmitter,
+from glidein.factory.submitters.htcondor import HTCondorSubmitter
+from glidein.factory.submitters.htcondor_desc import (
+    description,
     grid_type,
+    item,
     quote_arguments,
+    split_secrets,
     statuses_from_ads,
-    submit_description,
     submit_text,
 )
 
@@ -25,6 +30,7 @@ S = PilotState
 DATA = Path(__file__).parent / "data"
 ARGV = ["python3", "/srv/stage/glidein_startup.py", "-factory", "f1", "-name", "glidein", "-entry", "ce1"]
 ARGV += ["-clientname", "fe1.main", "-hold_time", "300", "-param_GLIDEIN_Site", "Site A", "-param_X", "it's"]
+ARGV += ["-param_GLIDEIN_Token", "eyJhbGciOi.secret.sig"]
 LABELS = {"Factory": "f1", "Name": "glidein", "FrontendName": "fe1", "SecurityClass": "frontend"}
 LABELS["CredentialIdentifier"] = "abc123"
 SPEC = PilotSpec(
@@ -37,15 +43,41 @@ CASES = [
 ]
 
 
+def spec(pilot_id: str, *extra: str, **fields: Any) -> PilotSpec:
+    return PilotSpec(pilot_id, "ce1", "fe1.main", [*ARGV, *extra], labels=LABELS, **fields)
+
+
 @pytest.mark.parametrize(("name", "resource", "extra"), CASES)
 def test_golden_submit_descriptions(name: str, resource: str, extra: dict[str, str]) -> None:
     params = SimpleNamespace(grid_resource=resource, submit_attrs=extra)
-    text = submit_text(submit_description(SPEC, params, Path("/var/log/glidein/condor/ce1")))
+    token = "/etc/glidein/ce.token"
+    desc = description(SPEC, params, Path("/var/log/glidein/condor/ce1"), token)
+    rows = [item(SPEC)[0], item(spec("p0002"))[0]]
+    text = submit_text(desc, rows)
     assert text == (DATA / f"golden_{name}.sub").read_text()
     parsed = htcondor2.Submit(text)  # HTCondor's own parser accepts it
     assert parsed["universe"] == "grid" and parsed["grid_resource"] == resource
-    assert parsed["MY.GlideinPilotId"] == '"p0001"'
-    assert "'Site A'" in parsed.expand("arguments") and "'it''s'" in parsed.expand("arguments")
+    assert [i["GlideinPilot"] for i in parsed.itemdata()] == ["p0001", "p0002"]
+    assert ("scitokens_file" in parsed) == (name != "batch")  # a CE credential means nothing locally
+    args = rows[0]["GlideinArgs"]
+    assert "'Site A'" in args and "'it''s'" in args and "-param_file p0001.params" in args
+
+
+def test_secrets_leave_the_command_line() -> None:
+    argv, secrets = split_secrets(ARGV)
+    assert secrets == {"GLIDEIN_Token": "eyJhbGciOi.secret.sig"}
+    assert "eyJhbGciOi.secret.sig" not in argv and "-param_GLIDEIN_Token" not in argv
+    row, secret = item(SPEC)
+    assert "secret" not in row["GlideinArgs"] and secret == secrets
+
+
+@pytest.mark.parametrize("value", ["$ENV(HOME)", "$(Owner)", "$$(Name)", "a$b"])
+def test_values_that_htcondor_would_expand_are_refused(value: str) -> None:
+    with pytest.raises(SubmitError, match=r"holds '\$'"):
+        item(spec("p9", "-param_Y", value))
+    bad_label = PilotSpec("p9", "ce1", "fe1.main", ARGV, labels={**LABELS, "FrontendName": value})
+    with pytest.raises(SubmitError, match="label FrontendName"):
+        description(bad_label, SimpleNamespace(grid_resource="condor a b:1"), Path("/l"), None)
 
 
 def test_grid_type_and_quoting() -> None:
@@ -79,11 +111,12 @@ def test_status_mapping() -> None:
 
 
 class FakeSchedd:
-    def __init__(self) -> None:
-        self.submitted: list[Any] = []
+    def __init__(self, fail: str = "") -> None:
+        self.submitted: list[tuple[Any, list[dict[str, str]]]] = []
         self.actions: list[tuple[Any, Any]] = []
         self.queue: list[dict[str, Any]] = []
         self.old: list[dict[str, Any]] = []
+        self.fail = fail
 
     def query(self, constraint: str = "true", projection: list[str] | None = None) -> list[Any]:
         return self.queue
@@ -91,20 +124,44 @@ class FakeSchedd:
     def history(self, constraint: str, projection: list[str], match: int = -1) -> Any:
         return [ad for ad in self.old if f'"{ad["GlideinPilotId"]}"' in constraint]
 
-    def submit(self, description: Any, count: int = 1) -> Any:
-        self.submitted.append(description)
+    def submit(self, description: Any, count: int = 0, itemdata: Any = None) -> Any:
+        if self.fail:
+            raise htcondor2.HTCondorException(self.fail)
+        self.submitted.append((description, list(itemdata)))
         return SimpleNamespace(cluster=lambda: 100 + len(self.submitted))
 
     def act(self, action: Any, job_spec: Any) -> Any:
         self.actions.append((action, job_spec))
 
 
-def test_adapter_with_injected_schedd(tmp_path: Path) -> None:
+def params(**extra: Any) -> SimpleNamespace:
+    return SimpleNamespace(
+        grid_resource="condor ce.example.org ce.example.org:9619", submit_attrs={}, **extra
+    )
+
+
+def test_one_transaction_per_batch_and_private_parameter_files(tmp_path: Path) -> None:
     schedd = FakeSchedd()
-    params = SimpleNamespace(grid_resource="condor ce.example.org ce.example.org:9619", submit_attrs={})
-    sub = HTCondorSubmitter("ce1", params, tmp_path, lambda _p: schedd)
-    assert sub.submit([SPEC]) == {"p0001": "101.0"}
-    assert schedd.submitted[0]["MY.GlideinPilotId"] == '"p0001"'
+    sub = HTCondorSubmitter("ce1", params(log_dir=None), tmp_path, lambda _p: schedd)
+    other = PilotSpec("p0003", "ce1", "fe2.main", ARGV, labels=LABELS)  # another client: own cluster
+    assert sub.submit([spec("p0001"), spec("p0002"), other]) == {
+        "p0001": "101.0",
+        "p0002": "101.1",
+        "p0003": "102.0",
+    }
+    desc, rows = schedd.submitted[0]
+    assert [r["GlideinPilot"] for r in rows] == ["p0001", "p0002"]
+    assert desc["MY.GlideinPilotId"] == '"$(GlideinPilot)"'
+    log_dir = tmp_path / "condor" / "ce1"
+    assert desc["initialdir"] == str(log_dir)
+    param_file = log_dir / "p0001.params"
+    assert param_file.read_text() == "GLIDEIN_Token=eyJhbGciOi.secret.sig\n"
+    assert param_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_status_history_and_actions(tmp_path: Path) -> None:
+    schedd = FakeSchedd()
+    sub = HTCondorSubmitter("ce1", params(), tmp_path, lambda _p: schedd)
     schedd.old = [{"GlideinPilotId": "p0001", "JobStatus": 4, "ClusterId": 101, "ExitCode": 0}]
     assert sub.status([PilotRef("p0001", "101.0")])["p0001"].state == S.COMPLETED
     sub.remove([PilotRef("p0001", "101.0")])
@@ -113,6 +170,39 @@ def test_adapter_with_injected_schedd(tmp_path: Path) -> None:
         (htcondor2.JobAction.Remove, ["101.0"]),
         (htcondor2.JobAction.Release, ["101.0"]),
     ]
+
+
+def test_token_files_must_be_private(tmp_path: Path) -> None:
+    token = tmp_path / "ce.token"
+    token.write_text("t\n")
+    os.chmod(token, 0o644)
+    schedd = FakeSchedd()
+    sub = HTCondorSubmitter("ce1", params(token_file=token), tmp_path, lambda _p: schedd)
+    with pytest.raises(SubmitError, match="readable by others; chmod 600"):
+        sub.submit([SPEC])
+    os.chmod(token, 0o600)
+    fe_token = tmp_path / "fe1.token"
+    fe_token.write_text("t\n")
+    os.chmod(fe_token, 0o600)
+    sub = HTCondorSubmitter(
+        "ce1", params(token_file=token, frontend_token_files={"fe1": fe_token}), tmp_path, lambda _p: schedd
+    )
+    sub.submit([SPEC])
+    assert schedd.submitted[-1][0]["scitokens_file"] == str(fe_token)  # the frontend's own wins
+    missing = HTCondorSubmitter("ce1", params(token_file=tmp_path / "none"), tmp_path, lambda _p: schedd)
+    with pytest.raises(SubmitError, match="none: No such file"):
+        missing.submit([SPEC])
+
+
+def test_refused_and_uncertain_submissions(tmp_path: Path) -> None:
+    refusing = HTCondorSubmitter("ce1", params(), tmp_path, lambda _p: FakeSchedd("Invalid grid_resource"))
+    with pytest.raises(SubmitError, match="schedd refused"):
+        refusing.submit([SPEC])
+    assert not refusing.uncertain
+    lost = HTCondorSubmitter("ce1", params(), tmp_path, lambda _p: FakeSchedd("connection timed out"))
+    with pytest.raises(SubmitError):
+        lost.submit([SPEC])
+    assert lost.uncertain == {"p0001"}  # maybe queued: reconcile finds it by GlideinPilotId or not
 
 
 def test_unreachable_schedd_is_a_submit_error(tmp_path: Path) -> None:
