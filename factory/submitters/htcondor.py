@@ -110,9 +110,22 @@ class HTCondorSubmitter:
             return None
         return info.st_uid, info.st_gid
 
+    def _executable(self, wrapper: Path) -> str:
+        """An executable (0755) copy of the pilot wrapper in `log_dir`: a batch system given the
+        wrapper in place (the blahp with shared directories) needs the execute bit."""
+        target = self.log_dir / wrapper.name
+        data = wrapper.read_bytes()
+        if not target.exists() or target.read_bytes() != data:
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_bytes(data)
+            os.chmod(tmp, 0o755)  # noqa: S103 - a program the pool account runs
+            tmp.replace(target)
+        return str(target)
+
     def _prepare(self, specs: Sequence[PilotSpec]) -> tuple[dict[str, str], list[dict[str, str]]]:
         """The batch's description and item data; the pilots' parameter files written."""
         desc = description(specs[0], self.params, self.log_dir, self._token_file(specs[0]))
+        desc["executable"] = self._executable(Path(desc["executable"]))
         rows, owner = [], self._owner()
         for spec in specs:
             row, secrets = item(spec)

@@ -11,9 +11,9 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -21,7 +21,8 @@ from glidein.common.errors import ConfigError
 from glidein.pool.condor.config import PoolSpec
 from glidein.pool.condor.personal import CondorPool, pool_account
 from glidein.pool.condor.release import Release, find_release
-from glidein.pool.condor.sites import CE_SCHEDD, FACTORY_SCHEDD, schedd_pool_spec, start_schedd_pool
+from tests.integration.condor.pilots_support import Factory, Sites, start_factory
+from tests.procs import Processes
 
 USERS_DOMAIN = "127.0.0.1"
 WMS_DOMAIN = "wms.127.0.0.1"
@@ -103,32 +104,16 @@ def job_dir(condor_dir: Path, tmp_path: Path) -> Path:
     return path
 
 
-FACTORY_DOMAIN = "factory.127.0.0.1"
-CE_DOMAIN = "ce.127.0.0.1"
-FACTORY_SUBMITTER = f"gfactory@{FACTORY_DOMAIN}"  # the factory's identity at its own schedd
+@pytest.fixture
+def factory_for(sites: Sites, tmp_path: Path, processes: Processes) -> Iterator[Callable[..., Factory]]:
+    """Start a factory for the test's entries (the module's `sites`); its pilots are removed after."""
+    made: list[Factory] = []
 
+    def make(entries: list[dict[str, Any]]) -> Factory:
+        factory = start_factory(sites, entries, tmp_path, processes)
+        made.append(factory)
+        return factory
 
-@dataclass
-class Sites:
-    """The factory's schedd, a CE (its own collector and schedd), and the factory's token dir."""
-
-    factory: CondorPool
-    ce: CondorPool
-    tokens: Path
-    slurm_conf: str | None
-
-
-def start_sites(release: Release, root: Path, slurm_conf: str | None) -> Sites:
-    factory = CondorPool(
-        release, schedd_pool_spec(root / "factory", FACTORY_SCHEDD, FACTORY_DOMAIN, slurm_conf)
-    )
-    ce = CondorPool(release, schedd_pool_spec(root / "ce", CE_SCHEDD, CE_DOMAIN, slurm_conf))
-    start_schedd_pool(factory)
-    try:
-        start_schedd_pool(ce)
-    except Exception:
-        factory.stop()
-        raise
-    tokens = root / "factory-tokens"
-    factory.write_token(tokens, FACTORY_SUBMITTER, authz=("READ", "WRITE"))
-    return Sites(factory, ce, tokens, slurm_conf)
+    yield make
+    for factory in made:  # leave no pilot behind in the shared schedds
+        factory.remove_all()

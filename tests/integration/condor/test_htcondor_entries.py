@@ -9,31 +9,29 @@ removes, releases held pilots and gives up on them, survives kill -9 and a sched
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from glidein.common.bus import Bus
-from glidein.common.classads import from_dict
-from glidein.common.errors import GlideinError
-from glidein.common.glideclient import ClientRequest, request_ad
-from glidein.factory.state import PilotStore
-from glidein.pool.condor.personal import children_of, pool_account
+from glidein.pool.condor.personal import children_of
 from glidein.pool.condor.release import Release
-from glidein.pool.condor.sites import FACTORY_SCHEDD, condor_grid_resource, schedd_name
-from tests.factory_support import FactorySetup, write_factory
-from tests.integration.condor.conftest import Sites, start_sites
-from tests.procs import Processes, free_port, wait_for, wait_for_port
+from tests.integration.condor.pilots_support import (
+    TOKEN,
+    Sites,
+    condor_entry,
+    factory_log_dir,
+    job_of,
+    queued_ids,
+    start_sites,
+)
+from tests.procs import wait_for
 
 WAIT_AT_CE = {"+remote_JobUniverse": "5"}  # idle at the CE: it has no startd
 RUN_AT_CE = {"+remote_JobUniverse": "12"}  # the CE's local universe runs it at once
-TOKEN = "eyJ0eXAiOiJKV1QifQ.pilot-token-for-the-users-pool.sig"  # what the frontend seals for pilots
 
 
 @pytest.fixture(scope="module")
@@ -44,113 +42,6 @@ def sites(condor_release: Release, condor_dir: Path) -> Iterator[Sites]:
     finally:
         found.ce.stop()
         found.factory.stop()
-
-
-def log_dir(sites: Sites) -> Path:
-    """A pilot output directory the schedd (running as the pool account) may write."""
-    path = Path(tempfile.mkdtemp(prefix="pilots-", dir=sites.factory.spec.root.parent))
-    uid, gid, _ = pool_account()
-    os.chown(path, uid, gid)
-    return path
-
-
-def condor_entry(name: str, sites: Sites, remote: dict[str, str], **over: Any) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "name": name,
-        "gatekeeper": sites.ce.collector,
-        "submitter": {
-            "type": "htcondor",
-            "grid_resource": condor_grid_resource(sites.ce),
-            "schedd": schedd_name(FACTORY_SCHEDD),
-            "collector": sites.factory.collector,
-            "submit_attrs": remote,
-            "log_dir": str(log_dir(sites)),
-        },
-        "attrs": {"GLIDEIN_Site": {"value": f"Site_{name}"}, "GLIDEIN_CPUS": {"value": 1, "type": "int"}},
-        "limits": {"max_idle": 20, "max_glideins": 20, "max_per_cycle": 10, "submit_rate": 100},
-        "removal": {"max_share": 1.0},
-        "held": {"max_releases": 1, "backoff": 1, "max_backoff": 1},
-        "pilot": {"hold_time": 0},
-    }
-    entry.update(over)
-    return entry
-
-
-class Factory:
-    """A real `glidein factory run` on an embedded bus, asked for pilots by signed requests."""
-
-    def __init__(self, setup: FactorySetup, bus: Bus, processes: Processes, sites: Sites) -> None:
-        self.setup, self.bus, self.processes, self.sites = setup, bus, processes, sites
-        self.runs = 0
-        self.proc = self.start()
-
-    def start(self) -> Any:
-        self.runs += 1
-        name = f"factory{self.runs}"
-        self.log_name = name
-        return self.processes.glidein(["factory", "run", "--config", str(self.setup.config)], name)
-
-    def cycles(self) -> int:
-        return self.processes.log(self.log_name).count("cycle done")
-
-    def wait_cycles(self, n: int, timeout: float = 60) -> None:
-        target = self.cycles() + n
-        wait_for(lambda: self.cycles() >= target, timeout=timeout, interval=0.5)
-
-    def ask(self, entry: str, idle: int, seq: int, mode: str = "NO") -> None:
-        (glob,) = self.bus.query("glidefactoryglobal")
-        req = ClientRequest(
-            f"{entry}@g@f1", "fe1", "main", idle, idle, seq, "frontend", mode, secrets={"GLIDEIN_Token": TOKEN}
-        )
-        self.bus.advertise([from_dict(request_ad(req, self.setup.frontend_key, str(glob["PubKeyValue"])))])
-
-    def pilots(self, entry: str, active: bool = True) -> dict[str, Any]:
-        store = PilotStore(self.setup.state_dir / "factory.db")
-        try:
-            if active:
-                return {r.pilot_id: r for r in store.active(entry)}
-            rows = store.conn.execute(
-                "SELECT pilot_id, state, exit_code, releases, held_reason FROM pilots WHERE entry = ?",
-                (entry,),
-            )
-            return {row[0]: row[1:] for row in rows}
-        finally:
-            store.close()
-
-    def schedd_jobs(self, pool: str = "factory") -> list[dict[str, Any]]:
-        """Job ads (pilot id, status) in the factory's or the CE's schedd queue."""
-        target = self.sites.factory if pool == "factory" else self.sites.ce
-        names = ", ".join(f'"{name}"' for name in self.setup.entries)  # this test's pilots only
-        mine = f"member(GlideinEntryName, {{{names}}})"
-        fields = ("GlideinPilotId", "JobStatus", "ClusterId", "ProcId")
-        out = target.tool("condor_q", "-allusers", "-constraint", mine, "-af:t", *fields)
-        rows = [line.split("\t") for line in out.splitlines() if line.strip()]
-        return [{"id": r[0], "status": int(r[1]), "job": f"{r[2]}.{r[3]}"} for r in rows]
-
-
-@pytest.fixture
-def factory_for(sites: Sites, tmp_path: Path, processes: Processes) -> Iterator[Any]:
-    made: list[Factory] = []
-
-    def make(entries: list[dict[str, Any]]) -> Factory:
-        port = free_port()
-        processes.glidein(["collector", "--port", str(port)], "collector")
-        wait_for_port(port)
-        setup = write_factory(
-            tmp_path, entries, collector=f"127.0.0.1:{port}", condor_tokens=str(sites.tokens)
-        )
-        bus = Bus([f"127.0.0.1:{port}"], timeout=5)
-        factory = Factory(setup, bus, processes, sites)
-        wait_for(lambda: len(bus.query("glidefactory")) == len(entries), timeout=30)
-        made.append(factory)
-        return factory
-
-    yield make
-    for factory in made:  # leave no pilot behind in the shared schedds
-        ids = [job["job"] for job in factory.schedd_jobs()]
-        if ids:
-            with contextlib.suppress(GlideinError):
-                sites.factory.tool("condor_rm", *ids)
 
 
 def test_condor_c_entry_holds_pressure_then_removes(sites: Sites, factory_for: Any) -> None:
@@ -171,13 +62,6 @@ def test_condor_c_entry_holds_pressure_then_removes(sites: Sites, factory_for: A
     assert {row[0] for row in factory.pilots("ce_wait", active=False).values()} == {"removed"}
 
 
-def _job_of(factory: Factory, entry: str) -> tuple[str, str]:
-    wait_for(lambda: len(factory.pilots(entry)) == 1, timeout=30)
-    (pilot_id,) = factory.pilots(entry)
-    wait_for(lambda: factory.pilots(entry)[pilot_id].backend_id != "", timeout=30)
-    return pilot_id, factory.pilots(entry)[pilot_id].backend_id
-
-
 def test_held_pilots_are_released_then_removed(sites: Sites, factory_for: Any) -> None:
     # the schedd's own policy holds this pilot whenever it has been idle 3 s, with a transient reason
     flaky = {
@@ -189,7 +73,7 @@ def test_held_pilots_are_released_then_removed(sites: Sites, factory_for: Any) -
         [condor_entry("ce_flaky", sites, flaky), condor_entry("ce_hold", sites, WAIT_AT_CE)]
     )
     factory.ask("ce_flaky", 1, seq=1)
-    flaky_id, job = _job_of(factory, "ce_flaky")
+    flaky_id, job = job_of(factory, "ce_flaky")
     # held (recoverable) -> released after the back-off -> held again -> no release left: removed
     wait_for(lambda: flaky_id not in factory.pilots("ce_flaky"), timeout=60, interval=0.5)
     factory.ask("ce_flaky", 0, seq=2)
@@ -201,7 +85,7 @@ def test_held_pilots_are_released_then_removed(sites: Sites, factory_for: Any) -
     wait_for(lambda: job not in {j["job"] for j in factory.schedd_jobs()}, timeout=60, interval=1)
     # an operator's condor_hold is respected: the pilot is removed, never released
     factory.ask("ce_hold", 1, seq=1)
-    pilot_id, job = _job_of(factory, "ce_hold")
+    pilot_id, job = job_of(factory, "ce_hold")
     sites.factory.tool("condor_hold", job)
     wait_for(lambda: pilot_id not in factory.pilots("ce_hold"), timeout=60, interval=0.5)
     factory.ask("ce_hold", 0, seq=2)
@@ -217,14 +101,6 @@ def schedd_pid(pool: Any) -> int:
         if Path(f"/proc/{pid}/comm").read_text().strip() == "condor_schedd":
             return pid
     return 0
-
-
-def queued_ids(factory: Factory) -> set[str] | None:
-    """Pilot ids in the factory's schedd; None while it does not answer."""
-    try:
-        return {j["id"] for j in factory.schedd_jobs()}
-    except GlideinError:
-        return None
 
 
 def test_kill_9_and_a_schedd_restart_lose_and_repeat_nothing(sites: Sites, factory_for: Any) -> None:
@@ -260,7 +136,7 @@ def test_a_failing_pilot_comes_back_with_its_exit_code_and_output(sites: Sites, 
     # the CE runs the pilot at once; it cannot reach the stage (no web server): Network failure, exit 2
     factory = factory_for([condor_entry("ce_run", sites, RUN_AT_CE)])
     factory.ask("ce_run", 1, seq=1)
-    pilot_id, _job = _job_of(factory, "ce_run")
+    pilot_id, _job = job_of(factory, "ce_run")
     wait_for(lambda: pilot_id not in factory.pilots("ce_run"), timeout=120, interval=1)
     factory.ask("ce_run", 0, seq=2)
     state, code, _releases, _reason = factory.pilots("ce_run", active=False)[pilot_id]
@@ -279,11 +155,3 @@ def test_a_failing_pilot_comes_back_with_its_exit_code_and_output(sites: Sites, 
     pilot_dir = factory.setup.state_dir / "pilots" / pilot_id
     wait_for((pilot_dir / "stderr.txt").exists, timeout=30, interval=0.5)
     assert (pilot_dir / "stdout.txt").resolve() == (entry_log_dir / f"{pilot_id}.out").resolve()
-
-
-def factory_log_dir(factory: Factory, entry: str) -> str:
-    import yaml
-
-    cfg = yaml.safe_load(factory.setup.config.read_text())
-    (found,) = [e for e in cfg["entries"] if e["name"] == entry]
-    return str(found["submitter"]["log_dir"])

@@ -14,6 +14,7 @@ import pytest
 
 from glidein.common.errors import SubmitError
 from glidein.factory.pilot_states import PilotState
+from glidein.factory.staging import WRAPPER_PATH
 from glidein.factory.submitters.base import PilotRef, PilotSpec
 from glidein.factory.submitters.htcondor import HTCondorSubmitter
 from glidein.factory.submitters.htcondor_desc import (
@@ -44,7 +45,9 @@ CASES = [
 
 
 def spec(pilot_id: str, *extra: str, **fields: Any) -> PilotSpec:
-    return PilotSpec(pilot_id, "ce1", "fe1.main", [*ARGV, *extra], labels=LABELS, **fields)
+    """A pilot of the real wrapper (the adapter copies it next to the pilots' output)."""
+    argv = ["python3", str(WRAPPER_PATH), *ARGV[2:], *extra]
+    return PilotSpec(pilot_id, "ce1", "fe1.main", argv, labels=LABELS, **fields)
 
 
 @pytest.mark.parametrize(("name", "resource", "extra"), CASES)
@@ -143,7 +146,9 @@ def params(**extra: Any) -> SimpleNamespace:
 def test_one_transaction_per_batch_and_private_parameter_files(tmp_path: Path) -> None:
     schedd = FakeSchedd()
     sub = HTCondorSubmitter("ce1", params(log_dir=None), tmp_path, lambda _p: schedd)
-    other = PilotSpec("p0003", "ce1", "fe2.main", ARGV, labels=LABELS)  # another client: own cluster
+    other = PilotSpec(
+        "p0003", "ce1", "fe2.main", spec("x").argv, labels=LABELS
+    )  # another client: own cluster
     assert sub.submit([spec("p0001"), spec("p0002"), other]) == {
         "p0001": "101.0",
         "p0002": "101.1",
@@ -151,6 +156,9 @@ def test_one_transaction_per_batch_and_private_parameter_files(tmp_path: Path) -
     }
     desc, rows = schedd.submitted[0]
     assert [r["GlideinPilot"] for r in rows] == ["p0001", "p0002"]
+    copy = tmp_path / "condor" / "ce1" / "glidein_startup.py"  # executable, for a batch system in place
+    assert desc["executable"] == str(copy) and copy.read_bytes() == WRAPPER_PATH.read_bytes()
+    assert copy.stat().st_mode & 0o777 == 0o755
     assert desc["MY.GlideinPilotId"] == '"$(GlideinPilot)"'
     log_dir = tmp_path / "condor" / "ce1"
     assert desc["initialdir"] == str(log_dir)
@@ -179,7 +187,7 @@ def test_token_files_must_be_private(tmp_path: Path) -> None:
     schedd = FakeSchedd()
     sub = HTCondorSubmitter("ce1", params(token_file=token), tmp_path, lambda _p: schedd)
     with pytest.raises(SubmitError, match="readable by others; chmod 600"):
-        sub.submit([SPEC])
+        sub.submit([spec("p0001")])
     os.chmod(token, 0o600)
     fe_token = tmp_path / "fe1.token"
     fe_token.write_text("t\n")
@@ -187,21 +195,21 @@ def test_token_files_must_be_private(tmp_path: Path) -> None:
     sub = HTCondorSubmitter(
         "ce1", params(token_file=token, frontend_token_files={"fe1": fe_token}), tmp_path, lambda _p: schedd
     )
-    sub.submit([SPEC])
+    sub.submit([spec("p0001")])
     assert schedd.submitted[-1][0]["scitokens_file"] == str(fe_token)  # the frontend's own wins
     missing = HTCondorSubmitter("ce1", params(token_file=tmp_path / "none"), tmp_path, lambda _p: schedd)
     with pytest.raises(SubmitError, match="none: No such file"):
-        missing.submit([SPEC])
+        missing.submit([spec("p0001")])
 
 
 def test_refused_and_uncertain_submissions(tmp_path: Path) -> None:
     refusing = HTCondorSubmitter("ce1", params(), tmp_path, lambda _p: FakeSchedd("Invalid grid_resource"))
     with pytest.raises(SubmitError, match="schedd refused"):
-        refusing.submit([SPEC])
+        refusing.submit([spec("p0001")])
     assert not refusing.uncertain
     lost = HTCondorSubmitter("ce1", params(), tmp_path, lambda _p: FakeSchedd("connection timed out"))
     with pytest.raises(SubmitError):
-        lost.submit([SPEC])
+        lost.submit([spec("p0001")])
     assert lost.uncertain == {"p0001"}  # maybe queued: reconcile finds it by GlideinPilotId or not
 
 
