@@ -15,8 +15,10 @@ import tarfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from glidein.common.errors import GlideinError
+from glidein.demo import condor_sites
 from glidein.pool.condor.config import PoolSpec
 from glidein.pool.condor.personal import NOBODY, CondorPool
 from glidein.pool.condor.release import Release
@@ -155,8 +157,10 @@ def pack_release(release: Release, target: Path) -> Path:
     return target
 
 
-def template_values(root: Path, release: Release) -> dict[str, str]:
-    """Template values of etc/demo/*.yaml for real HTCondor: tokens, the tarball, pilot knobs."""
+def template_values(layout: Any, release: Release) -> dict[str, str]:
+    """Template values of etc/demo/*.yaml for real HTCondor: tokens, the tarball, pilot knobs, and
+    the entries of the CE and of the factory's blahp (demo/condor_sites.py)."""
+    root = layout.root
     tokens = root / "keys" / "tokens"
     tarball = pack_release(release, root / "condor" / "htcondor-release.tar.gz")
     params = {
@@ -168,6 +172,7 @@ def template_values(root: Path, release: Release) -> dict[str, str]:
     return {
         "factory_bus": f"condor_tokens: {tokens / 'factory'}\n",
         "factory_staging": f"  startd_mode: condor\n  condor_tarball: {tarball}\n",
+        "condor_entries": condor_sites.entries_yaml(root, layout.ports, layout.slurm),
         "frontend_bus": f"condor_tokens: {tokens / 'frontend'}   # WMS and users' pool tokens\n",
         "frontend_schedds": "schedds: []\ndiscover_schedds: true   # the users' pool's schedd ads",
         "credential_type": "idtoken",

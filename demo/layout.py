@@ -27,7 +27,7 @@ from glidein.demo import condor
 from glidein.pool.condor.release import Release
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "etc" / "demo"
-PORTS = ("wms", "pool", "schedd", "stage", "monitor", "frontend_monitor")
+PORTS = ("wms", "pool", "schedd", "stage", "monitor", "frontend_monitor", "factory_schedd", "ce")
 
 
 @dataclass
@@ -118,6 +118,7 @@ def embedded_values(layout: DemoLayout) -> dict[str, str]:
     return {
         "factory_bus": "",
         "factory_staging": "",
+        "condor_entries": "",
         "frontend_bus": "",
         "frontend_schedds": f'schedds:\n  - {{name: demo_schedd, type: embedded, url: "{schedd}"}}\n'
         "discover_schedds: false",
@@ -134,7 +135,7 @@ def prepare(root: Path, jobs: int, use_slurm: bool, release: Release | None = No
     for sub in ("keys", "logs", "factory", "frontend", "schedd", "jobs/out"):
         (layout.root / sub).mkdir(parents=True, exist_ok=True)
     os.chmod(layout.keys, 0o700)
-    mode = embedded_values(layout) if release is None else condor.template_values(layout.root, release)
+    mode = embedded_values(layout) if release is None else condor.template_values(layout, release)
     factory_pub = _write_key(layout.keys / "factory_signing.pem", crypto.generate_signing_key())
     crypto.save_private_key(crypto.generate_box_key(), layout.keys / "factory_box.pem")
     crypto.save_private_key(crypto.generate_signing_key(), layout.keys / "stage_signing.pem")

@@ -22,7 +22,7 @@ from typing import TextIO
 
 from glidein.common.config import load_factory_config
 from glidein.common.errors import GlideinError
-from glidein.demo import cleanup, condor, slurm
+from glidein.demo import cleanup, condor, condor_sites, slurm
 from glidein.demo.layout import DemoLayout, expected_output, prepare
 from glidein.demo.processes import GLIDEIN, Supervisor, port_open, stop_pid_file, wait_until
 from glidein.demo.summary import Summary, SummaryInputs, collect, format_summary
@@ -177,7 +177,7 @@ def _run(layout: DemoLayout, opts: DemoOptions, cluster: slurm.SlurmCluster | No
     pools = None
     try:
         if layout.condor is not None:
-            pools = start_condor(layout, sup, layout.condor)
+            pools = start_condor(layout, sup, layout.condor, cluster.conf if cluster else None)
             _say(opts, f"HTCondor {layout.condor.version() or '?'} from {layout.condor.root}")
         start_services(layout, sup)
         _say(
@@ -213,11 +213,17 @@ def _run(layout: DemoLayout, opts: DemoOptions, cluster: slurm.SlurmCluster | No
     return 0 if ok else 1
 
 
-def start_condor(layout: DemoLayout, sup: Supervisor, release: Release) -> condor.CondorPools:
-    """The users' pool and the WMS collector on real HTCondor, tracked by the supervisor."""
+def start_condor(
+    layout: DemoLayout, sup: Supervisor, release: Release, slurm_conf: str | None
+) -> condor.CondorPools:
+    """The users' pool, the WMS collector, the factory's schedd and the CE on real HTCondor,
+    tracked by the supervisor."""
     ports = (layout.ports["pool"], layout.ports["wms"])
     pools = condor.start_pools(release, layout.root, ports, layout.keys / "tokens")
-    for name, pool in (("condor-users", pools.users), ("condor-wms", pools.wms)):
+    sites = condor_sites.site_pools(release, layout.root, layout.ports, slurm_conf)
+    condor_sites.start_site_pools(sites, layout.keys / "tokens" / "factory")
+    names = ("condor-users", "condor-wms", "condor-factory-schedd", "condor-ce")
+    for name, pool in zip(names, (pools.users, pools.wms, *sites), strict=True):
         if pool.proc is not None:
             sup.adopt(name, pool.proc, pool.spec.root / "master.out")
     return pools
