@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from glidein.factory.staging import WRAPPER_PATH
 from glidein.pool.condor.personal import children_of
 from glidein.pool.condor.release import Release
 from tests.integration.condor.pilots_support import (
@@ -25,12 +26,14 @@ from tests.integration.condor.pilots_support import (
     condor_entry,
     factory_log_dir,
     job_of,
+    log_dir,
     queued_ids,
     start_sites,
 )
 from tests.procs import wait_for
 
 WAIT_AT_CE = {"+remote_JobUniverse": "5"}  # idle at the CE: it has no startd
+GOLDEN = Path(__file__).parents[2] / "unit" / "factory" / "submitters" / "data"
 RUN_AT_CE = {"+remote_JobUniverse": "12"}  # the CE's local universe runs it at once
 
 
@@ -155,3 +158,35 @@ def test_a_failing_pilot_comes_back_with_its_exit_code_and_output(sites: Sites, 
     pilot_dir = factory.setup.state_dir / "pilots" / pilot_id
     wait_for((pilot_dir / "stderr.txt").exists, timeout=30, interval=0.5)
     assert (pilot_dir / "stdout.txt").resolve() == (entry_log_dir / f"{pilot_id}.out").resolve()
+
+
+@pytest.mark.parametrize("name", ["ce", "arc", "batch"])
+def test_golden_submit_descriptions_are_accepted_by_a_real_schedd(
+    name: str, sites: Sites, tmp_path: Path
+) -> None:
+    """The unit tests' golden files (tests/unit/factory/submitters/data), with this machine's paths,
+    go through condor_submit to the factory's schedd, on hold: no ARC-CE exists here, and the CE
+    and Slurm paths run in the other tests."""
+    root = log_dir(sites)
+    token = root / "ce.token"
+    token.write_text("not-a-real-token\n")
+    os.chmod(token, 0o600)
+    for pilot in ("p0001", "p0002"):
+        (root / f"{pilot}.params").write_text("GLIDEIN_Token=t\n")
+    text = (GOLDEN / f"golden_{name}.sub").read_text()
+    text = text.replace("/var/log/glidein/condor/ce1", str(root)).replace("/etc/glidein/ce.token", str(token))
+    text = text.replace("/srv/stage/glidein_startup.py", str(WRAPPER_PATH))
+    sub = root / "pilots.sub"
+    sub.write_text(text.replace("queue GlideinPilot", "hold = True\nqueue GlideinPilot"))
+    os.chmod(root, 0o777)
+    out = sites.factory.tool("condor_submit", "-terse", str(sub), cwd=root)
+    cluster = out.split(".")[0].strip()
+    try:
+        fields = ("GlideinPilotId", "JobUniverse", "GridResource", "ScitokensFile", "Args", "Arguments")
+        rows = sites.factory.tool("condor_q", cluster, "-af:t", *fields).splitlines()
+        ads = [row.split("\t") for row in rows]
+        assert [ad[0] for ad in ads] == ["p0001", "p0002"] and {ad[1] for ad in ads} == {"9"}
+        assert (ads[0][3] == str(token)) == (name != "batch")
+        assert "-param_file p0001.params" in ads[0][5] and "GLIDEIN_Token" not in ads[0][5]
+    finally:
+        sites.factory.tool("condor_rm", cluster)
