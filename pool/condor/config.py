@@ -29,6 +29,10 @@ FAST = {
     "SCHEDD_MIN_INTERVAL": "1",
     "PERIODIC_EXPR_INTERVAL": "2",  # periodic_hold/release/remove of jobs (default 60)
     "GRIDMANAGER_JOB_PROBE_INTERVAL": "5",
+    # the gridmanager and the Condor-C gahp batch their calls to a schedd every 5 s by default:
+    # each step of a pilot's way to a CE (submit, stage in, poll, stage out) waited that long
+    "GRIDMANAGER_CONTACT_SCHEDD_DELAY": "1",
+    "C_GAHP_CONTACT_SCHEDD_DELAY": "1",
     # the collector expires ads every CLASSAD_LIFETIME seconds (its housekeeping interval, default 900)
     "CLASSAD_LIFETIME": "15",
 }
