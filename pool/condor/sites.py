@@ -10,13 +10,18 @@ one named schedd, and the blahp settings of shared/htcondor/README.md when a Slu
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from glidein.pool.condor.config import PoolSpec
 from glidein.pool.condor.personal import CondorPool
+from glidein.pool.condor.release import Release
 
 FACTORY_SCHEDD = "factory"
 CE_SCHEDD = "ce"
+FACTORY_DOMAIN = "factory.127.0.0.1"  # trust domains of the two pools that `start_sites` starts
+CE_DOMAIN = "ce.127.0.0.1"
+FACTORY_SUBMITTER = f"gfactory@{FACTORY_DOMAIN}"  # the factory's identity at its own schedd
 HOST_ALIAS = "127-0-0-1.localdomain"  # the daemons' host name on loopback with NO_DNS
 BLAH_CONFIG = "blah.config"
 # The blahp's own config: where Slurm's commands are, and that every path is shared with the
@@ -88,3 +93,37 @@ def schedd_name(schedd: str) -> str:
 def condor_grid_resource(ce_pool: CondorPool, schedd: str = CE_SCHEDD) -> str:
     """`grid_resource` of a pilot sent by Condor-C to the CE schedd of `ce_pool`."""
     return f"condor {schedd_name(schedd)} {ce_pool.collector}"
+
+
+@dataclass
+class Sites:
+    """The factory's schedd, a CE (its own collector and schedd), and the factory's token dir."""
+
+    factory: CondorPool
+    ce: CondorPool
+    tokens: Path
+    slurm_conf: str | None
+
+    def stop(self) -> None:
+        """Both pools stopped by pid, the CE first."""
+        self.ce.stop()
+        self.factory.stop()
+
+
+def start_sites(release: Release, root: Path, slurm_conf: str | None) -> Sites:
+    """The factory's schedd pool and a CE pool under `root`, and `root/factory-tokens` holding the
+    factory's IDTOKEN (FACTORY_SUBMITTER, READ and WRITE) for its schedd; `root` must be enterable
+    by the pool account."""
+    factory = CondorPool(
+        release, schedd_pool_spec(root / "factory", FACTORY_SCHEDD, FACTORY_DOMAIN, slurm_conf)
+    )
+    ce = CondorPool(release, schedd_pool_spec(root / "ce", CE_SCHEDD, CE_DOMAIN, slurm_conf))
+    start_schedd_pool(factory)
+    try:
+        start_schedd_pool(ce)
+    except Exception:
+        factory.stop()
+        raise
+    tokens = root / "factory-tokens"
+    factory.write_token(tokens, FACTORY_SUBMITTER, authz=("READ", "WRITE"))
+    return Sites(factory, ce, tokens, slurm_conf)

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,51 +15,18 @@ from glidein.common.classads import from_dict
 from glidein.common.errors import GlideinError
 from glidein.common.glideclient import ClientRequest, request_ad
 from glidein.factory.state import PilotStore
-from glidein.pool.condor.personal import CondorPool, pool_account
-from glidein.pool.condor.release import Release
+from glidein.pool.condor.personal import pool_account
 from glidein.pool.condor.sites import (
-    CE_SCHEDD,
     FACTORY_SCHEDD,
+    Sites,
     condor_grid_resource,
     schedd_name,
-    schedd_pool_spec,
-    start_schedd_pool,
+    start_sites,  # noqa: F401 - the tests import it from here
 )
 from tests.factory_support import FactorySetup, write_factory
 from tests.procs import Processes, free_port, wait_for, wait_for_port
 
 TOKEN = "eyJ0eXAiOiJKV1QifQ.pilot-token-for-the-users-pool.sig"  # what the frontend seals for pilots
-
-
-FACTORY_DOMAIN = "factory.127.0.0.1"
-CE_DOMAIN = "ce.127.0.0.1"
-FACTORY_SUBMITTER = f"gfactory@{FACTORY_DOMAIN}"  # the factory's identity at its own schedd
-
-
-@dataclass
-class Sites:
-    """The factory's schedd, a CE (its own collector and schedd), and the factory's token dir."""
-
-    factory: CondorPool
-    ce: CondorPool
-    tokens: Path
-    slurm_conf: str | None
-
-
-def start_sites(release: Release, root: Path, slurm_conf: str | None) -> Sites:
-    factory = CondorPool(
-        release, schedd_pool_spec(root / "factory", FACTORY_SCHEDD, FACTORY_DOMAIN, slurm_conf)
-    )
-    ce = CondorPool(release, schedd_pool_spec(root / "ce", CE_SCHEDD, CE_DOMAIN, slurm_conf))
-    start_schedd_pool(factory)
-    try:
-        start_schedd_pool(ce)
-    except Exception:
-        factory.stop()
-        raise
-    tokens = root / "factory-tokens"
-    factory.write_token(tokens, FACTORY_SUBMITTER, authz=("READ", "WRITE"))
-    return Sites(factory, ce, tokens, slurm_conf)
 
 
 def log_dir(sites: Sites) -> Path:
