@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from glidein.common import classads
+from glidein.common.condor_auth import use_token_dir
 from glidein.common.errors import GlideinError
 from glidein.factory import ads, budgets, downtimes, staging
 from glidein.factory.entry import Limits, TokenBucket
@@ -341,7 +342,12 @@ class FactoryCycle:
         if workers <= 1 or len(tasks) <= 1:
             return [work_entry(t) for t in tasks]
         if self.executor is None:
-            self.executor = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+            self.executor = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=use_token_dir,  # htcondor2's settings are per process: the workers too
+                initargs=(self.cfg.condor_tokens,),
+            )
         try:
             return list(self.executor.map(work_entry, tasks, chunksize=max(1, len(tasks) // (workers * 8))))
         except Exception as exc:  # a broken pool: do this cycle inline, make a new pool next time

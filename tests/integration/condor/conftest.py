@@ -109,8 +109,8 @@ def factory_for(sites: Sites, tmp_path: Path, processes: Processes) -> Iterator[
     """Start a factory for the test's entries (the module's `sites`); its pilots are removed after."""
     made: list[Factory] = []
 
-    def make(entries: list[dict[str, Any]]) -> Factory:
-        factory = start_factory(sites, entries, tmp_path, processes)
+    def make(entries: list[dict[str, Any]], workers: int = 1) -> Factory:
+        factory = start_factory(sites, entries, tmp_path, processes, workers)
         made.append(factory)
         return factory
 

@@ -126,12 +126,16 @@ class Factory:
                 self.sites.factory.tool("condor_rm", *ids)
 
 
-def start_factory(sites: Sites, entries: list[dict[str, Any]], tmp: Path, processes: Processes) -> Factory:
-    """A factory with `entries` on its own embedded bus, authenticating to its schedd by IDTOKEN."""
+def start_factory(
+    sites: Sites, entries: list[dict[str, Any]], tmp: Path, processes: Processes, workers: int = 1
+) -> Factory:
+    """A factory with `entries` on its own embedded bus, authenticating to its schedd by IDTOKEN
+    (from its entry worker processes too when `workers` > 1)."""
     port = free_port()
     processes.glidein(["collector", "--port", str(port)], "collector")
     wait_for_port(port)
-    setup = write_factory(tmp, entries, collector=f"127.0.0.1:{port}", condor_tokens=str(sites.tokens))
+    bus = f"127.0.0.1:{port}"
+    setup = write_factory(tmp, entries, collector=bus, workers=workers, condor_tokens=str(sites.tokens))
     bus = Bus([f"127.0.0.1:{port}"], timeout=5)
     factory = Factory(setup, bus, processes, sites)
     wait_for(lambda: len(bus.query("glidefactory")) == len(entries), timeout=30)

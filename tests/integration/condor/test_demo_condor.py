@@ -37,7 +37,7 @@ def demo_dir() -> Iterator[Path]:
 
 
 def _tool(release: Release, demo: Path, pool: str, name: str, *args: str) -> str:
-    """An HTCondor tool run against one of the demo's pools (`users` or `wms`)."""
+    """An HTCondor tool run against one of the demo's pools (`users`, `wms`, `factory` or `ce`)."""
     env = dict(os.environ, CONDOR_CONFIG=str(demo / "condor" / pool / "condor_config"))
     env["_CONDOR_CONDOR_IDS"] = "65534.65534"
     done = subprocess.run(
@@ -102,8 +102,26 @@ def test_demo_on_real_htcondor(condor_release: Release, demo_dir: Path) -> None:
         assert "glideresource" in status("users", "-any", "-af", "MyType").split()
         factory_ads = status("wms", "-any", "-const", 'MyType == "glidefactory"', "-af", "Name").split()
         assert sorted(factory_ads) == [
-            f"LOCAL_{s}@demo@demo_factory" for s in ("BlackHole", "Flaky", "SlowQueue")
+            f"{s}@demo@demo_factory" for s in ("CE_Site", "LOCAL_BlackHole", "LOCAL_Flaky", "LOCAL_SlowQueue")
         ]
+        # the CE entry's pilots went from the factory's own schedd by Condor-C to the CE's schedd
+        ce_jobs = "GlideinEntryName" + ' == "CE_Site"'
+        for pool in ("factory", "ce"):
+            seen_there = _tool(
+                condor_release,
+                demo_dir,
+                pool,
+                "condor_q",
+                "-allusers",
+                "-const",
+                ce_jobs,
+                "-af",
+                "GlideinPilotId",
+            )
+            seen_there += _tool(
+                condor_release, demo_dir, pool, "condor_history", "-const", ce_jobs, "-af", "GlideinPilotId"
+            )
+            assert seen_there.split(), f"no CE_Site pilot in the {pool} schedd"
 
         # the frontend dies without a word: its ads expire on the WMS collector (ClassAdLifetime)
         pids = json.loads((demo_dir / "pids.json").read_text())

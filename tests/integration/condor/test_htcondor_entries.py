@@ -72,11 +72,11 @@ def test_held_pilots_are_released_then_removed(sites: Sites, factory_for: Any) -
         "periodic_hold": "JobStatus == 1 && time() - EnteredCurrentStatus > 3",
         "periodic_hold_reason": '"transient error at the CE (test policy)"',
     }
-    factory = factory_for(
-        [condor_entry("ce_flaky", sites, flaky), condor_entry("ce_hold", sites, WAIT_AT_CE)]
-    )
+    entries = [condor_entry("ce_flaky", sites, flaky), condor_entry("ce_hold", sites, WAIT_AT_CE)]
+    factory = factory_for(entries, workers=2)  # entry worker processes authenticate with the token too
     factory.ask("ce_flaky", 1, seq=1)
     flaky_id, job = job_of(factory, "ce_flaky")
+    assert sites.factory.tool("condor_q", job, "-af", "Owner").split() == ["gfactory"]
     # held (recoverable) -> released after the back-off -> held again -> no release left: removed
     wait_for(lambda: flaky_id not in factory.pilots("ce_flaky"), timeout=60, interval=0.5)
     factory.ask("ce_flaky", 0, seq=2)
@@ -132,7 +132,10 @@ def test_kill_9_and_a_schedd_restart_lose_and_repeat_nothing(sites: Sites, facto
     assert ids <= set(factory.pilots("ce_many"))  # the same pilots, none lost
     assert len(factory.pilots("ce_many", active=False)) == 6  # and none submitted again
     factory.ask("ce_many", 0, seq=2, mode="ALL")
-    wait_for(lambda: not factory.pilots("ce_many"), timeout=60, interval=0.5)
+    # every pilot in the schedd is removed; a record never sent waits for its grace period (LOST)
+    wait_for(lambda: set(factory.pilots("ce_many")) <= set(unsent), timeout=60, interval=0.5)
+    live = lambda: {j["id"] for j in factory.schedd_jobs() if j["status"] != 3}  # noqa: E731 (3: removed)
+    wait_for(lambda: not live(), timeout=60, interval=1)  # condor_rm'd; the gridmanager cleans up the CE
 
 
 def test_a_failing_pilot_comes_back_with_its_exit_code_and_output(sites: Sites, factory_for: Any) -> None:
