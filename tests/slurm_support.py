@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from glidein.demo.processes import alive
+
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 PREFIX = Path("/tmp/glidein-slurm-pytest")
 ENV = {
@@ -57,16 +59,6 @@ def _script(name: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _ctld_running() -> bool:
     """slurmctld named by our pid file is alive and is ours (its command line names PREFIX)."""
     try:
@@ -82,7 +74,7 @@ def _other_sessions() -> list[int]:
     for entry in SESSIONS.iterdir():
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
             continue
-        if _alive(int(entry.name)):
+        if alive(int(entry.name)):
             others.append(int(entry.name))
         else:
             entry.unlink(missing_ok=True)

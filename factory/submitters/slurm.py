@@ -142,18 +142,18 @@ def parse_sbatch(stdout: str) -> str:
     return job_id
 
 
+def _job_fields(line: str, tool: str) -> tuple[str, str, str, str]:
+    """`<job id>|<name>|<a>|<b>` of squeue or sacct, where the job name may contain '|'."""
+    job_id, sep, rest = line.partition("|")
+    parts = rest.rsplit("|", 2)
+    if not sep or len(parts) != 3 or not job_id.strip().isdigit():
+        raise SubmitError(f"unexpected {tool} line: {line[:200]!r}")
+    return job_id.strip(), parts[0], parts[1].strip(), parts[2].strip()
+
+
 def parse_squeue(stdout: str) -> list[SlurmJob]:
-    """Lines of `squeue -h -t all -o '%A|%j|%T|%r'` (job names may contain '|')."""
-    jobs: list[SlurmJob] = []
-    for line in stdout.splitlines():
-        if not line.strip():
-            continue
-        job_id, sep, rest = line.partition("|")
-        parts = rest.rsplit("|", 2)
-        if not sep or len(parts) != 3 or not job_id.strip().isdigit():
-            raise SubmitError(f"unexpected squeue line: {line[:200]!r}")
-        jobs.append(SlurmJob(job_id.strip(), parts[0], parts[1].strip(), parts[2].strip()))
-    return jobs
+    """Lines of `squeue -h -t all -o '%A|%j|%T|%r'`."""
+    return [SlurmJob(*_job_fields(line, "squeue")) for line in stdout.splitlines() if line.strip()]
 
 
 def parse_exit_code(field: str) -> int:
@@ -168,14 +168,11 @@ def parse_sacct(stdout: str) -> list[AccountedJob]:
     """Lines of `sacct -X -n -P -o JobIDRaw,JobName,State,ExitCode` (job names may contain '|')."""
     jobs: list[AccountedJob] = []
     for line in stdout.splitlines():
-        if not line.strip():
-            continue
-        job_id, sep, rest = line.partition("|")
-        parts = rest.rsplit("|", 2)
-        if not sep or len(parts) != 3 or not job_id.strip().isdigit():
-            raise SubmitError(f"unexpected sacct line: {line[:200]!r}")
-        state = parts[1].split(" ", 1)[0].strip()  # "CANCELLED by 0"
-        jobs.append(AccountedJob(job_id.strip(), parts[0], state, parse_exit_code(parts[2])))
+        if line.strip():
+            job_id, name, state, code = _job_fields(line, "sacct")
+            jobs.append(
+                AccountedJob(job_id, name, state.split(" ", 1)[0], parse_exit_code(code))
+            )  # "CANCELLED by 0"
     return jobs
 
 
