@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from glidein.common.classad_limits import AD, EXPRESSION, check_text, measure
+from glidein.common.classad_limits import AD, check_text, measure
 from glidein.common.errors import ClassAdError
 
 LONG_CHAIN = "+".join(["a"] * 200_000)  # about 400 KB: this killed the collector with SIGSEGV
