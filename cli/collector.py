@@ -18,6 +18,8 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument("--port", type=int, default=defaults.port, help="TCP port (0 = any free port)")
     parser.add_argument("--default-lifetime", type=float, default=defaults.default_lifetime,
                         help="seconds an ad without ClassAdLifetime lives")  # fmt: skip
+    parser.add_argument("--max-lifetime", type=float, default=defaults.max_lifetime,
+                        help="longest ClassAdLifetime honoured, seconds (default a day)")  # fmt: skip
     parser.add_argument("--name", default="", help="Name of the collector's own ad")
     parser.add_argument("--max-connections", type=int, default=defaults.max_connections)
     parser.add_argument("--max-message", type=int, default=defaults.max_message, help="bytes per ad/message")
@@ -31,10 +33,12 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--port {args.port}: not a TCP port")
     if args.default_lifetime <= 0:
         raise ConfigError("--default-lifetime must be positive")
+    if args.max_lifetime < args.default_lifetime:
+        raise ConfigError("--max-lifetime must be at least --default-lifetime")
     config = Config(
         host=args.host, port=args.port, name=args.name, default_lifetime=args.default_lifetime,
-        max_connections=args.max_connections, max_message=args.max_message, max_attrs=args.max_attrs,
-        idle_timeout=args.idle_timeout, read_timeout=args.read_timeout,
+        max_lifetime=args.max_lifetime, max_connections=args.max_connections, max_message=args.max_message,
+        max_attrs=args.max_attrs, idle_timeout=args.idle_timeout, read_timeout=args.read_timeout,
     )  # fmt: skip
     asyncio.run(_serve(config))
     return 0

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from glidein.common import classads
 from glidein.common.errors import ClassAdError
 from glidein.pool import cedar
+from glidein.pool.collector.limits import check_ad
 
 # Expressions that read the same in old and new syntax and cannot leak: no backslash, no `;`,
 # no brackets, no `/` (comments), no quoted names; string literals without backslashes.
@@ -24,6 +25,7 @@ _PAIRS = {")": "(", "]": "[", "}": "{"}
 PRIVATE = {"capability", "childclaimids", "claimid", "claimidlist", "claimids", "transferkey"}
 STAMPED = {"lastheardfrom"}
 _PROBES = (("mytype", "\0MyType = "), ("name", "\0Name = "), ("classadlifetime", "\0ClassAdLifetime = "))
+MAX_LIFETIME = 86400.0  # a day: the longest ClassAdLifetime honoured unless configured
 _SPECIAL = re.compile(r"\0[ \t]*(MyType|Name|Machine|ClassAdLifetime)[ \t]*=[ \t]*([^\0]*)", re.I)
 
 
@@ -96,15 +98,17 @@ def _identity(exprs: dict[str, str], default_type: str | None) -> tuple[str, str
     return my_type, ad_name, added
 
 
-def _lifetime(exprs: dict[str, str], default: float) -> float:
+def _lifetime(exprs: dict[str, str], default: float, maximum: float) -> float:
+    """ClassAdLifetime in seconds, at most `maximum`; `default` when absent or not a positive number."""
     text = exprs.get("classadlifetime")
     if text is None:
         return default
-    if text.isdigit():
-        return float(text) if int(text) > 0 else default
-    value = cedar.literal(text)
+    if text.isascii() and text.isdigit() and len(text) <= 15:
+        value: cedar.Literal = int(text)
+    else:
+        value = cedar.literal(text)  # 5,000 digits: a float, inf
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return float(value)
+        return min(float(value), maximum)
     return default
 
 
@@ -177,9 +181,18 @@ def _parse(body: str, added: str | None, stamp: int) -> classads.ClassAd | None:
         return None
 
 
-def build_record(blob: bytes, default_type: str | None, now: float, default_lifetime: float) -> Record:
-    """A Record from the wire lines of one update (each NUL-terminated); ClassAdError says why not."""
+def build_record(
+    blob: bytes,
+    default_type: str | None,
+    now: float,
+    default_lifetime: float,
+    max_lifetime: float = MAX_LIFETIME,
+) -> Record:
+    """A Record from the wire lines of one update (each NUL-terminated); ClassAdError says why not.
+
+    The text is bounded (`limits.check_ad`) before anything parses it."""
     text = blob.decode("utf-8", "replace")
+    check_ad(text)
     probe_text = "\0" + text
     ad = None
     if _plain(text, probe_text):
@@ -198,7 +211,8 @@ def build_record(blob: bytes, default_type: str | None, now: float, default_life
     if added:
         blob += added.encode() + b"\0"
     blob += b"LastHeardFrom = %d\0" % stamp
-    return Record(my_type, ad_name, ad, blob, blob.count(b"\0"), now + _lifetime(exprs, default_lifetime))
+    lifetime = _lifetime(exprs, default_lifetime, max_lifetime)
+    return Record(my_type, ad_name, ad, blob, blob.count(b"\0"), now + lifetime)
 
 
 def _line_name(line: bytes) -> str:

@@ -11,7 +11,8 @@ from glidein.common import classads
 from glidein.common.errors import ClassAdError
 from glidein.pool import cedar
 from glidein.pool.collector import planner
-from glidein.pool.collector.ads import Record, build_record, encode_record
+from glidein.pool.collector.ads import MAX_LIFETIME, Record, build_record, encode_record
+from glidein.pool.collector.limits import check_expression
 from glidein.pool.collector.store import AdStore
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,10 @@ def _exprs(raw_lines: list[bytes]) -> dict[str, str]:
     return exprs
 
 
-def _constraint(text: str | None) -> tuple[classads.ExprTree, dict[str, set[str]]]:
+def _constraint(text: str | None, where: str) -> tuple[classads.ExprTree, dict[str, set[str]]]:
+    """The parsed constraint and its index terms; ClassAdError (naming `where`) if it is too big."""
+    if text:
+        check_expression(text, where)
     new = cedar.old_to_new(text) if text else "true"
     return classads.parse_expr(new), planner.index_terms(new)
 
@@ -67,9 +71,16 @@ def _projection(text: str | None) -> set[str] | None:
 class Collector:
     """The command logic over an AdStore; the server hands it decoded messages."""
 
-    def __init__(self, store: AdStore, default_lifetime: float, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        store: AdStore,
+        default_lifetime: float,
+        clock: Callable[[], float],
+        max_lifetime: float = MAX_LIFETIME,
+    ) -> None:
         self.store = store
         self.default_lifetime = default_lifetime
+        self.max_lifetime = max_lifetime
         self.clock = clock
         self.stats = Stats()
 
@@ -78,7 +89,9 @@ class Collector:
         _, blob = msg.get_ad_blob(alone=True)
         now = self.clock()
         try:
-            record = build_record(blob, cedar.command_type(command), now, self.default_lifetime)
+            record = build_record(
+                blob, cedar.command_type(command), now, self.default_lifetime, self.max_lifetime
+            )
         except ClassAdError as exc:
             self.stats.rejected += 1
             log.warning("peer=%s rejected %s: %s", peer, cedar.COMMAND_NAMES.get(command), exc)
@@ -110,12 +123,12 @@ class Collector:
         else:
             if "requirements" not in exprs:
                 raise ClassAdError("invalidation without Requirements")
-            constraint, terms = _constraint(exprs["requirements"])
+            constraint, terms = _constraint(exprs["requirements"], "Requirements")
             if types is not None and "mytype" in terms:
                 types &= terms["mytype"]
             now = self.clock()
             records = self.store.candidates(types if types is not None else terms.get("mytype"), terms)
-            doomed = self.store.matching(records, constraint, now)
+            doomed = self._matching(records, constraint, now, None, peer)
             removed = sum(self.store.remove(r.my_type, r.name) for r in doomed)
         self.stats.invalidated += removed
         log.info("peer=%s %s removed=%d", peer, cedar.COMMAND_NAMES.get(command), removed)
@@ -134,25 +147,46 @@ class Collector:
                     text = exprs.get(low + "requirements", exprs.get("requirements"))
                     tag_limit = _positive_int(exprs.get(low + "limitresults")) or limit
                     tag_proj = _projection(exprs.get(low + "projection")) or projection
-                    specs.append(self._spec({low}, text, tag_limit, tag_proj))
+                    where = tag + "Requirements" if low + "requirements" in exprs else "Requirements"
+                    specs.append(self._spec({low}, (text, where), tag_limit, tag_proj))
             return specs
         if command == cedar.COMMANDS["QUERY_STARTD_PVT_ADS"]:
             return []  # private attributes are not kept
-        return [self._spec(self._types(command, exprs), exprs.get("requirements"), limit, projection)]
+        constraint = exprs.get("requirements"), "Requirements"
+        return [self._spec(self._types(command, exprs), constraint, limit, projection)]
 
     def _spec(
-        self, types: set[str] | None, text: str | None, limit: int | None, projection: set[str] | None
+        self,
+        types: set[str] | None,
+        text: tuple[str | None, str],
+        limit: int | None,
+        projection: set[str] | None,
     ) -> QuerySpec:
-        constraint, terms = _constraint(text)
+        """`text`: (constraint text or None, attribute it came from)."""
+        constraint, terms = _constraint(*text)
         if "mytype" in terms:
             types = terms["mytype"] if types is None else types & terms["mytype"]
         return QuerySpec(types, constraint, terms, limit, projection)
 
-    def answer(self, specs: list[QuerySpec]) -> Iterator[bytes]:
+    def _matching(
+        self, records: list[Record], constraint: classads.ExprTree, now: float, limit: int | None, peer: str
+    ) -> list[Record]:
+        """store.matching; an ad on which the constraint fails to evaluate does not match (one line)."""
+        failed: list[tuple[Record, Exception]] = []
+        found = self.store.matching(records, constraint, now, limit, failed)
+        if failed:
+            record, exc = failed[0]
+            log.warning(
+                "peer=%s constraint failed to evaluate on %d ads (no match), first %s %s: %s",
+                peer, len(failed), record.my_type, record.name, exc,
+            )  # fmt: skip
+        return found
+
+    def answer(self, specs: list[QuerySpec], peer: str = "?") -> Iterator[bytes]:
         """Encoded answer items (without the final 0) for the query specs."""
         self.stats.queries += 1
         now = self.clock()
         for spec in specs:
             records = self.store.candidates(spec.types, spec.terms)
-            for record in self.store.matching(records, spec.constraint, now, spec.limit):
+            for record in self._matching(records, spec.constraint, now, spec.limit, peer):
                 yield encode_record(record, spec.projection)

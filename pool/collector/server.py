@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from glidein import __version__
 from glidein.common.errors import ClassAdError, ProtocolError
 from glidein.pool import cedar
-from glidein.pool.collector.ads import build_record
+from glidein.pool.collector.ads import MAX_LIFETIME, build_record
 from glidein.pool.collector.commands import Collector
 from glidein.pool.collector.store import AdStore
 
@@ -68,6 +68,7 @@ class Config:
     port: int = 9618
     name: str = ""
     default_lifetime: float = 900.0
+    max_lifetime: float = MAX_LIFETIME  # seconds: a longer ClassAdLifetime is cut to this
     max_connections: int = 1000
     max_message: int = 8 << 20  # bytes in one message (so one ad or one query)
     max_attrs: int = 10000  # attributes in one ad
@@ -89,7 +90,7 @@ class CollectorServer:
         self.config = config
         self.clock = clock
         self.store = AdStore()
-        self.collector = Collector(self.store, config.default_lifetime, clock)
+        self.collector = Collector(self.store, config.default_lifetime, clock, config.max_lifetime)
         self.conns: set[Conn] = set()
         self.sessions = itertools.count(1)
         self.started = clock()
@@ -189,6 +190,9 @@ class CollectorServer:
                 log.warning("peer=%s closed: connection ended inside a message", conn.peer)
             else:
                 log.info("peer=%s closed: %s", conn.peer, exc)
+        except Exception as exc:  # a bug must cost one connection, never the server
+            log.error("peer=%s closed: internal error %s: %s", conn.peer, type(exc).__name__, exc)
+            log.debug("traceback", exc_info=True)
         finally:
             self.conns.discard(conn)
             if task is not None:
@@ -280,7 +284,10 @@ class CollectorServer:
                 await self.write(conn, cedar.frame(cedar.Encoder().put_int(1).payload()))
             return True
         if name.startswith("INVALIDATE_"):
-            self.collector.invalidate(command, msg, conn.peer)
+            try:
+                self.collector.invalidate(command, msg, conn.peer)
+            except ClassAdError as exc:
+                log.warning("peer=%s bad invalidation: %s", conn.peer, exc)
             return True
         if name.startswith("QUERY_"):
             await self.answer_query(conn, command, msg)
@@ -299,7 +306,7 @@ class CollectorServer:
             self.publish_self_ad()  # fresh statistics
         buffer = bytearray()
         count = 0
-        for item in self.collector.answer(specs):
+        for item in self.collector.answer(specs, conn.peer):
             buffer += item
             count += 1
             if len(buffer) >= ANSWER_CHUNK:

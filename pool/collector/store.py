@@ -166,16 +166,29 @@ class AdStore:
         return found if types is None else [r for r in found if r.my_type.lower() in types]
 
     def matching(
-        self, records: list[Record], constraint: classads.ExprTree, now: float, limit: int | None = None
+        self,
+        records: list[Record],
+        constraint: classads.ExprTree,
+        now: float,
+        limit: int | None = None,
+        failed: list[tuple[Record, Exception]] | None = None,
     ) -> list[Record]:
-        """The live records for which `constraint` is true, at most `limit`."""
+        """The live records for which `constraint` is true, at most `limit`. A record on which
+        the evaluation raises (classad2 refuses deep expressions, `random(0)`) does not match;
+        it is appended to `failed` with the exception."""
         evaluate = constraint.eval
-        if limit is None:
-            return [r for r in records if r.expires > now and evaluate(r.ad) is True]
         found: list[Record] = []
         for record in records:
-            if record.expires > now and evaluate(record.ad) is True:
+            if record.expires <= now:
+                continue
+            try:
+                matched = evaluate(record.ad) is True
+            except Exception as exc:  # classad2 raises its own exception types
+                if failed is not None:
+                    failed.append((record, exc))
+                continue
+            if matched:
                 found.append(record)
-                if len(found) >= limit:
+                if limit is not None and len(found) >= limit:
                     break
         return found

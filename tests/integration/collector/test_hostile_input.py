@@ -1,0 +1,81 @@
+"""Hostile ads and queries sent to a real collector: refused with one log line, never a crash."""
+
+from __future__ import annotations
+
+import time
+
+from glidein.pool import cedar
+from tests.integration.collector.conftest import Running
+from tests.procs import wait_for
+
+LONG = " + ".join(["1"] * 200_000)  # classad2's parser overflows the C stack on this (SIGSEGV)
+
+
+def _alive(address: str) -> bool:
+    name = f'"p{time.monotonic_ns()}"'
+    cedar.advertise(address, [[("MyType", '"glideping"'), ("Name", name)]], "UPDATE_AD_GENERIC")
+    return bool(cedar.query(address, "glideping", f"Name == {name}"))
+
+
+def _lines(running: Running, word: str) -> list[str]:
+    return [line for line in running.log().splitlines() if word in line]
+
+
+def test_long_expression_ad_is_refused_and_the_connection_goes_on(collector: Running) -> None:
+    long_ad = [("MyType", '"glidelong"'), ("Name", '"long"'), ("Huge", LONG)]
+    good = [("MyType", '"glidelong"'), ("Name", '"good"'), ("Value", "1 + 2")]
+    cedar.advertise(collector.address, [long_ad, good], "UPDATE_AD_GENERIC")
+    wait_for(lambda: len(cedar.query(collector.address, "glidelong")) == 1, timeout=10)
+    (line,) = _lines(collector, "rejected")
+    assert "peer=127.0.0.1:" in line and "Huge" in line and "operators" in line
+    assert _alive(collector.address)
+
+
+def test_long_or_deep_constraint_gets_an_empty_answer(collector: Running) -> None:
+    cedar.advertise(collector.address, [[("MyType", '"glideq"'), ("Name", '"q"')]], "UPDATE_AD_GENERIC")
+    deep = "(" * 5000 + "true" + ")" * 5000
+    many = " + ".join(["1"] * 10_000) + " > 0"
+    for constraint in (many, deep, LONG + " > 0"):
+        assert cedar.query(collector.address, "glideq", constraint) == []
+    lines = _lines(collector, "bad query")
+    assert len(lines) == 3 and "operators" in lines[0] and "nested" in lines[1] and "characters" in lines[2]
+    assert "Requirements" in lines[0] and "peer=127.0.0.1:" in lines[0]
+    assert _alive(collector.address)
+
+
+def test_eval_of_a_long_string_is_refused(collector: Running) -> None:
+    text = cedar.quote_old("+".join(["1"] * 200_000))
+    cedar.advertise(
+        collector.address,
+        [
+            [("MyType", '"glideev"'), ("Name", '"s"'), ("S", text)],
+            [("MyType", '"glideev"'), ("Name", '"e"'), ("E", "eval(S)")],
+        ],
+        "UPDATE_AD_GENERIC",
+    )
+    assert cedar.query(collector.address, "glideev", "eval(S) > 0") == []
+    assert "eval" in _lines(collector, "bad query")[0]
+    assert "eval" in _lines(collector, "rejected")[0]
+    assert _alive(collector.address)
+
+
+def test_failing_constraint_evaluation_is_no_match(collector: Running) -> None:
+    deep_sum = " + ".join(["1"] * 1000)  # within the limits, but classad2 refuses to evaluate it
+    ads = [[("MyType", '"glidefail"'), ("Name", '"f"'), ("Sum", deep_sum)]]
+    cedar.advertise(collector.address, ads, "UPDATE_AD_GENERIC")
+    wait_for(lambda: len(cedar.query(collector.address, "glidefail")) == 1, timeout=10)
+    assert cedar.query(collector.address, "glidefail", "random(0) == 0") == []
+    assert cedar.query(collector.address, "glidefail", "Sum > 0") == []
+    assert cedar.query(collector.address, "glidefail", 'Sum > 0 || Name == "f"') == []
+    assert len(_lines(collector, "failed to evaluate")) == 3
+    assert _alive(collector.address)
+
+
+def test_huge_lifetime_is_clamped(collector: Running) -> None:
+    ads = [
+        [("MyType", '"glidelife"'), ("Name", '"digits"'), ("ClassAdLifetime", "9" * 5000)],
+        [("MyType", '"glidelife"'), ("Name", '"inf"'), ("ClassAdLifetime", "1e999")],
+    ]
+    cedar.advertise(collector.address, ads, "UPDATE_AD_GENERIC")
+    wait_for(lambda: len(cedar.query(collector.address, "glidelife")) == 2, timeout=10)
+    assert "Traceback" not in collector.log()
