@@ -109,6 +109,8 @@ def verify(key: bytes, token: str, scope: str, now: float | None = None) -> dict
     token = token.strip()
     if len(token) > _MAX_TOKEN_LEN:
         raise SecurityError("token is too long")
+    if not token.isascii():
+        raise SecurityError("token is malformed (non-ASCII characters)")
     parts = token.split(".")
     if len(parts) != 3:
         raise SecurityError("token is malformed (expected three dot-separated parts)")

@@ -16,7 +16,9 @@ Startds (`Authorization: Bearer <pool token with scope "startd">`):
   POST /claims/<id>/heartbeat          -> 200 {"job_id"} | 410 claim gone (lease lost or removed)
   POST /claims/<id>/complete  {"exit_code", "stdout", "stderr" (base64)} -> 200 | 410
   POST /claims/<id>/release   {"reason"}                             -> 200 | 410
-Errors: 400 bad input, 403 credential refused, 404 unknown path, 410 claim gone; body {"error"}.
+Errors: 400 bad input (JSON nested deeper than MAX_JSON_DEPTH, expressions beyond
+classad_limits), 401 no valid startd token, 403 local-user secret refused, 404 unknown path,
+410 claim gone; body {"error"}.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from glidein.common import classads, tokens
+from glidein.common.classad_limits import AD, check_text
 from glidein.common.errors import GlideinError, NotFoundError, SecurityError, SubmitError
 from glidein.pool.schedd.payload import decode_output, job_payload, write_outputs
 from glidein.pool.schedd.queue import JobQueue
@@ -40,6 +43,8 @@ from glidein.pool.schedd.queue import JobQueue
 log = logging.getLogger(__name__)
 MAX_BODY = 96 * 1024 * 1024
 _CLAIM_PATH = re.compile(r"^/claims/([A-Za-z0-9_-]{1,64})/(heartbeat|complete|release)$")
+MAX_JSON_DEPTH = 32
+_JSON_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')  # strings, skipped whole; brackets
 _LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
 
 
@@ -113,6 +118,7 @@ class Handler(BaseHTTPRequestHandler):
         if length > MAX_BODY:
             raise SubmitError(f"request body larger than {MAX_BODY} bytes")
         raw = self.rfile.read(length) if length > 0 else b"{}"
+        check_json_depth(raw)
         try:
             data = json.loads(raw)
         except ValueError:
@@ -129,11 +135,29 @@ class Handler(BaseHTTPRequestHandler):
             raise SecurityError("missing or wrong local-user secret (X-Glidein-Secret)")
 
     def require_startd(self) -> str:
+        """The token's subject; 401 (one log line) without a valid startd token."""
         header = self.headers.get("Authorization", "")
-        if not header.startswith("Bearer "):
-            raise SecurityError("startd calls need 'Authorization: Bearer <token>'")
-        claims = tokens.verify(self.server.ctx.pool_key, header[len("Bearer ") :], "startd")
+        try:
+            if not header.startswith("Bearer "):
+                raise SecurityError("startd calls need 'Authorization: Bearer <token>'")
+            claims = tokens.verify(self.server.ctx.pool_key, header[len("Bearer ") :], "startd")
+        except SecurityError as exc:
+            log.warning("refused startd call %s from %s: %s", self.path[:80], self.client_address[0], exc)
+            raise _Reply(HTTPStatus.UNAUTHORIZED, {"error": str(exc)}) from None
         return str(claims["sub"])
+
+
+def check_json_depth(raw: bytes, limit: int = MAX_JSON_DEPTH) -> None:
+    """SubmitError when arrays/objects nest deeper than `limit` (json.loads would recurse)."""
+    depth = 0
+    for match in _JSON_TOKENS.finditer(raw):
+        char = match.group()
+        if char in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                raise SubmitError(f"request body nests deeper than {limit} levels")
+        elif char in (b"]", b"}"):
+            depth -= 1
 
 
 class ScheddHTTPServer(ThreadingHTTPServer):
@@ -212,6 +236,9 @@ def _claim(req: Handler, ctx: ApiContext) -> tuple[HTTPStatus, object]:
         isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in pairs
     ):
         raise SubmitError("'slot' must be a list of [attribute, expression] pairs")
+    for attr, expr in pairs:
+        check_text(expr, f"slot attribute {attr[:60]}")
+    check_text("".join(expr for _attr, expr in pairs), "slot ad", AD)
     slot = classads.from_old_pairs([(str(p[0]), str(p[1])) for p in pairs])
     name = _text(data, "name", subject)
     while True:

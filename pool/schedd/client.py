@@ -102,7 +102,7 @@ def _error(exc: urllib.error.HTTPError) -> GlideinError:
         message = str(json.loads(exc.read()).get("error", exc.reason))
     except (ValueError, AttributeError, OSError):
         message = str(exc.reason)
-    if exc.code == 403:
+    if exc.code in (401, 403):
         return SecurityError(message)
     if exc.code in (404, 410):
         return NotFoundError(message)

@@ -32,7 +32,7 @@ from glidein.pool.schedd.autoclusters import (
     significant,
 )
 from glidein.pool.schedd.jobads import job_ad, job_attrs, parse_job_ids
-from glidein.pool.schedd.select import Selector
+from glidein.pool.schedd.select import Selector, check_constraint, verdict
 from glidein.pool.schedd.store import JobRow, Store
 from glidein.pool.schedd.submit import ParsedCluster, SubmitContext, parse_submit
 
@@ -345,12 +345,12 @@ class JobQueue:
         return {"idle": counts[IDLE], "running": counts[RUNNING], "held": counts[HELD]}
 
     def autoclusters(self, constraint: str = "true") -> list[dict[str, object]]:
-        expr = classads.parse_expr(constraint)
+        expr = check_constraint(constraint)
         out: list[dict[str, object]] = []
         now = self.now()
         with self.lock:
             for ac in self.acs.active():
-                if constraint.strip() != "true" and not classads.is_true(classads.evaluate(expr, ac.ad)):
+                if constraint.strip() != "true" and not verdict(expr, ac.ad):
                     continue
                 ad = json.loads(classads.to_json(ac.ad))
                 item = {"id": ac.id, "idle": ac.idle, "running": ac.running, "old_idle": ac.old_idle(now)}

@@ -39,7 +39,7 @@ class ScheddClient(object):
                 status = reply.status
         except urllib.error.HTTPError as exc:
             message = exc.read().decode("utf-8", "replace")[:300]
-            if exc.code == 403:
+            if exc.code in (401, 403):
                 raise Refused(message) from None
             if exc.code == 410:
                 raise ClaimGone(message) from None

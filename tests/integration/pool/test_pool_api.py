@@ -44,7 +44,7 @@ def test_bad_requests_get_one_line_errors_and_the_server_stays_up(
         ("POST", "/remove", b'{"ids": ["x.y.z"]}', local, 404, "bad job id"),
         ("POST", "/claim", b'{"slot": "nope"}', bearer, 400, "'slot' must be a list"),
         ("POST", "/claim", b'{"slot": [["Cpus", "(("]]}', bearer, 400, ""),
-        ("POST", "/claim", b'{"slot": []}', {"Authorization": "Bearer junk"}, 403, "malformed"),
+        ("POST", "/claim", b'{"slot": []}', {"Authorization": "Bearer junk"}, 401, "malformed"),
         ("POST", "/claims/abc/heartbeat", b"{}", bearer, 410, "no such claim"),
         (
             "POST",
@@ -66,3 +66,35 @@ def test_bad_requests_get_one_line_errors_and_the_server_stays_up(
     status, body = _call(port, "GET", "/status")
     assert status == 200 and isinstance(body, dict) and body["idle"] == 0
     assert "Traceback" not in processes.log("schedd")
+
+
+def test_hostile_requests_get_4xx_and_one_log_line(processes: Processes, tmp_path: Path) -> None:
+    pool = Pool(processes, tmp_path)
+    pool.start_schedd()
+    pool.queue("executable = /bin/true\nqueue 2\n")
+    bearer = {"Authorization": "Bearer " + pool.token("s1").read_text()}
+    huge = "1" + " + 1" * 200_000
+    cases = [
+        ("POST", "/claim", b"{}", {"Authorization": "Bearer \u00e9t\u00e9.x.y"}, 401, "non-ASCII"),
+        ("GET", "/jobs?constraint=random(-1)", b"", {}, 400, "cannot be evaluated"),
+        ("GET", "/autoclusters?constraint=userHome()", b"", {}, 400, "cannot be evaluated"),
+        ("POST", "/claim", b"[" * 100_000 + b"]" * 100_000, bearer, 400, "nests deeper than 32"),
+        (
+            "POST",
+            "/claim",
+            json.dumps({"slot": [["Cpus", huge]]}).encode(),
+            bearer,
+            400,
+            "slot attribute Cpus",
+        ),
+        ("GET", "/jobs?constraint=" + "(" * 5000 + "1" + ")" * 5000, b"", {}, 400, "nested 5000 deep"),
+    ]
+    for method, path, body, headers, status, text in cases:
+        got_status, got_body = _call(pool.port, method, path, body, headers)
+        assert got_status == status, (path[:40], got_status, got_body)
+        assert isinstance(got_body, dict) and text in str(got_body["error"]), (path[:40], got_body)
+    status, body = _call(pool.port, "GET", "/status")
+    assert status == 200 and isinstance(body, dict) and body["idle"] == 2
+    log = processes.log("schedd")
+    assert "Traceback" not in log and "internal error" not in log
+    assert log.count("refused startd call /claim") == 1

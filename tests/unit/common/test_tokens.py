@@ -93,3 +93,10 @@ def test_bad_key_file_names_the_file(tmp_path: Path) -> None:
     path.chmod(0o600)
     with pytest.raises(ConfigError, match=r"bad\.key: pool key is not hex"):
         tokens.load_key(path)
+
+
+def test_non_ascii_token_is_refused_not_a_crash() -> None:
+    token = tokens.mint(KEY, "s", ["startd"], 3600, "i", now=NOW)
+    for bad in (token + "é", "é.x.y", token.replace(".", ".\u00ff", 1)):
+        with pytest.raises(SecurityError, match="non-ASCII"):
+            tokens.verify(KEY, bad, "startd", now=NOW)

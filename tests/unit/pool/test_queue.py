@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from glidein.common import classads
-from glidein.common.errors import NotFoundError, SubmitError
+from glidein.common.errors import ClassAdError, NotFoundError, SubmitError
 from glidein.pool.schedd.autoclusters import significant
 from glidein.pool.schedd.queue import JobQueue, QueueOptions
 
@@ -173,6 +173,26 @@ def test_constraints_on_autocluster_and_per_job_attributes(tmp_path: Path) -> No
     assert queue.remove(["2", "1.1"], "RequestCpus == 1 && ProcId == 0") == ["1.0", "1.1", "2.0", "2.1"]
     assert queue.remove(["1.1"], None) == []  # already removed
     assert [classads.evaluate("ProcId", a) for a in queue.jobs()] == [2]
+
+
+@pytest.mark.parametrize(
+    ("constraint", "message"),
+    [
+        ("random(-1)", "random.-1.*: cannot be evaluated"),  # classad2 raises while evaluating
+        ("ProcId == 0 && userHome()", "cannot be evaluated"),  # per job
+        ("1" + " + 1" * 5000, "operators, more than"),  # never reaches classad2's parser
+        ("(" * 100 + "1" + ")" * 100, "nested 100 deep"),
+    ],
+)
+def test_constraint_that_cannot_be_evaluated_is_a_classad_error(
+    tmp_path: Path, constraint: str, message: str
+) -> None:
+    queue = _queue(tmp_path, Clock())
+    _submit(queue, n=2)
+    for query in (queue.jobs, queue.autoclusters, lambda c: queue.remove([], c)):
+        with pytest.raises(ClassAdError, match=message):
+            query(constraint)
+    assert len(queue.jobs()) == 2
 
 
 def test_job_whose_input_vanished_is_held_with_a_reason(tmp_path: Path) -> None:
