@@ -41,21 +41,33 @@ def _split_top(text: str, operator: str) -> list[str] | None:
     return parts
 
 
+def _closing(text: str) -> dict[int, int]:
+    """Index of each opening bracket -> index of the bracket that closes it, in one pass."""
+    closes: dict[int, int] = {}
+    stack: list[int] = []
+    for match in _TOKEN.finditer(text):
+        tok = match.group()
+        if tok[0] in _OPEN:
+            stack.append(match.start())
+        elif tok[0] in _CLOSE and stack:
+            closes[stack.pop()] = match.start()
+    return closes
+
+
 def _strip_parens(text: str) -> str:
-    """Remove parentheses that enclose the whole expression."""
+    """Remove parentheses that enclose the whole expression (linear in the text, at any depth)."""
     text = text.strip()
-    while text.startswith("(") and text.endswith(")"):
-        depth = 0
-        for match in _TOKEN.finditer(text):
-            tok = match.group()
-            if tok[0] in _OPEN:
-                depth += 1
-            elif tok[0] in _CLOSE:
-                depth -= 1
-                if depth == 0 and match.end() != len(text):
-                    return text  # the first group closes before the end: `(a) && (b)`
-        text = text[1:-1].strip()
-    return text
+    if not (text.startswith("(") and text.endswith(")")):
+        return text
+    closes = _closing(text)
+    start, end = 0, len(text)  # text[start:end] is what is left, stripped of blanks
+    while text.startswith("(", start) and end - start >= 2 and closes.get(start) == end - 1:
+        start, end = start + 1, end - 1  # `(a) && (b)`: the first group closes before the end
+        while start < end and text[start].isspace():
+            start += 1
+        while end > start and text[end - 1].isspace():
+            end -= 1
+    return text[start:end]
 
 
 def _term(text: str) -> tuple[str, str] | None:
@@ -69,6 +81,8 @@ def _term(text: str) -> tuple[str, str] | None:
 
 def _disjunction(text: str) -> tuple[str, set[str]] | None:
     """`A == "x" || A == "y"` -> ("a", {"x", "y"}); None unless every alternative is on one attr."""
+    if "==" not in text and "=?=" not in text:
+        return None
     alternatives = _split_top(_strip_parens(text), "||")
     if not alternatives:
         return None
@@ -85,6 +99,8 @@ def _disjunction(text: str) -> tuple[str, set[str]] | None:
 
 def index_terms(constraint: str) -> dict[str, set[str]]:
     """{lower attr: lower string values} the constraint requires one of, e.g. {"mytype": {"x"}}."""
+    if "==" not in constraint and "=?=" not in constraint:
+        return {}  # no term to find
     conjuncts = _split_top(_strip_parens(constraint), "&&")
     terms: dict[str, set[str]] = {}
     if conjuncts is None:

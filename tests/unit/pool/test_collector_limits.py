@@ -3,10 +3,13 @@ failing evaluations, ClassAdLifetime."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from glidein.common import classads
 from glidein.common.errors import ClassAdError
+from glidein.pool.collector import planner
 from glidein.pool.collector.ads import Record, build_record
 from glidein.pool.collector.limits import check_ad, check_expression
 from glidein.pool.collector.store import AdStore
@@ -76,3 +79,18 @@ def test_a_failing_evaluation_is_no_match_and_is_reported() -> None:
     fails = classads.parse_expr("random(0) == 0")
     assert store.matching(store.candidates(None, {}), fails, NOW, 1, failed) == []
     assert len(failed) == 2
+
+
+@pytest.mark.parametrize(
+    "constraint",
+    [
+        "(" * 63 + 'MyType == "x" && ' + "()" * 32_700 + ")" * 63,  # as large and deep as the bounds let in
+        "(" * 64 + 'MyType == "x" && ' + "(a) && " * 9_000 + "b" + ")" * 64,
+        "(" * 50_000 + 'Name == "x"' + ")" * 50_000,  # beyond the bounds: linear all the same
+    ],
+)
+def test_the_planner_is_linear_in_depth(constraint: str) -> None:
+    start = time.perf_counter()
+    terms = planner.index_terms(constraint)
+    assert time.perf_counter() - start < 2.0  # a hang guard: it takes a few hundredths of that
+    assert terms in ({}, {"mytype": {"x"}}, {"name": {"x"}})
