@@ -4,17 +4,27 @@
 with what is true of the whole frontend (its identity, signing key, groups, how many requests it
 sent that factory). The frontend publishes both with these functions; operators, benchmarks and
 the test suite use them to check a factory without a frontend.
+
+Both carry `ReqExpiry` (unix time: signing time + ClassAdLifetime) inside the signed content, so a
+copy re-advertised by anyone after the frontend stopped dies with it (the factory checks it against
+its own clock with a skew allowance, `glidein.factory.requests.CLOCK_SKEW`).
 """
 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from glidein.common import crypto
+
+
+def expiry(lifetime: int, now: float | None = None) -> int:
+    """`ReqExpiry`: the unix time (integer seconds) after which a signed ad must not be honoured."""
+    return int(time.time() if now is None else now) + int(lifetime)
 
 
 @dataclass
@@ -39,9 +49,11 @@ def request_ad(
     signing_key: Ed25519PrivateKey,
     factory_pub_b64: str | None,
     pub_key_id: str | None = None,
+    now: float | None = None,
 ) -> dict[str, object]:
     """The signed glideclient ad as a dict (secrets sealed for `factory_pub_b64`, the X25519 key
-    the entry ad publishes; `ReqPubKeyID` is the entry ad's `PubKeyID`, by default computed)."""
+    the entry ad publishes; `ReqPubKeyID` is the entry ad's `PubKeyID`, by default computed).
+    `ReqExpiry` = `now` (default: the clock) + `req.lifetime`."""
     client = f"{req.frontend}.{req.group}"
     name = f"{req.entry_ad_name}@{client}"
     ad: dict[str, object] = {
@@ -60,6 +72,7 @@ def request_ad(
         "FrontendSigningKeyID": crypto.key_id(signing_key),
         "AdSequence": req.sequence,
         "ClassAdLifetime": req.lifetime,
+        "ReqExpiry": expiry(req.lifetime, now),
     }
     for key, value in sorted(req.params.items()):
         ad[f"GlideinParam{key}"] = value
@@ -86,7 +99,9 @@ class ClientGlobal:
     lifetime: int = 300
 
 
-def global_ad(glob: ClientGlobal, signing_key: Ed25519PrivateKey) -> dict[str, object]:
+def global_ad(
+    glob: ClientGlobal, signing_key: Ed25519PrivateKey, now: float | None = None
+) -> dict[str, object]:
     """The signed glideclientglobal ad as a dict. It carries the frontend's public signing key for
     operators to compare; a factory never trusts a key because an ad carries it."""
     ad: dict[str, object] = {
@@ -105,6 +120,7 @@ def global_ad(glob: ClientGlobal, signing_key: Ed25519PrivateKey) -> dict[str, o
         "ReqPubKeyID": ",".join(sorted(set(glob.seal_key_ids))),
         "AdSequence": glob.sequence,
         "ClassAdLifetime": glob.lifetime,
+        "ReqExpiry": expiry(glob.lifetime, now),
     }
     crypto.sign_ad(ad, signing_key)
     return ad

@@ -125,7 +125,9 @@ class FactoryCycle:
             for fe in cfg.frontends
         }
         names = [self.ident.entry_name(e.name) for e in self.entries()]
-        self.validator = RequestValidator(trust, self.keys.open_keys(self.clock()), names, self.store)
+        self.validator = RequestValidator(
+            trust, self.keys.open_keys(self.clock()), names, self.store, self.clock
+        )
         identities = {fe.name: fe.identity for fe in cfg.frontends}
         self.frontends = FrontendWatch(Expectations(trust, identities, self.ident.global_name))
         self.monitor = FactoryMonitor(cfg, self.store.conn, self.state_dir)  # [demo] monitoring hook
@@ -168,7 +170,7 @@ class FactoryCycle:
         except GlideinError as exc:
             log.warning("cannot read %s ads this cycle: %s", CLIENT_GLOBAL, exc)
             return
-        self.frontends.update(found, self.validator.factory_keys.keys())
+        self.frontends.update(found, self.validator.factory_keys.keys(), self.clock())
 
     def _pilot_context(
         self, entry: str, clients: Iterable[str], stage: staging.StageResult | None

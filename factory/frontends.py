@@ -2,10 +2,11 @@
 
 One ad per frontend (docs/INTERFACES.md section 8), read once a cycle. It is believed only with
 the trust requests need (factory/requests.py): a configured FrontendName, signed by a key that
-`frontends[].signing_keys` lists under the ad's FrontendSigningKeyID, and an AdSequence not older
-than the last one seen. Only its signed attributes are read. Nothing here decides what is
-submitted; the factory logs what changes (a frontend appears, changes or goes; an ad it refuses),
-and `status.json` (`glidein factory status`) shows what the frontends say of themselves.
+`frontends[].signing_keys` lists under the ad's FrontendSigningKeyID, a signed ReqExpiry not past
+(`requests.check_expiry`, same skew allowance) and an AdSequence not older than the last one
+seen. Only its signed attributes are read. Nothing here decides what is submitted; the factory
+logs what changes (a frontend appears, changes or goes; an ad it refuses), and `status.json`
+(`glidein factory status`) shows what the frontends say of themselves.
 
 An operator learns here what glideclient ads alone do not say: the key id a frontend signs with
 when it is not configured (its public key is in the ad, to compare with what the frontend's
@@ -17,12 +18,13 @@ for a key this factory no longer has.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass
 
 from glidein.common import crypto
 from glidein.common.errors import GlideinError, ProtocolError, SecurityError
-from glidein.factory.requests import FrontendTrust
+from glidein.factory.requests import FrontendTrust, check_expiry
 
 log = logging.getLogger(__name__)
 MY_TYPE = "glideclientglobal"
@@ -75,7 +77,9 @@ class Expectations:
     global_name: str  # our glidefactoryglobal Name: glidein@factory
 
 
-def verify(ad: Mapping[str, object], known: Expectations, seal_keys: Collection[str]) -> FrontendSeen:
+def verify(
+    ad: Mapping[str, object], known: Expectations, seal_keys: Collection[str], now: float | None = None
+) -> FrontendSeen:
     """The FrontendSeen of one ad, or GlideinError saying why it is not believed."""
     frontend = _text(ad, "FrontendName")
     trust = known.trust.get(frontend)
@@ -92,6 +96,7 @@ def verify(ad: Mapping[str, object], known: Expectations, seal_keys: Collection[
     signed = crypto.verify_ad(ad, public)
     if _text(signed, "FrontendName") != frontend or _text(signed, "ReqName") != known.global_name:
         raise ProtocolError("FrontendName or ReqName is not signed")
+    check_expiry(signed, time.time() if now is None else now)
     identity, expected = _text(signed, "FrontendIdentity"), known.identities.get(frontend, "")
     authenticated = _text(ad, "AuthenticatedIdentity")  # the collector's, never signed
     notes = []
@@ -126,7 +131,7 @@ class FrontendWatch:
         self.refused: dict[str, str] = {}  # ad Name -> why (logged once per change)
 
     def update(
-        self, ads: Iterable[Mapping[str, object]], seal_keys: Collection[str]
+        self, ads: Iterable[Mapping[str, object]], seal_keys: Collection[str], clock: float | None = None
     ) -> dict[str, FrontendSeen]:
         """Take this cycle's ads (ours are kept by ReqName); returns the frontends seen now."""
         now: dict[str, FrontendSeen] = {}
@@ -136,7 +141,7 @@ class FrontendWatch:
                 continue
             name = str(ad.get("Name"))
             try:
-                seen = verify(ad, self.known, seal_keys)
+                seen = verify(ad, self.known, seal_keys, clock)
                 last = self.seen.get(seen.name)
                 if last is not None and seen.sequence < last.sequence:
                     raise SecurityError(f"AdSequence {seen.sequence} is older than {last.sequence}")

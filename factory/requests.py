@@ -3,8 +3,13 @@
 A request is honoured only when
 * its FrontendName is configured, and it is signed (Ed25519, `common.crypto.verify_ad`) by the key
   that configuration lists under the ad's FrontendSigningKeyID; only signed attributes are read;
+* it has not expired: its signed `ReqExpiry` (unix time, signing time + lifetime) is no more than
+  CLOCK_SKEW (60 s) before our clock, and no more than MAX_LIFETIME + CLOCK_SKEW after it. A request
+  without ReqExpiry (a frontend older than this check) is refused with a line saying so;
 * it is fresh: AdSequence strictly greater than the last one accepted for this (frontend, Name),
-  or the very same ad (same sequence and signature) read again; an older one is a replay;
+  or the very same ad (same sequence and signature) read again; an older one is a replay. Sequences
+  are judged only against an accepted request that has not expired, so one far-future AdSequence
+  (a frontend whose clock jumped, then lost its state) locks nobody out beyond its own lifetime;
 * its SecurityClass is allowed for that frontend and ReqName is one of our entries;
 * GlideinEncParams opens with our X25519 key ReqPubKeyID (current or still in its grace period),
   the associated data being "<FrontendName>|<Name>".
@@ -15,7 +20,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -27,6 +33,8 @@ from glidein.factory.entry import REMOVE_MODES, ClientRequest
 
 log = logging.getLogger(__name__)
 PARAM_PREFIX = "GlideinParam"
+CLOCK_SKEW = 60.0  # seconds a frontend's clock may be behind or ahead of ours
+MAX_LIFETIME = 86_400.0  # a signed request honoured for at most a day after it was signed
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,7 @@ class ValidRequest:
     group: str
     sequence: int
     signature: str
+    expiry: float
     params: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
 
@@ -60,21 +69,24 @@ class ValidRequest:
         return hashlib.sha256(blob).hexdigest()[:12] if self.secrets else ""
 
 
-class SequenceStore(Protocol):
-    def last_sequence(self, frontend: str, name: str) -> tuple[int, str] | None: ...
+Accepted = tuple[int, str, float]  # AdSequence, signature, ReqExpiry of the last accepted request
 
-    def save_sequence(self, frontend: str, name: str, sequence: int, signature: str) -> None: ...
+
+class SequenceStore(Protocol):
+    def last_sequence(self, frontend: str, name: str) -> Accepted | None: ...
+
+    def save_sequence(self, frontend: str, name: str, accepted: Accepted) -> None: ...
 
 
 class MemorySequences:
     def __init__(self) -> None:
-        self.seen: dict[tuple[str, str], tuple[int, str]] = {}
+        self.seen: dict[tuple[str, str], Accepted] = {}
 
-    def last_sequence(self, frontend: str, name: str) -> tuple[int, str] | None:
+    def last_sequence(self, frontend: str, name: str) -> Accepted | None:
         return self.seen.get((frontend, name))
 
-    def save_sequence(self, frontend: str, name: str, sequence: int, signature: str) -> None:
-        self.seen[(frontend, name)] = (sequence, signature)
+    def save_sequence(self, frontend: str, name: str, accepted: Accepted) -> None:
+        self.seen[(frontend, name)] = accepted
 
 
 def _str(ad: Mapping[str, object], attr: str) -> str:
@@ -91,11 +103,33 @@ def _int(ad: Mapping[str, object], attr: str, default: int | None = None) -> int
     return value
 
 
-def check_fresh(previous: tuple[int, str] | None, sequence: int, signature: str) -> None:
-    """Raise SecurityError for a replayed (older, or same sequence with other content) ad."""
+def check_expiry(signed: Mapping[str, object], now: float) -> float:
+    """The signed ReqExpiry of an ad, or SecurityError/ProtocolError when it must not be honoured."""
+    value = signed.get("ReqExpiry")
+    if value is None:
+        raise ProtocolError("no signed ReqExpiry (a frontend older than request expiry): refused")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ProtocolError(f"ReqExpiry={value!r} is not a number")
+    if value + CLOCK_SKEW < now:
+        raise SecurityError(
+            f"expired request: ReqExpiry {value:.0f} is {now - value:.0f} s ago"
+            f" (skew allowance {CLOCK_SKEW:.0f} s)"
+        )
+    if value > now + MAX_LIFETIME + CLOCK_SKEW:
+        raise SecurityError(f"ReqExpiry {value:.0f} is too far in the future ({value - now:.0f} s from now)")
+    return float(value)
+
+
+def check_fresh(previous: Accepted | None, sequence: int, signature: str, now: float) -> None:
+    """Raise SecurityError for a replayed (older, or same sequence with other content) ad.
+
+    Only an accepted request that has not expired judges: after it expires any fresh one may follow.
+    """
     if previous is None:
         return
-    last, last_sig = previous
+    last, last_sig, last_expiry = previous
+    if last_expiry + CLOCK_SKEW < now:
+        return
     if sequence < last or (sequence == last and signature != last_sig):
         raise SecurityError(f"replayed request: AdSequence {sequence} <= last accepted {last}")
 
@@ -107,16 +141,18 @@ class RequestValidator:
         factory_keys: Mapping[str, X25519PrivateKey],  # key id -> private key (current + in grace)
         entries: Iterable[str],  # entry ad Names
         sequences: SequenceStore,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.frontends, self.factory_keys = frontends, factory_keys
-        self.entries, self.sequences = frozenset(entries), sequences
+        self.entries, self.sequences, self.clock = frozenset(entries), sequences, clock
         self._seen: dict[tuple[object, object], ValidRequest] = {}
 
     def validate(self, ad: Mapping[str, object]) -> ValidRequest:
         """One request, or GlideinError (SecurityError/ProtocolError) saying why not.
 
         The very ad validated before (same Name, AdSequence and signature) is answered from a
-        cache: its values come from that verified ad, never from the one at hand.
+        cache: its values come from that verified ad, never from the one at hand; its expiry is
+        checked again.
         """
         key = (ad.get("FrontendName"), ad.get("Name"))
         cached = self._seen.get(key)
@@ -126,6 +162,7 @@ class RequestValidator:
             and cached.signature == ad.get(crypto.SIGNATURE_ATTR)
             and (not cached.secrets or ad.get("ReqPubKeyID") in self.factory_keys)
         ):
+            check_expiry({"ReqExpiry": cached.expiry}, self.clock())
             return cached
         valid = self._validate(ad)
         self._seen[key] = valid
@@ -156,8 +193,10 @@ class RequestValidator:
         sec = _str(signed, "SecurityClass")
         if "*" not in trust.security_classes and sec not in trust.security_classes:
             raise SecurityError(f"security class {sec!r} is not allowed for frontend {frontend}")
+        now = self.clock()
+        expiry = check_expiry(signed, now)
         sequence = _int(signed, "AdSequence")
-        check_fresh(self.sequences.last_sequence(frontend, name), sequence, signature)
+        check_fresh(self.sequences.last_sequence(frontend, name), sequence, signature, now)
         secrets = self._secrets(signed, frontend, name)
         mode = signed.get("ReqRemoveExcess", "NO")
         if mode not in REMOVE_MODES:
@@ -173,8 +212,10 @@ class RequestValidator:
             remove_margin=_int(signed, "ReqRemoveExcessMargin", 0),
             idle_lifetime=float(lifetime) if isinstance(lifetime, int | float) else 0.0,
         )
-        self.sequences.save_sequence(frontend, name, sequence, signature)
-        return ValidRequest(entry, name, request, group, sequence, signature, _params(signed), secrets)
+        self.sequences.save_sequence(frontend, name, (sequence, signature, expiry))
+        return ValidRequest(
+            entry, name, request, group, sequence, signature, expiry, _params(signed), secrets
+        )
 
     def _secrets(self, signed: Mapping[str, object], frontend: str, name: str) -> dict[str, str]:
         blob = signed.get("GlideinEncParams")

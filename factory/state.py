@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS history (
 CREATE INDEX IF NOT EXISTS history_pilot ON history (pilot_id);
 CREATE TABLE IF NOT EXISTS sequences (
     frontend TEXT NOT NULL, name TEXT NOT NULL, sequence INTEGER NOT NULL, signature TEXT NOT NULL,
+    expiry REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (frontend, name)
 );
 """
@@ -86,6 +87,8 @@ def connect(path: str | Path) -> sqlite3.Connection:
     for column in ("report_status", "failure_class"):  # databases made before reports were kept
         if column not in have:
             conn.execute(f"ALTER TABLE pilots ADD COLUMN {column} TEXT")
+    if "expiry" not in {row[1] for row in conn.execute("PRAGMA table_info(sequences)")}:
+        conn.execute("ALTER TABLE sequences ADD COLUMN expiry REAL NOT NULL DEFAULT 0")  # expired: judge none
     return conn
 
 
@@ -256,15 +259,18 @@ class PilotStore:
 
     # ------------------------------------------------------------ request sequences (replay guard)
 
-    def last_sequence(self, frontend: str, name: str) -> tuple[int, str] | None:
+    def last_sequence(self, frontend: str, name: str) -> tuple[int, str, float] | None:
         row = self.conn.execute(
-            "SELECT sequence, signature FROM sequences WHERE frontend = ? AND name = ?", (frontend, name)
+            "SELECT sequence, signature, expiry FROM sequences WHERE frontend = ? AND name = ?",
+            (frontend, name),
         ).fetchone()
-        return (int(row[0]), str(row[1])) if row else None
+        return (int(row[0]), str(row[1]), float(row[2])) if row else None
 
-    def save_sequence(self, frontend: str, name: str, sequence: int, signature: str) -> None:
+    def save_sequence(self, frontend: str, name: str, accepted: tuple[int, str, float]) -> None:
+        sequence, signature, expiry = accepted
         self.conn.execute(
-            "INSERT INTO sequences VALUES (?, ?, ?, ?) ON CONFLICT (frontend, name)"
-            " DO UPDATE SET sequence = excluded.sequence, signature = excluded.signature",
-            (frontend, name, sequence, signature),
+            "INSERT INTO sequences (frontend, name, sequence, signature, expiry) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (frontend, name) DO UPDATE SET sequence = excluded.sequence,"
+            " signature = excluded.signature, expiry = excluded.expiry",
+            (frontend, name, sequence, signature, expiry),
         )

@@ -192,6 +192,7 @@ class Frontend:
         count = sum(len(o.decisions) for _, o in outcomes) + len(factories)
         sequences = iter(self.sequencer.block(count))
         sent: Counter[str] = Counter()
+        now = self.clock()
         for group, outcome in outcomes:
             exprs = {
                 "GlideClientMatchingGlideinCondorExpr": group.match_expr,
@@ -200,7 +201,7 @@ class Frontend:
             }
             for decision in outcome.decisions:
                 req = self.request_for(decision, group, schedd_url)
-                requests.append(request_ad(req, self.key, next(sequences), lifetime))
+                requests.append(request_ad(req, self.key, next(sequences), lifetime, now))
                 sent[factory_of(decision.entry)] += 1
                 resources.append(self._resource_ad(decision, group, exprs))
         info = FrontendInfo(
@@ -210,7 +211,7 @@ class Frontend:
             __version__,
             lifetime,
         )
-        globals_ = global_ads(info, snap.entries, sent, self.key, sequences)
+        globals_ = global_ads(info, snap.entries, sent, self.key, sequences, now=now)
         if requests or globals_:
             self.wms.advertise(globals_ + requests)
         if resources:

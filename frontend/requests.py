@@ -189,6 +189,8 @@ def global_ads(
     requests: Mapping[str, int],  # factory (glidein@factory) -> glideclient ads sent to it
     key: Ed25519PrivateKey,
     sequences: Iterator[int],
+    *,
+    now: float | None = None,
 ) -> list[ClassAd]:
     """One signed glideclientglobal ad per factory of `entries`."""
     seal_keys: dict[str, set[str]] = {}
@@ -207,12 +209,15 @@ def global_ads(
             version=info.version,
             lifetime=info.lifetime,
         )
-        ads.append(classads.from_dict(glideclient.global_ad(glob, key)))
+        ads.append(classads.from_dict(glideclient.global_ad(glob, key, now)))
     return ads
 
 
-def request_ad(req: Request, key: Ed25519PrivateKey, sequence: int, lifetime: int) -> ClassAd:
-    """The signed glideclient ad of `req` (secrets sealed for the entry's factory key)."""
+def request_ad(
+    req: Request, key: Ed25519PrivateKey, sequence: int, lifetime: int, now: float | None = None
+) -> ClassAd:
+    """The signed glideclient ad of `req` (secrets sealed for the entry's factory key), expiring at
+    `now` + `lifetime` (ReqExpiry)."""
     wire = glideclient.ClientRequest(
         entry_ad_name=req.entry.name,
         frontend=req.frontend,
@@ -228,7 +233,7 @@ def request_ad(req: Request, key: Ed25519PrivateKey, sequence: int, lifetime: in
         secrets=req.secrets,
         lifetime=lifetime,
     )
-    return classads.from_dict(glideclient.request_ad(wire, key, req.entry.pub_key, req.entry.pub_key_id))
+    return classads.from_dict(glideclient.request_ad(wire, key, req.entry.pub_key, req.entry.pub_key_id, now))
 
 
 @dataclass

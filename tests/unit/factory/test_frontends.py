@@ -98,3 +98,14 @@ def test_identity_and_key_rotation_problems_are_warned(caplog: pytest.LogCapture
     )
     (line,) = [r.getMessage() for r in caplog.records]
     assert line.startswith("frontend seen: frontend=fe1") and "no longer has" in line
+
+
+def test_an_expired_glideclientglobal_is_refused() -> None:
+    """A copy re-advertised after the frontend stopped: its signed ReqExpiry has passed."""
+    watch = FrontendWatch(KNOWN)
+    old = classads.from_dict(
+        global_ad(ClientGlobal("g@f1", "fe1", "fe1@fe.example.org", ["main"], 1, 1), FE_KEY, 1000.0)
+    )
+    assert watch.update([old], [SEAL_ID], 1000.0 + 300 + 60)
+    assert not watch.update([old], [SEAL_ID], 1000.0 + 300 + 61)
+    assert "expired request" in str(watch.status()["refused"])

@@ -32,7 +32,7 @@ def entry_with(tmp: Path, **pilot: Any) -> Any:
 
 def request(**params: str) -> ValidRequest:
     req = ClientRequest("fe1.main", "fe1", "frontend", 1, 10)
-    return ValidRequest("e1@g@f1", "e1@g@f1@fe1.main", req, "main", 1, "sig", dict(params))
+    return ValidRequest("e1@g@f1", "e1@g@f1@fe1.main", req, "main", 1, "sig", 0.0, dict(params))
 
 
 def option(argv: list[str], name: str) -> str | None:

@@ -115,3 +115,57 @@ def test_cached_answer_never_uses_altered_values() -> None:
     other["ReqIdleGlideins"] = 999  # a new sequence is verified again
     with pytest.raises(SecurityError):
         w.validator.validate(other)
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def clocked(now: float) -> tuple[World, Clock]:
+    w, clock = World(), Clock(now)
+    w.validator.clock = clock
+    return w, clock
+
+
+def test_replayed_after_the_frontend_stopped_expires() -> None:
+    """The frontend's last signed ad, re-advertised by anyone after it stopped, gets 0 pilots."""
+    w, clock = clocked(1_000_000.0)
+    req = ClientRequest(ENTRY, "fe1", "main", 5, 20, 1, lifetime=300)
+    last = request_ad(req, w.fe_key, w.box_pub, now=clock.now)
+    assert last["ReqExpiry"] == 1_000_300
+    assert w.validator.validate(last).request.req_idle == 5
+    clock.now += 300 + 60  # its lifetime and the skew allowance: still honoured
+    w.validator.validate(last)
+    clock.now += 1  # then never again, also from the cache of ads read before
+    with pytest.raises(SecurityError, match="expired"):
+        w.validator.validate(last)
+
+
+def test_request_without_expiry_is_refused_clearly() -> None:
+    w, _ = clocked(1_000_000.0)
+    ad = w.ad()
+    del ad["ReqExpiry"]
+    del ad["GlideinSignature"]
+    ad["GlideinSignedAttrs"] = ",".join(sorted(a for a in ad if a != "GlideinSignedAttrs"))
+    crypto.sign_ad(ad, w.fe_key)
+    with pytest.raises(ProtocolError, match="no signed ReqExpiry"):
+        w.validator.validate(ad)
+
+
+def test_far_future_expiry_is_refused_and_future_sequence_does_not_lock_out() -> None:
+    w, clock = clocked(1_000_000.0)
+    far = request_ad(ClientRequest(ENTRY, "fe1", "main", 1, 1, 10**15, lifetime=10**9), w.fe_key, w.box_pub)
+    with pytest.raises(SecurityError, match="too far in the future"):
+        w.validator.validate(far)
+    # A huge sequence accepted once (a frontend whose clock jumped) judges others only while unexpired
+    jump = ClientRequest(ENTRY, "fe1", "main", 1, 1, 10**15, lifetime=300)
+    w.validator.validate(request_ad(jump, w.fe_key, w.box_pub, now=clock.now))
+    fixed = ClientRequest(ENTRY, "fe1", "main", 7, 9, 2, lifetime=300)
+    with pytest.raises(SecurityError, match="replayed"):
+        w.validator.validate(request_ad(fixed, w.fe_key, w.box_pub, now=clock.now))
+    clock.now += 400
+    assert w.validator.validate(request_ad(fixed, w.fe_key, w.box_pub, now=clock.now)).request.req_idle == 7

@@ -52,9 +52,9 @@ def test_transition_table_is_consistent() -> None:
 def test_sequences_persist(tmp_path: Path) -> None:
     store = PilotStore(tmp_path / "f.db")
     assert store.last_sequence("fe1", "n") is None
-    store.save_sequence("fe1", "n", 5, "sig")
-    store.save_sequence("fe1", "n", 6, "sig2")
-    assert PilotStore(tmp_path / "f.db").last_sequence("fe1", "n") == (6, "sig2")
+    store.save_sequence("fe1", "n", (5, "sig", 100.0))
+    store.save_sequence("fe1", "n", (6, "sig2", 200.0))
+    assert PilotStore(tmp_path / "f.db").last_sequence("fe1", "n") == (6, "sig2", 200.0)
 
 
 def test_reconcile(tmp_path: Path) -> None:

@@ -116,6 +116,7 @@ def test_cycle_requests_numbers_signed_and_sealed(setup: tuple) -> None:  # type
         {crypto.key_id(keys.box.public_key()): keys.box},
         ["ce1@gl@fac", "ce2@gl@fac"],
         MemorySequences(),
+        clock=lambda: NOW,
     )
     ad = next(a for a in wms.advertised if a["ReqName"] == "ce1@gl@fac")
     valid = validator.validate(ad)
@@ -180,7 +181,7 @@ def test_one_signed_glideclientglobal_per_factory_the_factory_believes(setup: tu
     (glob,) = [a for a in wms.advertised if a["MyType"] == "glideclientglobal"]
     trust = {"fe": FrontendTrust.from_keys("fe", [frontend_public_key(tmp)])}
     known = Expectations(trust, {"fe": "fe@test"}, "gl@fac")
-    seen = verify(glob, known, [crypto.key_id(keys.box.public_key())])
+    seen = verify(glob, known, [crypto.key_id(keys.box.public_key())], NOW)
     assert (seen.name, seen.identity, seen.groups, seen.requests, seen.notes) == (
         "fe",
         "fe@test",
@@ -191,7 +192,7 @@ def test_one_signed_glideclientglobal_per_factory_the_factory_believes(setup: tu
     assert glob["Name"] == "gl@fac@fe" and glob["ClassAdLifetime"] == frontend.config.loop.classad_lifetime
     sequences = [a["AdSequence"] for a in wms.advertised]
     assert len(set(sequences)) == len(sequences)  # one AdSequence space for requests and globals
-    assert verify(glob, Expectations(trust, {"fe": "fe@elsewhere"}, "gl@fac"), []).notes == (
+    assert verify(glob, Expectations(trust, {"fe": "fe@elsewhere"}, "gl@fac"), [], NOW).notes == (
         "says identity 'fe@test', configured 'fe@elsewhere'",
         f"seals secrets for key id(s) {crypto.key_id(keys.box.public_key())} this factory no longer has",
     )
