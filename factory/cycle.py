@@ -102,7 +102,7 @@ class FactoryCycle:
         self.store = PilotStore(self.db_path)
         self.downtime_store = downtimes.DowntimeStore(self.db_path)
         self.buckets: dict[str, TokenBucket] = {}
-        self.health: dict[str, Health] = {}
+        self.health: dict[str, Health] = self.store.load_health()  # blocks outlive a restart
         self.health_policies: dict[str, HealthPolicy] = {}
         self.executor: Executor | None = None
         self.client_ads_sent: dict[str, tuple[dict[str, object], float]] = {}
@@ -374,6 +374,8 @@ class FactoryCycle:
         after = assess(before, ends, now, policy)
         if after.blocked(now) and not before.blocked(now):
             log.warning("entry=%s blocked until=%.0f reason=%r", res.entry, after.blocked_until, after.reason)
+        if after != before:
+            self.store.save_health(res.entry, after)
         self.health[res.entry] = after
 
     # ------------------------------------------------------------ outputs

@@ -1,4 +1,5 @@
-"""Pilot bookkeeping in SQLite: one row per pilot, its state history, and request sequences.
+"""Pilot bookkeeping in SQLite: one row per pilot, its state history, request sequences, and each
+entry's black-hole health (blocked until, reason, back-off strikes; loaded at start).
 
 A pilot is recorded (state NEW) *before* the submit call, so a factory killed mid-submission
 finds it on restart: the backend's status (matched by pilot id, which submitters put in the job
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from glidein.factory.health import PilotEnd
+from glidein.factory.health import Health, PilotEnd
 from glidein.factory.pilot_states import TERMINAL, PilotState, PilotView, can_move
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,10 @@ CREATE TABLE IF NOT EXISTS sequences (
     frontend TEXT NOT NULL, name TEXT NOT NULL, sequence INTEGER NOT NULL, signature TEXT NOT NULL,
     expiry REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (frontend, name)
+);
+CREATE TABLE IF NOT EXISTS health (
+    entry TEXT PRIMARY KEY, blocked_until REAL NOT NULL, reason TEXT NOT NULL,
+    strikes INTEGER NOT NULL, since REAL NOT NULL
 );
 """
 
@@ -273,4 +278,19 @@ class PilotStore:
             " ON CONFLICT (frontend, name) DO UPDATE SET sequence = excluded.sequence,"
             " signature = excluded.signature, expiry = excluded.expiry",
             (frontend, name, sequence, signature, expiry),
+        )
+
+    # ------------------------------------------------------------ entry health (black-hole blocks)
+
+    def load_health(self) -> dict[str, Health]:
+        """Every entry's last saved health: a block outlives a restart of the factory."""
+        rows = self.conn.execute("SELECT entry, blocked_until, reason, strikes, since FROM health")
+        return {str(r[0]): Health(float(r[1]), str(r[2]), int(r[3]), float(r[4])) for r in rows}
+
+    def save_health(self, entry: str, health: Health) -> None:
+        self.conn.execute(
+            "INSERT INTO health (entry, blocked_until, reason, strikes, since) VALUES (?, ?, ?, ?, ?)"
+            " ON CONFLICT (entry) DO UPDATE SET blocked_until = excluded.blocked_until,"
+            " reason = excluded.reason, strikes = excluded.strikes, since = excluded.since",
+            (entry, health.blocked_until, health.reason, health.strikes, health.since),
         )

@@ -283,3 +283,25 @@ def test_frontends_glideclientglobal_shown_in_status_never_needed_to_submit(
         [],
     )
     cycle.shutdown()
+
+
+def test_black_hole_block_survives_a_factory_restart(tmp_path: Path, cleanup_pilots: None) -> None:
+    """A blocked entry stays blocked for a new FactoryCycle on the same state dir: nothing submitted."""
+    setup, cycle, bus = make(tmp_path, [local_entry("hole", black_hole=True, queue_wait=0.0)])
+    ask(setup, bus, "hole", 6, seq=1)
+    for _ in range(40):  # pilots of the black hole die at once
+        cycle.run_once()
+        if cycle.health.get("hole", Health()).blocked(cycle.clock()):
+            break
+    blocked = cycle.health["hole"]
+    assert blocked.blocked(cycle.clock()) and "died at once" in blocked.reason
+    count = "SELECT COUNT(*) FROM pilots WHERE entry = 'hole'"
+    before = cycle.store.conn.execute(count).fetchone()[0]
+    cycle.shutdown()
+    restarted = FactoryCycle(load_factory_config(setup.config), bus)
+    assert restarted.health["hole"] == blocked
+    restarted.run_once()
+    assert restarted.store.conn.execute(count).fetchone()[0] == before  # not one pilot more
+    ads = {ad["EntryName"]: ad for ad in bus.of("glidefactory")}
+    assert ads["hole"]["GLIDEIN_Blocked"] is True
+    restarted.shutdown()
