@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from glidein.common.errors import SubmitError
+from glidein.factory.pilot_states import PilotState
 from glidein.factory.submitters.base import BackendStatus, PilotRef, PilotSpec
 from glidein.factory.submitters.htcondor_desc import (
     PROJECTION,
@@ -33,6 +34,8 @@ from glidein.factory.submitters.htcondor_desc import (
     params_file_text,
     statuses_from_ads,
 )
+
+FINAL = (PilotState.COMPLETED, PilotState.FAILED, PilotState.REMOVED)
 
 
 class ScheddLike(Protocol):
@@ -72,6 +75,16 @@ def write_private(path: Path, text: str, owner: tuple[int, int] | None) -> None:
         handle.write(text)
     if owner is not None:
         os.chown(path, *owner)
+
+
+def forget_ended(ads: Sequence[Any], statuses: dict[str, BackendStatus]) -> None:
+    """Delete the parameter file (the pool token) of every pilot that ended, in its job's
+    initial directory (its entry's log_dir: one status query serves several entries)."""
+    for ad in ads:
+        pilot_id, iwd = ad.get("GlideinPilotId"), ad.get("Iwd")
+        status = statuses.get(str(pilot_id))
+        if status is not None and status.state in FINAL and isinstance(iwd, str) and "/" not in str(pilot_id):
+            (Path(iwd) / f"{pilot_id}.params").unlink(missing_ok=True)
 
 
 class HTCondorSubmitter:
@@ -147,6 +160,7 @@ class HTCondorSubmitter:
                 desc, rows = self._prepare(specs)
                 result = schedd.submit(htcondor2.Submit(desc), itemdata=iter(rows))
             except SubmitError:
+                self._forget([spec.pilot_id for spec in specs])
                 if not out:
                     raise
                 break
@@ -163,18 +177,27 @@ class HTCondorSubmitter:
         text = str(exc).lower()
         if "timeout" in text or "timed out" in text or "connection" in text:
             self.uncertain.update(spec.pilot_id for spec in specs)
+        else:
+            self._forget([spec.pilot_id for spec in specs])
+
+    def _forget(self, pilot_ids: Sequence[str]) -> None:
+        """Delete the parameter files (pool tokens) of pilots that ended or were never queued."""
+        for pilot_id in pilot_ids:
+            (self.log_dir / f"{pilot_id}.params").unlink(missing_ok=True)
 
     def status(self, pilots: Sequence[PilotRef]) -> dict[str, BackendStatus]:
-        schedd = self._schedd()
+        schedd, wanted = self._schedd(), {p.pilot_id for p in pilots}
         try:
-            found = statuses_from_ads(schedd.query("GlideinPilotId =!= undefined", PROJECTION))
+            ads = list(schedd.query("GlideinPilotId =!= undefined", PROJECTION))
+            found = statuses_from_ads(ads)
             gone = [p.pilot_id for p in pilots if p.pilot_id not in found and p.backend_id]
             if gone:
                 ids = ", ".join(classad_string(p) for p in gone)
-                history = schedd.history(f"member(GlideinPilotId, {{{ids}}})", PROJECTION, len(gone))
-                found.update(statuses_from_ads(list(history)))
+                ads += list(schedd.history(f"member(GlideinPilotId, {{{ids}}})", PROJECTION, len(gone)))
+                found = statuses_from_ads(ads)
         except Exception as exc:
             raise SubmitError(f"entry {self.entry}: schedd query failed: {exc}") from None
+        forget_ended(ads, {p: st for p, st in found.items() if p in wanted})
         return found
 
     def _act(self, action_name: str, pilots: Sequence[PilotRef]) -> None:

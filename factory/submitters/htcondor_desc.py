@@ -26,7 +26,7 @@ SECRET_PARAMS = ("GLIDEIN_Token",)  # -param_<NAME> values kept off the command 
 ITEM_PILOT, ITEM_ARGS = "GlideinPilot", "GlideinArgs"
 # JobStatus: 1 Idle, 2 Running, 3 Removed, 4 Completed, 5 Held, 6 Transferring output, 7 Suspended
 _JOB_STATUS = {1: S.IDLE, 2: S.RUNNING, 3: S.REMOVED, 4: S.COMPLETED, 5: S.HELD, 6: S.RUNNING, 7: S.RUNNING}
-PROJECTION = ["ClusterId", "ProcId", "JobStatus", "HoldReason", "ExitCode", "GlideinPilotId"]
+PROJECTION = ["ClusterId", "ProcId", "JobStatus", "HoldReason", "ExitCode", "GlideinPilotId", "Iwd"]
 
 
 def grid_type(grid_resource: str) -> str:

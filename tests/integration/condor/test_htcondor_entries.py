@@ -157,6 +157,7 @@ def test_a_failing_pilot_comes_back_with_its_exit_code_and_output(sites: Sites, 
         ads = pool.tool("condor_q", "-allusers", "-constraint", mine, "-l")
         ads += pool.tool("condor_history", "-constraint", mine, "-l")
         assert pilot_id in ads and TOKEN not in ads and "-param_file" in ads
+    assert not (entry_log_dir / f"{pilot_id}.params").exists()  # its token is deleted once it ended
     # the pilots page serves what came back: the factory links stdout and stderr
     pilot_dir = factory.setup.state_dir / "pilots" / pilot_id
     wait_for((pilot_dir / "stderr.txt").exists, timeout=30, interval=0.5)

@@ -170,8 +170,23 @@ def test_one_transaction_per_batch_and_private_parameter_files(tmp_path: Path) -
 def test_status_history_and_actions(tmp_path: Path) -> None:
     schedd = FakeSchedd()
     sub = HTCondorSubmitter("ce1", params(), tmp_path, lambda _p: schedd)
-    schedd.old = [{"GlideinPilotId": "p0001", "JobStatus": 4, "ClusterId": 101, "ExitCode": 0}]
-    assert sub.status([PilotRef("p0001", "101.0")])["p0001"].state == S.COMPLETED
+    other_entry = tmp_path / "other-entry"  # one status query serves every entry on the schedd
+    other_entry.mkdir()
+    (other_entry / "p0001.params").write_text("GLIDEIN_Token=t\n")
+    (other_entry / "p0002.params").write_text("GLIDEIN_Token=t\n")
+    ended = {
+        "GlideinPilotId": "p0001",
+        "JobStatus": 4,
+        "ClusterId": 101,
+        "ExitCode": 0,
+        "Iwd": str(other_entry),
+    }
+    schedd.old = [ended]
+    schedd.queue = [{"GlideinPilotId": "p0002", "JobStatus": 2, "ClusterId": 102, "Iwd": str(other_entry)}]
+    got = sub.status([PilotRef("p0001", "101.0"), PilotRef("p0002", "102.0")])
+    assert got["p0001"].state == S.COMPLETED and got["p0002"].state == S.RUNNING
+    # the pool token of the pilot that ended is deleted, the running one's is kept
+    assert not (other_entry / "p0001.params").exists() and (other_entry / "p0002.params").exists()
     sub.remove([PilotRef("p0001", "101.0")])
     sub.release([PilotRef("p0001", "101.0")])
     assert schedd.actions == [
@@ -207,6 +222,7 @@ def test_refused_and_uncertain_submissions(tmp_path: Path) -> None:
     with pytest.raises(SubmitError, match="schedd refused"):
         refusing.submit([spec("p0001")])
     assert not refusing.uncertain
+    assert not (tmp_path / "condor" / "ce1" / "p0001.params").exists()  # no token left behind
     lost = HTCondorSubmitter("ce1", params(), tmp_path, lambda _p: FakeSchedd("connection timed out"))
     with pytest.raises(SubmitError):
         lost.submit([spec("p0001")])
