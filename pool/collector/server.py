@@ -214,28 +214,33 @@ class CollectorServer:
                 return
 
     async def read_message(self, conn: Conn, first: bool = False) -> cedar.Message | None:
-        """One whole message; None on a clean end of connection before it starts."""
+        """One whole message; None on a clean end of connection before it starts.
+
+        Once its first header is in (at once for a message that must follow), the whole message
+        must arrive within the read timeout, however it is cut into packets; every packet counts
+        against the message limit with its header, so empty packets cannot go on for ever."""
         parts: list[bytes] = []
         total = 0
+        deadline = None if first else time.monotonic() + self.config.read_timeout
         while True:
             if conn.unread() < cedar.HEADER.size:
-                wait = self.config.idle_timeout if first and not parts else self.config.read_timeout
-                conn.deadline = time.monotonic() + wait
+                conn.deadline = deadline or time.monotonic() + self.config.idle_timeout
                 try:
                     await conn.fill(cedar.HEADER.size)
                 except asyncio.IncompleteReadError as exc:
                     if first and not parts and not exc.partial and not conn.timed_out:
                         return None
                     raise
+            deadline = deadline or time.monotonic() + self.config.read_timeout
             end, length = cedar.HEADER.unpack_from(conn.buf, conn.pos)
             if end not in (0, 1) or length > cedar.MAX_PACKET:
                 raise ProtocolError(f"bad packet header {conn.buf[conn.pos : conn.pos + 5].hex()}")
-            total += length
+            total += cedar.HEADER.size + length
             if total > self.config.max_message:
                 raise ProtocolError(f"message larger than {self.config.max_message} bytes")
             conn.pos += cedar.HEADER.size
             if conn.unread() < length:
-                conn.deadline = time.monotonic() + self.config.read_timeout
+                conn.deadline = deadline
                 await conn.fill(length)
             parts.append(bytes(conn.buf[conn.pos : conn.pos + length]))
             conn.pos += length
