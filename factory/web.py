@@ -19,6 +19,7 @@ import os
 import re
 import secrets
 import ssl
+import stat
 import threading
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -86,6 +87,24 @@ class WebConfig:
     url_prefix: str = ""  # path part of staging.url, e.g. "/stage"
 
 
+def stage_file(stage_dir: Path, name: str) -> bytes | None:
+    """The bytes of a regular file directly in `stage_dir`, or None: a symlink (wherever it points,
+    e.g. the factory's private key), a directory or a device is never served."""
+    root = stage_dir.resolve()
+    path = root / name
+    if path.resolve().parent != root:
+        log.warning("web: refusing %s: it resolves outside the stage dir", name)
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None  # absent, or a symlink (ELOOP)
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            return None
+        return handle.read()
+
+
 class PilotWebServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -121,13 +140,8 @@ class PilotWebHandler(BaseHTTPRequestHandler):
             self._send(HTTPStatus.NOT_FOUND, b"not found\n")
             return
         name = path_part[len(prefix) :].lstrip("/")
-        path = self.server.config.stage_dir / name
-        if not STAGE_NAME.match(name) or not path.is_file():
-            self._send(HTTPStatus.NOT_FOUND, b"not found\n")
-            return
-        try:
-            data = path.read_bytes()
-        except OSError:
+        data = stage_file(self.server.config.stage_dir, name) if STAGE_NAME.match(name) else None
+        if data is None:
             self._send(HTTPStatus.NOT_FOUND, b"not found\n")
             return
         self._send(HTTPStatus.OK, data, "application/octet-stream")
