@@ -14,6 +14,7 @@ from __future__ import annotations
 import glob
 import os
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -63,11 +64,15 @@ class ParsedCluster:
 def _size(value: str, unit_kb: int, where: str, key: str) -> str:
     """A size with optional unit suffix in units of `unit_kb` KiB; an expression passes through."""
     match = _SIZE.match(value.strip())
+    if re.match(r"^-\s*[\d.]", value.strip()):
+        raise SubmitError(f"{where}: {key}: must not be negative, got {value.strip()!r}")
     if match is None:
         if re.match(r"^[\d.]+\s*[A-Za-z]+$", value.strip()):
             raise SubmitError(f"{where}: {key}: bad size {value!r} (use e.g. 2048, 2GB, 512MB)")
         return _expr(value, where, key)
     kib = float(match.group(1)) * _UNIT_KB[match.group(2).upper() or ("M" if unit_kb == 1024 else "K")]
+    if kib > MAX_SIZE_KB:
+        raise SubmitError(f"{where}: {key}: larger than 1 PiB, got {value.strip()[:40]!r}")
     return str(max(1, int(-(-kib // unit_kb))))
 
 
@@ -89,9 +94,29 @@ def _bool(value: str, where: str, key: str) -> str:
 
 
 def _int(value: str, where: str, key: str) -> str:
+    """An integer literal within the range of `key`, or an expression."""
     if re.fullmatch(r"[+-]?\d+", value.strip()):
+        low, high = _INT_RANGES[key.lower()]
+        if not low <= int(value) <= high:
+            raise SubmitError(f"{where}: {key}: must be {low} to {high}, got {value.strip()[:40]}")
         return str(int(value))
     return _expr(value, where, key)
+
+
+def _quoted(value: str, where: str, key: str) -> str:
+    """Arguments or environment as the startd will split them; unterminated quotes refused."""
+    text = value.strip()
+    new_syntax = text.startswith('"')
+    if new_syntax and (len(text) < 2 or not text.endswith('"')):
+        raise SubmitError(f"{where}: {key}: unterminated quote in {text[:60]!r}")
+    inner = text[1:-1].replace('""', '\\"') if new_syntax else text
+    old_env = key.lower() in {"environment", "env"} and ";" in inner and not set("'\"") & set(inner)
+    if new_syntax or (key.lower() in {"environment", "env"} and not old_env):
+        try:
+            shlex.split(inner)
+        except ValueError:
+            raise SubmitError(f"{where}: {key}: unterminated quote in {text[:60]!r}") from None
+    return classads.quote(value)
 
 
 def _path(value: str, iwd: str) -> str:
@@ -102,6 +127,12 @@ _STRING_ATTRS = {"arguments": "Args", "args": "Args", "environment": "Env", "env
 _PATH_ATTRS = {"input": "In", "output": "Out", "error": "Err", "log": "UserLog", "executable": "Cmd"}
 _EXPR_ATTRS = {"requirements": "Requirements", "rank": "Rank"}
 _INT_ATTRS = {"request_cpus": "RequestCpus", "request_gpus": "RequestGPUs", "priority": "JobPrio"}
+_INT_RANGES = {
+    "request_cpus": (1, 1 << 20),
+    "request_gpus": (0, 1 << 20),
+    "priority": (-(1 << 31), (1 << 31) - 1),
+}
+MAX_SIZE_KB = 1 << 40  # 1 PiB in KiB: request_memory / request_disk beyond this are refused
 
 
 def _universe(value: str, where: str) -> list[tuple[str, str]]:
@@ -135,7 +166,7 @@ def translate(key: str, value: str, iwd: str, where: str) -> list[tuple[str, str
     if low.startswith("my."):
         return [(key[3:], _expr(value, where, key))]
     if low in _STRING_ATTRS:
-        return [(_STRING_ATTRS[low], classads.quote(value))]
+        return [(_STRING_ATTRS[low], _quoted(value, where, key))]
     if low in _PATH_ATTRS:
         return [(_PATH_ATTRS[low], classads.quote(_path(value, iwd)))] if value else []
     if low in _EXPR_ATTRS:

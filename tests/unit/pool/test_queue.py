@@ -279,3 +279,13 @@ def test_incremental_counts_equal_a_recount_after_random_operations(tmp_path: Pa
             kept = {status: n for status, n in ac.counts.items() if n and status in (1, 2, 5)}
             assert kept == recount.get(ac.id, {}), (op, ac.id)
             assert sum(ac.idle_since.values()) == ac.idle
+
+
+def test_refused_submit_file_queues_nothing(tmp_path: Path) -> None:
+    queue = _queue(tmp_path, Clock())
+    for extra in ("request_disk = -1", 'arguments = "a \'b"', "environment = A='x"):
+        with pytest.raises(SubmitError, match=r"t\.sub:\d+: "):
+            _submit(queue, n=3, extra=f"queue 2\n{extra}")
+    with pytest.raises(SubmitError, match=r"t\.sub:3: request_cpus: must be 1 to"):
+        _submit(queue, cpus=-4)
+    assert queue.jobs(include_done=True) == [] and queue.totals()["idle"] == 0

@@ -113,12 +113,49 @@ def test_big_plain_queue_is_cheap(tmp_path: Path) -> None:
         ("executable = x\nqueue -3\n", "t.sub:2: queue:"),
         ("executable = x\nqueue x from missing.txt\n", "t.sub:2: queue:"),
         ("executable = x\n= 3\nqueue\n", "t.sub:2: expected 'name = value'"),
+        ("executable = x\nrequest_cpus = -4\nqueue\n", "t.sub:2: request_cpus: must be 1 to 1048576, got -4"),
+        ("executable = x\nrequest_gpus = -1\nqueue\n", "t.sub:2: request_gpus: must be 0 to 1048576"),
+        (
+            "executable = x\nrequest_cpus = 99999999999999999999\nqueue\n",
+            "t.sub:2: request_cpus: must be 1 to",
+        ),
+        (
+            "executable = x\npriority = 99999999999999999999\nqueue\n",
+            "t.sub:2: priority: must be -2147483648 to",
+        ),
+        ("executable = x\nrequest_disk = -1\nqueue\n", "t.sub:2: request_disk: must not be negative"),
+        ("executable = x\nrequest_memory = -2GB\nqueue\n", "t.sub:2: request_memory: must not be negative"),
+        (
+            "executable = x\nrequest_memory = 99999999999999999999T\nqueue\n",
+            "t.sub:2: request_memory: larger than",
+        ),
+        ('executable = x\narguments = "a \'b"\nqueue\n', "t.sub:2: arguments: unterminated quote"),
+        ('executable = x\nargs = "a b\nqueue\n', "t.sub:2: args: unterminated quote"),
+        ('executable = x\nenvironment = "A=\'x"\nqueue\n', "t.sub:2: environment: unterminated quote"),
+        ("executable = x\nenv = A='x B=1\nqueue\n", "t.sub:2: env: unterminated quote"),
+        (
+            "executable = x\narguments = $(Process) 'x\nqueue 2\narguments = \"$(Process) 'x\"\nqueue\n",
+            "t.sub:4: arguments: unterminated",
+        ),
     ],
 )
 def test_errors_name_the_line(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(SubmitError) as info:
         _parse(text, tmp_path)
     assert message in str(info.value)
+
+
+def test_quoted_arguments_and_environment_and_zero_requests_are_kept(tmp_path: Path) -> None:
+    job = _job(
+        _parse(
+            'executable = x\narguments = "a \'b c\' ""q"""\nenvironment = "A=1 B=\'x y\'"\n'
+            "request_gpus = 0\nrequest_disk = 0\npriority = -5\nqueue\n",
+            tmp_path,
+        ),
+        0,
+    )
+    assert (job["RequestGPUs"], job["RequestDisk"], job["JobPrio"]) == ("0", "1", "-5")
+    assert job["Args"] == '"\\"a \'b c\' \\"\\"q\\"\\"\\""'
 
 
 def test_missing_input_file_is_refused(tmp_path: Path) -> None:
