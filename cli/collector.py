@@ -22,6 +22,8 @@ def register(subparsers: Subparsers) -> None:
                         help="longest ClassAdLifetime honoured, seconds (default a day)")  # fmt: skip
     parser.add_argument("--name", default="", help="Name of the collector's own ad")
     parser.add_argument("--max-connections", type=int, default=defaults.max_connections)
+    parser.add_argument("--max-per-peer", type=int, default=defaults.max_per_peer,
+                        help="open connections from one address (default %(default)s)")  # fmt: skip
     parser.add_argument("--max-message", type=int, default=defaults.max_message, help="bytes per ad/message")
     parser.add_argument("--max-attrs", type=int, default=defaults.max_attrs, help="attributes per ad")
     parser.add_argument("--idle-timeout", type=float, default=defaults.idle_timeout)
@@ -33,11 +35,14 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--port {args.port}: not a TCP port")
     if args.default_lifetime <= 0:
         raise ConfigError("--default-lifetime must be positive")
+    if args.max_per_peer < 1:
+        raise ConfigError("--max-per-peer must be at least 1")
     if args.max_lifetime < args.default_lifetime:
         raise ConfigError("--max-lifetime must be at least --default-lifetime")
     config = Config(
         host=args.host, port=args.port, name=args.name, default_lifetime=args.default_lifetime,
-        max_lifetime=args.max_lifetime, max_connections=args.max_connections, max_message=args.max_message,
+        max_lifetime=args.max_lifetime, max_connections=args.max_connections,
+        max_per_peer=args.max_per_peer, max_message=args.max_message,
         max_attrs=args.max_attrs, idle_timeout=args.idle_timeout, read_timeout=args.read_timeout,
     )  # fmt: skip
     asyncio.run(_serve(config))

@@ -70,6 +70,7 @@ class Config:
     default_lifetime: float = 900.0
     max_lifetime: float = MAX_LIFETIME  # seconds: a longer ClassAdLifetime is cut to this
     max_connections: int = 1000
+    max_per_peer: int = 64  # open connections from one address
     max_message: int = 8 << 20  # bytes in one message (so one ad or one query)
     max_attrs: int = 10000  # attributes in one ad
     idle_timeout: float = 300.0  # seconds a connection may wait between commands
@@ -97,6 +98,7 @@ class CollectorServer:
         self.name = config.name or f"glidein-collector@{socket.gethostname()}"
         self.server: asyncio.base_events.Server | None = None
         self.refused = 0
+        self.per_host: dict[str, int] = {}  # open connections by peer address
         self.tasks: set[asyncio.Task[None]] = set()
 
     # ------------------------------------------------------------------ lifecycle
@@ -112,9 +114,10 @@ class CollectorServer:
         self.publish_self_ad()
         log.info(
             "collector %s listening on %s:%d (glidein %s, Python %s, default lifetime %ds, limits: %d"
-            " connections, %d bytes, %d attributes)", self.name, self.config.host, self.config.port,
-            __version__, platform.python_version(), self.config.default_lifetime,
-            self.config.max_connections, self.config.max_message, self.config.max_attrs,
+            " connections, %d per peer, %d bytes, %d attributes)", self.name, self.config.host,
+            self.config.port, __version__, platform.python_version(), self.config.default_lifetime,
+            self.config.max_connections, self.config.max_per_peer, self.config.max_message,
+            self.config.max_attrs,
         )  # fmt: skip
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -164,13 +167,30 @@ class CollectorServer:
                     conn.timed_out = True
                     conn.writer.transport.abort()
 
+    def admit(self, conn: Conn, host: str) -> bool:
+        """Whether a new connection may be served: under the total and the per-peer limits."""
+        if len(self.conns) >= self.config.max_connections:
+            why = f"{len(self.conns)} connections open"
+        elif self.per_host.get(host, 0) >= self.config.max_per_peer:
+            why = f"{self.per_host[host]} connections open from {host}, limit {self.config.max_per_peer}"
+        else:
+            self.per_host[host] = self.per_host.get(host, 0) + 1
+            return True
+        self.refused += 1
+        if self.refused % 100 == 1:
+            log.warning("peer=%s refused: %s (%d refused so far)", conn.peer, why, self.refused)
+        return False
+
+    def release(self, host: str) -> None:
+        left = self.per_host.pop(host, 1) - 1
+        if left > 0:
+            self.per_host[host] = left
+
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peername = writer.get_extra_info("peername")
         conn = Conn(reader, writer, f"{peername[0]}:{peername[1]}" if peername else "?")
-        if len(self.conns) >= self.config.max_connections:
-            self.refused += 1
-            if self.refused % 100 == 1:
-                log.warning("peer=%s refused: %d connections open", conn.peer, len(self.conns))
+        host = str(peername[0]) if peername else "?"
+        if not self.admit(conn, host):
             writer.close()
             return
         self.conns.add(conn)
@@ -195,6 +215,7 @@ class CollectorServer:
             log.debug("traceback", exc_info=True)
         finally:
             self.conns.discard(conn)
+            self.release(host)
             if task is not None:
                 self.tasks.discard(task)
             writer.close()

@@ -54,3 +54,25 @@ def test_read_timeout_bounds_a_whole_message(start_collector: StartCollector) ->
     assert partial < 4
     wait_for(lambda: len(_lines(running, "timed out")) == 2, timeout=10)
     assert _alive(running.address)
+
+
+def test_one_peer_cannot_take_every_connection(start_collector: StartCollector) -> None:
+    running = start_collector("--max-connections", "100", "--idle-timeout", "30")  # 64 per peer
+    greedy = []
+    try:
+        for _ in range(120):  # idle connections from 127.0.0.2, more than the server takes in all
+            sock = socket.create_connection(
+                ("127.0.0.1", running.port), timeout=5, source_address=("127.0.0.2", 0)
+            )
+            greedy.append(sock)
+        wait_for(lambda: bool(_lines(running, "refused")), timeout=10)
+        assert _alive(running.address)  # 127.0.0.1 is still served
+        refused = _lines(running, "refused")
+        assert (
+            len(refused) == 1 and "peer=127.0.0.2:" in refused[0] and "from 127.0.0.2, limit 64" in refused[0]
+        )
+        greedy[-1].settimeout(3)
+        assert greedy[-1].recv(10) == b""  # hung up on, not left waiting
+    finally:
+        for sock in greedy:
+            sock.close()
