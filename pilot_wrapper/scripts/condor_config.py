@@ -106,6 +106,8 @@ def network_settings(config: Dict[str, str], collector: str) -> Settings:
     out += [("USE_SHARED_PORT", "False"), ("ENABLE_IPV6", "False")]
     if _flag(config.get("GLIDEIN_Condor_No_DNS", "true" if loop else "false")):
         out += [("NO_DNS", "True"), ("DEFAULT_DOMAIN_NAME", "localdomain")]
+    if loop:  # the collector on this host would be offered the pilot's family session, refuse it,
+        out += [("SEC_USE_FAMILY_SESSION", "False")]  # and the slot would wait one update interval
     domain = "localdomain" if loop else host
     out += [("UID_DOMAIN", config.get("GLIDEIN_Condor_UID_Domain") or domain)]
     out += [("FILESYSTEM_DOMAIN", config.get("GLIDEIN_Condor_Filesystem_Domain") or domain)]
