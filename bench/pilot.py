@@ -1,6 +1,6 @@
-"""Pilot benchmark: wrapper start -> startd running (20 staged files, loopback), verification cost.
+"""Pilot benchmark: wrapper start -> startd running (about 20 staged files, loopback), verification cost.
 
-1. Stages 20 files (the 12 default files + 8 small exec scripts), serves them with
+1. Stages the default files (14 today) + 6 small exec scripts, serves them with
    `glidein factory web` (its own process), and times `glidein_startup.py` (run by the system
    python3, as on a worker node) from process start to the startd's first sign of life: (a) a
    stand-in startd that writes a file (the wrapper's own cost), (b) the real embedded startd
@@ -82,17 +82,17 @@ def standin_startd(root: Path) -> Path:
     return root
 
 
-def stage_twenty(tmp: Path, port: int, real_startd: bool) -> tuple[Path, staging.StageResult]:
+def stage_files(tmp: Path, port: int, real_startd: bool) -> tuple[Path, staging.StageResult]:
     source = staging.PACKAGE_ROOT if real_startd else standin_startd(tmp / "standin")
     extra = []
-    for index in range(8):
+    for index in range(6):
         script = tmp / f"site_{index}.py"
         script.write_text(f"import sys\nopen(sys.argv[1], 'a').write('SITE_{index} ok\\n')\n")
         extra.append(staging.StageFile(script, "exec", order=50 + index))
     stage_dir = tmp / ("stage_real" if real_startd else "stage")
     spec = staging.StagingSpec(stage_dir, f"http://127.0.0.1:{port}", main=extra, startd_source=source)
     result = staging.stage(spec)
-    assert (stage_dir / result.main.descript).read_text().count('"kind"') == 20, "expected 20 files"
+    assert (stage_dir / result.main.descript).read_text().count('"kind"') >= 20, "expected 20 files or more"
     return stage_dir, result
 
 
@@ -106,7 +106,7 @@ def pilot_argv(result: staging.StageResult, tmp: Path, pilot_id: str, params: di
 
 def time_with_standin(tmp: Path) -> list[float]:
     port = free_port()
-    stage_dir, result = stage_twenty(tmp, port, real_startd=False)
+    stage_dir, result = stage_files(tmp, port, real_startd=False)
     server = web(stage_dir, tmp / "state", port)
     params = {"GLIDEIN_Collector": f"127.0.0.1:{port}", "GLIDEIN_Schedd": f"http://127.0.0.1:{port}"}
     times = []
@@ -126,7 +126,7 @@ def time_with_standin(tmp: Path) -> list[float]:
 
 def time_with_real_startd(tmp: Path) -> list[float]:
     web_port, collector_port, schedd_port = free_port(), free_port(), free_port()
-    stage_dir, result = stage_twenty(tmp, web_port, real_startd=True)
+    stage_dir, result = stage_files(tmp, web_port, real_startd=True)
     collector = f"127.0.0.1:{collector_port}"
     key_file = tmp / "pool.key"
     tokens.generate_key(key_file)
