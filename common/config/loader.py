@@ -4,7 +4,9 @@ Each line is `FILE: PATH: MESSAGE (line N)`, e.g.
 `factory.yaml: entries[3].limits.max_idle: must be >= 0, got -1 (line 41)`.
 Values come from PyYAML's safe loader (libyaml's when built in, as `yaml.safe_load` would build
 them); line numbers from the node tree it composes first, which also reveals duplicate keys that
-safe_load would silently collapse.
+safe_load would silently collapse. Aliases are allowed, but a document whose values, once
+aliases are expanded, exceed MAX_NODES ("billion laughs"), nest deeper than MAX_DEPTH or contain
+a recursive alias is refused with one line before anything is built.
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ _FACTORY_KEYS = {"entries", "entry_sets", "staging", "glidein_name", "frontends"
 _FRONTEND_KEYS = {"groups", "schedds", "credentials", "discover_schedds"}
 
 M = TypeVar("M", bound=BaseModel)
+MAX_NODES = 100_000  # YAML values after alias expansion
+MAX_DEPTH = 64  # nesting of mappings and sequences
 
 
 _SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -86,9 +90,13 @@ def parse_yaml(text: str, source: str) -> tuple[object, dict[Loc, int]]:
     loader = _SafeLoader(text)
     try:  # compose once (node marks give the lines), then build the same data safe_load would
         node = loader.get_single_node()
+        if node is not None:
+            _check_tree(node, source, set(), [0])
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         raise ConfigProblems([f"{source}: {_yaml_error(exc)}"]) from None
+    except RecursionError:  # pure-Python composer on deep nesting (libyaml refuses it itself)
+        raise ConfigProblems([f"{source}: invalid YAML: nested too deep"]) from None
     finally:
         loader.dispose()
     lines: dict[Loc, int] = {}
@@ -98,6 +106,27 @@ def parse_yaml(text: str, source: str) -> tuple[object, dict[Loc, int]]:
     if duplicates:
         raise ConfigProblems([f"{source}: {text}" for text in duplicates])
     return ({} if data is None else data), lines
+
+
+def _check_tree(node: yaml.Node, source: str, path: set[int], count: list[int]) -> None:
+    """ConfigProblems for a recursive alias, nesting beyond MAX_DEPTH, or more than MAX_NODES
+    values once aliases are expanded (a "billion laughs" document), before anything is built."""
+    line = node.start_mark.line + 1
+    if id(node) in path:
+        raise ConfigProblems([f"{source}: recursive alias: the anchor at line {line} contains itself"])
+    count[0] += 1
+    if count[0] > MAX_NODES:
+        raise ConfigProblems(
+            [f"{source}: more than {MAX_NODES} values once aliases are expanded (line {line})"]
+        )
+    if len(path) >= MAX_DEPTH:
+        raise ConfigProblems([f"{source}: nested deeper than {MAX_DEPTH} levels (line {line})"])
+    if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+        path.add(id(node))
+        for child in node.value:
+            for item in child if isinstance(child, tuple) else (child,):
+                _check_tree(item, source, path, count)
+        path.discard(id(node))
 
 
 def _yaml_error(exc: yaml.YAMLError) -> str:

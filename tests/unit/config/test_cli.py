@@ -154,3 +154,19 @@ def test_check_several_files_reports_each(tmp_path: Path) -> None:
         f"{ETC / 'frontend.yaml'}: ok (frontend, 3 groups)",
     ]
     assert result.stderr.startswith(f"{bad}: credentials[0].lifetime: must be >= 1, got -1 (line ")
+
+
+def test_check_billion_laughs_and_recursive_alias_exit_2_at_once(tmp_path: Path) -> None:
+    laughs = ["name: f1", "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    laughs += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 10)]
+    for text, message in [
+        ("\n".join(laughs) + "\n", "values once aliases are expanded (line 2)"),
+        ("name: f1\nentries: &e [*e]\n", "recursive alias: the anchor at line 2 contains itself"),
+    ]:
+        bad = tmp_path / "bomb.yaml"
+        bad.write_text(text)
+        result = run_glidein(["config", "check", "--kind", "factory", str(bad)], timeout=30)
+        assert result.returncode == 2 and result.stdout == ""
+        assert result.stderr.splitlines() == [
+            f"{bad}: more than 100000 {message}" if "values" in message else f"{bad}: {message}"
+        ]

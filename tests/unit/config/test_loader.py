@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -150,6 +151,40 @@ def test_yaml_syntax_and_duplicate_keys(tmp_path: Path) -> None:
         load_factory_config(bad)
     dup = write(tmp_path, factory_text().replace("name: f1\n", "name: f1\nname: f2\n"), "b.yaml")
     assert problems_of(dup) == [f"{dup}: name: duplicate key (line 2)"]
+
+
+def _laughs(levels: int = 9) -> str:
+    lines = ["name: f1", "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (_laughs(), r"c.yaml: more than 100000 values once aliases are expanded \(line 2\)"),
+        ("name: f1\na: &a [1, *a]\n", r"c.yaml: recursive alias: the anchor at line 2 contains itself"),
+        ("name: f1\na: &a {b: *a}\n", r"c.yaml: recursive alias: the anchor at line 2 contains itself"),
+        ("a:\n" + "".join(f"{'  ' * i}- \n" for i in range(1, 80)), r"c.yaml: nested deeper than 64 levels"),
+    ],
+)
+def test_alias_bombs_and_recursion_are_one_line_errors(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(ConfigProblems) as info:
+        load_factory_config(write(tmp_path, text, "c.yaml"))
+    assert len(info.value.lines) == 1
+    assert re.search(message, info.value.lines[0]), info.value.lines
+
+
+def test_aliases_within_the_bound_still_work(tmp_path: Path) -> None:
+    text = factory_text().replace(
+        "  - name: e2\n    gatekeeper: local\n", "  - name: e2\n    gatekeeper: local\n"
+    )
+    text = text.replace("submitter: {type: local}", "submitter: &local {type: local}", 1)
+    text = text.replace("submitter: {type: local}", "submitter: *local")
+    assert [e.submitter.type for e in load_factory_config(write(tmp_path, text)).entries] == [
+        "local",
+        "local",
+    ]
 
 
 def test_kind_detection(tmp_path: Path) -> None:
