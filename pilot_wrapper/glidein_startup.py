@@ -39,6 +39,9 @@ DEFAULTS = {"signtype": "sha256", "v": "std", "hold_time": "1200", "retries": "3
 SECRET_PARAMS = ("GLIDEIN_Token",)
 MAX_PARAM_FILE = 64 * 1024  # bytes of a -param_file
 STOP_TIMEOUT = 90.0  # seconds from SIGTERM to the startd (or its launcher) to SIGKILL
+MAX_LISTING = 16 << 20  # bytes of a signature or description file
+MAX_TARBALL = 2 << 30  # bytes of an untar or startd_bundle file; other files MAX_FILE
+MAX_FILE = 256 << 20
 
 
 class PilotFailure(Exception):
@@ -238,8 +241,18 @@ def digest(algorithm: str, data: bytes) -> str:
     return hashlib.new(algorithm, data).hexdigest()
 
 
-def fetch(url: str, retries: int, log: Reporter, timeout: float = 30.0) -> bytes:
-    """GET with timeout and exponential back-off; proxies come from http(s)_proxy in the env."""
+def _read_capped(resp: Any, url: str, limit: int) -> bytes:
+    """The body, or Corruption as soon as it (or its Content-Length) exceeds `limit` bytes."""
+    length = resp.headers.get("Content-Length") or ""
+    too_long = length.isdigit() and int(length) > limit
+    data = b"" if too_long else resp.read(limit + 1)
+    if too_long or len(data) > limit:
+        raise PilotFailure("Corruption", "%s: larger than %d bytes" % (url, limit), "download")
+    return bytes(data)
+
+
+def fetch(url: str, retries: int, log: Reporter, timeout: float = 30.0, limit: int = MAX_LISTING) -> bytes:
+    """GET at most `limit` bytes with timeout and exponential back-off; proxies from http(s)_proxy."""
     if not url.startswith(("http://", "https://")):
         raise PilotFailure("Config", "URL %s: only http and https are supported" % url, "download")
     delay = 1.0
@@ -247,7 +260,7 @@ def fetch(url: str, retries: int, log: Reporter, timeout: float = 30.0) -> bytes
         log.log("GET %s" % url, debug=True)
         try:
             with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - scheme checked
-                return bytes(resp.read())
+                return _read_capped(resp, url, limit)
         except urllib.error.HTTPError as exc:
             error = "HTTP %s" % exc.code
             if exc.code in (403, 404, 410):
@@ -300,20 +313,29 @@ def load_level(level: str, args: Tuple[str, str, str], opts: Dict[str, str], log
     files = sorted(desc.get("files", []), key=lambda f: int(f.get("order", 0)))
     out = []
     for entry in files:
-        if entry.get("kind") not in KINDS or "/" in entry.get("name", "/"):
+        names = [entry.get(key) for key in ("name", "orig", "dir") if key == "name" or entry.get(key)]
+        if entry.get("kind") not in KINDS or not all(safe_name(name) for name in names):
             raise PilotFailure(
                 "Corruption", "%s: bad file entry %r in %s" % (level, entry, descript), "verify"
             )
         entry["level"] = level
-        out.append((entry, verified(web, entry["name"], hashes, opts, log)))
+        limit = MAX_TARBALL if entry["kind"] in ("untar", "startd_bundle") else MAX_FILE
+        out.append((entry, verified(web, entry["name"], hashes, opts, log, limit)))
     log.log("verified level %s: %d files (%s)" % (level, len(out), algo))
     return out
 
 
-def verified(web: str, name: str, hashes: Dict[str, str], opts: Dict[str, str], log: Reporter) -> bytes:
+def safe_name(name: object) -> bool:
+    """A plain file name: no path separator, not `.`/`..`, so it stays in the work dir."""
+    return isinstance(name, str) and name not in ("", ".", "..") and not set("/\\\0") & set(name)
+
+
+def verified(  # noqa: PLR0917 - one call site
+    web: str, name: str, hashes: Dict[str, str], opts: Dict[str, str], log: Reporter, limit: int = MAX_LISTING
+) -> bytes:
     if name not in hashes:
         raise PilotFailure("Corruption", "%s is not listed in the signature file" % name, "verify")
-    data = fetch(web + "/" + name, int(opts["retries"]), log)
+    data = fetch(web + "/" + name, int(opts["retries"]), log, limit=limit)
     if digest(opts["signtype"], data) != hashes[name]:
         raise PilotFailure("Corruption", "%s: hash mismatch" % name, "verify")
     return data

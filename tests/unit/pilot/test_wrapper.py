@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import ast
+import contextlib
+import functools
+import hashlib
+import http.server
 import io
+import json
 import tarfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -153,3 +160,73 @@ def test_signature_listing_parse() -> None:
         gs.parse_signature(b"ab  d\njunk\n", "sig")
     with pytest.raises(gs.PilotFailure, match="lists no files"):
         gs.parse_signature(b"# only a comment\n", "sig")
+
+
+class _Quiet(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _web(root: Path) -> Iterator[str]:
+    """`root` served on a loopback port for the duration of the block."""
+    handler = functools.partial(_Quiet, directory=str(root))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield f"http://127.0.0.1:{server.server_address[1]}"
+        finally:
+            server.shutdown()
+            thread.join(5)
+
+
+def _signed_level(root: Path, entry: dict[str, object]) -> str:
+    """A one-file level in `root` (description listing `entry`); the -sign value."""
+    (root / "f.py").write_bytes(b"print(1)\n")
+    (root / "description.x.json").write_text(json.dumps({"files": [entry]}))
+    lines = [
+        f"{hashlib.sha256((root / n).read_bytes()).hexdigest()}  {n}" for n in ("description.x.json", "f.py")
+    ]
+    (root / "signature.x.txt").write_text("\n".join(lines) + "\n")
+    return hashlib.sha256((root / "signature.x.txt").read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"orig": "../../evil.py"}, {"orig": "/tmp/evil.py"}, {"orig": ".."}, {"kind": "untar", "dir": ".."}],
+)
+def test_signed_names_that_leave_the_work_dir_are_corruption(tmp_path: Path, bad: dict[str, str]) -> None:
+    entry = {"name": "f.py", "kind": "exec", "order": 1, **bad}
+    sign = _signed_level(tmp_path, entry)
+    opts = {"signtype": "sha256", "retries": "0"}
+    with _web(tmp_path) as url:
+        with pytest.raises(gs.PilotFailure, match="bad file entry") as info:
+            gs.load_level("main", (url, sign, "description.x.json"), opts, gs.Reporter({}))
+        assert info.value.failure_class == "Corruption"
+        entry.update(orig="f.py", dir="")
+        sign = _signed_level(tmp_path, entry)
+        ((loaded, data),) = gs.load_level("main", (url, sign, "description.x.json"), opts, gs.Reporter({}))
+    assert loaded["orig"] == "f.py" and data == b"print(1)\n"
+
+
+def test_downloads_are_capped(tmp_path: Path) -> None:
+    (tmp_path / "big").write_bytes(b"x" * 5000)
+    with _web(tmp_path) as url:
+        assert gs.fetch(url + "/big", 0, gs.Reporter({}), limit=5000) == b"x" * 5000
+        with pytest.raises(gs.PilotFailure, match="big: larger than 4999 bytes") as info:
+            gs.fetch(url + "/big", 3, gs.Reporter({}), limit=4999)
+    assert info.value.failure_class == "Corruption"
+    assert gs.MAX_LISTING == 16 << 20 and gs.MAX_TARBALL == 2 << 30
+
+
+def test_download_without_content_length_is_capped_while_reading() -> None:
+    class Response:
+        def __init__(self) -> None:
+            self.headers: dict[str, str] = {}
+
+        def read(self, size: int) -> bytes:
+            return b"y" * size  # an endless body
+
+    with pytest.raises(gs.PilotFailure, match="larger than 100 bytes"):
+        gs._read_capped(Response(), "http://h/f", 100)
