@@ -7,8 +7,10 @@ per-frontend limits, this entry's share of the factory-wide per-frontend and per
 limits (factory/budgets.py), `max_per_cycle` and the submission rate. Shared budgets are dealt out one
 pilot at a time round-robin over the clients, so no client starves another. Excess pilots are
 removed per `ReqRemoveExcess` (NO | WAIT | IDLE | ALL, with its margin), never more than
-`max_removal_share` of the entry's pilots per cycle (mass-removal guard). Every client's decision is
-one log line naming the limit that bound it.
+`max_removal_share` of the entry's pilots per cycle (mass-removal guard). Idle pilots of a client
+whose request vanished (its frontend died) are removed once `client_gone_grace` seconds have passed
+since its last request expired (else since its newest pilot was submitted). Every client's decision
+is one log line naming the limit that bound it.
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ class EntryPolicy:
     max_removals: int = 1_000_000  # ... and never more than this
     stale_age: float = 0.0  # seconds an idle pilot may wait at the site; 0 = never stale
     stale_running_age: float = 0.0  # seconds a pilot may run; 0 = no limit
+    client_gone_grace: float = 3600.0  # idle pilots of a client without a request; 0 = kept forever
     held_max_releases: int = 3
     held_backoff: float = 60.0  # seconds before the first release; doubles per release
     held_max_backoff: float = 1e9
@@ -80,6 +83,8 @@ class EntryInputs:
     # this entry's share of factory-wide limits (factory/budgets.py): "fe:<frontend>" or
     # "sc:<frontend>:<class>" -> new pilots allowed this cycle; a key not listed is unlimited
     shared_budgets: Mapping[str, int] = field(default_factory=dict)
+    # client -> ReqExpiry of its last accepted request (factory.db): when a vanished request died
+    request_expiries: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -291,11 +296,30 @@ def _aged(inputs: EntryInputs, by_client: dict[str, list[PilotView]]) -> list[tu
     return out
 
 
+def _gone(inputs: EntryInputs, by_client: dict[str, list[PilotView]], lines: list[str]) -> list[PilotView]:
+    """Idle pilots of clients whose request vanished more than `client_gone_grace` seconds ago."""
+    grace, asking = inputs.policy.client_gone_grace, {r.client for r in inputs.requests}
+    out: list[PilotView] = []
+    for client, pilots in sorted(by_client.items()):
+        idle = [p for p in pilots if p.state in (S.PENDING, S.IDLE)]
+        if grace <= 0 or client in asking or not idle:
+            continue
+        since = inputs.request_expiries.get(client, max(p.submit_time for p in pilots))
+        if inputs.now - since > grace:
+            out += idle
+            lines.append(
+                f"entry={inputs.policy.name} client={client} idle={len(idle)} action=remove "
+                f"limit=client_gone request_gone_since={since:.0f} grace={grace:.0f}"
+            )
+    return out
+
+
 def _removals(inputs: EntryInputs, decision: EntryDecision) -> None:
     by_client: dict[str, list[PilotView]] = {}
     for p in inputs.pilots:
         by_client.setdefault(p.client, []).append(p)
     wanted = _aged(inputs, by_client)
+    wanted += [(p, "client_gone") for p in _gone(inputs, by_client, decision.lines)]
     for req in inputs.requests:
         wanted += _excess(req, by_client.get(req.client, []))
     chosen: dict[str, tuple[PilotView, str]] = {}

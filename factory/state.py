@@ -280,6 +280,18 @@ class PilotStore:
             (frontend, name, sequence, signature, expiry),
         )
 
+    def request_expiries(self, entry: str) -> dict[str, float]:
+        """client -> ReqExpiry of its last accepted request to `entry` (Name entry@glidein@factory@client)."""
+        out: dict[str, float] = {}
+        rows = self.conn.execute(
+            "SELECT name, expiry FROM sequences WHERE substr(name, 1, ?) = ?", (len(entry) + 1, f"{entry}@")
+        )
+        for name, expiry in rows:
+            parts = str(name).split("@", 3)
+            if len(parts) == 4:
+                out[parts[3]] = max(float(expiry), out.get(parts[3], 0.0))
+        return out
+
     # ------------------------------------------------------------ entry health (black-hole blocks)
 
     def load_health(self) -> dict[str, Health]:

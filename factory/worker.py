@@ -91,6 +91,7 @@ def policy_of(entry: Any) -> EntryPolicy:
         max_removals=entry.removal.max_per_cycle,
         stale_age=float(entry.stale_age.idle),
         stale_running_age=float(entry.stale_age.running),
+        client_gone_grace=float(entry.removal.client_gone),
         held_max_releases=entry.held.max_releases,
         held_backoff=float(entry.held.backoff),
         held_max_backoff=float(entry.held.max_backoff),
@@ -294,6 +295,7 @@ def _work(task: EntryTask, result: EntryResult) -> None:
         blocked_reason=task.blocked_reason
         or ("" if task.pilots is not None else "no stage to point pilots at"),
         shared_budgets=task.shared_budgets,
+        request_expiries=store.request_expiries(task.entry.name),
     )
     decision = decide(inputs)
     result.lines = decision.lines

@@ -188,6 +188,11 @@ class Removal(StrictModel):
     max_share: Fraction = Field(default=0.1, description="Share of the entry's pilots removable per cycle.")
     min_per_cycle: NonNegInt = Field(default=5, description="Always allowed per cycle, whatever the share.")
     max_per_cycle: NonNegInt = Field(default=100, description="Never more per cycle.")
+    client_gone: Seconds = Field(
+        default=3600,
+        description="Idle pilots of a client whose request vanished (its frontend stopped) are removed "
+        "this long after its last request expired; 0 keeps them.",
+    )
 
 
 class HeldRelease(StrictModel):

@@ -286,3 +286,25 @@ def test_held_max_backoff_and_releases_per_cycle() -> None:
     two = PilotView("h2", "fe1.main", S.HELD, NOW, NOW - 101, "sc", "transient", 5)
     d = run([req(idle=0)], [one, two], policy)
     assert d.release == ["h1"]
+
+
+def test_idle_pilots_of_a_client_whose_request_vanished_are_removed_after_the_grace() -> None:
+    """A frontend died: its idle pilots go once client_gone_grace has passed since its request expired."""
+    gone_idle = pilots("fe9.main", S.IDLE, 2, age=50) + pilots("fe9.main", S.PENDING, 1, start=3, age=50)
+    gone_running = pilots("fe9.main", S.RUNNING, 1, start=5, age=50)
+    alive = pilots("fe1.main", S.IDLE, 2, start=7, age=5000)
+    have = gone_idle + gone_running + alive
+    policy = EntryPolicy("e1", client_gone_grace=600, max_removal_share=1.0)
+    within = run([req(idle=10)], have, policy, request_expiries={"fe9.main": NOW - 599})
+    assert within.remove == []
+    after = run([req(idle=10)], have, policy, request_expiries={"fe9.main": NOW - 601})
+    assert sorted(after.remove) == sorted((p.pilot_id, "client_gone") for p in gone_idle)  # running kept
+    assert any("client=fe9.main idle=3 action=remove limit=client_gone" in line for line in after.lines)
+    unknown = run([req(idle=10)], have, policy)  # no expiry recorded: counted from its newest pilot
+    assert unknown.remove == []
+    assert (
+        run(
+            [req(idle=10)], have, EntryPolicy("e1", client_gone_grace=0), request_expiries={"fe9.main": 0}
+        ).remove
+        == []
+    )

@@ -92,3 +92,11 @@ def test_black_hole_blocking_and_backoff() -> None:
     assert not assess(Health(), good, now=20.0, policy=policy).blocked(20.0)
     long_fail = [PilotEnd("failed", 9, 900.0, 10.0 + i) for i in range(6)]
     assert not assess(Health(), long_fail, now=20.0, policy=policy).blocked(20.0)
+
+
+def test_request_expiries_by_client_of_one_entry(tmp_path: Path) -> None:
+    store = PilotStore(tmp_path / "f.db")
+    store.save_sequence("fe1", "e1@g@f@fe1.main", (5, "s", 100.0))
+    store.save_sequence("fe2", "e1@g@f@fe2.cms", (6, "s", 200.0))
+    store.save_sequence("fe1", "e10@g@f@fe1.main", (7, "s", 300.0))
+    assert store.request_expiries("e1") == {"fe1.main": 100.0, "fe2.cms": 200.0}
