@@ -35,8 +35,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from glidein.common import classads, tokens
+from glidein.common.classad_core import PARSE_ERRORS
 from glidein.common.classad_limits import AD, check_text
-from glidein.common.errors import GlideinError, NotFoundError, SecurityError, SubmitError
+from glidein.common.errors import ClassAdError, GlideinError, NotFoundError, SecurityError, SubmitError
 from glidein.pool.schedd.payload import decode_output, job_payload, write_outputs
 from glidein.pool.schedd.queue import JobQueue
 
@@ -242,7 +243,10 @@ def _claim(req: Handler, ctx: ApiContext) -> tuple[HTTPStatus, object]:
     slot = classads.from_old_pairs([(str(p[0]), str(p[1])) for p in pairs])
     name = _text(data, "name", subject)
     while True:
-        claim = ctx.queue.claim(slot, name)
+        try:
+            claim = ctx.queue.claim(slot, name)
+        except PARSE_ERRORS:  # e.g. Requirements = random(-1): classad2 raises while matching
+            raise ClassAdError("slot ad: classad2 cannot evaluate it against the jobs") from None
         if claim is None:
             return HTTPStatus.NO_CONTENT, None
         try:

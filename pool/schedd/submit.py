@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import htcondor2
 
 from glidein.common import classads
+from glidein.common.classad_limits import check_text
 from glidein.common.errors import ClassAdError, SubmitError
 from glidein.pool.schedd.submit_text import Command, QueueStatement, ScannedSubmit, per_job_keys, scan
 
@@ -78,6 +79,7 @@ def _size(value: str, unit_kb: int, where: str, key: str) -> str:
 
 def _expr(value: str, where: str, key: str) -> str:
     try:
+        check_text(value, "expression")  # before classad2, whose parser overflows on huge ones
         classads.parse_expr(value)
     except ClassAdError as exc:
         raise SubmitError(f"{where}: {key}: {exc}") from None

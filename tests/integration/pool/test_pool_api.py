@@ -87,6 +87,14 @@ def test_hostile_requests_get_4xx_and_one_log_line(processes: Processes, tmp_pat
             400,
             "slot attribute Cpus",
         ),
+        (
+            "POST",
+            "/claim",
+            json.dumps({"slot": [["Requirements", "random(-1)"]]}).encode(),
+            bearer,
+            400,
+            "slot ad",
+        ),
         ("GET", "/jobs?constraint=" + "(" * 5000 + "1" + ")" * 5000, b"", {}, 400, "nested 5000 deep"),
     ]
     for method, path, body, headers, status, text in cases:

@@ -113,6 +113,10 @@ def test_big_plain_queue_is_cheap(tmp_path: Path) -> None:
         ("executable = x\nqueue -3\n", "t.sub:2: queue:"),
         ("executable = x\nqueue x from missing.txt\n", "t.sub:2: queue:"),
         ("executable = x\n= 3\nqueue\n", "t.sub:2: expected 'name = value'"),
+        (
+            "executable = x\nrequirements = 1" + " + 1" * 5000 + "\nqueue\n",
+            "t.sub:2: requirements: expression: 5000",
+        ),
         ("executable = x\nrequest_cpus = -4\nqueue\n", "t.sub:2: request_cpus: must be 1 to 1048576, got -4"),
         ("executable = x\nrequest_gpus = -1\nqueue\n", "t.sub:2: request_gpus: must be 0 to 1048576"),
         (
