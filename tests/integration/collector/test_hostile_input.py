@@ -79,3 +79,14 @@ def test_huge_lifetime_is_clamped(collector: Running) -> None:
     cedar.advertise(collector.address, ads, "UPDATE_AD_GENERIC")
     wait_for(lambda: len(cedar.query(collector.address, "glidelife")) == 2, timeout=10)
     assert "Traceback" not in collector.log()
+
+
+def test_long_invalidation_constraint_is_refused_and_the_connection_goes_on(collector: Running) -> None:
+    cedar.advertise(collector.address, [[("MyType", '"glideinv"'), ("Name", '"i"')]], "UPDATE_AD_GENERIC")
+    wait_for(lambda: len(cedar.query(collector.address, "glideinv")) == 1, timeout=10)
+    cedar.invalidate(collector.address, "glideinv", LONG + " || true")
+    wait_for(lambda: len(_lines(collector, "bad invalidation")) == 1, timeout=10)
+    assert "characters" in _lines(collector, "bad invalidation")[0]
+    assert len(cedar.query(collector.address, "glideinv")) == 1
+    assert _lines(collector, " closed: ") == []
+    assert _alive(collector.address)
