@@ -265,8 +265,8 @@ def _claim_call(req: Handler, ctx: ApiContext, claim_id: str, action: str) -> tu
             reason = data.get("reason", "")
             return HTTPStatus.OK, {"job_id": ctx.queue.release(claim_id, str(reason))}
         exit_code = data.get("exit_code")
-        if not isinstance(exit_code, int) or isinstance(exit_code, bool):
-            raise SubmitError("'exit_code' must be an integer")
+        if not isinstance(exit_code, int) or isinstance(exit_code, bool) or abs(exit_code) >= 1 << 31:
+            raise SubmitError("'exit_code' must be an integer (32 bits)")
         stdout = decode_output(data.get("stdout"), "stdout")
         stderr = decode_output(data.get("stderr"), "stderr")
         row, attrs = ctx.queue.complete(claim_id, exit_code)

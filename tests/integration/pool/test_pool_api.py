@@ -95,6 +95,7 @@ def test_hostile_requests_get_4xx_and_one_log_line(processes: Processes, tmp_pat
             400,
             "slot ad",
         ),
+        ("POST", "/claims/abc/complete", b'{"exit_code": 1' + b"0" * 30 + b"}", bearer, 400, "32 bits"),
         ("GET", "/jobs?constraint=" + "(" * 5000 + "1" + ")" * 5000, b"", {}, 400, "nested 5000 deep"),
     ]
     for method, path, body, headers, status, text in cases:
