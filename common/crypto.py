@@ -9,6 +9,10 @@
   caller-supplied associated data (e.g. ``"<FrontendName>|<Name>"``). Blob = base64 of
   ``ephemeral public (32) || nonce (12) || ciphertext+tag``.
 * Key files: unencrypted PKCS#8 PEM, written atomically with mode 0600.
+* Expressions in an ad from outside: classad2 unparses recursively, so a 60,000-term chain in a
+  listed attribute overflowed the C stack while its signature was being checked. `expression_text`
+  first evaluates it (classad2's evaluation is depth-limited: a too deep tree fails, cleanly), then
+  bounds its text with `classad_limits.check_text` (EXPRESSION): SecurityError, one line.
 """
 
 from __future__ import annotations
@@ -30,7 +34,8 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from glidein.common.errors import ConfigError, SecurityError
+from glidein.common.classad_limits import check_text
+from glidein.common.errors import ClassAdError, ConfigError, SecurityError
 
 SIGNATURE_ATTR = "GlideinSignature"
 SIGNED_ATTRS_ATTR = "GlideinSignedAttrs"
@@ -147,7 +152,27 @@ def _canonical_value(value: object) -> object:  # noqa: PLR0911 - one return per
     if isinstance(value, Mapping):
         return ["a", {str(k).lower(): _canonical_value(v) for k, v in value.items()}]
     # A ClassAd expression (classad2.ExprTree) or a sentinel: its unparsed text is a fixed point.
-    return ["e", str(value)]
+    return ["e", expression_text(value)]
+
+
+def expression_text(value: object) -> str:
+    """The text of a ClassAd expression, or SecurityError when it is too deep or too big to handle.
+
+    Evaluated first (duck-typed `.eval()`, depth-limited in classad2) so that a tree deep enough to
+    overflow the recursive unparser is refused before it is unparsed.
+    """
+    evaluate = getattr(value, "eval", None)
+    if callable(evaluate):
+        try:
+            evaluate()
+        except Exception as exc:  # classad2 raises its own ClassAdException
+            raise SecurityError(f"expression refused: it cannot be evaluated ({exc})") from None
+    text = str(value)
+    try:
+        check_text(text, "expression")
+    except ClassAdError as exc:
+        raise SecurityError(f"expression refused: {exc}") from None
+    return text
 
 
 def _lower_map(ad: Mapping[str, object]) -> dict[str, str]:

@@ -31,7 +31,7 @@ from glidein.factory.health import Health, HealthPolicy, assess
 from glidein.factory.keys import FactoryKeys, load_keys
 from glidein.factory.monitoring import FactoryMonitor  # [demo] monitoring hook
 from glidein.factory.pilot_states import IDLE_STATES, PilotState
-from glidein.factory.requests import FrontendTrust, RequestValidator, ValidRequest, validate_all
+from glidein.factory.requests import FrontendTrust, RequestValidator, ValidRequest, plain, validate_all
 from glidein.factory.state import PilotStore
 from glidein.factory.submitters.base import BackendStatus, PilotRef
 from glidein.factory.worker import EntryResult, EntryTask, PilotContext, make_submitter, work_entry
@@ -157,7 +157,7 @@ class FactoryCycle:
         except GlideinError as exc:
             log.warning("cannot read requests this cycle (nothing new is submitted): %s", exc)
             return {}
-        ours = [ad for ad in found if ad.get("ReqName") in self.validator.entries]
+        ours = [ad for ad in found if plain(ad, "ReqName") in self.validator.entries]
         by_entry: dict[str, list[ValidRequest]] = {}
         for req in validate_all(self.validator, ours):
             by_entry.setdefault(req.entry, []).append(req)

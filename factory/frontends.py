@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 
 from glidein.common import crypto
 from glidein.common.errors import GlideinError, ProtocolError, SecurityError
-from glidein.factory.requests import FrontendTrust, check_expiry
+from glidein.factory.requests import FrontendTrust, check_expiry, plain
 
 log = logging.getLogger(__name__)
 MY_TYPE = "glideclientglobal"
@@ -137,9 +137,9 @@ class FrontendWatch:
         now: dict[str, FrontendSeen] = {}
         refused: dict[str, str] = {}
         for ad in ads:
-            if ad.get("ReqName") != self.known.global_name:
+            if plain(ad, "ReqName") != self.known.global_name:
                 continue
-            name = str(ad.get("Name"))
+            name = str(plain(ad, "Name"))
             try:
                 seen = verify(ad, self.known, seal_keys, clock)
                 last = self.seen.get(seen.name)

@@ -96,10 +96,23 @@ def _str(ad: Mapping[str, object], attr: str) -> str:
     return value
 
 
+def plain(ad: Mapping[str, object], attr: str) -> str | None:
+    """A string attribute of an unverified ad, None if it is anything else (an expression is
+    never unparsed, hashed or logged before its ad is verified)."""
+    value = ad.get(attr)
+    return value if isinstance(value, str) else None
+
+
+def _number(ad: Mapping[str, object], attr: str) -> int | None:
+    value = ad.get(attr)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def _int(ad: Mapping[str, object], attr: str, default: int | None = None) -> int:
     value = ad.get(attr, default)
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ProtocolError(f"{attr}={value!r} is not a non-negative integer")
+        shown = repr(value) if isinstance(value, str | int | float | None) else type(value).__name__
+        raise ProtocolError(f"{attr}={shown} is not a non-negative integer")
     return value
 
 
@@ -154,13 +167,13 @@ class RequestValidator:
         cache: its values come from that verified ad, never from the one at hand; its expiry is
         checked again.
         """
-        key = (ad.get("FrontendName"), ad.get("Name"))
+        key = (plain(ad, "FrontendName"), plain(ad, "Name"))
         cached = self._seen.get(key)
         if (
             cached is not None
-            and cached.sequence == ad.get("AdSequence")
-            and cached.signature == ad.get(crypto.SIGNATURE_ATTR)
-            and (not cached.secrets or ad.get("ReqPubKeyID") in self.factory_keys)
+            and cached.sequence == _number(ad, "AdSequence")
+            and cached.signature == plain(ad, crypto.SIGNATURE_ATTR)
+            and (not cached.secrets or plain(ad, "ReqPubKeyID") in self.factory_keys)
         ):
             check_expiry({"ReqExpiry": cached.expiry}, self.clock())
             return cached
@@ -254,8 +267,8 @@ def validate_all(validator: RequestValidator, ads: Iterable[Mapping[str, object]
         except GlideinError as exc:
             log.warning(
                 "skipping glideclient Name=%s FrontendName=%s: %s",
-                ad.get("Name"),
-                ad.get("FrontendName"),
+                plain(ad, "Name"),
+                plain(ad, "FrontendName"),
                 exc,
             )
     return valid

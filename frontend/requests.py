@@ -87,19 +87,26 @@ def verify_entries(ads: Iterable[ClassAd], trusted: Mapping[str, str]) -> list[E
         except GlideinError as exc:
             log.warning(
                 "ignoring glidefactory Name=%s FactoryName=%s: %s",
-                classads.eval_attr(ad, "Name"),
-                classads.eval_attr(ad, "FactoryName"),
+                _plain(ad, "Name"),
+                _plain(ad, "FactoryName"),
                 exc,
             )
     return out
 
 
+def _plain(ad: ClassAd, name: str) -> str | None:
+    """A string literal attribute of an unverified ad; None for anything else (an expression from
+    outside is never evaluated or unparsed before its signature is checked)."""
+    value = ad.get(name)
+    return value if isinstance(value, str) else None
+
+
 def verify_entry(ad: ClassAd, trusted: Mapping[str, str]) -> Entry:
-    factory = classads.eval_attr(ad, "FactoryName")
-    if not isinstance(factory, str) or factory not in trusted:
+    factory = _plain(ad, "FactoryName")
+    if factory is None or factory not in trusted:
         raise GlideinError(f"factory {factory!r} is not trusted (security.trusted_factories)")
     key = trusted[factory]
-    if classads.eval_attr(ad, "FactorySigningKey") != key:
+    if _plain(ad, "FactorySigningKey") != key:
         raise GlideinError("FactorySigningKey is not the trusted key of this factory")
     signed = crypto.verify_ad(ad, key)
     clean = ClassAd()
