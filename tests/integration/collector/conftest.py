@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
 
+from glidein.pool import cedar
 from tests.procs import Processes, free_port, wait_for_port
 
 
@@ -19,6 +21,16 @@ class Running:
 
     def log(self) -> str:
         return self.processes.log(self.name)
+
+    def lines(self, word: str) -> list[str]:
+        """The collector's log lines holding `word`."""
+        return [line for line in self.log().splitlines() if word in line]
+
+    def answers(self) -> bool:
+        """It still takes an update and answers a query for it."""
+        name = f'"p{time.monotonic_ns()}"'
+        cedar.advertise(self.address, [[("MyType", '"glideping"'), ("Name", name)]], "UPDATE_AD_GENERIC")
+        return bool(cedar.query(self.address, "glideping", f"Name == {name}"))
 
 
 StartCollector = Callable[..., Running]

@@ -6,18 +6,8 @@ import socket
 import time
 
 from glidein.pool import cedar
-from tests.integration.collector.conftest import Running, StartCollector
+from tests.integration.collector.conftest import StartCollector
 from tests.procs import wait_for
-
-
-def _alive(address: str) -> bool:
-    name = f'"p{time.monotonic_ns()}"'
-    cedar.advertise(address, [[("MyType", '"glideping"'), ("Name", name)]], "UPDATE_AD_GENERIC")
-    return bool(cedar.query(address, "glideping", f"Name == {name}"))
-
-
-def _lines(running: Running, word: str) -> list[str]:
-    return [line for line in running.log().splitlines() if word in line]
 
 
 def _dribble(port: int, packet: bytes, every: float, for_seconds: float) -> float:
@@ -42,8 +32,8 @@ def test_empty_packets_count_against_the_message_limit(start_collector: StartCol
                 sock.sendall(empty * 1000)  # 20,000 empty packets, 100 KB of headers
         except OSError:
             pass  # the server hung up
-    wait_for(lambda: len(_lines(running, "larger than 65536")) == 1, timeout=10)
-    assert _alive(running.address)
+    wait_for(lambda: len(running.lines("larger than 65536")) == 1, timeout=10)
+    assert running.answers()
 
 
 def test_read_timeout_bounds_a_whole_message(start_collector: StartCollector) -> None:
@@ -52,8 +42,8 @@ def test_read_timeout_bounds_a_whole_message(start_collector: StartCollector) ->
     assert held < 4  # 1 s of read timeout and the watchdog's tick, not as long as the peer likes
     partial = _dribble(running.port, cedar.HEADER.pack(0, 1) + b"x", every=0.2, for_seconds=6)
     assert partial < 4
-    wait_for(lambda: len(_lines(running, "timed out")) == 2, timeout=10)
-    assert _alive(running.address)
+    wait_for(lambda: len(running.lines("timed out")) == 2, timeout=10)
+    assert running.answers()
 
 
 def test_one_peer_cannot_take_every_connection(start_collector: StartCollector) -> None:
@@ -65,9 +55,9 @@ def test_one_peer_cannot_take_every_connection(start_collector: StartCollector) 
                 ("127.0.0.1", running.port), timeout=5, source_address=("127.0.0.2", 0)
             )
             greedy.append(sock)
-        wait_for(lambda: bool(_lines(running, "refused")), timeout=10)
-        assert _alive(running.address)  # 127.0.0.1 is still served
-        refused = _lines(running, "refused")
+        wait_for(lambda: bool(running.lines("refused")), timeout=10)
+        assert running.answers()  # 127.0.0.1 is still served
+        refused = running.lines("refused")
         assert (
             len(refused) == 1 and "peer=127.0.0.2:" in refused[0] and "from 127.0.0.2, limit 64" in refused[0]
         )

@@ -34,8 +34,13 @@ def test_too_much_is_refused_with_where(text: str, message: str) -> None:
 
 def test_ordinary_expressions_pass() -> None:
     sites = " || ".join(f'stringListMember("Site_{i}", DESIRED_Sites)' for i in range(300))
-    check_text(f"(TARGET.Memory >= 2048) && ({sites})", "START")
-    check_text('[ Note = "' + "x" * 500_000 + '"; A = 1 + 2 ]', "a whole ad", AD)  # judged as a whole
+    start = f"(TARGET.Memory >= 2048) && ({sites})"
+    assert check_text(start, "START") is None and measure(start) == (
+        299 * 2 + 2 + 2,
+        2,
+    )  # "||" x299, "&&", ">=": 2 characters each
+    big = '[ Note = "' + "x" * 500_000 + '"; A = 1 + 2 ]'  # a large ad is judged as a whole
+    assert check_text(big, "a whole ad", AD) is None and measure(big) == (3, 1)
 
 
 def test_the_unbounded_chain_really_crashes_classad2() -> None:
