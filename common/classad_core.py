@@ -39,6 +39,7 @@ __all__ = [
     "eval_attr",
     "evaluate",
     "expr_value",
+    "holds",
     "is_true",
     "lib_error",
     "parse_expr",
@@ -149,7 +150,15 @@ def evaluate(expr: str | ExprTree, my: ClassAd | None = None, target: ClassAd | 
     tree = cached_expr(expr) if isinstance(expr, str) else expr
     if my is None and target is not None:
         my = ClassAd()
-    return to_py(tree.eval(my, target), my, target)
+    return _eval(tree, my, target)
+
+
+def _eval(tree: ExprTree, my: ClassAd | None, target: ClassAd | None) -> PyValue:
+    """classad2 raises when evaluation itself fails (a long chain it cannot walk): that is ERROR."""
+    try:
+        return to_py(tree.eval(my, target), my, target)
+    except ClassAdException:
+        return ERROR
 
 
 def eval_attr(ad: ClassAd, name: str, target: ClassAd | None = None) -> PyValue:
@@ -158,7 +167,15 @@ def eval_attr(ad: ClassAd, name: str, target: ClassAd | None = None) -> PyValue:
         tree = ad.lookup(name)
     except KeyError:
         return UNDEFINED
-    return to_py(tree.eval(ad, target), ad, target)
+    return _eval(tree, ad, target)
+
+
+def holds(tree: ExprTree, my: ClassAd | None, target: ClassAd | None = None) -> bool:
+    """`tree` evaluates to exactly true; False when classad2 cannot evaluate it at all."""
+    try:
+        return tree.eval(my, target) is True
+    except ClassAdException:
+        return False
 
 
 def is_true(value: object) -> bool:

@@ -16,6 +16,7 @@ from glidein.common.classad_core import (
     ExprTree,
     cached_expr,
     eval_attr,
+    holds,
 )
 
 REQUIREMENTS = "Requirements"
@@ -27,7 +28,7 @@ def _requirements_hold(ad: ClassAd, target: ClassAd) -> bool:
         tree = ad.lookup(REQUIREMENTS)
     except KeyError:
         return False
-    return tree.eval(ad, target) is True
+    return holds(tree, ad, target)
 
 
 def symmetric_match(a: ClassAd, b: ClassAd) -> bool:
@@ -126,7 +127,7 @@ class OneWayMatcher:
         """The expression is exactly true with MY = the job side and TARGET = `target`."""
         if self._expr is None:
             return self._constant
-        return self._expr.eval(self._my, target) is True
+        return holds(self._expr, self._my, target)
 
     def matches_both(self, target: ClassAd) -> bool:
         """`matches(target)` and `target.Requirements` holds against the job side: the same

@@ -280,7 +280,7 @@ class EntryIndex:
         for group_mask, entry in self._grouped(names) if todo else ():
             if group_mask & todo:
                 self.evaluations += 1
-                if tree.eval(entry) is True:
+                if classads.holds(tree, entry):
                     mask |= group_mask
         if complete:
             self._parts[text] = mask
@@ -321,7 +321,7 @@ class EntryIndex:
                 entry = self.entries[index]
                 self.evaluations += 1
                 try:
-                    ok = entry.lookup(REQUIREMENTS).eval(entry, job) is True
+                    ok = classads.holds(entry.lookup(REQUIREMENTS), entry, job)
                 except ClassAdError as exc:
                     self.errors.append(str(exc))
                     ok = False
