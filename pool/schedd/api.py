@@ -17,8 +17,9 @@ Startds (`Authorization: Bearer <pool token with scope "startd">`):
   POST /claims/<id>/complete  {"exit_code", "stdout", "stderr" (base64)} -> 200 | 410
   POST /claims/<id>/release   {"reason"}                             -> 200 | 410
 Errors: 400 bad input (JSON nested deeper than MAX_JSON_DEPTH, expressions beyond
-classad_limits), 401 no valid startd token, 403 local-user secret refused, 404 unknown path,
-410 claim gone; body {"error"}.
+classad_limits, a Content-Length that is not plain digits or that the body falls short of),
+401 no valid startd token, 403 local-user secret refused, 404 unknown path, 405 unknown method,
+410 claim gone; body {"error": one line}, http.server's own refusals (414, 431, ...) included.
 """
 
 from __future__ import annotations
@@ -47,6 +48,14 @@ _CLAIM_PATH = re.compile(r"^/claims/([A-Za-z0-9_-]{1,64})/(heartbeat|complete|re
 MAX_JSON_DEPTH = 32
 _JSON_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')  # strings, skipped whole; brackets
 _LOOPBACK = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+_LENGTH = re.compile(r"[0-9]{1,12}")
+_LIMIT = re.compile(r"[0-9]{1,9}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def one_line(text: str) -> str:
+    """`text` with control characters (newlines, NUL) shown escaped: one line in a log or an error."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 @dataclass
@@ -70,8 +79,19 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = 60  # seconds a connection may sit idle or half-sent before it is closed
 
+    default_request_version = "HTTP/1.0"  # a request line too broken to name one still gets a status line
+
     def log_message(self, format: str, *args: object) -> None:
         log.debug("%s %s", self.client_address[0], format % args)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (bad request line, headers, method) as one-line JSON too."""
+        status = HTTPStatus(code)
+        if status == HTTPStatus.NOT_IMPLEMENTED:  # http.server's word for a method we do not serve
+            status = HTTPStatus.METHOD_NOT_ALLOWED
+        log.info("refused request from %s: %d %s", self.client_address[0], status, one_line(message or ""))
+        self.close_connection = True
+        self._send(status, {"error": one_line(message or status.phrase)})
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -106,19 +126,14 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
-            self.wfile.write(data)
+            if self.command != "HEAD":
+                self.wfile.write(data)
         except OSError as exc:
             log.info("client %s went away before the reply: %s", self.client_address[0], exc)
             self.close_connection = True
 
     def body(self) -> dict[str, object]:
-        try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
-            raise SubmitError("bad Content-Length") from None
-        if length > MAX_BODY:
-            raise SubmitError(f"request body larger than {MAX_BODY} bytes")
-        raw = self.rfile.read(length) if length > 0 else b"{}"
+        raw = self._read_body() or b"{}"
         check_json_depth(raw)
         try:
             data = json.loads(raw)
@@ -127,6 +142,27 @@ class Handler(BaseHTTPRequestHandler):
         if not isinstance(data, dict):
             raise SubmitError("request body must be a JSON object")
         return data
+
+    def _read_body(self) -> bytes:
+        """Exactly Content-Length bytes, read in chunks (no buffer sized by what the client claims)."""
+        text = self.headers.get("Content-Length", "0").strip()
+        if not _LENGTH.fullmatch(text):
+            self.close_connection = True  # where this request ends is unknown
+            raise SubmitError(f"bad Content-Length {one_line(text)[:40]!r}")
+        length = int(text)
+        if length > MAX_BODY:
+            self.close_connection = True
+            raise SubmitError(f"request body larger than {MAX_BODY} bytes")
+        chunks: list[bytes] = []
+        left = length
+        while left > 0:
+            chunk = self.rfile.read(min(left, 1 << 20))
+            if not chunk:
+                self.close_connection = True
+                raise SubmitError(f"request body cut short: {length - left} of {length} bytes")
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
 
     def require_local(self) -> None:
         secret = self.headers.get("X-Glidein-Secret", "")
@@ -163,6 +199,7 @@ def check_json_depth(raw: bytes, limit: int = MAX_JSON_DEPTH) -> None:
 
 class ScheddHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # socketserver's 5 drops SYNs when a dozen startds connect at once (1 s retry)
 
     def __init__(self, address: tuple[str, int], ctx: ApiContext) -> None:
         super().__init__(address, Handler)
@@ -189,9 +226,8 @@ def _route(
     if path == "/submit":
         req.require_local()
         data = req.body()
-        cluster, count = ctx.queue.submit(
-            _text(data, "text"), _text(data, "filename", "submit"), _text(data, "iwd"), _text(data, "owner")
-        )
+        text, filename = _text(data, "text"), one_line(_text(data, "filename", "submit"))
+        cluster, count = ctx.queue.submit(text, filename, _text(data, "iwd"), one_line(_text(data, "owner")))
         return HTTPStatus.OK, {"cluster": cluster, "jobs": count}
     if path == "/remove":
         req.require_local()
@@ -221,7 +257,7 @@ def _route_get(ctx: ApiContext, path: str, query: dict[str, str]) -> tuple[HTTPS
             "autoclusters": len(ctx.queue.acs.by_id),
         }
     if path == "/jobs":
-        limit = int(query["limit"]) if query.get("limit", "").isdigit() else 0
+        limit = int(query["limit"]) if _LIMIT.fullmatch(query.get("limit", "")) else 0
         ads = ctx.queue.jobs(constraint, include_done=query.get("all") == "1", limit=limit)
         return HTTPStatus.OK, [json.loads(classads.to_json(ad)) for ad in ads]
     if path == "/autoclusters":
@@ -241,7 +277,7 @@ def _claim(req: Handler, ctx: ApiContext) -> tuple[HTTPStatus, object]:
         check_text(expr, f"slot attribute {attr[:60]}")
     check_text("".join(expr for _attr, expr in pairs), "slot ad", AD)
     slot = classads.from_old_pairs([(str(p[0]), str(p[1])) for p in pairs])
-    name = _text(data, "name", subject)
+    name = one_line(_text(data, "name", subject))[:200]
     while True:
         try:
             claim = ctx.queue.claim(slot, name)
@@ -263,7 +299,7 @@ def _claim_call(req: Handler, ctx: ApiContext, claim_id: str, action: str) -> tu
             return HTTPStatus.OK, {"job_id": ctx.queue.heartbeat(claim_id)}
         if action == "release":
             reason = data.get("reason", "")
-            return HTTPStatus.OK, {"job_id": ctx.queue.release(claim_id, str(reason))}
+            return HTTPStatus.OK, {"job_id": ctx.queue.release(claim_id, one_line(str(reason)))}
         exit_code = data.get("exit_code")
         if not isinstance(exit_code, int) or isinstance(exit_code, bool) or abs(exit_code) >= 1 << 31:
             raise SubmitError("'exit_code' must be an integer (32 bits)")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 
 from glidein.common import classads
 from glidein.common.errors import NotFoundError
 from glidein.pool.schedd.store import JobRow
+
+_NUMBER = re.compile(r"[0-9]{1,18}")  # ASCII digits within SQLite's 64-bit INTEGER
 
 
 def job_attrs(
@@ -52,13 +55,10 @@ def parse_job_ids(ids: Sequence[str]) -> tuple[set[int], set[tuple[int, int]]]:
     jobs: set[tuple[int, int]] = set()
     for text in ids:
         parts = text.strip().split(".")
-        try:
-            if len(parts) == 1:
-                clusters.add(int(parts[0]))
-            elif len(parts) == 2:
-                jobs.add((int(parts[0]), int(parts[1])))
-            else:
-                raise ValueError(text)
-        except ValueError:
-            raise NotFoundError(f"bad job id {text!r} (expected CLUSTER or CLUSTER.PROC)") from None
+        if not 1 <= len(parts) <= 2 or not all(_NUMBER.fullmatch(part) for part in parts):
+            raise NotFoundError(f"bad job id {text[:40]!r} (expected CLUSTER or CLUSTER.PROC)")
+        if len(parts) == 1:
+            clusters.add(int(parts[0]))
+        else:
+            jobs.add((int(parts[0]), int(parts[1])))
     return clusters, jobs
