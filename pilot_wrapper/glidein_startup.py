@@ -7,10 +7,13 @@ the `-sign*` argument is the hash of `signature.<D>.txt`, which lists the hash o
 (first line) and of every file; with `-signkey` the signature file must also carry a valid Ed25519
 signature. Every file of every level is downloaded and verified before anything runs. Exit 0 on
 success, else the failure class code (1 WN_Resource, 2 Network, 3 Config, 4 VO_Config,
-5 Corruption). Files of all levels run by their `order`; at equal order main, entry, client, group.
+5 Corruption, 6 Startd_Killed: not a validation failure, the node is not held). Files of all levels
+run by their `order`; at equal order main, entry, client, group. The startd gets SIGTERM when the
+wrapper dies; when it ends, the wrapper kills the process groups of jobs it left.
 """
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -26,7 +29,11 @@ import urllib.error
 import urllib.request
 from typing import Any, Dict, List, Optional, Tuple
 
+STARTD_KILLED = "Startd_Killed"  # the startd ran, then a signal ended it
 FAILURE_CODES = {"WN_Resource": 1, "Network": 2, "Config": 3, "VO_Config": 4, "Corruption": 5}
+FAILURE_CODES[STARTD_KILLED] = 6
+KILLED_AFTER = 10.0  # s: a startd a signal ends sooner "exited at once" (Config)
+JOB_PGIDS = os.path.join("execute", "job_pgids")  # the embedded startd's records of its jobs' groups
 # (level, web argument, sign argument, description argument)
 LEVELS = (
     ("main", "web", "sign", "descript"),
@@ -450,7 +457,7 @@ def run_exec(entry: Dict[str, Any], path: str, config: str, work: str, log: Repo
     if code != 0 or result["status"] != "OK":
         default = "VO_Config" if entry["level"] in ("client", "group") else "Config"
         cls = result.get("failure") or default
-        if cls not in FAILURE_CODES:
+        if cls not in FAILURE_CODES or cls == STARTD_KILLED:
             cls = default
         raise PilotFailure(cls, "%s failed: %s" % (orig, result.get("detail") or output.strip()[-300:]), orig)
     return result
@@ -495,6 +502,60 @@ def startd_command(cfg: Dict[str, str], work: str) -> Tuple[List[str], Dict[str,
         raise PilotFailure("Config", "no startd bundle or startd config (startd_setup) was staged", "startd")
     env["PYTHONPATH"] = bundle
     return [sys.executable, "-S", "-m", "glidein.pool.startd", "--config", path], env
+
+
+def die_with_parent(signum: int) -> Any:
+    """A preexec_fn: the child gets `signum` when the wrapper dies (Linux prctl); None elsewhere."""
+    try:
+        import ctypes
+
+        prctl, parent = ctypes.CDLL(None, use_errno=True).prctl, os.getpid()
+    except (OSError, AttributeError, ImportError):
+        return None
+
+    def preexec() -> None:
+        prctl(1, int(signum), 0, 0, 0)  # PR_SET_PDEATHSIG
+        if os.getppid() != parent:  # the wrapper died before prctl
+            os.kill(os.getpid(), signum)
+
+    return preexec if sys.platform.startswith("linux") else None
+
+
+def kill_job_groups(records: str) -> List[int]:
+    """SIGKILL the recorded job process groups that are still live sessions (pgid == sid)."""
+    try:
+        pgids = {int(name) for name in os.listdir(records) if name.isdigit()}
+    except OSError:
+        return []
+    sessions = set()
+    for name in os.listdir("/proc") if pgids else []:
+        try:
+            with open("/proc/%s/stat" % name) as handle:
+                fields = handle.read().rsplit(")", 1)[-1].split()  # state ppid pgrp session ...
+        except OSError:
+            continue
+        if len(fields) > 3 and fields[2] == fields[3]:
+            sessions.add(int(fields[2]))
+    killed = sorted(pgids & sessions - {os.getpgrp(), os.getsid(0)})
+    for pgid in killed:
+        with contextlib.suppress(OSError):  # it may have ended since
+            os.killpg(pgid, signal.SIGKILL)
+    return killed
+
+
+def startd_end(startd: Dict[str, Any]) -> Optional[Tuple[str, str]]:
+    """None for a normal end, else (failure class, message). Ended by a signal (the startd, or
+    condor_master: -N or 128+N) after it ran is Startd_Killed; any other non-zero exit is Config."""
+    code, master = startd.get("exit_code"), startd.get("master_exit")
+    if code == 0:
+        return None
+    signum = -code if isinstance(code, int) and code < 0 else 0
+    if not signum and isinstance(master, int) and (master < 0 or 128 < master <= 192):
+        signum = -master if master < 0 else master - 128
+    seconds = float(startd.get("seconds") or 0)
+    if signum and seconds >= KILLED_AFTER:
+        return STARTD_KILLED, "startd killed by signal %d after %.0f s" % (signum, seconds)
+    return "Config", "startd exited with %s" % code
 
 
 class Pilot:
@@ -544,12 +605,37 @@ class Pilot:
         self.run_startd([(e, d) for e, d in staged if e["kind"] == "exec" and int(e.get("period") or 0) > 0])
 
     def run_startd(self, periodic: List[Any]) -> None:
-        cfg = read_config(self.config)
-        argv, env = startd_command(cfg, self.work)
+        argv, env = startd_command(read_config(self.config), self.work)
         self.log.log("starting startd: %s" % " ".join(argv))
         started = time.time()
         with open(os.path.join(self.work, "startd.log"), "ab") as out:
-            proc = subprocess.Popen(argv, cwd=self.work, env=env, stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                argv, cwd=self.work, env=env, stdout=out, stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent(signal.SIGTERM),  # noqa: PLW1509 - it only calls prctl
+            )  # fmt: skip
+        failure = self.watch_startd(proc, periodic, started)
+        self.startd = {"exit_code": proc.returncode, "seconds": round(time.time() - started, 3)}
+        result_path = os.path.join(self.work, "execute", "startd_result.json")
+        if os.path.exists(result_path):
+            with open(result_path) as handle:
+                self.startd.update(json.load(handle))
+        self.log.log("startd ended: %s" % json.dumps(self.startd, sort_keys=True))
+        left = kill_job_groups(os.path.join(self.work, JOB_PGIDS))
+        if left:
+            self.log.log("killed the process groups %s of jobs the startd left" % left)
+        if failure is not None:
+            raise failure
+        ended = None if self.terminated else startd_end(self.startd)
+        if self.terminated:
+            self.log.log("terminated by SIGTERM while the startd ran")
+        elif ended is not None:
+            with open(os.path.join(self.work, "startd.log"), errors="replace") as handle:
+                for line in handle.read().splitlines()[-60:]:
+                    self.log.log("  [startd] " + line)
+            raise PilotFailure(ended[0], ended[1], "startd")
+
+    def watch_startd(self, proc: Any, periodic: List[Any], started: float) -> Optional[PilotFailure]:
+        """Wait for the startd; periodic scripts run meanwhile, SIGTERM or their failure stop it."""
         next_run = {e["name"]: started + int(e["period"]) for e, _ in periodic}
         failure: Optional[PilotFailure] = None
         stop_at = 0.0
@@ -564,21 +650,7 @@ class Pilot:
                 proc.terminate()
             elif stop_at and time.time() - stop_at > STOP_TIMEOUT:
                 proc.kill()
-        self.startd = {"exit_code": proc.returncode, "seconds": round(time.time() - started, 3)}
-        result_path = os.path.join(self.work, "execute", "startd_result.json")
-        if os.path.exists(result_path):
-            with open(result_path) as handle:
-                self.startd.update(json.load(handle))
-        self.log.log("startd ended: %s" % json.dumps(self.startd, sort_keys=True))
-        if failure is not None:
-            raise failure
-        if self.terminated:
-            self.log.log("terminated by SIGTERM while the startd ran")
-        elif proc.returncode != 0:
-            with open(os.path.join(self.work, "startd.log"), errors="replace") as handle:
-                for line in handle.read().splitlines()[-60:]:
-                    self.log.log("  [startd] " + line)
-            raise PilotFailure("Config", "startd exited with %s" % proc.returncode, "startd")
+        return failure
 
     def run_periodic(self, entry: Dict[str, Any]) -> Optional[PilotFailure]:
         """Re-run a periodic script while the startd runs; its failure stops the startd."""
@@ -622,7 +694,7 @@ def main(argv: List[str]) -> int:
     log.log("FINAL %s: %s" % (report["status"], report.get("message")))
     log.final(report)
     code = int(report["exit_code"])
-    if code:
+    if code and report["failure_class"] != STARTD_KILLED:  # a killed startd is no black hole
         deadline = time.time() + float(opts.get("hold_time", DEFAULTS["hold_time"]))
         log.log("holding the node for %.0f s before exiting %d" % (deadline - time.time(), code))
         while time.time() < deadline and not pilot.terminated:

@@ -26,6 +26,7 @@ class StartdConfig(NamedTuple):
     max_tail_time: float
     advertise_interval: float
     poll_interval: float
+    result_grace: float
 
 
 _REQUIRED_STR = ("name", "schedd_url", "token_file", "work_dir")
@@ -37,6 +38,7 @@ _TIMES = {
     "max_tail_time": 0.0,
     "advertise_interval": 60.0,
     "poll_interval": 5.0,
+    "result_grace": 60.0,  # at the end, how long finished jobs' results are still offered to the schedd
 }
 
 

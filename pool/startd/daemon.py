@@ -12,7 +12,8 @@ from typing import Any, Callable, Dict, List, Optional  # noqa: F401 - Dict in t
 
 from glidein.pool.startd import lifetime
 from glidein.pool.startd.config import StartdConfig
-from glidein.pool.startd.jobs import JobSetupError, RunningJob
+from glidein.pool.startd.jobs import PGID_DIR, JobSetupError, RunningJob
+from glidein.pool.startd.results import Outbox, Result
 from glidein.pool.startd.schedd_client import ClaimGone, Refused, ScheddClient, ScheddUnavailable
 from glidein.pool.startd.slot import Free, Pairs, slot_ad
 
@@ -43,6 +44,8 @@ class Startd(object):
         self.next_claim = 0.0
         self.next_advertise = 0.0
         self.execute_dir = os.path.join(config.work_dir, "execute")
+        self.pgid_dir = os.path.join(config.work_dir, PGID_DIR)
+        self.outbox = Outbox(client, config.poll_interval)
         self.base_env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")}
 
     # -------------------------------------------------------------- state
@@ -88,7 +91,7 @@ class Startd(object):
             if payload is None:
                 return
             try:
-                job = RunningJob(payload, self.execute_dir, self.base_env)
+                job = RunningJob(payload, self.execute_dir, self.base_env, self.pgid_dir)
             except JobSetupError as exc:
                 log.error("%s", exc)
                 self._release(str(payload.get("claim_id")), str(exc))
@@ -123,16 +126,13 @@ class Startd(object):
             log.warning("heartbeat for job=%s failed: %s", job.job_id, exc)
 
     def _finish(self, job: RunningJob, exit_code: int, now: float) -> None:
+        """The job is over: its slot is free at once, its result waits in the outbox until taken."""
         stdout, stderr = job.outputs()
-        try:
-            self.client.complete(job.claim_id, exit_code, stdout, stderr)
-            log.info("completed job=%s exit_code=%d", job.job_id, exit_code)
-        except (ClaimGone, Refused, ScheddUnavailable) as exc:
-            log.warning("cannot report job=%s: %s", job.job_id, exc)
         self.jobs_run += 1
         self.last_job_end = now
         self.next_claim = now  # a freed slot asks for the next job at once
         self._drop(job)
+        self.outbox.add(Result(job.claim_id, job.job_id, exit_code, stdout, stderr), now)
         self.advertise(now)
 
     def _drop(self, job: RunningJob) -> None:
@@ -152,10 +152,11 @@ class Startd(object):
     def step(self, now: float) -> Optional[str]:
         """One pass of the loop; returns why the startd ends, or None."""
         self.check_jobs(now)
+        self.outbox.flush(now)
         reason = lifetime.decide(self.config, self.activity(), now)
         if reason is not None:
             return reason
-        if now >= self.next_claim:
+        if now >= self.next_claim and not self.outbox.pending:  # no new work while results wait
             self.claim_jobs(now)
         if now >= self.next_advertise:
             self.advertise(now)
@@ -172,6 +173,7 @@ class Startd(object):
                 time.sleep(TICK)
         self.kill_all(reason)
         self._invalidate()
+        self.outbox.drain(self.config.result_grace)
         return reason
 
     def _invalidate(self) -> None:

@@ -3,6 +3,9 @@
 Stdlib, Python >= 3.6. Arguments: a value in double quotes is HTCondor's new syntax (shell-like
 words, single quotes group, "" is a literal quote); otherwise words split on white space.
 Environment: "A=1 B='x y'" (new syntax) or "A=1;B=2" (old syntax).
+A job dies with its startd: its leader gets SIGKILL when the startd dies (Linux PR_SET_PDEATHSIG),
+and its process group id is recorded in <work_dir>/job_pgids/<pgid> while it runs, so that the pilot
+wrapper, which outlives the startd, kills what the job forked (see glidein_startup.py).
 """
 
 import base64
@@ -12,10 +15,13 @@ import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 MAX_OUTPUT = 16 * 1024 * 1024
+PGID_DIR = "job_pgids"  # in the startd's work dir: one empty file per running job, named by its pgid
+PR_SET_PDEATHSIG = 1
 
 
 class JobSetupError(Exception):
@@ -53,8 +59,34 @@ def _read_tail(path: str) -> str:
         return ""
 
 
+def die_with_parent(signum: int) -> Optional[Callable[[], None]]:
+    """A preexec_fn that makes the child get `signum` when this process dies; None off Linux or
+    without a usable libc (the job then runs as before)."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError, ImportError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        try:
+            prctl(PR_SET_PDEATHSIG, int(signum), 0, 0, 0)
+            if os.getppid() != parent:  # the parent died before prctl: too late to be told
+                os.kill(os.getpid(), signum)
+        except Exception:  # noqa: S110 - never keep the job from starting
+            pass
+
+    return preexec
+
+
 class RunningJob(object):
-    def __init__(self, payload: Dict[str, Any], execute_dir: str, base_env: Dict[str, str]) -> None:
+    def __init__(
+        self, payload: Dict[str, Any], execute_dir: str, base_env: Dict[str, str], pgid_dir: str = ""
+    ) -> None:
         self.claim_id = str(payload["claim_id"])
         self.job_id = str(payload["job_id"])
         self.requests = dict(payload.get("requests") or {})  # type: Dict[str, int]
@@ -63,10 +95,13 @@ class RunningJob(object):
         safe_id = "".join(c if c.isalnum() or c in "._-" else "_" for c in self.job_id)
         self.sandbox = os.path.join(execute_dir, "dir_{}_{}".format(safe_id, self.claim_id[:8]))
         self.proc = None  # type: Optional[subprocess.Popen[bytes]]
+        self.pgid_file = ""
         try:
             self._prepare(payload)
             self._spawn(payload, base_env)
+            self._record(pgid_dir)
         except (OSError, KeyError, TypeError, ValueError) as exc:
+            self.kill()
             self.cleanup()
             raise JobSetupError("job {}: cannot start: {}".format(self.job_id, exc)) from None
 
@@ -108,7 +143,17 @@ class RunningJob(object):
             self.proc = subprocess.Popen(
                 argv, cwd=self.sandbox, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=die_with_parent(signal.SIGKILL),  # noqa: PLW1509 - one thread; it only calls prctl
             )  # fmt: skip
+
+    def _record(self, pgid_dir: str) -> None:
+        """<pgid_dir>/<pgid>: the job's process group (its session: start_new_session) while it runs."""
+        if not pgid_dir or self.proc is None:
+            return
+        os.makedirs(pgid_dir, exist_ok=True)
+        self.pgid_file = os.path.join(pgid_dir, str(self.proc.pid))
+        with open(self.pgid_file, "w") as handle:
+            handle.write(self.job_id + "\n")
 
     def poll(self) -> Optional[int]:
         """The exit code once the job ended (negative: killed by that signal), else None."""
@@ -118,7 +163,8 @@ class RunningJob(object):
         return [_read_tail(os.path.join(self.sandbox, name)) for name in ("_condor_stdout", "_condor_stderr")]
 
     def kill(self) -> None:
-        if self.proc is None or self.proc.poll() is not None:
+        """SIGKILL the job's process group, also what is left of it after its leader ended."""
+        if self.proc is None:
             return
         with contextlib.suppress(OSError):
             os.killpg(self.proc.pid, signal.SIGKILL)
@@ -127,3 +173,6 @@ class RunningJob(object):
 
     def cleanup(self) -> None:
         shutil.rmtree(self.sandbox, ignore_errors=True)
+        if self.pgid_file:
+            with contextlib.suppress(OSError):
+                os.remove(self.pgid_file)

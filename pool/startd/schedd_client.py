@@ -12,6 +12,10 @@ class ScheddUnavailable(Exception):
     """The schedd could not be reached or answered an error; try again later."""
 
 
+class Rejected(ScheddUnavailable):
+    """The schedd refused the request itself (HTTP 400, 404, 413...): sending it again cannot help."""
+
+
 class ClaimGone(Exception):
     """The schedd no longer knows the claim (lease lost, job removed): stop the job."""
 
@@ -43,6 +47,8 @@ class ScheddClient(object):
                 raise Refused(message) from None
             if exc.code == 410:
                 raise ClaimGone(message) from None
+            if 400 <= exc.code < 500 and exc.code not in (408, 429):
+                raise Rejected("HTTP {}: {}".format(exc.code, message)) from None
             raise ScheddUnavailable("HTTP {}: {}".format(exc.code, message)) from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise ScheddUnavailable(str(getattr(exc, "reason", exc))) from None
