@@ -1,0 +1,85 @@
+"""Daemons killed -9: no job runs twice, and a startd's jobs die with it (real processes, issue 13)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+
+from glidein.pilot_wrapper import glidein_startup as gs
+from glidein.pool.startd.jobs import PGID_DIR
+from tests.integration.pool.pool_helpers import Pool, script
+from tests.procs import Processes, wait_for
+
+
+def alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[-1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def read_pid(path: Path) -> int:
+    wait_for(lambda: path.exists() and path.read_text().strip().isdigit(), timeout=15)
+    return int(path.read_text())
+
+
+def kill_pids(*pids: int) -> None:
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_a_job_ending_while_the_schedd_is_killed_completes_exactly_once(
+    processes: Processes, tmp_path: Path
+) -> None:
+    pool = Pool(processes, tmp_path, lease=4.0)
+    pool.start_schedd()
+    go, runs = tmp_path / "go", tmp_path / "runs.txt"
+    body = f"echo start >> {runs}\nwhile [ ! -e {go} ]; do sleep 0.1; done\necho the-output\nexit 7\n"
+    exe = script(tmp_path / "job.sh", body)
+    pool.queue(f"executable = {exe}\noutput = out.txt\nqueue\n")
+    startd = pool.startd("s1", max_tail_time=40, max_idle_time=40)
+    wait_for(runs.exists, timeout=15)
+    assert pool.schedd is not None
+    pool.schedd.send_signal(signal.SIGKILL)  # as a crash: systemd restarts it a moment later
+    pool.schedd.wait(5)
+    go.touch()  # the job ends while the schedd is down
+    wait_for(lambda: "cannot report job=1.0" in processes.log("startd-s1"), timeout=15)
+    time.sleep(1.5)  # several retries fail meanwhile
+    pool.start_schedd()  # same state dir and port
+    jobs = pool.wait_jobs(lambda js: js["1.0"]["JobStatus"] == 4, timeout=15)
+    time.sleep(2 * pool.lease)  # a lost result would let the lease expire and the job run again
+    job = pool.jobs()["1.0"]
+    assert (job["JobStatus"], job["ExitCode"], job["NumJobStarts"]) == (4, 7, 1), jobs
+    assert runs.read_text() == "start\n"
+    assert (tmp_path / "out.txt").read_text() == "the-output\n"
+    assert startd.poll() is None  # the startd went on
+    assert "completed job=1.0 exit_code=7" in processes.log("startd-s1")
+
+
+def test_a_startd_killed_9_takes_its_job_along_and_leaves_its_group_recorded(
+    processes: Processes, tmp_path: Path
+) -> None:
+    pool = Pool(processes, tmp_path, lease=30.0)
+    pool.start_schedd()
+    leader_file, child_file = tmp_path / "leader.pid", tmp_path / "grandchild.pid"
+    body = f"sleep 300 &\necho $! > {child_file}\necho $$ > {leader_file}\nwait\n"
+    pool.queue(f"executable = {script(tmp_path / 'job.sh', body)}\nqueue\n")
+    startd = pool.startd("doomed", max_idle_time=30)
+    leader, grandchild = read_pid(leader_file), read_pid(child_file)
+    try:
+        records = tmp_path / "startd-doomed" / PGID_DIR
+        assert os.listdir(records) == [str(leader)]  # the job's group, recorded while it runs
+        startd.send_signal(signal.SIGKILL)
+        startd.wait(5)
+        wait_for(lambda: not alive(leader), timeout=5)  # PR_SET_PDEATHSIG: the job dies with it
+        assert alive(grandchild)  # what it forked is left to whoever outlives the startd ...
+        assert gs.kill_job_groups(str(records)) == [leader]  # ... the pilot wrapper, from the record
+        wait_for(lambda: not alive(grandchild), timeout=5)
+    finally:
+        kill_pids(leader, grandchild)
