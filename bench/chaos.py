@@ -127,28 +127,30 @@ def final_jobs(layout: DemoLayout, keeper: Keeper) -> list[dict[str, object]]:
     raise GlideinError("chaos: the schedd did not answer a jobs query for 30 s after the run")
 
 
-def stop_everything(layout: DemoLayout, sup: Supervisor) -> None:
-    """The demo's own clean-up order: frontend and factory, pilots at the sites, the rest."""
+def stop_everything(layout: DemoLayout, sup: Supervisor) -> list[Proc]:
+    """The demo's own clean-up order (frontend and factory, the pilots at the sites through the
+    factory's submitters, the rest); then the runaways: processes under the demo directory 10 s
+    later, before the demo's safety net (SIGKILL of the process groups, of pilot pids) ends them."""
     killed = [name for name in ("frontend", "factory") if not sup.stop_named(name)]
     removed = cleanup.remove_pilots(layout.factory_config)
     cleanup.wait_pilots(layout.factory_state, 20.0)
     killed += sup.stop_all()
-    groups = cleanup.kill_groups(sup)
-    pilots = cleanup.kill_pilots(layout.factory_state)
     say(f"stopped {len(sup.started)} processes (with restarts), removed {removed} pilots still at the sites")
+    deadline = time.monotonic() + 10.0
+    while processes_under(layout.root) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    runaway = processes_under(layout.root)
+    for proc in runaway:
+        say(f"  runaway pid={proc.pid} {proc.kind}: {proc.cmdline[:150]}")
+    groups = cleanup.kill_groups(sup, grace=0.0)
+    pilots = cleanup.kill_pilots(layout.factory_state)
+    for proc in processes_under(layout.root):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGKILL)
     if killed or groups or pilots:
         names, group_names = ", ".join(killed) or "-", ", ".join(groups) or "-"
         say(f"  had to kill: {names}; process groups {group_names}; {pilots} pilots")
-
-
-def reap_runaways(root: Path) -> list[Proc]:
-    """Processes still under the demo directory after the clean-up (each SIGKILLed by pid)."""
-    left = processes_under(root)
-    for proc in left:
-        say(f"  runaway pid={proc.pid} {proc.kind}: {proc.cmdline[:150]}")
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(proc.pid, signal.SIGKILL)
-    return left
+    return runaway
 
 
 def run(layout: DemoLayout, opts: Options) -> Outcome:
@@ -164,9 +166,8 @@ def run(layout: DemoLayout, opts: Options) -> Outcome:
         wall = time.time() - submitted_at
         ads = final_jobs(layout, keeper)
     finally:
-        stop_everything(layout, sup)
+        runaway = stop_everything(layout, sup)
     (layout.root / "kills.json").write_text(json.dumps([asdict(k) for k in kills], indent=1))
-    runaway = reap_runaways(layout.root)
     figures = count_jobs(layout.jobs, job_views(ads), read_records(records_of(layout)))
     blocks = Blocks(BLACK_HOLE, float(BLOCK_SECONDS), DOWN, down_since)
     blocked = blocked_sites(layout.factory_state / "factory.db", blocks)
