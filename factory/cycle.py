@@ -7,7 +7,6 @@ The daemon (factory/daemon.py) only calls `run_once` in its loop, `reload` on SI
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing
 import os
@@ -24,7 +23,8 @@ from glidein.common import classads
 from glidein.common.condor_auth import use_token_dir
 from glidein.common.errors import GlideinError
 from glidein.factory import ads, budgets, downtimes, staging
-from glidein.factory.entry import Limits, TokenBucket
+from glidein.factory.entry import TokenBucket
+from glidein.factory.entry_config import allowed, frontend_limits, health_policy
 from glidein.factory.frontends import MY_TYPE as CLIENT_GLOBAL
 from glidein.factory.frontends import Expectations, FrontendWatch
 from glidein.factory.health import Health, HealthPolicy, assess
@@ -32,7 +32,8 @@ from glidein.factory.keys import FactoryKeys, load_keys
 from glidein.factory.monitoring import FactoryMonitor  # [demo] monitoring hook
 from glidein.factory.pilot_states import IDLE_STATES, PilotState
 from glidein.factory.requests import FrontendTrust, RequestValidator, ValidRequest, plain, validate_all
-from glidein.factory.state import PilotStore
+from glidein.factory.state import PilotStore, StateWriteError
+from glidein.factory.state_dir import STOPPED, StateGuard, status_document
 from glidein.factory.submitters.base import BackendStatus, PilotRef
 from glidein.factory.worker import EntryResult, EntryTask, PilotContext, make_submitter, work_entry
 
@@ -56,41 +57,7 @@ class CycleReport:
     submitted: int = 0
     removed: int = 0
     failed_entries: list[str] = field(default_factory=list)
-
-
-def _frontend_limits(cfg: Any) -> dict[str, Limits]:
-    """Factory-wide limits by budget key: "fe:<frontend>" and "sc:<frontend>:<security class>"."""
-    out: dict[str, Limits] = {}
-    for fe in cfg.frontends:
-        if fe.limits is not None:
-            out[f"fe:{fe.name}"] = Limits(fe.limits.max_idle, fe.limits.max_glideins, fe.limits.max_held)
-        for sc in fe.security_classes:
-            if sc.limits is not None:
-                out[f"sc:{fe.name}:{sc.name}"] = Limits(
-                    sc.limits.max_idle, sc.limits.max_glideins, sc.limits.max_held
-                )
-    return out
-
-
-def _health_policy(entry: Any) -> HealthPolicy:
-    """The entry's black-hole policy (`entries[].health`, same names as HealthPolicy)."""
-    h = entry.health
-    return HealthPolicy(
-        min_ends=h.min_ends,
-        fail_share=h.fail_share,
-        quick_seconds=float(h.quick_seconds),
-        window=float(h.window),
-        backoff=float(h.backoff),
-        max_backoff=float(h.max_backoff),
-    )
-
-
-def _allowed(entry: Any, req: ValidRequest) -> bool:
-    allowed = entry.allow_frontends
-    return not allowed or any(
-        a.frontend == req.request.frontend and a.security_class in ("All", req.request.security_class)
-        for a in allowed
-    )
+    state_error: str = ""  # non-empty: factory.db could not be written, nothing was worked
 
 
 class FactoryCycle:
@@ -100,6 +67,7 @@ class FactoryCycle:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = str(self.state_dir / "factory.db")
         self.store = PilotStore(self.db_path)
+        self.guard = StateGuard(self.store)
         self.downtime_store = downtimes.DowntimeStore(self.db_path)
         self.buckets: dict[str, TokenBucket] = {}
         self.health: dict[str, Health] = self.store.load_health()  # blocks outlive a restart
@@ -116,8 +84,8 @@ class FactoryCycle:
         self.cfg = cfg
         self.ident = ads.Identity(cfg.name, cfg.glidein_name, cfg.loop.classad_lifetime)
         self.keys = self._load_keys()
-        self.fe_limits = _frontend_limits(cfg)
-        self.health_policies = {e.name: _health_policy(e) for e in self.entries()}
+        self.fe_limits = frontend_limits(cfg)
+        self.health_policies = {e.name: health_policy(e) for e in self.entries()}
         trust = {
             fe.name: FrontendTrust.from_keys(
                 fe.name, fe.signing_keys, [sc.name for sc in fe.security_classes]
@@ -151,16 +119,24 @@ class FactoryCycle:
         )
 
     # ------------------------------------------------------------ inputs
-    def _requests(self) -> dict[str, list[ValidRequest]]:
+    def _requests(self, report: CycleReport) -> dict[str, list[ValidRequest]]:
+        if report.state_error:
+            return {}  # accepting a request writes its sequence
         try:
             found = self.bus.query("glideclient")
         except GlideinError as exc:
             log.warning("cannot read requests this cycle (nothing new is submitted): %s", exc)
             return {}
         ours = [ad for ad in found if plain(ad, "ReqName") in self.validator.entries]
+        try:
+            valid = validate_all(self.validator, ours)
+        except StateWriteError as exc:
+            report.state_error = self.guard.failed(str(exc))
+            return {}
         by_entry: dict[str, list[ValidRequest]] = {}
-        for req in validate_all(self.validator, ours):
+        for req in valid:
             by_entry.setdefault(req.entry, []).append(req)
+        report.requests = len(valid)
         return by_entry
 
     def _read_frontends(self) -> None:
@@ -178,9 +154,15 @@ class FactoryCycle:
         if stage is None:
             return None
         parts = urlsplit(str(self.cfg.staging.url))
-        report_key_path = self.cfg.security.report_key or (self.state_dir / "report.key")
+        report_key_path = Path(self.cfg.security.report_key or (self.state_dir / "report.key"))
         from glidein.factory.web import load_or_create_report_key
 
+        try:
+            report_key = load_or_create_report_key(report_key_path)
+        except OSError as exc:  # no key, no pilot that can report: submit nothing
+            self.guard.note("report key", f"cannot create {report_key_path}: {exc}{STOPPED}")
+            return None
+        self.guard.ok("report key")
         return PilotContext(
             factory=self.cfg.name,
             glidein=self.cfg.glidein_name,
@@ -188,7 +170,7 @@ class FactoryCycle:
             wrapper=str(staging.WRAPPER_PATH),
             stage_args={c: stage.pilot_args(entry, c) for c in clients},
             report_url=f"{parts.scheme}://{parts.netloc}",
-            report_key=load_or_create_report_key(Path(report_key_path)),
+            report_key=report_key,
         )
 
     def _stage(self) -> staging.StageResult | None:
@@ -223,15 +205,59 @@ class FactoryCycle:
 
     # ------------------------------------------------------------ the cycle
     def run_once(self) -> CycleReport:
+        """One cycle; with factory.db unwritable it works no entry (submits nothing) and says so."""
         started, now = time.monotonic(), self.clock()
-        self.keys = self._load_keys()
-        self.validator.factory_keys = self.keys.open_keys(now)
+        self._refresh_keys(now)
         entries = self.entries()
-        requests = self._requests()
+        report = CycleReport(entries=len(entries), state_error=self.guard.check(now))
+        requests = self._requests(report)
         self._read_frontends()
         stage = self._stage()
-        shared = self._shared_statuses(entries)
         all_downtimes = self.downtime_store.all()
+        if report.state_error:
+            results = self.guard.read_only_results([e.name for e in entries])
+        else:
+            results = self._work_entries(
+                entries, requests, stage=stage, all_downtimes=all_downtimes, now=now, report=report
+            )
+        self._advertise(entries, results, stage, all_downtimes, now)
+        report.seconds = time.monotonic() - started
+        status = status_document(results, asdict(report), self.frontends.status(), self.health, now)
+        self.guard.write_status(status)
+        if not report.state_error:  # no entry worked: nothing to record (a gap in the RRDs)
+            self.monitor.record(entries, results, self.health, all_downtimes, now)  # [demo] monitoring hook
+        log.info(
+            "cycle done: entries=%d requests=%d submitted=%d removed=%d failed_entries=%d seconds=%.2f%s",
+            report.entries,
+            report.requests,
+            report.submitted,
+            report.removed,
+            len(report.failed_entries),
+            report.seconds,
+            " state_dir=unwritable" if report.state_error else "",
+        )
+        return report
+
+    def _refresh_keys(self, now: float) -> None:
+        """Load (rotate when due) the keys; when they cannot be written the ones in memory serve on."""
+        try:
+            self.keys = self._load_keys()
+            self.guard.ok("factory keys")
+        except OSError as exc:
+            self.guard.note("factory keys", f"factory keys: {exc}; the keys in memory serve on")
+        self.validator.factory_keys = self.keys.open_keys(now)
+
+    def _work_entries(
+        self,
+        entries: Sequence[Any],
+        requests: dict[str, list[ValidRequest]],
+        *,
+        stage: staging.StageResult | None,
+        all_downtimes: list[Any],
+        now: float,
+        report: CycleReport,
+    ) -> list[EntryResult]:
+        shared = self._shared_statuses(entries)
         tasks = [
             self._task(
                 e,
@@ -244,23 +270,9 @@ class FactoryCycle:
             for e in entries
         ]
         results = self._run(self._with_shares(tasks))
-        report = CycleReport(entries=len(entries), requests=sum(len(v) for v in requests.values()))
         for res in results:
             self._after_entry(res, now, report)
-        self._advertise(entries, results, stage, all_downtimes, now)
-        report.seconds = time.monotonic() - started
-        self._write_status(results, report, now)
-        self.monitor.record(entries, results, self.health, all_downtimes, now)  # [demo] monitoring hook
-        log.info(
-            "cycle done: entries=%d requests=%d submitted=%d removed=%d failed_entries=%d seconds=%.2f",
-            report.entries,
-            report.requests,
-            report.submitted,
-            report.removed,
-            len(report.failed_entries),
-            report.seconds,
-        )
-        return report
+        return results
 
     def _task(
         self,
@@ -274,7 +286,7 @@ class FactoryCycle:
     ) -> EntryTask:
         kept = []
         for req in reqs:
-            if _allowed(entry, req):
+            if allowed(entry, req):
                 kept.append(req)
             else:
                 log.warning(
@@ -374,9 +386,12 @@ class FactoryCycle:
         after = assess(before, ends, now, policy)
         if after.blocked(now) and not before.blocked(now):
             log.warning("entry=%s blocked until=%.0f reason=%r", res.entry, after.blocked_until, after.reason)
-        if after != before:
-            self.store.save_health(res.entry, after)
         self.health[res.entry] = after
+        if after != before:
+            try:
+                self.store.save_health(res.entry, after)
+            except StateWriteError as exc:  # kept in memory; saved when the disk takes it
+                self.guard.failed(str(exc))
 
     # ------------------------------------------------------------ outputs
     def _advertise(
@@ -433,27 +448,6 @@ class FactoryCycle:
                 self.bus.invalidate(my_type, full)
             except GlideinError as exc:
                 log.warning("invalidating %s ads failed: %s", my_type, exc)
-
-    def _write_status(self, results: Sequence[EntryResult], report: CycleReport, now: float) -> None:
-        data = {
-            "time": now,
-            "cycle": asdict(report),
-            "frontends": self.frontends.status(),
-            "entries": {
-                r.entry: {
-                    "totals": r.totals,
-                    "clients": [vars(c) for c in r.clients],  # flat dataclasses: no deep copy needed
-                    "errors": r.errors,
-                    "blocked": self.health.get(r.entry, Health()).reason
-                    if self.health.get(r.entry, Health()).blocked(now)
-                    else "",
-                }
-                for r in results
-            },
-        }
-        tmp = self.state_dir / "status.json.tmp"
-        tmp.write_text(json.dumps(data, separators=(",", ":")))
-        tmp.replace(self.state_dir / "status.json")
 
     def shutdown(self, invalidate: bool = True) -> None:
         if invalidate:

@@ -3,7 +3,9 @@
 Start-up logs version, Python and config path; the loop runs a cycle every `loop.interval`
 seconds; SIGHUP reloads the config (a bad one is logged and the old one kept); SIGTERM/SIGINT
 stop after the current cycle, invalidate the factory's ads and shut the worker pool down.
-Signal handlers only set flags.
+Signal handlers only set flags. A state dir that cannot be written at start-up (factory.db, the
+keys) is one line and a retry (every 1, 2, 4 ... 60 s) rather than an exit: the daemon starts by
+itself once the disk takes writes again; `--once` exits 1 instead.
 """
 
 from __future__ import annotations
@@ -22,8 +24,10 @@ from glidein import __version__
 from glidein.common.errors import GlideinError
 from glidein.common.log import log_exception
 from glidein.factory.cycle import BusLike, FactoryCycle
+from glidein.factory.state import StateWriteError
 
 log = logging.getLogger(__name__)
+MAX_START_DELAY = 60.0
 
 
 def _default_bus(cfg: Any) -> BusLike:
@@ -75,6 +79,23 @@ class FactoryDaemon:
         cycle.reload(cfg)
         log.info("reloaded %s: %d enabled entries", self.config_path, len(cycle.entries()))
 
+    def _start(self, cfg: Any, once: bool) -> FactoryCycle | None:
+        """The cycle, once its state dir can be opened; None when stopped (or `once`) before."""
+        bus, delay, said = self.bus_factory(cfg), 1.0, ""
+        while not self.stop_requested:
+            try:
+                return FactoryCycle(cfg, bus)
+            except (StateWriteError, OSError) as exc:
+                if str(exc) != said:
+                    log.error("cannot start: %s%s", exc, "" if once else "; retrying until it can")
+                    said = str(exc)
+            if once:
+                return None
+            self.wake.wait(delay)
+            self.wake.clear()
+            delay = min(MAX_START_DELAY, delay * 2)
+        return None
+
     def run(self, once: bool = False) -> int:
         log.info(
             "glidein factory %s starting (Python %s), config %s",
@@ -83,7 +104,10 @@ class FactoryDaemon:
             self.config_path,
         )
         cfg = self.loader(self.config_path)
-        cycle = FactoryCycle(cfg, self.bus_factory(cfg))
+        cycle = self._start(cfg, once)
+        if cycle is None:
+            log.info("factory stopped")
+            return 1 if once else 0
         log.info("factory=%s glidein=%s entries=%d", cfg.name, cfg.glidein_name, len(cycle.entries()))
         try:
             while not self.stop_requested:

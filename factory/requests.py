@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from glidein.common import crypto
 from glidein.common.errors import GlideinError, ProtocolError, SecurityError
 from glidein.factory.entry import REMOVE_MODES, ClientRequest
+from glidein.factory.state import StateWriteError
 
 log = logging.getLogger(__name__)
 PARAM_PREFIX = "GlideinParam"
@@ -259,11 +260,15 @@ def _params(signed: Mapping[str, object]) -> dict[str, str]:
 
 
 def validate_all(validator: RequestValidator, ads: Iterable[Mapping[str, object]]) -> list[ValidRequest]:
-    """The valid requests among `ads`; one log line per skipped ad, never its secrets."""
+    """The valid requests among `ads`; one log line per skipped ad, never its secrets.
+
+    StateWriteError (its sequence cannot be recorded) is not the ad's fault: it stops the lot."""
     valid: list[ValidRequest] = []
     for ad in ads:
         try:
             valid.append(validator.validate(ad))
+        except StateWriteError:
+            raise
         except GlideinError as exc:
             log.warning(
                 "skipping glideclient Name=%s FrontendName=%s: %s",

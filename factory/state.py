@@ -7,6 +7,9 @@ name) either shows it, or after a grace period it becomes LOST. Nothing is ever 
 for one row, and nothing submitted is forgotten. Transitions follow `pilot_states.TRANSITIONS`;
 an illegal one is refused and logged. Several processes (the entry workers, the CLI) share the
 database file (WAL mode, busy timeout).
+
+A write that fails (a full or read-only disk) raises `StateWriteError`, one line naming the file
+and the cause; a transaction that failed is rolled back, so the next write starts clean.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from glidein.common.errors import GlideinError
 from glidein.factory.health import Health, PilotEnd
 from glidein.factory.pilot_states import TERMINAL, PilotState, PilotView, can_move
 
@@ -44,6 +48,7 @@ CREATE TABLE IF NOT EXISTS sequences (
     expiry REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (frontend, name)
 );
+CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY, time REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS health (
     entry TEXT PRIMARY KEY, blocked_until REAL NOT NULL, reason TEXT NOT NULL,
     strikes INTEGER NOT NULL, since REAL NOT NULL
@@ -53,6 +58,15 @@ CREATE TABLE IF NOT EXISTS health (
 _ACTIVE_SQL = ",".join(f"'{s.value}'" for s in PilotState if s not in TERMINAL)
 _GROUP = " GROUP BY entry, state"
 _COUNTS_SQL = f"SELECT entry, state, COUNT(*) FROM pilots WHERE state IN ({_ACTIVE_SQL}){_GROUP}"  # noqa: S608
+
+
+class StateWriteError(GlideinError):
+    """factory.db (or another file of the state dir) cannot be written: submit nothing until it can."""
+
+
+def cannot_write(path: Path, exc: BaseException) -> StateWriteError:
+    """`state dir /x: cannot write factory.db: <cause>` (an OSError shows its errno)."""
+    return StateWriteError(f"state dir {path.parent}: cannot write {path.name}: {exc}")
 
 
 @dataclass(frozen=True)
@@ -112,20 +126,38 @@ _COLUMNS = (
 class PilotStore:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.conn = connect(self.path)
+        try:
+            self.conn = connect(self.path)
+        except sqlite3.Error as exc:
+            raise cannot_write(self.path, exc) from None
 
     def close(self) -> None:
         self.conn.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise cannot_write(self.path, exc) from None
         try:
             yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
+            self.conn.execute("COMMIT")
+        except BaseException as exc:
+            if self.conn.in_transaction:  # a failed COMMIT (disk full) leaves it open
+                self.conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise cannot_write(self.path, exc) from None
             raise
-        self.conn.execute("COMMIT")
+
+    def _write(self, sql: str, args: Sequence[object]) -> None:
+        """One statement in its own transaction; StateWriteError when it cannot be written."""
+        with self._tx() as conn:
+            conn.execute(sql, args)
+
+    def probe(self, now: float) -> None:
+        """Write one row: StateWriteError unless factory.db can be written right now."""
+        self._write("INSERT OR REPLACE INTO write_probe (id, time) VALUES (1, ?)", (now,))
 
     # ------------------------------------------------------------ pilots
 
@@ -273,7 +305,7 @@ class PilotStore:
 
     def save_sequence(self, frontend: str, name: str, accepted: tuple[int, str, float]) -> None:
         sequence, signature, expiry = accepted
-        self.conn.execute(
+        self._write(
             "INSERT INTO sequences (frontend, name, sequence, signature, expiry) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (frontend, name) DO UPDATE SET sequence = excluded.sequence,"
             " signature = excluded.signature, expiry = excluded.expiry",
@@ -300,7 +332,7 @@ class PilotStore:
         return {str(r[0]): Health(float(r[1]), str(r[2]), int(r[3]), float(r[4])) for r in rows}
 
     def save_health(self, entry: str, health: Health) -> None:
-        self.conn.execute(
+        self._write(
             "INSERT INTO health (entry, blocked_until, reason, strikes, since) VALUES (?, ?, ?, ?, ?)"
             " ON CONFLICT (entry) DO UPDATE SET blocked_until = excluded.blocked_until,"
             " reason = excluded.reason, strikes = excluded.strikes, since = excluded.since",

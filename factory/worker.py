@@ -18,8 +18,9 @@ from glidein.factory.entry import ClientOutcome, EntryInputs, EntryPolicy, Limit
 from glidein.factory.pilot_states import PilotState
 from glidein.factory.reconcile import reconcile
 from glidein.factory.requests import ValidRequest
-from glidein.factory.state import NewPilot, PilotRecord, PilotStore
+from glidein.factory.state import NewPilot, PilotRecord, PilotStore, StateWriteError
 from glidein.factory.submitters.base import BackendStatus, PilotRef, PilotSpec, submitter_class
+from glidein.factory.submitters.param_file import REPORT_TOKEN, SECRET_PARAMS
 
 log = logging.getLogger(__name__)
 S = PilotState
@@ -68,6 +69,7 @@ class EntryResult:
     errors: list[str] = field(default_factory=list)
     lines: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    submitted_by: dict[str, int] = field(default_factory=dict)  # client -> pilots the backend took
 
 
 def policy_of(entry: Any) -> EntryPolicy:
@@ -136,24 +138,37 @@ def _lifetimes(pilot: Any) -> dict[str, str]:
     return out
 
 
-def pilot_argv(ctx: PilotContext, entry: Any, req: ValidRequest, pilot_id: str) -> list[str]:
-    """The pilot wrapper's command line (contract 7); const entry attributes win over the request."""
+def pilot_command(
+    ctx: PilotContext, entry: Any, req: ValidRequest, pilot_id: str
+) -> tuple[list[str], dict[str, str]]:
+    """The pilot wrapper's command line (contract 7) and what must stay off it: the secret
+    parameters (the request's, and SECRET_PARAMS whoever set them) and the report token, which
+    the submitters write to a 0600 `-param_file`. Const entry attributes win over the request."""
     from glidein.factory.web import report_token
 
     argv = [ctx.python, ctx.wrapper, "-factory", ctx.factory, "-name", ctx.glidein, "-entry", entry.name]
     argv += ["-clientname", req.request.client, *ctx.stage_args.get(req.request.client, ())]
     pilot = getattr(entry, "pilot", None)
     argv += ["-v", "std", "-pilot_id", pilot_id, "-hold_time", str(getattr(pilot, "hold_time", 1200))]
-    if ctx.report_url and ctx.report_key:
-        argv += ["-report_url", ctx.report_url, "-report_token", report_token(ctx.report_key, pilot_id)]
     params = {**_lifetimes(pilot), **req.params, **req.secrets}
     for name, value in _entry_params(entry).items():
         const = getattr(entry.attrs[name], "const", True)
         if const or name not in params:
             params[name] = value
+    hidden = set(req.secrets) | set(SECRET_PARAMS)
+    secrets = {n: v for n, v in params.items() if n in hidden and n != REPORT_TOKEN}
     for name, value in sorted(params.items()):
-        argv += [f"-param_{name}", value]
-    return argv
+        if name not in hidden:
+            argv += [f"-param_{name}", value]
+    if ctx.report_url and ctx.report_key:
+        argv += ["-report_url", ctx.report_url]
+        secrets[REPORT_TOKEN] = report_token(ctx.report_key, pilot_id)
+    return argv, secrets
+
+
+def pilot_argv(ctx: PilotContext, entry: Any, req: ValidRequest, pilot_id: str) -> list[str]:
+    """The command line alone (no secret is on it)."""
+    return pilot_command(ctx, entry, req, pilot_id)[0]
 
 
 def _apply_status(
@@ -166,45 +181,54 @@ def _apply_status(
         store.move_many(rec.moves, now, rec.held_reasons, rec.exit_codes)
 
 
+def _specs(task: EntryTask, req: ValidRequest, ids: Sequence[str]) -> list[PilotSpec]:
+    assert task.pilots is not None
+    labels = {"Factory": task.pilots.factory, "Name": task.pilots.glidein}
+    labels |= {"FrontendName": req.request.frontend, "SecurityClass": req.request.security_class}
+    labels["CredentialIdentifier"] = req.credential_id
+    cpus = int(task.entry.attrs["GLIDEIN_CPUS"].value) if "GLIDEIN_CPUS" in task.entry.attrs else 1
+    specs = []
+    for i in ids:
+        argv, secrets = pilot_command(task.pilots, task.entry, req, i)
+        specs.append(
+            PilotSpec(i, task.entry.name, req.request.client, argv, cpus=cpus, labels=labels, secrets=secrets)
+        )
+    return specs
+
+
 def _submit(
     task: EntryTask, store: PilotStore, submitter: Any, client_counts: dict[str, int], result: EntryResult
 ) -> None:
+    """Submit per client, each pilot recorded (NEW) first: nothing goes out that is not recorded."""
     reqs = {r.request.client: r for r in task.requests}
     for client, count in sorted(client_counts.items()):
         req = reqs[client]
-        assert task.pilots is not None
         new = NewPilot(task.entry.name, client, req.request.security_class, req.credential_id)
-        ids = store.record_new(new, count, task.now)
-        labels = {"Factory": task.pilots.factory, "Name": task.pilots.glidein}
-        labels |= {"FrontendName": req.request.frontend, "SecurityClass": req.request.security_class}
-        labels["CredentialIdentifier"] = req.credential_id
-        cpus = int(task.entry.attrs["GLIDEIN_CPUS"].value) if "GLIDEIN_CPUS" in task.entry.attrs else 1
-        specs = [
-            PilotSpec(
-                i,
-                task.entry.name,
-                client,
-                pilot_argv(task.pilots, task.entry, req, i),
-                cpus=cpus,
-                labels=labels,
-            )
-            for i in ids
-        ]
+        try:
+            ids = store.record_new(new, count, task.now)
+        except StateWriteError as exc:
+            result.errors.append(f"submit: {exc}; nothing submitted")
+            return
         accepted: dict[str, str] = {}
-        batch = max(1, int(task.entry.limits.batch_size))
+        specs, batch = _specs(task, req, ids), max(1, int(task.entry.limits.batch_size))
         try:
             for start in range(0, len(specs), batch):
                 accepted |= submitter.submit(specs[start : start + batch])
         except GlideinError as exc:
             result.errors.append(f"submit: {exc}")
             log.warning("entry=%s client=%s submit failed: %s", task.entry.name, client, exc)
-        if accepted:
-            store.set_backend_ids(accepted, task.now)
+        result.submitted += len(accepted)
+        result.submitted_by[client] = len(accepted)
         unsure = set(getattr(submitter, "uncertain", ()))  # left NEW: reconcile finds them or not
         refused = [(i, S.REMOVED, "submission refused") for i in ids if i not in accepted and i not in unsure]
-        if refused:
-            store.move_many(refused, task.now)
-        result.submitted += len(accepted)
+        try:
+            if accepted:
+                store.set_backend_ids(accepted, task.now)
+            if refused:
+                store.move_many(refused, task.now)
+        except StateWriteError as exc:  # they stay NEW: the backend's status finds them (reconcile)
+            result.errors.append(f"after submit: {exc}")
+            return
 
 
 def _act(task: EntryTask, store: PilotStore, submitter: Any, decision: Any, result: EntryResult) -> None:
@@ -242,6 +266,22 @@ def _status(
         result.errors.append(f"status: {exc}")
         return None
     return statuses
+
+
+def _as_done(lines: list[str], entry: str, decided: Mapping[str, int], result: EntryResult) -> list[str]:
+    """The decision's lines saying what was submitted: `submit=` of a client is what the backend
+    took (and `not_submitted=` the rest), never what was decided; its outcome (ads) likewise."""
+    out = []
+    for line in lines:
+        text = line
+        for client, wanted in decided.items():
+            done = result.submitted_by.get(client, 0)
+            if done != wanted and text.startswith(f"entry={entry} client={client} "):
+                text = text.replace(f" submit={wanted} ", f" submit={done} not_submitted={wanted - done} ")
+        out.append(text)
+    for outcome in result.clients:
+        outcome.submit = result.submitted_by.get(outcome.client, 0)
+    return out
 
 
 def work_entry(task: EntryTask) -> EntryResult:
@@ -298,10 +338,10 @@ def _work(task: EntryTask, result: EntryResult) -> None:
         request_expiries=store.request_expiries(task.entry.name),
     )
     decision = decide(inputs)
-    result.lines = decision.lines
     result.clients = list(decision.clients.values())
     if decision.submit:
         _submit(task, store, submitter, decision.submit, result)
+    result.lines = _as_done(decision.lines, task.entry.name, decision.submit, result)
     _act(task, store, submitter, decision, result)
     for rec in store.active(task.entry.name):
         key = "idle" if rec.view.is_idle else rec.state.value

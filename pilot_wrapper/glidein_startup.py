@@ -168,7 +168,10 @@ def parse_args(argv: List[str]) -> Tuple[Dict[str, str], Dict[str, str]]:
             raise PilotFailure("Config", "unknown argument %s" % key, "arguments")
         i += 2
     if opts.get("param_file"):
-        params.update(read_param_file(opts.pop("param_file")))
+        from_file = read_param_file(opts.pop("param_file"))
+        if "report_token" in from_file:  # the factory keeps it off the command line too
+            opts["report_token"] = from_file.pop("report_token")
+        params.update(from_file)
     for required in ("factory", "name", "entry", "web", "sign", "descript"):
         if not opts.get(required):
             raise PilotFailure("Config", "missing argument -%s" % required, "arguments")

@@ -20,7 +20,7 @@ JOB_PREFIX = "glidein_"  # job names are JOB_PREFIX + pilot id
 
 @dataclass(frozen=True)
 class PilotSpec:
-    """One pilot to submit: its id and the pilot wrapper's command line."""
+    """One pilot to submit: its id, the pilot wrapper's command line and its secret parameters."""
 
     pilot_id: str
     entry: str
@@ -30,6 +30,8 @@ class PilotSpec:
     cpus: int = 1
     memory_mb: int = 0
     labels: Mapping[str, str] = field(default_factory=dict)  # Factory, Name, Client, Frontend, ...
+    # kept off the command line: the submitter writes them to a 0600 `-param_file` (param_file.py)
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True)

@@ -31,9 +31,9 @@ from glidein.factory.submitters.htcondor_desc import (
     classad_string,
     description,
     item,
-    params_file_text,
     statuses_from_ads,
 )
+from glidein.factory.submitters.param_file import SUFFIX, forget, write_param_file
 
 FINAL = (PilotState.COMPLETED, PilotState.FAILED, PilotState.REMOVED)
 
@@ -68,23 +68,16 @@ def check_token_file(path: Path, entry: str) -> str:
     return str(path)
 
 
-def write_private(path: Path, text: str, owner: tuple[int, int] | None) -> None:
-    """A 0600 file with `text`, given to `owner` (uid, gid) when that is not us."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(text)
-    if owner is not None:
-        os.chown(path, *owner)
-
-
 def forget_ended(ads: Sequence[Any], statuses: dict[str, BackendStatus]) -> None:
     """Delete the parameter file (the pool token) of every pilot that ended, in its job's
     initial directory (its entry's log_dir: one status query serves several entries)."""
+    ended = []
     for ad in ads:
         pilot_id, iwd = ad.get("GlideinPilotId"), ad.get("Iwd")
         status = statuses.get(str(pilot_id))
         if status is not None and status.state in FINAL and isinstance(iwd, str) and "/" not in str(pilot_id):
-            (Path(iwd) / f"{pilot_id}.params").unlink(missing_ok=True)
+            ended.append(Path(iwd) / f"{pilot_id}{SUFFIX}")
+    forget(ended)
 
 
 class HTCondorSubmitter:
@@ -142,7 +135,7 @@ class HTCondorSubmitter:
         rows, owner = [], self._owner()
         for spec in specs:
             row, secrets = item(spec)
-            write_private(self.log_dir / f"{spec.pilot_id}.params", params_file_text(secrets), owner)
+            write_param_file(self.log_dir / f"{spec.pilot_id}{SUFFIX}", secrets, owner)
             rows.append(row)
         return desc, rows
 
@@ -182,8 +175,7 @@ class HTCondorSubmitter:
 
     def _forget(self, pilot_ids: Sequence[str]) -> None:
         """Delete the parameter files (pool tokens) of pilots that ended or were never queued."""
-        for pilot_id in pilot_ids:
-            (self.log_dir / f"{pilot_id}.params").unlink(missing_ok=True)
+        forget([self.log_dir / f"{pilot_id}{SUFFIX}" for pilot_id in pilot_ids])
 
     def status(self, pilots: Sequence[PilotRef]) -> dict[str, BackendStatus]:
         schedd, wanted = self._schedd(), {p.pilot_id for p in pilots}

@@ -18,11 +18,11 @@ from typing import Any
 from glidein.common.errors import SubmitError
 from glidein.factory.pilot_states import PilotState
 from glidein.factory.submitters.base import BackendStatus, PilotSpec
+from glidein.factory.submitters.param_file import SECRET_PARAMS, with_param_file
 
 S = PilotState
 GRID_TYPES = ("condor", "arc", "batch")  # grid_resource keywords this factory submits to
 TOKEN_GRID_TYPES = ("condor", "arc")  # where the CE credential (scitokens_file) means something
-SECRET_PARAMS = ("GLIDEIN_Token",)  # -param_<NAME> values kept off the command line
 ITEM_PILOT, ITEM_ARGS = "GlideinPilot", "GlideinArgs"
 # JobStatus: 1 Idle, 2 Running, 3 Removed, 4 Completed, 5 Held, 6 Transferring output, 7 Suspended
 _JOB_STATUS = {1: S.IDLE, 2: S.RUNNING, 3: S.REMOVED, 4: S.COMPLETED, 5: S.HELD, 6: S.RUNNING, 7: S.RUNNING}
@@ -137,17 +137,13 @@ def description(spec: PilotSpec, params: Any, log_dir: Path, token_file: str | N
 
 
 def item(spec: PilotSpec) -> tuple[dict[str, str], dict[str, str]]:
-    """(the pilot's item data, its secrets) for a batch description."""
+    """(the pilot's item data, its secrets and report token: its `-param_file`) for a batch description."""
     argv, secrets = split_secrets(list(spec.argv[2:]))
-    argv += ["-param_file", f"{spec.pilot_id}.params"]
+    argv = with_param_file(argv, f"{spec.pilot_id}.params")
+    secrets |= spec.secrets
     for value in [spec.pilot_id, *argv]:
         check_literal(spec.pilot_id, "argument", value)
     return {ITEM_PILOT: spec.pilot_id, ITEM_ARGS: quote_arguments(argv)}, secrets
-
-
-def params_file_text(secrets: Mapping[str, str]) -> str:
-    """`-param_file` contents: one `NAME=value` line per secret parameter."""
-    return "".join(f"{name}={value.strip()}\n" for name, value in sorted(secrets.items()))
 
 
 def submit_text(desc: Mapping[str, str], items: Sequence[Mapping[str, str]]) -> str:

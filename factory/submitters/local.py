@@ -5,6 +5,10 @@ The site lives in a directory: `jobs/<pilot id>/job.json` is a queued pilot; the
 leaves `pid`, `pilot.log` and finally `exit`. `failure_rate` makes that share of pilots fail
 validation (exit 1); `black_hole` makes every pilot die at once. The scheduling pass runs at every
 `status` call, i.e. once per factory cycle.
+
+A pilot's secrets and report token are in `pilot.params` (0600, in its 0700 directory), never on
+its command line; the runner deletes the file when the pilot ends, the status pass any file left
+by a pilot that ended otherwise (removed while queued).
 """
 
 from __future__ import annotations
@@ -22,8 +26,11 @@ from pathlib import Path
 from glidein.common.errors import SubmitError
 from glidein.factory.pilot_states import PilotState
 from glidein.factory.submitters.base import BackendStatus, PilotRef, PilotSpec
+from glidein.factory.submitters.local_run import PARAM_FILE
+from glidein.factory.submitters.param_file import forget, with_param_file, write_param_file
 
 S = PilotState
+FINAL = (S.COMPLETED, S.FAILED, S.REMOVED)
 
 
 def _alive(pid: int) -> bool:
@@ -65,28 +72,37 @@ class LocalSubmitter:
         return f"local:{self.site}"
 
     def submit(self, pilots: Sequence[PilotSpec]) -> dict[str, str]:
-        try:
-            self.jobs.mkdir(parents=True, exist_ok=True)
-            out: dict[str, str] = {}
-            now = self.clock()
-            for spec in pilots:
-                job_dir = self.jobs / spec.pilot_id
-                job_dir.mkdir(exist_ok=True)
-                job = {
-                    "argv": list(spec.argv),
-                    "env": dict(spec.env),
-                    "queued_at": now,
-                    "failure_rate": self.failure_rate,
-                    "black_hole": self.black_hole,
-                }
-                tmp = job_dir / "job.json.tmp"
-                tmp.write_text(json.dumps(job))
-                tmp.chmod(0o600)  # the command line carries the pilot's token
-                tmp.replace(job_dir / "job.json")
-                out[spec.pilot_id] = spec.pilot_id
-        except OSError as exc:
-            raise SubmitError(f"local site {self.site}: cannot queue pilots: {exc}") from None
+        out: dict[str, str] = {}
+        for spec in pilots:
+            try:
+                self._queue(spec, self.clock())
+            except (OSError, SubmitError) as exc:
+                forget([self.jobs / spec.pilot_id / PARAM_FILE])
+                if out:
+                    break  # keep the ones queued; the rest waits for the next cycle
+                raise SubmitError(f"local site {self.site}: cannot queue pilots: {exc}") from None
+            out[spec.pilot_id] = spec.pilot_id
         return out
+
+    def _queue(self, spec: PilotSpec, now: float) -> None:
+        job_dir = self.jobs / spec.pilot_id
+        job_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        job_dir.chmod(0o700)  # the pilot's own: only the factory's account reads its parameter file
+        argv = list(spec.argv)
+        if spec.secrets:
+            write_param_file(job_dir / PARAM_FILE, spec.secrets)
+            argv = with_param_file(argv, str(job_dir / PARAM_FILE))
+        job = {
+            "argv": argv,
+            "env": dict(spec.env),
+            "queued_at": now,
+            "failure_rate": self.failure_rate,
+            "black_hole": self.black_hole,
+        }
+        tmp = job_dir / "job.json.tmp"
+        tmp.write_text(json.dumps(job))
+        tmp.chmod(0o600)
+        tmp.replace(job_dir / "job.json")
 
     def _job_state(self, pilot_id: str) -> BackendStatus:
         base = f"{self.jobs}/{pilot_id}/"
@@ -141,6 +157,7 @@ class LocalSubmitter:
             self._schedule(states)
         except (OSError, ValueError) as exc:
             raise SubmitError(f"local site {self.site}: cannot read pilot status: {exc}") from None
+        forget([self.jobs / n / PARAM_FILE for n, st in states.items() if st.state in FINAL])
         return {ref.pilot_id: states[ref.pilot_id] for ref in pilots if ref.pilot_id in states}
 
     def remove(self, pilots: Sequence[PilotRef]) -> None:

@@ -3,11 +3,13 @@
 Forks at once and writes the child's `pid` before returning (the submitter waits for that); the
 child runs the pilot
 (or fails it, per the site's failure rate / black-hole mode) and writes `exit` with its code.
-SIGTERM is passed on to the pilot (removal).
+SIGTERM is passed on to the pilot (removal). The pilot's parameter file (its tokens) is deleted
+when it ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -17,6 +19,8 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
+
+PARAM_FILE = "pilot.params"  # the pilot's -param_file in its job directory (0600)
 
 
 def _write(path: Path, text: str) -> None:
@@ -67,6 +71,9 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # the forked child must never unwind into the caller: record and exit
         _write(job_dir / "error", f"{type(exc).__name__}: {exc}")
         code = 127
+    finally:
+        with contextlib.suppress(OSError):
+            (job_dir / PARAM_FILE).unlink(missing_ok=True)
     _write(job_dir / "exit", str(code))
     return 0
 

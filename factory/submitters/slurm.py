@@ -1,9 +1,12 @@
 """Pilots as Slurm batch jobs: `sbatch` to submit, ONE `squeue` per cycle for all pilots, `scancel`.
 
-Each pilot is a batch script `<work_dir>/<pilot id>.sh` (0600: it carries the pilot's token) named
-`glidein_<pilot id>` so that `squeue` reports by pilot id and a restarted factory recognises jobs it
-submitted before a crash. The cluster is the one `SLURM_CONF` (environment) names. Output parsing
-is in pure functions.
+Each pilot is a batch script `<work_dir>/<pilot id>.sh` (0600) named `glidein_<pilot id>` so that
+`squeue` reports by pilot id and a restarted factory recognises jobs it submitted before a crash.
+The pilot's secrets and report token are in `<work_dir>/<pilot id>.params` (0600, the factory's
+account, which the job runs as; `work_dir` is shared with the nodes, as `--chdir` and the exit
+file need), passed as `-param_file`, never on the command line, which `ps` on the node shows to
+all; the script deletes the file when the pilot ends, the status pass when Slurm says it ended.
+The cluster is the one `SLURM_CONF` (environment) names. Output parsing is in pure functions.
 
 Exit codes: with Slurm accounting (slurmdbd), ONE `sacct` per cycle asks for the pilots that ended
 other than COMPLETED or left `squeue` (Slurm forgets finished jobs after `MinJobAge`); its record
@@ -33,6 +36,7 @@ from pathlib import Path
 from glidein.common.errors import SubmitError
 from glidein.factory.pilot_states import PilotState
 from glidein.factory.submitters.base import JOB_PREFIX, BackendStatus, PilotRef, PilotSpec
+from glidein.factory.submitters.param_file import SUFFIX, forget, with_param_file, write_param_file
 
 log = logging.getLogger(__name__)
 S = PilotState
@@ -259,11 +263,16 @@ def pilot_statuses(
     return out
 
 
-def batch_script(spec: PilotSpec, exit_file: Path) -> str:
-    """The job script: the pilot's environment, its command line, and the exit-code record."""
+def batch_script(spec: PilotSpec, exit_file: Path, param_file: Path | None = None) -> str:
+    """The job script: the pilot's environment, its command line (reading `param_file`, deleted
+    when the pilot ends), and the exit-code record."""
     lines = ["#!/bin/sh", f"# glidein pilot {spec.pilot_id} of entry {spec.entry} for {spec.client}"]
     lines += [f"export {k}={shlex.quote(v)}" for k, v in sorted(spec.env.items())]
-    lines += [shlex.join(spec.argv), "rc=$?", f"echo $rc > {shlex.quote(str(exit_file))}", "exit $rc", ""]
+    argv = with_param_file(spec.argv, str(param_file)) if param_file is not None else spec.argv
+    lines += [shlex.join(argv), "rc=$?"]
+    if param_file is not None:
+        lines.append(f"rm -f {shlex.quote(str(param_file))}")
+    lines += [f"echo $rc > {shlex.quote(str(exit_file))}", "exit $rc", ""]
     return "\n".join(lines)
 
 
@@ -318,19 +327,32 @@ class SlurmSubmitter:
             raise SubmitError(f"entry {self.entry}: {what} failed (rc {rc}): {err.strip()[:300]}")
         return out
 
+    def _script(self, spec: PilotSpec) -> Path:
+        """The pilot's batch script (0600) and, with secrets, its parameter file (0600)."""
+        params = self.out_dir / f"{spec.pilot_id}{SUFFIX}" if spec.secrets else None
+        if params is not None:
+            write_param_file(params, spec.secrets)
+        script = self.out_dir / f"{spec.pilot_id}.sh"
+        try:
+            script.touch(mode=0o600)
+            script.write_text(batch_script(spec, self.out_dir / f"{spec.pilot_id}.exit", params))
+        except OSError as exc:
+            raise SubmitError(f"entry {self.entry}: cannot write {script}: {exc}") from None
+        return script
+
     def submit(self, pilots: Sequence[PilotSpec]) -> dict[str, str]:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         accepted: dict[str, str] = {}
         for spec in pilots:
-            script = self.out_dir / f"{spec.pilot_id}.sh"
-            script.touch(mode=0o600)
-            script.write_text(batch_script(spec, self.out_dir / f"{spec.pilot_id}.exit"))
             try:
+                script = self._script(spec)
                 out = self._run(sbatch_argv(spec, script, self.out_dir, self.params), "sbatch")
                 accepted[spec.pilot_id] = parse_sbatch(out)
             except SubmitError as exc:
                 if isinstance(exc, SlurmTimeout):  # it may be queued: squeue will tell (by job name)
                     self.uncertain.add(spec.pilot_id)
+                else:
+                    forget([self.out_dir / f"{spec.pilot_id}{SUFFIX}"])
                 if not accepted:
                     raise
                 break  # keep what was accepted; the rest waits for the next cycle
@@ -344,7 +366,10 @@ class SlurmSubmitter:
             if pilot_id and _STATES.get(job.state) in (S.COMPLETED, S.FAILED):
                 with contextlib.suppress(OSError, ValueError):
                     codes[pilot_id] = int((self.out_dir / f"{pilot_id}.exit").read_text().strip())
-        return pilot_statuses(jobs, codes, self._accounting(jobs_to_account(jobs, pilots)))
+        statuses = pilot_statuses(jobs, codes, self._accounting(jobs_to_account(jobs, pilots)))
+        ended = [p for p, st in statuses.items() if st.state in (S.COMPLETED, S.FAILED, S.REMOVED)]
+        forget([self.out_dir / f"{p}{SUFFIX}" for p in ended if "/" not in p])
+        return statuses
 
     def _accounting(self, asked: Mapping[str, str]) -> Accounting | None:
         """ONE sacct for the ended pilots `asked` (job id -> pilot id); None without an answer."""

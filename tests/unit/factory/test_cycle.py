@@ -85,7 +85,9 @@ def test_cycle_keeps_pressure_then_removes(tmp_path: Path, cleanup_pilots: None)
     (client,) = bus.of("glidefactoryclient")
     assert client["GlideinMonitorStatusIdle"] == 5 and client["GlideinMonitorRequestedIdle"] == 5
     job = next((tmp_path / "factory" / "local" / "e1" / "jobs").iterdir()) / "job.json"
-    assert "t0k" in job.read_text() and oct(job.stat().st_mode)[-3:] == "600"
+    params = job.with_name("pilot.params")  # the token: off the command line, in a 0600 file
+    assert "t0k" not in job.read_text() and "t0k" in params.read_text()
+    assert oct(params.stat().st_mode)[-3:] == "600" and oct(job.parent.stat().st_mode)[-3:] == "700"
     ask(setup, bus, "e1", 0, seq=2, remove_excess="IDLE")
     cycle.run_once()
     cycle.run_once()
