@@ -290,6 +290,8 @@ def work_entry(task: EntryTask) -> EntryResult:
     result = EntryResult(task.entry.name)
     try:
         _work(task, result)
+    except StateWriteError as exc:  # its bookkeeping cannot be written: the entry stops (fail closed)
+        result.errors.append(str(exc))
     except Exception as exc:  # one entry's failure never blocks another
         result.errors.append(f"internal: {type(exc).__name__}: {exc}")
         log.debug("entry=%s traceback", task.entry.name, exc_info=exc)
