@@ -80,10 +80,14 @@ class FactoryCycle:
     # ------------------------------------------------------------ configuration
     def reload(self, cfg: Any) -> None:
         """Take a new config: entries added start, removed ones stop being advertised (pilots kept)."""
-        old = {e.name for e in self.entries()} if self.cfg is not None else set()
+        first = self.cfg is None
+        old = set() if first else {e.name for e in self.entries()}
         self.cfg = cfg
         self.ident = ads.Identity(cfg.name, cfg.glidein_name, cfg.loop.classad_lifetime)
-        self.keys = self._load_keys()
+        if first:
+            self.keys = self._load_keys()
+        else:  # a reload never stops the daemon on keys it cannot write
+            self._refresh_keys(self.clock())
         self.fe_limits = frontend_limits(cfg)
         self.health_policies = {e.name: health_policy(e) for e in self.entries()}
         trust = {

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from glidein.common.config import load_factory_config
+from glidein.factory.cycle import FactoryCycle
 from glidein.factory.daemon import FactoryDaemon
 from glidein.factory.state import PilotStore, StateWriteError
 from glidein.factory.state_dir import StateGuard
@@ -159,3 +161,32 @@ def test_daemon_waits_for_a_state_dir_it_cannot_open(
     assert daemon.run(once=True) == 1
     (line,) = [m for m in messages(caplog) if "cannot start" in m]
     assert str(blocker) in line and all(r.exc_info is None for r in caplog.records)
+
+
+def test_keys_that_cannot_be_rotated_are_one_line_and_the_old_ones_serve_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    keys = tmp_path / "factory" / "keys"
+    security: dict[str, Any] = {"signing_key": str(keys / "sign.pem"), "key_rotation": {"interval": 600}}
+    security["encryption_key"] = str(keys / "box.pem")
+    setup = write_factory(tmp_path, [local_entry("e1")], security=security)
+    cfg = load_factory_config(setup.config)
+    now = [1_000_000_000.0]
+    bus = MemoryBus()
+    cycle = FactoryCycle(cfg, bus, clock=lambda: now[0])
+    cycle.run_once()
+    (glob,) = bus.of("glidefactoryglobal")
+    (keys / "box.pem.previous").mkdir()  # the rotation's rename fails, as root too
+    now[0] += 3600 * 24 * 365 * 30  # rotation long due
+    caplog.set_level(logging.INFO)
+    cycle.run_once()
+    cycle.reload(cfg)  # SIGHUP too
+    cycle.run_once()
+    (line,) = [m for m in messages(caplog) if "factory keys:" in m]
+    assert str(keys / "box.pem") in line and line.endswith("the keys in memory serve on")
+    assert bus.of("glidefactoryglobal")[0]["PubKeyValue"] == glob["PubKeyValue"]
+    (keys / "box.pem.previous").rmdir()
+    cycle.run_once()
+    assert bus.of("glidefactoryglobal")[0]["PubKeyValue"] != glob["PubKeyValue"]  # rotated now
+    assert "factory keys: written again" in messages(caplog)
+    cycle.shutdown()
