@@ -77,9 +77,9 @@ class StateGuard:
         except OSError as exc:
             return f"state dir {self.db.parent}: cannot check its free space: {exc}"
         if available < self.min_free:
-            return (
-                f"state dir {self.db.parent}: cannot write {self.db.name}: {available} bytes free on its"
-                f" filesystem, {self.min_free} kept for the bookkeeping"
+            return (  # no byte count: the line stays the same (logged once) while the disk is full
+                f"state dir {self.db.parent}: cannot write {self.db.name}: less than {self.min_free}"
+                " bytes free on its filesystem, which are kept for the bookkeeping"
             )
         try:
             self.store.probe(now)
@@ -88,7 +88,7 @@ class StateGuard:
         return ""
 
     def check(self, now: float) -> str:
-        """ "" when factory.db can be written; else the problem (logged when it starts or changes)."""
+        """Empty when factory.db can be written; else the problem (logged when it starts or changes)."""
         problem = self._probe(now)
         if problem:
             self.failed(problem)
