@@ -23,8 +23,8 @@ def check_constraint(text: str) -> classads.ExprTree:
 
 def verdict(expr: classads.ExprTree, ad: classads.ClassAd) -> bool:
     """True when `expr` is true for `ad`; ClassAdError when classad2 fails to evaluate it."""
-    try:
-        return classads.is_true(classads.evaluate(expr, ad))
+    try:  # not classads.evaluate, which turns this failure into ERROR: the user should hear of it
+        return expr.eval(ad) is True
     except PARSE_ERRORS:
         raise ClassAdError(f"constraint {snippet(str(expr))}: cannot be evaluated") from None
 

@@ -32,6 +32,7 @@ _UNIT_KB = {"": 1, "K": 1, "M": 1024, "G": 1024**2, "T": 1024**3}
 _FROM_FILE = re.compile(r"^(.*\bfrom\s+)([^(\s][^\s]*)\s*$", re.I | re.S)
 _MATCHING = re.compile(r"^(?:(\w+)\s+)?matching\s+(?:files\s+|dirs\s+)?(.+)$", re.I)
 MAX_PROCS = 2_000_000
+MAX_PATTERNS = 100  # file patterns in one `queue ... matching` statement
 
 DEFAULTS: dict[str, str] = {
     "RequestCpus": "1",
@@ -97,9 +98,10 @@ def _bool(value: str, where: str, key: str) -> str:
 
 def _int(value: str, where: str, key: str) -> str:
     """An integer literal within the range of `key`, or an expression."""
-    if re.fullmatch(r"[+-]?\d+", value.strip()):
+    if re.fullmatch(r"[+-]?[0-9]+", value.strip()):
         low, high = _INT_RANGES[key.lower()]
-        if not low <= int(value) <= high:
+        digits = value.strip().lstrip("+-").lstrip("0")
+        if len(digits) > 19 or not low <= int(value) <= high:  # int() refuses 4300+ digits
             raise SubmitError(f"{where}: {key}: must be {low} to {high}, got {value.strip()[:40]}")
         return str(int(value))
     return _expr(value, where, key)
@@ -187,8 +189,10 @@ class _Queue:
 
 def _queue_items(stmt: QueueStatement, sub: htcondor2.Submit, iwd: str, where: str) -> _Queue:
     args = stmt.args.strip()
-    match = re.match(r"^(\d+)?\s*(.*)$", args, re.S)
+    match = re.match(r"^([0-9]+)?\s*(.*)$", args, re.S)
     assert match is not None
+    if match.group(1) and len(match.group(1).lstrip("0")) > len(str(MAX_PROCS)):
+        raise SubmitError(f"{where}: queue: more than {MAX_PROCS} jobs in one submission")
     count = int(match.group(1)) if match.group(1) else 1
     rest = match.group(2).strip()
     if not rest:
@@ -196,9 +200,10 @@ def _queue_items(stmt: QueueStatement, sub: htcondor2.Submit, iwd: str, where: s
     matching = _MATCHING.match(rest)
     if matching:
         var = matching.group(1) or "Item"
-        names = sorted(
-            os.path.relpath(p, iwd) for pat in matching.group(2).split() for p in glob.glob(_path(pat, iwd))
-        )
+        patterns = matching.group(2).split()
+        if len(patterns) > MAX_PATTERNS:
+            raise SubmitError(f"{where}: queue matching: more than {MAX_PATTERNS} patterns")
+        names = sorted(os.path.relpath(p, iwd) for pat in patterns for p in glob.glob(_path(pat, iwd)))
         return _Queue(count, [{var: name} for name in names])
     try:
         items = sub.itemdata()
@@ -260,6 +265,8 @@ def _iwd(expander: _Expander, varying: set[str], per_job: bool) -> str:
 def _parse_queue(stmt: QueueStatement, ctx: SubmitContext, first_proc: int) -> ParsedCluster:
     where = f"{ctx.filename}:{stmt.line}"
     commands = {cmd.key: cmd for cmd in stmt.commands}
+    if not any(key.lower() == "executable" for key in commands):  # before expanding every job
+        raise SubmitError(f"{where}: no 'executable' for this queue")
     sub = _submit_object(commands, stmt, ctx.iwd, where)
     queue = _queue_items(stmt, sub, ctx.iwd, where)
     if queue.count * len(queue.items) + first_proc > MAX_PROCS:

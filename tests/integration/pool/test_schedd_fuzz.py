@@ -23,10 +23,13 @@ from pathlib import Path
 from glidein.common import tokens
 from tests.integration.pool.pool_helpers import Pool
 from tests.procs import Processes
+from tests.unit.pool.test_submit_fuzz import _case as submit_case
+from tests.unit.pool.test_submit_fuzz import _setup as _setup_submit_dir
 
 SEED = 13
 CASES = 3000
 BATCH = 10
+SUBMITS = 400
 HOSTILE = [
     " + ".join(["1"] * 30_000),
     "(" * 70 + "1" + ")" * 70,
@@ -383,3 +386,37 @@ def test_slow_partial_requests_do_not_block_other_clients(processes: Processes, 
             sock.close()
     assert pool.schedd is not None and pool.schedd.poll() is None
     assert "Traceback" not in processes.log("schedd")
+
+
+def test_mutated_submit_files_through_the_api_and_the_cli(processes: Processes, tmp_path: Path) -> None:
+    pool = Pool(processes, tmp_path)
+    pool.start_schedd()
+    _setup_submit_dir(tmp_path)
+    local = (pool.state_dir / "local.secret").read_text().strip()
+    rng = random.Random(SEED)
+    seen: Counter[int] = Counter()
+    start = time.monotonic()
+    for _first in range(0, SUBMITS, BATCH):
+        batch = []
+        for _ in range(BATCH):
+            body = {"text": submit_case(rng), "filename": "fuzz.sub", "iwd": str(tmp_path), "owner": "u"}
+            data = json.dumps(body).encode()
+            headers = [("X-Glidein-Secret", local), ("Content-Length", str(len(data)))]
+            batch.append((Case("POST", "/submit", headers, data), b""))
+        batch = [(case, _encode(case)) for case, _raw in batch]
+        for (case, _data), answer in zip(batch, _exchange(pool.port, batch), strict=True):
+            statuses = _judge(case, answer)
+            seen.update(statuses)
+            assert statuses in ([200], [400]), (statuses, answer[-300:])
+            if statuses == [400]:
+                assert b'"error": "fuzz.sub' in answer, answer[-300:]
+    took = time.monotonic() - start
+    print(f"submit fuzz via the API: {SUBMITS} submissions in {took:.1f} s, statuses {sorted(seen.items())}")
+    assert took < 40 and seen[200] > 0 and seen[400] > 0, (took, seen)
+    bad = pool.submit('executable = run.sh\narguments = "a\nqueue\n', "bad.sub")
+    assert bad.returncode != 0 and bad.stderr.count("\n") == 1 and "bad.sub:2: arguments" in bad.stderr
+    good = pool.submit(f"executable = {tmp_path}/run.sh\nqueue 2\n", "good.sub")
+    assert good.returncode == 0 and "2 job(s) submitted" in good.stdout, good.stderr
+    assert pool.schedd is not None and pool.schedd.poll() is None
+    log = processes.log("schedd")
+    assert "Traceback" not in log and "internal error" not in log
