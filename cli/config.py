@@ -14,7 +14,13 @@ from glidein.cli.common import Subparsers, add_command
 from glidein.common.config import FactoryConfig, FrontendConfig
 from glidein.common.config.loader import MODELS, ConfigProblems, load_config, parse_yaml, validate
 from glidein.common.config.messages import format_path
-from glidein.common.config.xml_import import config_d_files, import_xml
+from glidein.common.config.xml_import import (
+    ImportResult,
+    config_d_files,
+    import_fragments,
+    import_xml,
+    xml_kind,
+)
 from glidein.common.errors import ConfigError
 
 
@@ -30,7 +36,12 @@ def register(subparsers: Subparsers) -> None:
     schema.add_argument("kind", choices=sorted(MODELS))
 
     convert = add_command(group, "import-xml", _import_xml, "convert a glideinWMS factory XML config to YAML")
-    convert.add_argument("file", type=Path, help="glideinWMS factory config (glideinWMS.xml)")
+    convert.add_argument(
+        "file",
+        type=Path,
+        help="glideinWMS factory config (glideinWMS.xml, with config.d/ beside it), or a directory of"
+        " config.d files without their main file",
+    )
     convert.add_argument("-o", "--output", type=Path, help="write the YAML here (default: stdout)")
     convert.add_argument(
         "--no-config-d", action="store_true", help="ignore the config.d/*.xml entry files beside FILE"
@@ -69,31 +80,52 @@ def _schema(args: argparse.Namespace) -> int:
     return 0
 
 
-def _import_xml(args: argparse.Namespace) -> int:
-    files = [args.file, *([] if args.no_config_d else config_d_files(args.file))]
+def _read(paths: list[Path]) -> list[tuple[bytes, str]]:
     contents = []
-    for path in files:
+    for path in paths:
         try:
             contents.append((path.read_bytes(), str(path)))
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    result = import_xml(contents[0][0], contents[0][1], contents[1:])
-    for line in result.unmapped:
+    return contents
+
+
+def _import_xml(args: argparse.Namespace) -> int:
+    """A directory is config.d files alone; a file is told factory or frontend by its root element."""
+    if args.file.is_dir():
+        result = import_fragments(_read(sorted(args.file.glob("*.xml"))))
+    else:
+        contents = _read([args.file, *([] if args.no_config_d else config_d_files(args.file))])
+        if xml_kind(*contents[0]) == "frontend":  # the frontend import is issue 14's other half
+            raise ConfigError(
+                f"{args.file}: a glideinWMS frontend config: import-xml reads factory configs only"
+            )
+        result = import_xml(contents[0][0], contents[0][1], contents[1:])
+    return _write_import(result, args.output)
+
+
+def _write_import(result: ImportResult, output: Path | None) -> int:
+    for line in result.unmapped_summary:
         print(f"not mapped: {line}", file=sys.stderr)
+    for line in result.dropped:
+        print(f"dropped or changed: {line}", file=sys.stderr)
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     text = result.to_yaml()
-    target = str(args.output) if args.output else "<stdout>"
-    if args.output:
-        args.output.write_text(text)
+    target = str(output) if output else "<stdout>"
+    if output:
+        output.write_text(text)
     else:
         sys.stdout.write(text)
-    try:  # the result must load as written: check the text the way `config check` does
-        base = (args.output or Path("factory.yaml")).resolve().parent
-        data, lines = parse_yaml(text, target)
-        validate(FactoryConfig, data, target, base, lines)
-    except ConfigError as exc:
-        return _print_problems(exc)
+    base = (output or Path("factory.yaml")).resolve().parent
+    try:  # the data as written (yaml_out round-trips it); on problems, read the text for their lines
+        validate(FactoryConfig, result.data, target, base, {})
+    except ConfigError:
+        try:
+            data, lines = parse_yaml(text, target)
+            validate(FactoryConfig, data, target, base, lines)
+        except ConfigError as exc:
+            return _print_problems(exc)
     print(f"{target}: ok (factory, {_count_entries(result.data)} entries)", file=sys.stderr)
     return 0
 

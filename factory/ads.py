@@ -63,6 +63,8 @@ def _attr_value(attr: object) -> object:
         return int(str(value).strip())
     if kind == "expr":
         return classads.expr_value(str(value).lower() if isinstance(value, bool) else str(value))
+    if kind == "config":  # an HTCondor config value for the pilot's startd: text here, as glideinWMS
+        return str(value)
     return value if isinstance(value, bool | int | float) else str(value)
 
 

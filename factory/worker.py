@@ -129,13 +129,24 @@ _LIFETIMES = {
 
 
 def _lifetimes(pilot: Any) -> dict[str, str]:
-    """The entry's default pilot lifetimes (`entries[].pilot`): the request and const attrs win."""
+    """The entry's default pilot lifetimes, slots layout and HTTP proxy (`entries[].pilot`): the
+    request and const attrs win."""
     out = {}
-    for field_name, param in _LIFETIMES.items():
+    for field_name, param in _PILOT_PARAMS.items():
         value = getattr(pilot, field_name, None)
         if value is not None:
             out[param] = str(value)
     return out
+
+
+_PILOT_PARAMS = {**_LIFETIMES, "slots_layout": "GLIDEIN_SLOTS_LAYOUT", "proxy_url": "GLIDEIN_Proxy_URL"}
+
+
+def entry_cpus(entry: Any) -> int:
+    """GLIDEIN_CPUS as a number of cores; `auto`, `node`, `-1` (found out on the node) count as 1."""
+    attr = entry.attrs.get("GLIDEIN_CPUS")
+    text = str(attr.value).strip() if attr is not None else ""
+    return int(text) if text.isdigit() and int(text) > 0 else 1
 
 
 def pilot_command(
@@ -149,7 +160,11 @@ def pilot_command(
     argv = [ctx.python, ctx.wrapper, "-factory", ctx.factory, "-name", ctx.glidein, "-entry", entry.name]
     argv += ["-clientname", req.request.client, *ctx.stage_args.get(req.request.client, ())]
     pilot = getattr(entry, "pilot", None)
-    argv += ["-v", "std", "-pilot_id", pilot_id, "-hold_time", str(getattr(pilot, "hold_time", 1200))]
+    argv += ["-v", str(getattr(pilot, "verbosity", "std")), "-pilot_id", pilot_id]
+    argv += ["-hold_time", str(getattr(pilot, "hold_time", 1200))]
+    work_dir = str(getattr(pilot, "work_dir", "."))
+    if work_dir != ".":
+        argv += ["-dir", work_dir]
     params = {**_lifetimes(pilot), **req.params, **req.secrets}
     for name, value in _entry_params(entry).items():
         const = getattr(entry.attrs[name], "const", True)
@@ -186,7 +201,7 @@ def _specs(task: EntryTask, req: ValidRequest, ids: Sequence[str]) -> list[Pilot
     labels = {"Factory": task.pilots.factory, "Name": task.pilots.glidein}
     labels |= {"FrontendName": req.request.frontend, "SecurityClass": req.request.security_class}
     labels["CredentialIdentifier"] = req.credential_id
-    cpus = int(task.entry.attrs["GLIDEIN_CPUS"].value) if "GLIDEIN_CPUS" in task.entry.attrs else 1
+    cpus = entry_cpus(task.entry)
     specs = []
     for i in ids:
         argv, secrets = pilot_command(task.pilots, task.entry, req, i)

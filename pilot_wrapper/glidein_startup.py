@@ -51,6 +51,25 @@ MAX_TARBALL = 2 << 30  # bytes of an untar or startd_bundle file; other files MA
 MAX_FILE = 256 << 20
 
 
+# -dir keywords of glideinWMS: the first of these variables naming a directory, else the job's dir
+WORK_DIR_VARS = {
+    "OSG": ("OSG_WN_TMP",),
+    "Condor": ("_CONDOR_SCRATCH_DIR",),
+    "AUTO": ("_CONDOR_SCRATCH_DIR", "OSG_WN_TMP", "TMPDIR"),
+}
+
+
+def work_base(where: str) -> str:
+    """`-dir`: a path, `TMPDIR`, or glideinWMS's `OSG`, `Condor` or `AUTO` (see WORK_DIR_VARS)."""
+    if where == "TMPDIR":
+        return os.path.abspath(tempfile.gettempdir())
+    names = WORK_DIR_VARS.get(where)
+    if names is None:
+        return os.path.abspath(os.path.expandvars(where))
+    found = [os.environ[name] for name in names if os.path.isdir(os.environ.get(name) or "/nonexistent")]
+    return os.path.abspath(found[0] if found else os.getcwd())
+
+
 class PilotFailure(Exception):
     """The pilot stops: `failure_class` is one of FAILURE_CODES."""
 
@@ -572,8 +591,7 @@ class Pilot:
         self.terminated = False
 
     def setup(self) -> None:
-        where = self.opts["dir"]  # a path, or TMPDIR as in glideinWMS (the work dir is private: 0700)
-        base = os.path.abspath(tempfile.gettempdir() if where == "TMPDIR" else os.path.expandvars(where))
+        base = work_base(self.opts["dir"])  # the work dir in it is private: 0700
         try:
             os.makedirs(base, exist_ok=True)
             self.work = tempfile.mkdtemp(prefix="glide_", dir=base)  # unique, mode 0700
@@ -626,6 +644,7 @@ class Pilot:
         left = kill_job_groups(os.path.join(self.work, JOB_PGIDS))
         if left:
             self.log.log("killed the process groups %s of jobs the startd left" % left)
+        self.flush_results(argv, env)
         if failure is not None:
             raise failure
         ended = None if self.terminated else startd_end(self.startd)
@@ -636,6 +655,19 @@ class Pilot:
                 for line in handle.read().splitlines()[-60:]:
                     self.log.log("  [startd] " + line)
             raise PilotFailure(ended[0], ended[1], "startd")
+
+    def flush_results(self, argv: List[str], env: Dict[str, str]) -> None:
+        """Job results a killed embedded startd left (execute/results) are sent by `startd --flush`."""
+        spool = os.path.join(self.work, "execute", "results")
+        if "--config" not in argv or not os.path.isdir(spool) or not os.listdir(spool):
+            return
+        self.log.log("the startd left %d job results: sending them" % len(os.listdir(spool)))
+        with open(os.path.join(self.work, "startd.log"), "ab") as out:
+            try:
+                flush = [*argv, "--flush"]
+                subprocess.call(flush, cwd=self.work, env=env, stdout=out, stderr=out, timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.log.log("sending the results took over %.0f s: stopped" % STOP_TIMEOUT)
 
     def watch_startd(self, proc: Any, periodic: List[Any], started: float) -> Optional[PilotFailure]:
         """Wait for the startd; periodic scripts run meanwhile, SIGTERM or their failure stop it."""

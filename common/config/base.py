@@ -6,6 +6,8 @@ that both schemas validate addresses, paths, names and ClassAd expressions the s
 * `ConfigPath`: a path; a relative one is resolved against the directory of the config file
   (the loader passes it as validation context `base_dir`).
 * `ClassAdExpr`: a ClassAd expression, parsed at load time with `glidein.common.classads.parse_expr`.
+* `check_condor_value`: an HTCondor config value (`$(STARTD_DEBUG) D_SECURITY`), as the pilot
+  writes it into its startd's config: one line, macro references closed.
 * `HostPort`: `"host:port"`; `Name`: letters, digits, `_`, `-` and `.`; `AttrName`: a ClassAd
   attribute name.
 
@@ -80,6 +82,33 @@ def check_expr(value: str) -> str:
         parse_expr(value)
     except ClassAdError:
         raise ValueError(f"invalid ClassAd expression {value!r}") from None
+    return value
+
+
+_MACRO_RE = re.compile(r"\$(?:[A-Za-z_]+)?\(")
+_MACRO_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*(:.*)?$")
+
+
+def check_condor_value(value: str) -> str:
+    """An HTCondor config value the pilot writes as `NAME = value`: one line (a newline or a
+    trailing backslash would add or join config lines), every `$(...)`/`$FUNC(...)` closed and
+    `$(NAME)`/`$(NAME:default)` naming a config variable."""
+    if any(c in value for c in "\n\r\0"):
+        raise ValueError("an HTCondor config value must be one line")
+    if value.rstrip().endswith("\\"):
+        raise ValueError("an HTCondor config value must not end with '\\' (line continuation)")
+    for match in _MACRO_RE.finditer(value):
+        depth, end = 0, None
+        for pos in range(match.end() - 1, len(value)):
+            depth += {"(": 1, ")": -1}.get(value[pos], 0)
+            if depth == 0:
+                end = pos
+                break
+        if end is None:
+            raise ValueError(f"unclosed macro {value[match.start() :][:40]!r}")
+        inner = value[match.end() : end]
+        if match.group(0) == "$(" and not _MACRO_NAME_RE.match(inner):
+            raise ValueError(f"invalid macro $({inner}): expected $(NAME) or $(NAME:default)")
     return value
 
 

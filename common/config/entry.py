@@ -26,18 +26,26 @@ from glidein.common.config.base import (
     Seconds,
     SimpleName,
     StrictModel,
+    check_condor_value,
     check_expr,
 )
 from glidein.common.config.files import StagedFile
 
-AttrType = Literal["string", "int", "expr"]
+AttrType = Literal["string", "int", "expr", "config"]
 
 
 class Attr(StrictModel):
     """A published attribute (glideinWMS `<attr>`): advertised in the entry ad and/or given to pilots."""
 
-    value: str | int | float | bool = Field(description="Value; for type `expr` a ClassAd expression.")
-    type: AttrType = Field(default="string", description="`string`, `int` or `expr` (ClassAd expression).")
+    value: str | int | float | bool = Field(
+        description="Value; for type `expr` a ClassAd expression, for `config` an HTCondor config value."
+    )
+    type: AttrType = Field(
+        default="string",
+        description="`string`, `int`, `expr` (a ClassAd expression, published as one) or `config` (an"
+        " HTCondor config value the pilot writes into its startd's config, `$(STARTD_DEBUG) D_SECURITY`;"
+        ' published as a string; glideinWMS `type="expr"`).',
+    )
     publish: bool = Field(default=True, description="Advertise in the glidefactory ad of the entry.")
     parameter: bool = Field(default=True, description="Pass to the pilot as a parameter.")
     glidein_publish: bool = Field(
@@ -52,6 +60,8 @@ class Attr(StrictModel):
             raise ValueError(f"value {self.value!r} is not an integer (type: int)")
         if self.type == "expr":
             check_expr(str(self.value).lower() if isinstance(self.value, bool) else str(self.value))
+        if self.type == "config":
+            check_condor_value(str(self.value))
         return self
 
 
@@ -130,15 +140,30 @@ class HTCondorSubmitter(StrictModel):
         default_factory=dict, description="Per-frontend token files; they win over `token_file`."
     )
 
-    @model_validator(mode="after")
-    def _known_grid_type(self) -> HTCondorSubmitter:
-        kind = self.grid_resource.split(None, 1)[0].lower() if self.grid_resource.strip() else ""
-        if kind not in ("condor", "arc", "batch"):
-            raise ValueError(
-                f"grid_resource {self.grid_resource!r}: grid type {kind or '(none)'!r} is not supported"
-                " (supported: condor, arc, batch)"
-            )
-        return self
+    cpus_from_attrs: bool = Field(
+        default=True,
+        description="Ask the site for GLIDEIN_CPUS cores (`+xcount` for condor, `request_cpus` for arc"
+        " and batch) when `submit_attrs` ask for none. glideinWMS never does: imported entries say false.",
+    )
+
+    @property
+    def grid_type(self) -> str:
+        return self.grid_resource.split(None, 1)[0].lower() if self.grid_resource.strip() else ""
+
+
+GRID_TYPES = ("condor", "arc", "batch")  # what the factory's HTCondor (25) submits to
+_GRID_HINTS = {
+    "nordugrid": "; the ARC gridftp interface is gone from HTCondor 23 and ARC 7: use `arc <host>`",
+}
+
+
+def grid_type_problem(submitter: object) -> str | None:
+    """Why an entry's grid type cannot be submitted to, or None (non-htcondor submitters too)."""
+    if not isinstance(submitter, HTCondorSubmitter) or submitter.grid_type in GRID_TYPES:
+        return None
+    kind = submitter.grid_type or "(none)"
+    hint = _GRID_HINTS.get(kind, "")
+    return f"grid type {kind!r} is not supported (supported: {', '.join(GRID_TYPES)}){hint}"
 
 
 class FakeSubmitter(StrictModel):
@@ -214,6 +239,27 @@ class StaleAge(StrictModel):
 class PilotSettings(StrictModel):
     """How the entry's pilots run (passed on the pilot wrapper's command line)."""
 
+    verbosity: Literal["std", "nodebug", "fast", "dbg"] = Field(
+        default="std", description="The pilot's `-v` (glideinWMS entry `verbosity`)."
+    )
+    work_dir: str = Field(
+        default=".",
+        pattern=r"^[^$\s]+$",
+        description="The pilot's `-dir`: `.` (the batch job's directory), a path, `TMPDIR`, `OSG`"
+        " ($OSG_WN_TMP), `Condor` ($_CONDOR_SCRATCH_DIR) or `AUTO` (the first of those set, else the job's"
+        " directory), as glideinWMS's entry `work_dir`. No `$`: the submit language would expand it.",
+    )
+    slots_layout: Literal["partitionable", "fixed"] | None = Field(
+        default=None,
+        description="Slots of the pilot's startd: one partitionable slot, or fixed slots of one core"
+        " each; passed as GLIDEIN_SLOTS_LAYOUT (glideinWMS `<submit slots_layout>`). Default: the pilot's.",
+    )
+    proxy_url: str | None = Field(
+        default=None,
+        description="HTTP proxy for the pilot's downloads (`http://squid:3128`), or a keyword the pilot"
+        " resolves on the node (`OSG`, `auto`); GLIDEIN_Proxy_URL and `+GlideinProxyURL`.",
+    )
+
     hold_time: Seconds = Field(
         default=1200,
         description="A failing pilot holds its node this long before exiting (`-hold_time`).",
@@ -259,6 +305,14 @@ class Downtime(StrictModel):
         return self
 
 
+class InfosysRef(StrictModel):
+    """Where an information system describes this CE (glideinWMS `<infosys_ref>`)."""
+
+    type: str = Field(description="Information system, e.g. `BDII`, `TG`, `OSG_CE_collector`.")
+    server: str = Field(description="Its server (host or URL).")
+    ref: str = Field(description="The CE's key there (a GLUE id, a CE name).")
+
+
 class AllowFrontend(StrictModel):
     """A frontend (and security class) allowed to request pilots at an entry."""
 
@@ -292,6 +346,14 @@ class Entry(StrictModel):
     files: list[StagedFile] = Field(default_factory=list, description="Entry-level staged files.")
     requirements: ClassAdExpr | None = Field(
         default=None, description="Optional `Requirements` advertised in the entry ad (ClassAd expression)."
+    )
+    comment: str = Field(default="", description="Free text for operators (glideinWMS `comment`).")
+    infosys_refs: list[InfosysRef] = Field(
+        default_factory=list, description="Information-system records of this CE (kept for their lookup)."
+    )
+    monitor_groups: list[str] = Field(
+        default_factory=list,
+        description="Monitoring groups the entry is counted in (glideinWMS `monitorgroups`).",
     )
     _entry_set: str | None = PrivateAttr(default=None)
 

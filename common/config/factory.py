@@ -26,7 +26,14 @@ from glidein.common.config.base import (
     Url,
     duplicate_names,
 )
-from glidein.common.config.entry import Attrs, Entry, EntrySet, FrontendLimits, allow_problems
+from glidein.common.config.entry import (
+    Attrs,
+    Entry,
+    EntrySet,
+    FrontendLimits,
+    allow_problems,
+    grid_type_problem,
+)
 from glidein.common.config.files import StagedFile
 from glidein.common.config.monitoring import Monitoring
 
@@ -187,7 +194,29 @@ class FactoryConfig(StrictModel):
                 found.append((("frontends", index, "signing_keys"), msg))
         if not self.all_entries():
             found.append((("entries",), "no entries: the factory will advertise nothing"))
+        disabled: dict[str, list[tuple[Loc, Entry]]] = {}  # one warning per grid type, not per entry
+        for loc, entry, enabled in self._members():
+            problem = grid_type_problem(entry.submitter)
+            if problem and not enabled:
+                disabled.setdefault(problem, []).append((loc, entry))
+        for problem, members in disabled.items():
+            (loc, first), count = members[0], len(members)
+            who = f"entry {first.name!r}" if count == 1 else f"{count} entries (first {first.name!r})"
+            msg = f"{who}: {problem}; disabled (enabling one is an error)"
+            found.append(((*loc, "submitter", "grid_resource"), msg))
         return found
+
+    def _members(self) -> list[tuple[Loc, Entry, bool]]:
+        """Every entry with its path and whether it is enabled (its set's `enabled` included)."""
+        members: list[tuple[Loc, Entry, bool]] = [
+            (("entries", i), e, e.enabled) for i, e in enumerate(self.entries)
+        ]
+        for s_index, entry_set in enumerate(self.entry_sets):
+            members += [
+                (("entry_sets", s_index, "entries", i), e, e.enabled and entry_set.enabled)
+                for i, e in enumerate(entry_set.entries)
+            ]
+        return members
 
     def problems(self) -> list[Problem]:
         """Cross-field problems, each with its path."""
@@ -201,13 +230,14 @@ class FactoryConfig(StrictModel):
         for key in self.staging.frontend_files:
             if key.partition(".")[0] not in classes:
                 problems.append((("staging", "frontend_files", key), f"unknown frontend in {key!r}"))
-        members: list[tuple[Loc, Entry]] = [(("entries", i), e) for i, e in enumerate(self.entries)]
         for s_index, entry_set in enumerate(self.entry_sets):
             set_loc: Loc = ("entry_sets", s_index, "allow_frontends")
             problems += allow_problems(entry_set.allow_frontends, set_loc, classes)
-            members += [(("entry_sets", s_index, "entries", i), e) for i, e in enumerate(entry_set.entries)]
         seen: dict[str, str] = {s.name: f"entry_sets[{i}]" for i, s in enumerate(self.entry_sets)}
-        for loc, entry in members:
+        for loc, entry, enabled in self._members():
+            grid = grid_type_problem(entry.submitter)
+            if grid and enabled:
+                problems.append(((*loc, "submitter", "grid_resource"), f"entry {entry.name!r}: {grid}"))
             if entry.name in seen:
                 problems.append(
                     ((*loc, "name"), f"duplicate entry name {entry.name!r} (also {seen[entry.name]})")

@@ -36,18 +36,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from glidein.common.config import yaml_out
 from glidein.common.config.xml_entries import (
     Data,
     EntryContext,
     add_entries,
     attrs_of,
+    compact,
     drop_none,
     files_of,
     grand,
 )
-from glidein.common.config.xml_tree import Node, parse_xml, unused
+from glidein.common.config.xml_notes import summarize
+from glidein.common.config.xml_tree import Node, parse_xml, unused_by_kind
 from glidein.common.errors import ConfigError
 
 _DEFAULT_COLLECTOR = "127.0.0.1:9618"
@@ -61,22 +62,14 @@ class ImportResult:
     data: Data
     unmapped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    unmapped_summary: list[str] = field(default_factory=list)  # one line per kind, counted
+    dropped: list[str] = field(default_factory=list)  # no meaning here / changed, one line per kind
 
     def to_yaml(self) -> str:
         header = (
             "# Converted from glideinWMS XML by `glidein config import-xml`; check: `glidein config check`\n"
         )
-        body = yaml.dump(
-            self.data, Dumper=_NoAliasDumper, sort_keys=False, default_flow_style=False, width=100
-        )
-        return header + body
-
-
-class _NoAliasDumper(yaml.SafeDumper):
-    """Entry-set members share their set's limits; write them out in full, not as YAML aliases."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        return True
+        return header + yaml_out.dump(self.data)
 
 
 def import_xml(data: bytes, source: str, fragments: Sequence[tuple[bytes, str]] = ()) -> ImportResult:
@@ -91,10 +84,38 @@ def import_xml(data: bytes, source: str, fragments: Sequence[tuple[bytes, str]] 
     for fragment_data, fragment_source in fragments:
         fragment = _glidein_root(fragment_data, fragment_source)
         add_entries(fragment, context, result.data)
-        result.notes.append(f"merged entries of {fragment_source}")
         trees.append(fragment)
-    result.unmapped = [line for tree in trees for line in unused(tree)]
+    if fragments:
+        result.notes.append(f"merged the entries of {len(fragments)} config.d file(s)")
+    _declare_referenced_frontends(result)
+    compact(_all_entries(result.data))
+    pairs = [pair for tree in trees for pair in unused_by_kind(tree)]
+    result.unmapped = [line for _, line in pairs]
+    result.unmapped_summary = summarize(pairs)
+    result.dropped = context.tally.lines()
     return result
+
+
+def import_fragments(fragments: Sequence[tuple[bytes, str]]) -> ImportResult:
+    """Convert `config.d` files without their main glideinWMS.xml (as a public config repository
+    holds them): the factory-level settings are defaults, to be edited (noted)."""
+    if not fragments:
+        raise ConfigError("no glideinWMS XML files to import")
+    main = b'<glidein factory_name="factory"/>'
+    result = import_xml(main, "(no main glideinWMS.xml)", fragments)
+    result.notes.insert(0, "no main glideinWMS.xml: set name, collectors, state_dir and staging by hand")
+    return result
+
+
+def xml_kind(data: bytes, source: str) -> str:
+    """`factory` (root `<glidein>`) or `frontend` (root `<frontend>`); ConfigError otherwise."""
+    root = parse_xml(data, source)
+    kinds = {"glidein": "factory", "frontend": "frontend"}
+    if root.tag not in kinds:
+        raise ConfigError(
+            f"{source}:{root.line}: <{root.tag}> is neither a glideinWMS factory nor frontend config"
+        )
+    return kinds[root.tag]
 
 
 def config_d_files(main: Path) -> list[Path]:
@@ -142,6 +163,38 @@ def _convert(root: Node, result: ImportResult) -> EntryContext:
     context = EntryContext(schedd=schedds[0] if schedds else None)
     add_entries(root, context, out)
     return context
+
+
+def _declare_referenced_frontends(result: ImportResult) -> None:
+    """Frontends (and classes) the entries name but no `<security><frontends>` declares: declared,
+    with a placeholder identity to fill in (the entries' limits and allow lists keep working)."""
+    declared = {fe["name"] for fe in result.data.get("frontends", [])}
+    wanted: dict[str, set[str]] = {}
+    for entry in _all_entries(result.data):
+        keys = list(entry.get("limits", {}).get("per_frontend", {}))
+        keys += [
+            f"{a['frontend']}:{a.get('security_class', 'All')}" for a in entry.get("allow_frontends", [])
+        ]
+        for key in keys:
+            name, _, sec_class = key.partition(":")
+            if name and name not in declared:
+                wanted.setdefault(name, set()).update({sec_class} - {"", "All"})
+    for name, classes in sorted(wanted.items()):
+        security_classes = [{"name": c} for c in sorted(classes)] or [{"name": "frontend"}]
+        identity = f"{name}@frontend.invalid"
+        result.data.setdefault("frontends", []).append(
+            {"name": name, "identity": identity, "security_classes": security_classes}
+        )
+        result.notes.append(
+            f"frontend {name!r}: named by entries, not declared: set its identity ({identity})"
+        )
+
+
+def _all_entries(data: Data) -> list[Data]:
+    entries: list[Data] = list(data.get("entries", []))
+    for entry_set in data.get("entry_sets", []):
+        entries += entry_set.get("entries", [])
+    return entries
 
 
 def _note(result: ImportResult, text: str, value: Any) -> Any:

@@ -116,23 +116,30 @@ class Node:
 
 def unused(root: Node) -> list[str]:
     """One line per non-empty element, or attribute of a used element, the converter did not map."""
-    lines: list[str] = []
+    return [line for _, line in unused_by_kind(root)]
+
+
+def unused_by_kind(root: Node) -> list[tuple[str, str]]:
+    """`unused` lines with their kind (`<entry> attribute vm_id not mapped`), to count them."""
+    lines: list[tuple[str, str]] = []
     _collect(root, lines)
     return lines
 
 
-def _collect(node: Node, lines: list[str]) -> None:
-    lines.extend(node.problems)
+def _collect(node: Node, lines: list[tuple[str, str]]) -> None:
+    lines.extend((problem.split(": ", 1)[-1], problem) for problem in node.problems)
     if not node.used and not node.attrs and not node.children:
         return  # an empty element (`<files/>`) holds nothing that could be lost
     if not node.used:
         inner = sum(1 for _ in node.walk()) - 1
         extra = f" (and {inner} element(s) inside)" if inner else ""
-        lines.append(f"{node.where()}: {node.label()} element not mapped{extra}")
+        kind = f"<{node.tag}> element not mapped"
+        lines.append((kind, f"{node.where()}: {node.label()} element not mapped{extra}"))
         return
     for name, value in node.attrs.items():
         if name not in node.used_attrs and name not in node.bad_attrs:
-            lines.append(f"{node.where()}: {node.label()} attribute {name}={value!r} not mapped")
+            kind = f"<{node.tag}> attribute {name} not mapped"
+            lines.append((kind, f"{node.where()}: {node.label()} attribute {name}={value!r} not mapped"))
     for child in node.children:
         _collect(child, lines)
 

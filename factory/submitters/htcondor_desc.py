@@ -115,14 +115,7 @@ def description(spec: PilotSpec, params: Any, log_dir: Path, token_file: str | N
         check_literal(spec.pilot_id, f"environment {key}", f"{key}={value}")
     if spec.env:
         desc["environment"] = quote_environment(spec.env)
-    if kind == "condor":  # HTCondor-CE job routes read these
-        desc["+xcount"] = str(spec.cpus)
-        if spec.memory_mb:
-            desc["+maxMemory"] = str(spec.memory_mb)
-    elif spec.memory_mb or spec.cpus > 1:  # ARC and batch: the grid job's own request
-        desc["request_cpus"] = str(spec.cpus)
-        if spec.memory_mb:
-            desc["request_memory"] = str(spec.memory_mb)
+    desc.update(resource_request(kind, spec, params))
     if token_file and kind in TOKEN_GRID_TYPES:  # the CE credential, the HTCondor way
         desc["use_scitokens"] = "true"
         desc["scitokens_file"] = token_file
@@ -134,6 +127,28 @@ def description(spec: PilotSpec, params: Any, log_dir: Path, token_file: str | N
         desc[f"+Glidein{key}"] = classad_string(value)
     desc.update(getattr(params, "submit_attrs", {}))  # the operator's own: macros allowed
     return desc
+
+
+_CPU_KEYS = {"+xcount", "request_cpus", "requestcpus"}  # submit commands are case-insensitive
+_MEMORY_KEYS = {"+maxmemory", "request_memory", "requestmemory"}
+
+
+def resource_request(kind: str, spec: PilotSpec, params: Any) -> dict[str, str]:
+    """Cores and memory the pilot asks the site for: `+xcount`/`+maxMemory` for an HTCondor-CE's
+    job router, `request_cpus`/`request_memory` for ARC and batch; never what the operator's
+    `submit_attrs` already ask for, and no cores without `cpus_from_attrs` (imported entries:
+    glideinWMS asks only through submit_attrs)."""
+    own = {key.lower() for key in getattr(params, "submit_attrs", {})}
+    cpus_key, memory_key = (
+        ("+xcount", "+maxMemory") if kind == "condor" else ("request_cpus", "request_memory")
+    )
+    out: dict[str, str] = {}
+    wanted = kind == "condor" or spec.cpus > 1 or spec.memory_mb > 0
+    if getattr(params, "cpus_from_attrs", True) and wanted and not own & _CPU_KEYS:
+        out[cpus_key] = str(spec.cpus)
+    if spec.memory_mb and not own & _MEMORY_KEYS:
+        out[memory_key] = str(spec.memory_mb)
+    return out
 
 
 def item(spec: PilotSpec) -> tuple[dict[str, str], dict[str, str]]:

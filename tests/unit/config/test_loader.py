@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from glidein.common.config import ConfigProblems, load_config, load_factory_config, load_frontend_config
+from glidein.common.config.loader import parse_yaml
 from glidein.common.errors import ConfigError
 
 ETC = Path(__file__).resolve().parents[3] / "etc"
@@ -173,6 +174,13 @@ def test_alias_bombs_and_recursion_are_one_line_errors(tmp_path: Path, text: str
         load_factory_config(write(tmp_path, text, "c.yaml"))
     assert len(info.value.lines) == 1
     assert re.search(message, info.value.lines[0]), info.value.lines
+
+
+def test_a_large_document_without_aliases_is_not_a_bomb() -> None:
+    # a real factory of 1,059 entries writes about 300,000 values out in full: only alias copies count
+    text = "entries:\n" + "".join(f"  - [{i}, {i}, {i}, {i}, {i}]\n" for i in range(30_000))
+    data, _ = parse_yaml(text, "big.yaml")
+    assert isinstance(data, dict) and len(data["entries"]) == 30_000
 
 
 def test_aliases_within_the_bound_still_work(tmp_path: Path) -> None:

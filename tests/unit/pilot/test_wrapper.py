@@ -230,3 +230,22 @@ def test_download_without_content_length_is_capped_while_reading() -> None:
 
     with pytest.raises(gs.PilotFailure, match="larger than 100 bytes"):
         gs._read_capped(Response(), "http://h/f", 100)
+
+
+def test_work_dir_keywords_of_glideinwms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    scratch, osg = tmp_path / "scratch", tmp_path / "osg"
+    scratch.mkdir()
+    osg.mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("_CONDOR_SCRATCH_DIR", str(scratch))
+    monkeypatch.setenv("OSG_WN_TMP", str(osg))
+    assert (gs.work_base("Condor"), gs.work_base("OSG"), gs.work_base("AUTO")) == (
+        str(scratch),
+        str(osg),
+        str(scratch),
+    )
+    monkeypatch.setenv("_CONDOR_SCRATCH_DIR", str(tmp_path / "gone"))  # not a directory: the next one
+    assert gs.work_base("AUTO") == str(osg)
+    monkeypatch.delenv("OSG_WN_TMP")
+    assert gs.work_base("OSG") == str(tmp_path)  # unset: the batch job's own directory
+    assert gs.work_base("/data/pilots") == "/data/pilots" and gs.work_base(".") == str(tmp_path)
