@@ -8,16 +8,16 @@ that the pressure formulas can be table-tested against glideinWMS's. Load it wit
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from glidein.common.config.base import (
     AttrName,
     ClassAdExpr,
     ConfigPath,
     HostPort,
-    Name,
     NonNegInt,
     PosInt,
     Problem,
@@ -31,6 +31,16 @@ from glidein.common.config.base import (
 from glidein.common.config.monitoring import Monitoring
 
 RemoveExcess = Literal["NO", "WAIT", "IDLE", "ALL"]
+_SCHEDD_RE = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]*@)?[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+
+
+def _check_schedd_name(value: str) -> str:
+    if not _SCHEDD_RE.match(value):
+        raise ValueError(f"invalid schedd name {value!r}: use `host` or HTCondor's `name@host`")
+    return value
+
+
+ScheddName = Annotated[str, AfterValidator(_check_schedd_name)]
 
 
 class Curb(StrictModel):
@@ -136,7 +146,7 @@ class Credential(StrictModel):
 class ScheddRef(StrictModel):
     """A schedd whose jobs the frontend counts."""
 
-    name: Name = Field(description="Schedd name.")
+    name: ScheddName = Field(description="Schedd name.")
     type: Literal["embedded", "htcondor"] = Field(default="embedded", description="Job source kind.")
     url: Url | None = Field(default=None, description="HTTP API base URL of an embedded schedd.")
     query: Literal["jobs", "autocluster"] = Field(

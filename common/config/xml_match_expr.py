@@ -286,9 +286,7 @@ def _call(node: ast.Call) -> Value:
         absent: Absent = "never" if inner.absent == "never" else "raise"
         name = "int" if func.id == "int" else "real"
         return Value(f"{name}({inner.text})", absent, "num")
-    raise MatchExprRefused(
-        f"call {_show(node)}", f"only .get(), .split(), int() and float() translate; {ADVICE}"
-    )
+    raise MatchExprRefused(f"call {_show(node)} (only .get(), .split(), int() and float() translate)")
 
 
 def _split(target: Value, node: ast.Call) -> Value:
