@@ -2,6 +2,8 @@
 
 Exit 0 when it ends by lifetime, idleness or SIGTERM (after writing
 <work_dir>/startd_result.json = {"jobs_run": n, "reason": "..."}); 2 on a bad config or token file.
+`--flush`: only send the job results a killed startd left in <work_dir>/results (for at most
+result_grace seconds), then exit 0 (the pilot wrapper runs it after its startd was killed).
 """
 
 import argparse
@@ -18,6 +20,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="glidein-startd", description="embedded startd")
     parser.add_argument("--config", required=True, help="startd.json")
     parser.add_argument("--debug", action="store_true")
+    parser.add_argument(
+        "--flush", action="store_true", help="send the results a killed startd left, then exit"
+    )
     args = parser.parse_args()
     logging.basicConfig(
         level=logging.DEBUG if args.debug else logging.INFO,
@@ -38,6 +43,11 @@ def main() -> int:
         )
         return 2
     startd = Startd(config, ScheddClient(config.schedd_url, token))
+    if args.flush:
+        left = startd.outbox.load()
+        dropped = startd.outbox.drain(config.result_grace)
+        logging.getLogger("glidein.startd").info("results left: %d, not taken: %d", left, len(dropped))
+        return 0
     install_signals(startd)
     reason = startd.run()
     write_result(config.work_dir, startd.jobs_run, reason)

@@ -13,7 +13,7 @@ from typing import Any, Callable, Dict, List, Optional  # noqa: F401 - Dict in t
 from glidein.pool.startd import lifetime
 from glidein.pool.startd.config import StartdConfig
 from glidein.pool.startd.jobs import PGID_DIR, JobSetupError, RunningJob
-from glidein.pool.startd.results import Outbox, Result
+from glidein.pool.startd.results import SPOOL_DIR, Outbox, Result
 from glidein.pool.startd.schedd_client import ClaimGone, Refused, ScheddClient, ScheddUnavailable
 from glidein.pool.startd.slot import Free, Pairs, slot_ad
 
@@ -45,7 +45,7 @@ class Startd(object):
         self.next_advertise = 0.0
         self.execute_dir = os.path.join(config.work_dir, "execute")
         self.pgid_dir = os.path.join(config.work_dir, PGID_DIR)
-        self.outbox = Outbox(client, config.poll_interval)
+        self.outbox = Outbox(client, config.poll_interval, os.path.join(config.work_dir, SPOOL_DIR))
         self.base_env = {"PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")}
 
     # -------------------------------------------------------------- state
@@ -164,6 +164,7 @@ class Startd(object):
 
     def run(self) -> str:
         os.makedirs(self.execute_dir, exist_ok=True)
+        self.outbox.load()  # results a killed startd left in this work dir
         log.info("startd %s: cpus=%d memory=%d schedd=%s", self.config.name, self.config.cpus,
                  self.config.memory_mb, self.config.schedd_url)  # fmt: skip
         reason = None  # type: Optional[str]

@@ -3,15 +3,21 @@
 A job that ends while the schedd cannot be reached must not run twice: its exit code and outputs
 stay here and are offered again every retry interval until the schedd answers 200 (taken) or 410
 (the claim is gone: the job was removed, or its lease ran out and it runs elsewhere anyway).
+A result the schedd could not take at once is also saved as <spool>/<claim_id>.json, so that one
+left by a startd killed -9 can still be sent (`python -m glidein.pool.startd --flush`).
 """
 
+import contextlib
+import json
 import logging
+import os
 import time
 from typing import Callable, Dict, List, NamedTuple, Set  # noqa: F401 - Dict, Set in type comments
 
 from glidein.pool.startd.schedd_client import ClaimGone, Refused, Rejected, ScheddClient, ScheddUnavailable
 
 log = logging.getLogger("glidein.startd")
+SPOOL_DIR = "results"  # in the startd's work dir
 
 
 class Result(NamedTuple):
@@ -25,9 +31,10 @@ class Result(NamedTuple):
 class Outbox(object):
     """Results not yet taken by the schedd, in the order the jobs ended."""
 
-    def __init__(self, client: ScheddClient, retry_interval: float) -> None:
+    def __init__(self, client: ScheddClient, retry_interval: float, spool: str = "") -> None:
         self.client = client
         self.retry_interval = retry_interval
+        self.spool = spool
         self.pending = {}  # type: Dict[str, Result]
         self.next_try = 0.0
         self.warned = set()  # type: Set[str]
@@ -36,6 +43,38 @@ class Outbox(object):
         """Keep `result` and offer it at once, unless the schedd was unreachable a moment ago."""
         self.pending[result.claim_id] = result
         self.flush(now)
+        if result.claim_id in self.pending:
+            self._save(result)
+
+    def _path(self, claim_id: str) -> str:
+        safe = "".join(c if c.isalnum() or c in "_-" else "_" for c in claim_id)
+        return os.path.join(self.spool, safe + ".json")
+
+    def _save(self, result: Result) -> None:
+        if not self.spool:
+            return
+        path = self._path(result.claim_id)
+        try:
+            os.makedirs(self.spool, exist_ok=True)
+            with open(path + ".tmp", "w") as handle:
+                json.dump(result._asdict(), handle)
+            os.replace(path + ".tmp", path)
+        except OSError as exc:  # kept in memory all the same
+            log.warning("job=%s: cannot save its result in %s: %s", result.job_id, self.spool, exc)
+
+    def load(self) -> int:
+        """Take up the results saved in the spool (by a startd that was killed); how many."""
+        names = sorted(os.listdir(self.spool)) if self.spool and os.path.isdir(self.spool) else []
+        for name in (n for n in names if n.endswith(".json")):
+            try:
+                with open(os.path.join(self.spool, name)) as handle:
+                    result = Result(**json.load(handle))
+            except (OSError, ValueError, TypeError) as exc:
+                log.warning("ignoring saved result %s: %s", name, exc)
+                continue
+            self.pending[result.claim_id] = result
+            log.info("job=%s: result saved by an earlier startd, to send", result.job_id)
+        return len(self.pending)
 
     def flush(self, now: float) -> None:
         """Offer the pending results; stop at the first that the schedd cannot take now."""
@@ -62,9 +101,15 @@ class Outbox(object):
             else:
                 log.debug("still cannot report job=%s: %s", result.job_id, exc)
             return False
-        self.pending.pop(result.claim_id, None)
-        self.warned.discard(result.claim_id)
+        self._forget(result.claim_id)
         return True
+
+    def _forget(self, claim_id: str) -> None:
+        self.pending.pop(claim_id, None)
+        self.warned.discard(claim_id)
+        if self.spool:
+            with contextlib.suppress(OSError):  # never saved: taken at the first offer
+                os.remove(self._path(claim_id))
 
     def drain(
         self,
@@ -87,5 +132,6 @@ class Outbox(object):
                 "job=%s exit_code=%d: the schedd did not take its result within %.0f s, dropped "
                 "(it will run again when its lease ends)", result.job_id, result.exit_code, grace,
             )  # fmt: skip
-        self.pending.clear()
+        for result in dropped:
+            self._forget(result.claim_id)
         return dropped

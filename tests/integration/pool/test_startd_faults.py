@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import time
 from pathlib import Path
 
@@ -83,3 +84,34 @@ def test_a_startd_killed_9_takes_its_job_along_and_leaves_its_group_recorded(
         wait_for(lambda: not alive(grandchild), timeout=5)
     finally:
         kill_pids(leader, grandchild)
+
+
+def test_results_of_a_startd_killed_while_the_schedd_was_down_are_sent_by_flush(
+    processes: Processes, tmp_path: Path
+) -> None:
+    """Both down at once: the result saved in the startd's work dir is sent by `startd --flush`."""
+    pool = Pool(processes, tmp_path, lease=4.0)
+    pool.start_schedd()
+    go, runs = tmp_path / "go", tmp_path / "runs.txt"
+    body = f"echo start >> {runs}\nwhile [ ! -e {go} ]; do sleep 0.1; done\necho saved-output\nexit 5\n"
+    pool.queue(f"executable = {script(tmp_path / 'job.sh', body)}\noutput = out.txt\nqueue\n")
+    startd = pool.startd("s1", max_idle_time=40)
+    wait_for(runs.exists, timeout=15)
+    assert pool.schedd is not None
+    pool.schedd.send_signal(signal.SIGKILL)
+    pool.schedd.wait(5)
+    go.touch()
+    wait_for(lambda: "cannot report job=1.0" in processes.log("startd-s1"), timeout=15)
+    startd.send_signal(signal.SIGKILL)  # the result is only on disk now
+    startd.wait(5)
+    assert len(os.listdir(tmp_path / "startd-s1" / "results")) == 1
+    pool.start_schedd()
+    config = tmp_path / "startd-s1" / "startd.json"
+    flush = [sys.executable, "-S", "-m", "glidein.pool.startd", "--config", str(config), "--flush"]
+    sender = processes.start(flush, "flush", env={"PYTHONPATH": str(pool.bundle)})
+    assert sender.wait(20) == 0, processes.log("flush")
+    job = pool.jobs()["1.0"]
+    assert (job["JobStatus"], job["ExitCode"], job["NumJobStarts"]) == (4, 5, 1)
+    assert (tmp_path / "out.txt").read_text() == "saved-output\n" and runs.read_text() == "start\n"
+    assert os.listdir(tmp_path / "startd-s1" / "results") == []
+    assert "results left: 1, not taken: 0" in processes.log("flush")

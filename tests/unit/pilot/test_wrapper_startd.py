@@ -108,3 +108,19 @@ def test_the_startd_is_told_to_stop_when_the_wrapper_dies() -> None:
         check=True,
     )
     assert out.stdout.strip() == str(int(signal.SIGTERM))
+
+
+def test_results_a_killed_startd_left_are_sent_by_startd_flush(tmp_path: Path) -> None:
+    marker = tmp_path / "flush-argv"
+    record = f"import sys; open({str(marker)!r}, 'a').write(' '.join(sys.argv[1:]) + '\\n')"
+    argv = [sys.executable, "-c", record, "--config", "startd.json"]
+    pilot = gs.Pilot({}, {}, gs.Reporter({}))
+    pilot.work = str(tmp_path)
+    pilot.flush_results(argv, dict(os.environ))  # no results left: nothing to run
+    assert not marker.exists()
+    spool = tmp_path / "execute" / "results"
+    spool.mkdir(parents=True)
+    (spool / "claim1.json").write_text("{}")
+    pilot.flush_results(["condor_launch.py", "glidein_config"], dict(os.environ))  # condor mode: n/a
+    pilot.flush_results(argv, dict(os.environ))
+    assert marker.read_text() == "--config startd.json --flush\n"

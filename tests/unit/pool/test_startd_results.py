@@ -202,3 +202,35 @@ def test_die_with_parent_sets_the_death_signal(tmp_path: Path) -> None:
         [sys.executable, "-c", code], preexec_fn=preexec, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == str(int(signal.SIGKILL))
+
+
+def test_a_result_not_taken_at_once_is_saved_until_taken_and_a_new_outbox_loads_it(tmp_path: Path) -> None:
+    spool = tmp_path / "results"
+    schedd = FakeSchedd()
+    taken = Outbox(schedd, 5.0, str(spool))
+    taken.add(_result(1), now=0.0)  # taken at the first offer: nothing written
+    assert schedd.completed and not spool.exists()
+    schedd.down = True
+    killed = Outbox(schedd, 5.0, str(spool))
+    killed.add(_result(2), now=0.0)
+    assert os.listdir(spool) == ["claim2.json"]  # what a startd killed now would leave
+    schedd.down = False
+    later = Outbox(schedd, 5.0, str(spool))  # `startd --flush`, or the next startd in this work dir
+    assert later.load() == 1
+    assert later.drain(10.0) == []
+    assert schedd.completed[-1] == ("claim2", 2, "out") and os.listdir(spool) == []
+
+
+def test_a_dropped_result_leaves_no_file_behind(tmp_path: Path) -> None:
+    schedd = FakeSchedd()
+    schedd.down = True
+    outbox = Outbox(schedd, 5.0, str(tmp_path))
+    outbox.add(_result(1), now=0.0)
+    (tmp_path / "junk.json").write_text("{not json")
+    assert outbox.load() == 1  # the bad file is ignored with a warning
+    clock = [0.0]
+    assert (
+        len(outbox.drain(1.0, clock=lambda: clock[0], sleep=lambda s: clock.__setitem__(0, clock[0] + s)))
+        == 1
+    )
+    assert os.listdir(tmp_path) == ["junk.json"]
