@@ -14,6 +14,7 @@ from glidein.cli.common import Subparsers, add_command
 from glidein.common.config import FactoryConfig, FrontendConfig
 from glidein.common.config.loader import MODELS, ConfigProblems, load_config, parse_yaml, validate
 from glidein.common.config.messages import format_path
+from glidein.common.config.xml_frontend import FrontendImport, FrontendImportRefused, import_frontend_xml
 from glidein.common.config.xml_import import (
     ImportResult,
     config_d_files,
@@ -35,12 +36,14 @@ def register(subparsers: Subparsers) -> None:
     schema = add_command(group, "schema", _schema, "print the JSON schema of a config kind")
     schema.add_argument("kind", choices=sorted(MODELS))
 
-    convert = add_command(group, "import-xml", _import_xml, "convert a glideinWMS factory XML config to YAML")
+    convert = add_command(
+        group, "import-xml", _import_xml, "convert a glideinWMS factory or frontend XML config to YAML"
+    )
     convert.add_argument(
         "file",
         type=Path,
-        help="glideinWMS factory config (glideinWMS.xml, with config.d/ beside it), or a directory of"
-        " config.d files without their main file",
+        help="glideinWMS factory config (glideinWMS.xml, with config.d/ beside it), a directory of"
+        " config.d files without their main file, or a frontend config (frontend.xml)",
     )
     convert.add_argument("-o", "--output", type=Path, help="write the YAML here (default: stdout)")
     convert.add_argument(
@@ -96,15 +99,16 @@ def _import_xml(args: argparse.Namespace) -> int:
         result = import_fragments(_read(sorted(args.file.glob("*.xml"))))
     else:
         contents = _read([args.file, *([] if args.no_config_d else config_d_files(args.file))])
-        if xml_kind(*contents[0]) == "frontend":  # the frontend import is issue 14's other half
-            raise ConfigError(
-                f"{args.file}: a glideinWMS frontend config: import-xml reads factory configs only"
-            )
+        if xml_kind(*contents[0]) == "frontend":
+            try:
+                return _write_import(import_frontend_xml(*contents[0]), args.output)
+            except FrontendImportRefused as exc:  # a match_expr that does not translate: one line each
+                return _print_problems(exc)
         result = import_xml(contents[0][0], contents[0][1], contents[1:])
     return _write_import(result, args.output)
 
 
-def _write_import(result: ImportResult, output: Path | None) -> int:
+def _write_import(result: ImportResult | FrontendImport, output: Path | None) -> int:
     for line in result.unmapped_summary:
         print(f"not mapped: {line}", file=sys.stderr)
     for line in result.dropped:
@@ -118,15 +122,19 @@ def _write_import(result: ImportResult, output: Path | None) -> int:
     else:
         sys.stdout.write(text)
     base = (output or Path("factory.yaml")).resolve().parent
+    model = FrontendConfig if isinstance(result, FrontendImport) else FactoryConfig
     try:  # the data as written (yaml_out round-trips it); on problems, read the text for their lines
-        validate(FactoryConfig, result.data, target, base, {})
+        validate(model, result.data, target, base, {})
     except ConfigError:
         try:
             data, lines = parse_yaml(text, target)
-            validate(FactoryConfig, data, target, base, lines)
+            validate(model, data, target, base, lines)
         except ConfigError as exc:
             return _print_problems(exc)
-    print(f"{target}: ok (factory, {_count_entries(result.data)} entries)", file=sys.stderr)
+    if isinstance(result, FrontendImport):
+        print(f"{target}: ok (frontend, {len(result.data['groups'])} groups)", file=sys.stderr)
+    else:
+        print(f"{target}: ok (factory, {_count_entries(result.data)} entries)", file=sys.stderr)
     return 0
 
 

@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from glidein.common.config import xml_import
+from glidein.common.config import xml_frontend, xml_import, xml_match_expr
 from glidein.common.config.factory import FactoryConfig
 from glidein.common.config.frontend import FrontendConfig
 
@@ -34,7 +34,7 @@ Both files are YAML. Unknown keys are errors; every error names the file, the pa
 line (`factory.yaml: entries[3].limits.max_idle: must be >= 0, got -1 (line 41)`). Relative
 paths are resolved against the directory of the config file. Check a file with
 `glidein config check FILE`; print the JSON schema with `glidein config schema factory|frontend`;
-convert a glideinWMS factory XML with `glidein config import-xml FILE -o factory.yaml`.
+convert a glideinWMS factory or frontend XML with `glidein config import-xml FILE -o OUT.yaml`.
 Examples: `etc/factory.yaml`, `etc/frontend.yaml`.
 """
 
@@ -49,6 +49,7 @@ def render() -> str:
         for path, model in _models(root):
             parts.append(_section(path, model))
     parts.append(_xml_section())
+    parts.append(_frontend_xml_section())
     return "\n".join(parts)
 
 
@@ -57,6 +58,19 @@ def _xml_section() -> str:
     lines = (xml_import.__doc__ or "").strip().splitlines()
     return (
         "\n## glideinWMS XML import (`glidein config import-xml`)\n\n" + "\n".join(lines[2:]).strip() + "\n"
+    )
+
+
+def _frontend_xml_section() -> str:
+    """Migrating a frontend: the mapping and the match_expr translation, from their modules' docstrings."""
+
+    def body(module: types.ModuleType) -> str:
+        return "\n".join((module.__doc__ or "").strip().splitlines()[2:]).strip()
+
+    return (
+        "\n## Migrating a glideinWMS frontend (`glidein config import-xml frontend.xml`)\n\n"
+        "The import is told a frontend config by its root element `<frontend>`. "
+        f"{body(xml_frontend)}\n\n### `match_expr`: Python to ClassAd\n\n{body(xml_match_expr)}\n"
     )
 
 

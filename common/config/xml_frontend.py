@@ -22,7 +22,7 @@ What maps where (anything else is listed once per kind, with a count and its fir
   credentials of its own uses them and the frontend's.
 * `<groups><group name enabled>` -> `groups`:
   - `match_expr` (Python, ANDed with the frontend's) -> `match_expr`, translated to ClassAd (see
-    `xml_match_expr`); a form that does not translate stops the import with one line naming the
+    the `match_expr` section); a form that does not translate stops the import with one line naming the
     file, line, group and expression and what to write instead. A `policy_file` is refused too.
   - `start_expr` (ClassAd, ANDed with the frontend's, and with `GLIDECLIENT_Start` /
     `GLIDECLIENT_Group_Start` attributes) -> `params.GLIDEIN_Start`, the pilots' START expression.
@@ -38,6 +38,10 @@ What maps where (anything else is listed once per kind, with a count and its fir
     `type="expr"` attributes are Python and not mapped.
 * `<high_availability enabled="True">` has no place: run one frontend. `<files>` have no place
   here: stage them from the factory (`staging.frontend_files`).
+
+After `glidein config import-xml frontend.xml -o frontend.yaml` (it checks the result as
+`glidein config check` does), fill in what glideinWMS does not have, as its notes say: each
+trusted factory's `FactorySigningKey` and `FactoryName`, and the pool key file of `credentials`.
 """
 
 from __future__ import annotations
@@ -56,7 +60,8 @@ from glidein.common.config.xml_frontend_groups import (
     curb_of,
     match_attrs_note,
 )
-from glidein.common.config.xml_tree import Node, parse_xml, unused
+from glidein.common.config.xml_notes import summarize
+from glidein.common.config.xml_tree import Node, parse_xml, unused_by_kind
 from glidein.common.errors import ConfigError
 
 Data = dict[str, Any]
@@ -111,7 +116,7 @@ def import_frontend_xml(data: bytes, source: str) -> FrontendImport:
     _top(root, out, notes, report)
     if report.refused:
         raise FrontendImportRefused(report.refused)
-    return FrontendImport(out, _count_unused(unused(root)), report.note_lines(), notes)
+    return FrontendImport(out, summarize(unused_by_kind(root)), report.tally.lines(), notes)
 
 
 def _top(root: Node, out: Data, notes: list[str], report: Report) -> None:
@@ -348,20 +353,3 @@ def _files(root: Node, report: Report) -> None:
                 "<file> not mapped: stage it from the factory (staging.frontend_files['<frontend>.<group>'])",
                 file.where(),
             )
-
-
-_WHERE = re.compile(r"^(?P<where>\S+:\d+): (?P<text>.*)$")
-_VALUE = re.compile(r"""( name)?=('[^']*'|"[^"]*")""")
-
-
-def _count_unused(lines: list[str]) -> list[str]:
-    """The lines of `unused()`, one per kind (`<collector> attribute DN not mapped`) with a count."""
-    report = Report()
-    for line in lines:
-        found = _WHERE.match(line)
-        if found is None:
-            report.note(line, "?")
-            continue
-        kind = _VALUE.sub("", found["text"]).split(" (and ", 1)[0]
-        report.note(kind, found["where"])
-    return report.note_lines()

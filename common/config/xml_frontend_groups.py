@@ -12,6 +12,7 @@ from typing import Any
 
 from glidein.common import classads
 from glidein.common.config.xml_match_expr import MatchExprRefused, combine
+from glidein.common.config.xml_notes import Tally
 from glidein.common.config.xml_tree import Node
 from glidein.common.errors import ClassAdError
 
@@ -22,21 +23,13 @@ _LEVELS = ("NO", "WAIT", "IDLE", "ALL")
 
 @dataclass
 class Report:
-    """What the import could not map: refusals stop it; notes are counted per kind."""
+    """What the import could not map: refusals stop it; the rest is counted per kind."""
 
     refused: list[str] = field(default_factory=list)
-    notes: dict[str, tuple[int, str]] = field(default_factory=dict)  # kind -> (count, first place)
+    tally: Tally = field(default_factory=Tally)
 
     def note(self, kind: str, where: str) -> None:
-        count, first = self.notes.get(kind, (0, where))
-        self.notes[kind] = (count + 1, first)
-
-    def note_lines(self) -> list[str]:
-        lines = []
-        for kind, (count, first) in self.notes.items():
-            times = "once" if count == 1 else f"{count} times"
-            lines.append(f"{kind} ({times}; first at {first})")
-        return lines
+        self.tally.add(kind, where)
 
 
 @dataclass
@@ -115,7 +108,7 @@ def _match_expr(group: Node, match: Node | None, defaults: GroupDefaults, report
         shown = parts[0] if len(parts) == 1 else " and ".join(f"({t})" for t in parts)
         report.refused.append(
             f"{where}: group {group.attrs.get('name')!r}: match_expr {shown!r} not "
-            f"translated: {exc.reason}; instead {exc.advice}"
+            f"translated: {exc.reason}; {exc.advice}"
         )
         return "false"
 

@@ -21,7 +21,16 @@ true), the leaf is guarded with `ifThenElse(isUndefined(...), undefined, ...)`, 
 become `?:` where Python's left-to-right order matters. Known differences, on ill-typed data only:
 a string compared with a number (Python: unequal; ClassAd: error), `int("2.5")` (Python: error;
 ClassAd: 2), strings ordered with `<` (ClassAd ignores case), an empty site name in a split list.
-Anything else is refused with `MatchExprRefused`, which says what to write instead.
+Anything else stops the import with one line that shows the expression and what to write instead.
+Examples:
+
+* `glidein["attrs"]["GLIDEIN_Site"] in job["DESIRED_Sites"].split(",")`
+  -> `identicalMember(TARGET.GLIDEIN_Site, split(MY.DESIRED_Sites, ","))`
+* `glidein["attrs"]["GLIDEIN_CPUS"] >= job["RequestCpus"]` -> `TARGET.GLIDEIN_CPUS >= MY.RequestCpus`
+* `glidein["attrs"]["GLIDEIN_Site"] != "T2_Bad"`
+  -> `ifThenElse(isUndefined(TARGET.GLIDEIN_Site), undefined, TARGET.GLIDEIN_Site =!= "T2_Bad")`
+* `job["DESIRED_Sites"].find(glidein["attrs"]["GLIDEIN_Site"]) >= 0` is refused: write
+  `stringListMember(TARGET.GLIDEIN_Site, MY.DESIRED_Sites)` (it also trims spaces around names).
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from glidein.common.config.xml_frontend import (
 )
 from glidein.common.config.xml_match_expr import combine
 from glidein.common.errors import ConfigError, SecurityError
+from tests.procs import run_glidein
 from tests.unit.config.gwms_match import glideinwms_pairs, our_matches
 
 PLAIN = Path(__file__).resolve().parents[3] / "etc" / "glideinWMS-frontend-example.xml"
@@ -170,3 +171,45 @@ def test_placeholder_key_verifies_nothing() -> None:
 def test_not_a_frontend_config() -> None:
     with pytest.raises(ConfigError, match=r"g.xml:1: expected a <frontend> config, found <glidein>"):
         import_frontend_xml(b"<glidein/>", "g.xml")
+
+
+@pytest.mark.parametrize(("path", "groups"), [(PLAIN, 2), (ODD, 3)])
+def test_cli_imports_a_frontend_xml_that_config_check_accepts(
+    tmp_path: Path, path: Path, groups: int
+) -> None:
+    out = tmp_path / "frontend.yaml"
+    result = run_glidein(["config", "import-xml", str(path), "-o", str(out)])
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[-1] == f"{out}: ok (frontend, {groups} groups)"
+    assert any(
+        line.startswith("dropped or changed: <match_attr> not needed") for line in result.stderr.splitlines()
+    )
+    check = run_glidein(["config", "check", str(out)])
+    assert check.returncode == 0, check.stderr
+    assert check.stdout.strip() == f"{out}: ok (frontend, {groups} groups)"
+
+
+def test_cli_refused_match_expr_exits_2_with_its_line(tmp_path: Path) -> None:
+    xml = tmp_path / "frontend.xml"
+    xml.write_text(
+        '<frontend frontend_name="fe"><groups><group name="main">'
+        '<match match_expr=\'job["Sites"].count(glidein["attrs"]["GLIDEIN_Site"]) &gt; 0\'/>'
+        "</group></groups></frontend>"
+    )
+    out = tmp_path / "frontend.yaml"
+    result = run_glidein(["config", "import-xml", str(xml), "-o", str(out)])
+    assert result.returncode == 2 and not out.exists()
+    expr = 'job["Sites"].count(glidein["attrs"]["GLIDEIN_Site"]) > 0'
+    assert result.stderr.splitlines() == [
+        f"{xml}:1: group 'main': match_expr {expr!r} not translated: "
+        "call `job['Sites'].count(glidein['attrs']['GLIDEIN_Site'])` (only .get(), .split(), int() and "
+        "float() translate); write the group's `match_expr` in ClassAd instead (MY = job, TARGET = entry), "
+        "e.g. `stringListMember(TARGET.GLIDEIN_Site, MY.DESIRED_Sites) && RequestCpus <= TARGET.GLIDEIN_CPUS`"
+    ]
+
+
+def test_config_reference_has_the_frontend_migration_section() -> None:
+    text = (PLAIN.parents[1] / "docs" / "CONFIG.md").read_text()
+    section = text.split("## Migrating a glideinWMS frontend", 1)[1]
+    assert "`<groups><group name enabled>` -> `groups`" in section
+    assert "### `match_expr`: Python to ClassAd" in section and PLACEHOLDER_KEY in section
