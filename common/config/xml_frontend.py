@@ -69,6 +69,7 @@ PLACEHOLDER_KEY = "NO/KEY/IN/glideinWMS/PUT/FactorySigningKeyA="
 _DEFAULT_STATE = "/var/lib/glidein/frontend"
 _NAME_BAD = re.compile(r"[^A-Za-z0-9_-]")
 _MAX_LIFETIME = 7 * 86400
+_GROUP_WIDE = "{what} of a group serves every group here ({key} is frontend-wide; narrow with constraints)"
 
 
 class FrontendImportRefused(ConfigError):
@@ -140,7 +141,7 @@ def _top(root: Node, out: Data, notes: list[str], report: Report) -> None:
         "identity": identity or f"{out['name']}@localhost",
         "trusted_factories": trusted,
     }
-    schedds = _schedds(root)
+    schedds = _schedds(root, report)
     out["schedds"] = [{"name": s, "type": "htcondor"} for s in schedds]
     out["discover_schedds"] = not schedds
     limits = {
@@ -213,6 +214,10 @@ def _factory_collectors(
         collectors = match.path("factory", "collectors") if match is not None else None
         for collector in collectors.children_named("collector") if collectors is not None else []:
             collector.take("comment")
+            if match is not root.child("match"):
+                report.note(
+                    _GROUP_WIDE.format(what="factory <collector>", key="collectors.wms"), collector.where()
+                )
             wms.append(_host_port(collector, collector.take("node") or "127.0.0.1", report))
             identity = identity or collector.take("my_identity")
             collector.take("my_identity")
@@ -230,7 +235,7 @@ def _factory_collectors(
     return list(dict.fromkeys(wms)), identity, list(trusted.values())
 
 
-def _schedds(root: Node) -> list[str]:
+def _schedds(root: Node, report: Report) -> list[str]:
     names: list[str] = []
     for match in [root.child("match"), *(g.child("match") for g in _groups(root))]:
         schedds = match.path("job", "schedds") if match is not None else None
@@ -238,6 +243,8 @@ def _schedds(root: Node) -> list[str]:
             name = schedd.take("fullname")
             if name:
                 names.append(name.strip())
+            if match is not root.child("match"):
+                report.note(_GROUP_WIDE.format(what="<schedd>", key="schedds"), schedd.where())
     return list(dict.fromkeys(names))
 
 

@@ -82,6 +82,7 @@ def test_odd_example_imports_its_awkward_cases() -> None:
     assert "<glideins_removal requests_tracking=True> not mapped" in dropped
     assert "?sock=... (HTCondor shared port) dropped" in dropped
     assert "<attr type='expr'> not mapped" in dropped
+    assert "<schedd> of a group serves every group here" in dropped  # glideinWMS: that group only
     assert (
         "<credential> attribute trust_domain not mapped (3 times; first at odd.xml:27)"
         in result.unmapped_summary
