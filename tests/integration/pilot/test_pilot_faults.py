@@ -19,7 +19,7 @@ LONG_JOB = "sleep 300 &\necho $! > {child}\necho $$ > {leader}\nwait\n"
 class PilotRun:
     """A collector, a schedd with one long job, and a real pilot whose startd runs that job."""
 
-    def __init__(self, processes: Processes, tmp: Path, lease: float) -> None:
+    def __init__(self, processes: Processes, tmp: Path, lease: float, job: str = LONG_JOB) -> None:
         self.processes, self.tmp = processes, tmp
         collector_port = free_port()
         processes.glidein(["collector", "--port", str(collector_port)], "collector")
@@ -28,8 +28,8 @@ class PilotRun:
         self.pool = Pool(processes, tmp / "pool_area", lease=lease)
         self.pool.start_schedd(extra=["--collector", f"127.0.0.1:{collector_port}"])
         self.leader_file, self.child_file = tmp / "leader.pid", tmp / "grandchild.pid"
-        exe = script(tmp / "job.sh", LONG_JOB.format(child=self.child_file, leader=self.leader_file))
-        self.pool.queue(f"executable = {exe}\nqueue\n")
+        exe = script(tmp / "job.sh", job.format(child=self.child_file, leader=self.leader_file, tmp=tmp))
+        self.pool.queue(f"executable = {exe}\noutput = out.txt\nqueue\n")
         self.site = StageSite(tmp, processes, real_startd=True)
         self.site.stage()
         self.site.serve()
@@ -119,3 +119,30 @@ def test_a_startd_killed_under_a_live_wrapper_is_startd_killed_and_its_jobs_die(
         if run.pilot.poll() is None:
             run.pilot.kill()
             run.pilot.wait(5)
+
+
+def test_a_result_held_by_a_startd_killed_while_the_schedd_was_down_is_sent_by_the_wrapper(
+    processes: Processes, tmp_path: Path
+) -> None:
+    job = "echo $$ > {leader}\nwhile [ ! -e {tmp}/go ]; do sleep 0.1; done\necho finished\nexit 4\n"
+    run = PilotRun(processes, tmp_path, lease=5.0, job=job)
+    read_pid(run.leader_file)  # running
+    startd, found_at = run.startd_pid(), time.monotonic()
+    schedd = run.pool.schedd
+    assert schedd is not None
+    schedd.send_signal(signal.SIGKILL)
+    schedd.wait(5)
+    (tmp_path / "go").touch()  # the job ends while the schedd is down
+    startd_log = run.site.work_dirs()[0] / "startd.log"
+    wait_for(lambda: "cannot report job=1.0" in startd_log.read_text(), timeout=15)
+    time.sleep(max(0.0, found_at + 11 - time.monotonic()))  # a startd that ran (gs.KILLED_AFTER)
+    os.kill(startd, signal.SIGKILL)  # and then its startd is killed: the result is only on disk
+    wait_for(lambda: "results left" in startd_log.read_text() or "sending them" in processes.log("pilot"), 10)
+    time.sleep(2)
+    run.pool.start_schedd()  # back a few seconds later, within the flush's result_grace
+    wait_for(lambda: run.pool.jobs()["1.0"]["JobStatus"] == 4, timeout=30)
+    assert run.pilot.wait(30) == 6, processes.log("pilot")
+    job_ad = run.pool.jobs()["1.0"]
+    assert (job_ad["ExitCode"], job_ad["NumJobStarts"]) == (4, 1)
+    assert (run.pool.tmp / "out.txt").read_text() == "finished\n"
+    assert "the startd left 1 job results: sending them" in processes.log("pilot")
