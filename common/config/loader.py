@@ -23,6 +23,7 @@ from glidein.common.config.base import Loc, Problem
 from glidein.common.config.factory import FactoryConfig
 from glidein.common.config.frontend import FrontendConfig
 from glidein.common.config.messages import format_path, validation_problems
+from glidein.common.config.yaml_tree import Tree, TreeRefused, Unusual, fast_loader
 from glidein.common.errors import ConfigError
 
 Kind = Literal["factory", "frontend"]
@@ -39,7 +40,7 @@ MAX_NODES = 100_000  # YAML values that alias expansion adds
 MAX_DEPTH = 64  # nesting of mappings and sequences
 
 
-_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SafeLoader: type[yaml.SafeLoader] = fast_loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
 class ConfigProblems(ConfigError):
@@ -91,22 +92,33 @@ def parse_yaml(text: str, source: str) -> tuple[object, dict[Loc, int]]:
     loader = _SafeLoader(text)
     try:  # compose once (node marks give the lines), then build the same data safe_load would
         node = loader.get_single_node()
-        if node is not None:
-            _check_tree(node, source, set(), set(), [0])
-        data = loader.construct_document(node) if node is not None else None
+        data, lines, duplicates = _build(loader, node, source) if node is not None else (None, {}, [])
     except yaml.YAMLError as exc:
         raise ConfigProblems([f"{source}: {_yaml_error(exc)}"]) from None
     except RecursionError:  # pure-Python composer on deep nesting (libyaml refuses it itself)
         raise ConfigProblems([f"{source}: invalid YAML: nested too deep"]) from None
     finally:
         loader.dispose()
-    lines: dict[Loc, int] = {}
-    duplicates: list[str] = []
-    if node is not None:
-        _index(node, (), lines, duplicates)
     if duplicates:
         raise ConfigProblems([f"{source}: {text}" for text in duplicates])
     return ({} if data is None else data), lines
+
+
+def _build(loader: yaml.SafeLoader, node: yaml.Node, source: str) -> tuple[object, dict[Loc, int], list[str]]:
+    """One walk (yaml_tree.Tree); a document it does not build itself goes the long way."""
+    tree = Tree(loader.construct_object, MAX_NODES, MAX_DEPTH)
+    try:
+        data = tree.build(node, ())
+    except TreeRefused as exc:
+        raise ConfigProblems([f"{source}: {exc}"]) from None
+    except Unusual:
+        _check_tree(node, source, set(), set(), [0])
+        data = loader.construct_document(node)
+        lines: dict[Loc, int] = {}
+        duplicates: list[str] = []
+        _index(node, (), lines, duplicates)
+        return data, lines, duplicates
+    return data, tree.lines, tree.duplicates
 
 
 def _check_tree(node: yaml.Node, source: str, path: set[int], seen: set[int], count: list[int]) -> None:

@@ -317,6 +317,8 @@ def compact(entries: list[Data]) -> None:
     """Leave out what equals the schema's default (attr flags, limits, pilot settings): a
     1,000-entry import is half the YAML, and what an entry sets differently stands out."""
     for entry in entries:
+        if entry.get("enabled") is True:
+            del entry["enabled"]
         for attr in entry.get("attrs", {}).values():
             _drop_defaults(attr, _ATTR_DEFAULTS)
         for key, defaults in _SECTION_DEFAULTS.items():

@@ -160,7 +160,7 @@ def test_check_billion_laughs_and_recursive_alias_exit_2_at_once(tmp_path: Path)
     laughs = ["name: f1", "l0: &l0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
     laughs += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]" for i in range(1, 10)]
     for text, message in [
-        ("\n".join(laughs) + "\n", "values once aliases are expanded (line 2)"),
+        ("\n".join(laughs) + "\n", "values once aliases are expanded (line 6)"),
         ("name: f1\nentries: &e [*e]\n", "recursive alias: the anchor at line 2 contains itself"),
     ]:
         bad = tmp_path / "bomb.yaml"
