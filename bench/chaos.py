@@ -136,19 +136,20 @@ def stop_everything(layout: DemoLayout, sup: Supervisor) -> list[Proc]:
     cleanup.wait_pilots(layout.factory_state, 20.0)
     killed += sup.stop_all()
     say(f"stopped {len(sup.started)} processes (with restarts), removed {removed} pilots still at the sites")
+    groups = frozenset(item.proc.pid for item in sup.started)
     deadline = time.monotonic() + 10.0
-    while processes_under(layout.root) and time.monotonic() < deadline:
+    while processes_under(layout.root, groups) and time.monotonic() < deadline:
         time.sleep(0.2)
-    runaway = processes_under(layout.root)
+    runaway = processes_under(layout.root, groups)
     for proc in runaway:
         say(f"  runaway pid={proc.pid} {proc.kind}: {proc.cmdline[:150]}")
-    groups = cleanup.kill_groups(sup, grace=0.0)
+    killed_groups = cleanup.kill_groups(sup, grace=0.0)
     pilots = cleanup.kill_pilots(layout.factory_state)
-    for proc in processes_under(layout.root):
+    for proc in processes_under(layout.root, groups):
         with contextlib.suppress(ProcessLookupError):
             os.kill(proc.pid, signal.SIGKILL)
-    if killed or groups or pilots:
-        names, group_names = ", ".join(killed) or "-", ", ".join(groups) or "-"
+    if killed or killed_groups or pilots:
+        names, group_names = ", ".join(killed) or "-", ", ".join(killed_groups) or "-"
         say(f"  had to kill: {names}; process groups {group_names}; {pilots} pilots")
     return runaway
 

@@ -110,8 +110,9 @@ def _kind(cmdline: str) -> str:
     return "job"
 
 
-def processes_under(root: Path) -> list[Proc]:
-    """Live processes whose cwd or command line is under `root` (this process excluded)."""
+def processes_under(root: Path, groups: frozenset[int] = frozenset()) -> list[Proc]:
+    """Live processes whose cwd or command line is under `root`, or whose process group is one of
+    `groups` (this process excluded; zombies are not live)."""
     found = []
     prefix = str(root)
     for entry in os.scandir("/proc"):
@@ -120,11 +121,12 @@ def processes_under(root: Path) -> list[Proc]:
         try:
             raw = Path(entry.path, "cmdline").read_bytes()
             cwd = os.readlink(Path(entry.path, "cwd"))
-            state = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()[0]
+            fields = Path(entry.path, "stat").read_text().rsplit(")", 1)[1].split()
         except (OSError, IndexError):
             continue
         cmdline = raw.replace(b"\0", b" ").decode(errors="replace").strip()
-        if state != "Z" and (cwd == prefix or cwd.startswith(prefix + "/") or prefix + "/" in cmdline):
+        under = cwd == prefix or cwd.startswith(prefix + "/") or prefix + "/" in cmdline
+        if fields[0] != "Z" and (under or int(fields[2]) in groups):
             found.append(Proc(int(entry.name), _kind(cmdline), cmdline))
     return found
 
