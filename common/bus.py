@@ -7,12 +7,21 @@ a query asks the pools in order and returns the first answer.
 
 The bindings hold the GIL during network calls: never run a server thread in a process that uses
 this module (servers get their own process).
+
+Queries do not let the bindings read the answer: their C++ parser recurses, and one ad holding a
+300,000-term expression kills the process (SIGSEGV) while one nested 1,000 deep fails the whole
+query. `Bus.query` speaks CEDAR itself (`glidein.pool.cedar`, the no-security subset, with a
+deadline for the whole answer), bounds every ad with `classad_limits.check_text` (AD limits) before
+classad2 parses it, and skips a hostile ad with one log line; an answer of more than `max_ads` ads
+fails the query. A collector that demands authentication (a secured condor_collector) is asked
+through the bindings instead, which authenticate: there the collector's own ingest is the bound.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
@@ -20,7 +29,9 @@ from typing import TypeVar
 import htcondor2
 
 from glidein.common import classads
-from glidein.common.errors import BusError
+from glidein.common.classad_limits import AD, OPEN, OPERATOR_CHARS, check_text
+from glidein.common.errors import BusError, ClassAdError
+from glidein.pool import cedar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -35,6 +46,19 @@ _TYPED = {
     "submitter": ("UPDATE_SUBMITTOR_AD", htcondor2.AdType.Submitter, "INVALIDATE_SUBMITTOR_ADS"),
 }
 _GENERIC = ("UPDATE_AD_GENERIC", htcondor2.AdType.Any, "INVALIDATE_ADS_GENERIC")
+# MyType -> the CEDAR query command for it and the TargetType of the query ad (others: QUERY_ANY_ADS).
+_QUERY = {
+    "machine": ("QUERY_STARTD_ADS", "Machine"),
+    "scheduler": ("QUERY_SCHEDD_ADS", "Scheduler"),
+    "collector": ("QUERY_COLLECTOR_ADS", "Collector"),
+    "negotiator": ("QUERY_NEGOTIATOR_ADS", "Negotiator"),
+    "daemonmaster": ("QUERY_MASTER_ADS", "DaemonMaster"),
+    "submitter": ("QUERY_SUBMITTOR_ADS", "Submitter"),
+}
+MAX_ADS = 1_000_000  # ads in one query answer
+_OPERATOR_BYTES = "".join(sorted(OPERATOR_CHARS)).encode()
+_OPEN_BYTES = [char.encode() for char in sorted(OPEN)]
+_NAME_LINE = re.compile(r"(?:^|\0)Name\s*=\s*([^\0]*)", re.I)
 
 
 def _commands(my_type: str) -> tuple[str, htcondor2.AdType, str]:
@@ -57,6 +81,7 @@ class Bus:
         timeout: float = 10.0,
         retries: int = 2,
         sleep: Callable[[float], None] = time.sleep,
+        max_ads: int = MAX_ADS,
     ) -> None:
         if not pools:
             raise BusError("no collector given")
@@ -64,6 +89,8 @@ class Bus:
         self.timeout = timeout
         self.retries = retries
         self.sleep = sleep
+        self.max_ads = max_ads
+        self._secured: set[str] = set()  # collectors that answer only authenticated clients
         htcondor2.param["QUERY_TIMEOUT"] = str(max(1, int(timeout)))
         self._collectors = {pool: htcondor2.Collector(pool) for pool in self.pools}
 
@@ -73,7 +100,7 @@ class Bus:
         for attempt in range(self.retries + 1):
             try:
                 return call()
-            except (htcondor2.HTCondorException, OSError, RuntimeError) as exc:
+            except (htcondor2.HTCondorException, OSError, RuntimeError, cedar.CedarError) as exc:
                 if attempt == self.retries:
                     raise BusError(f"{what} at collector {pool} failed: {exc}") from exc
                 log.debug("collector=%s %s failed (attempt %d): %s", pool, what, attempt + 1, exc)
@@ -114,13 +141,146 @@ class Bus:
             full = constraint
             if ad_type == htcondor2.AdType.Any:
                 full = f"(MyType == {classads.quote(my_type)}) && ({constraint})"
+        command, target = _QUERY.get((my_type or "").lower(), ("QUERY_ANY_ADS", "Any"))
         errors = []
         for pool, collector in self._collectors.items():
             try:
-                call = functools.partial(collector.query, ad_type, full, list(projection))
+                wire = _WireQuery(pool, cedar.COMMANDS[command], target, full, list(projection))
+                call = functools.partial(self._query_one, wire, collector, ad_type)
                 return self._attempt(pool, "query", call)
             except BusError as exc:
                 errors.append(str(exc))
                 if len(errors) < len(self.pools):
                     log.warning("%s; trying the next collector", exc)
         raise BusError("no collector answered: " + "; ".join(errors))
+
+    def _query_one(
+        self, wire: _WireQuery, collector: htcondor2.Collector, ad_type: htcondor2.AdType
+    ) -> list[classads.ClassAd]:
+        try:
+            if wire.address in self._secured:
+                raise _NeedsSecurity("known")
+            answer = wire.run(self.timeout, self.max_ads)
+        except _NeedsSecurity as exc:
+            if wire.address not in self._secured:
+                self._secured.add(wire.address)
+                log.info("collector=%s %s: asking through htcondor2, which authenticates", wire.address, exc)
+            return list(collector.query(ad_type, wire.constraint, wire.projection))
+        return [ad for number, blob in enumerate(answer, 1) if (ad := _bounded_ad(blob, wire, number))]
+
+
+class _NeedsSecurity(Exception):
+    """The collector will not answer a client without authentication."""
+
+
+class _Connection(cedar.Connection):
+    """A CEDAR connection whose reads all share one deadline (a trickling answer cannot hang us)."""
+
+    def __init__(self, address: str, timeout: float) -> None:
+        super().__init__(address, timeout)
+        self.deadline = time.monotonic() + timeout
+        self.closed_by_peer = False
+
+    def _read(self, size: int) -> bytes:
+        chunks = []
+        while size:
+            left = self.deadline - time.monotonic()
+            if left <= 0:
+                raise cedar.CedarError(f"{self.address} did not answer within the query timeout")
+            try:
+                self.sock.settimeout(left)
+                chunk = self.sock.recv(min(size, 1 << 20))
+            except OSError as exc:
+                raise cedar.CedarError(f"read from {self.address} failed: {exc}") from exc
+            if not chunk:
+                self.closed_by_peer = True
+                raise cedar.CedarError(f"{self.address} closed the connection")
+            chunks.append(chunk)
+            size -= len(chunk)
+        return b"".join(chunks)
+
+    def start_command(self, command: int) -> None:
+        """DC_AUTHENTICATE asking for a session without security; _NeedsSecurity when refused
+        (condor_collector with authentication required just closes the connection)."""
+        self.send(cedar.Encoder().put_int(cedar.DC_AUTHENTICATE).put_ad(cedar.client_auth_ad(command)))
+        try:
+            policy = cedar.ad_dict(self.receive().get_ad())
+            for feature in cedar.NO_SECURITY:
+                if cedar.literal(policy.get(feature.lower(), '"NO"')) == "YES":
+                    raise _NeedsSecurity(f"it requires {feature}")
+            session = cedar.ad_dict(self.receive().get_ad())
+        except cedar.CedarError as exc:
+            if self.closed_by_peer:
+                raise _NeedsSecurity(
+                    f"it closed the connection of a client without security: {exc}"
+                ) from None
+            raise
+        code = cedar.literal(session.get("returncode", '""'))
+        if code not in ("", "AUTHORIZED"):
+            raise _NeedsSecurity(f"it answered {code} to a client without authentication")
+
+
+class _WireQuery:
+    """One query spoken in CEDAR by this process; the answer as raw (name, expression) pairs."""
+
+    def __init__(
+        self, address: str, command: int, target: str, constraint: str, projection: list[str]
+    ) -> None:
+        self.address, self.command, self.target = address, command, target
+        self.constraint, self.projection = constraint, projection
+
+    def run(self, timeout: float, max_ads: int) -> list[bytes]:
+        """The answered ads, each as its `Name = expr` lines (NUL-terminated), not parsed."""
+        values: dict[str, cedar.Literal] = {"MyType": "Query", "TargetType": self.target}
+        if self.projection:
+            values["Projection"] = ",".join(self.projection)
+        request = [*cedar.make_ad(values), ("Requirements", cedar.new_to_old(self.constraint))]
+        with _Connection(self.address, timeout) as conn:
+            conn.start_command(self.command)
+            conn.send(cedar.Encoder().put_ad(request))
+            reply = conn.receive()
+        return _ad_blobs(reply, max_ads)
+
+
+def _ad_blobs(reply: cedar.Message, max_ads: int) -> list[bytes]:
+    """Split a query answer into ads without walking line by line when the layout is the usual
+    one (lines, then two empty type strings); anything else takes cedar's exact walk."""
+    data, blobs = reply.data, list[bytes]()
+    while reply.get_int():
+        if len(blobs) >= max_ads:
+            raise cedar.CedarError(f"answer holds more than {max_ads} ads")
+        start = reply.pos + 8
+        count = int.from_bytes(data[reply.pos : start], "big", signed=True)
+        end = data.find(b"\0\0\0", start) + 1
+        if count > 0 and end > 0 and data.count(b"\0", start, end) == count and b"ZKM" not in data[start:end]:
+            blobs.append(data[start:end])
+            reply.pos = end + 2
+        else:
+            blobs.append(reply.get_ad_blob()[1])
+    return blobs
+
+
+def _bounded_ad(blob: bytes, wire: _WireQuery, number: int) -> classads.ClassAd | None:
+    """The ClassAd of one answered ad, or None (one log line) when it is beyond the limits."""
+    text = blob.decode("utf-8", "replace")
+    try:
+        if not _surely_within(blob):
+            check_text(text, f"ad {number}", AD)  # the exact count, outside string literals
+        if "\n" in text:  # a value holding a newline: pair by pair
+            return classads.from_old_pairs([cedar.split_line(line) for line in text.split("\0")[:-1]])
+        return classads.parse_ad(text.replace("\0", "\n"))
+    except ClassAdError as exc:
+        name = _NAME_LINE.search(text)
+        shown = name.group(1)[:80] if name else "?"
+        log.warning("collector=%s skipped ad Name=%s from a query answer: %s", wire.address, shown, exc)
+        return None
+
+
+def _surely_within(blob: bytes) -> bool:
+    """True when even counting inside string literals the ad is within AD limits (C-speed counts)."""
+    if len(blob) > AD.max_chars:
+        return False
+    opens = sum(blob.count(char) for char in _OPEN_BYTES)
+    return (
+        opens <= AD.max_depth and len(blob) - len(blob.translate(None, _OPERATOR_BYTES)) <= AD.max_operators
+    )
