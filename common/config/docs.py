@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from glidein.common.config import xml_frontend, xml_import, xml_match_expr
+from glidein.common.config import xml_extras, xml_frontend, xml_grid, xml_import, xml_match_expr
 from glidein.common.config.factory import FactoryConfig
 from glidein.common.config.frontend import FrontendConfig
 
@@ -54,10 +54,15 @@ def render() -> str:
 
 
 def _xml_section() -> str:
-    """The mapping of `glidein config import-xml`, from the converter's own docstring."""
-    lines = (xml_import.__doc__ or "").strip().splitlines()
+    """Migrating a factory: the mapping of `glidein config import-xml`, from its modules' docstrings."""
+
+    def body(module: types.ModuleType) -> str:
+        return "\n".join((module.__doc__ or "").strip().splitlines()[2:]).strip()
+
     return (
-        "\n## glideinWMS XML import (`glidein config import-xml`)\n\n" + "\n".join(lines[2:]).strip() + "\n"
+        "\n## Migrating a glideinWMS factory (`glidein config import-xml glideinWMS.xml`)\n\n"
+        f"{body(xml_import)}\n\n### Grid types, `rsl` and `submit_attrs`\n\n{body(xml_grid)}\n\n"
+        f"### Pilot settings, comments and records kept\n\n{body(xml_extras)}\n"
     )
 
 

@@ -5,9 +5,9 @@ Each line is `FILE: PATH: MESSAGE (line N)`, e.g.
 Values come from PyYAML's safe loader (libyaml's when built in, as `yaml.safe_load` would build
 them); line numbers from the node tree it composes first, which also reveals duplicate keys that
 safe_load would silently collapse. Aliases are allowed, but a document whose aliases, once
-expanded, add more than MAX_NODES values ("billion laughs"), that nests deeper than MAX_DEPTH or
-contains a recursive alias is refused with one line before anything is built. Values written out
-in the text are not counted: they are bounded by its size (a 1,059-entry factory has 300,000).
+expanded, add more than MAX_NODES values, or one per character of a longer text ("billion
+laughs"), that nests deeper than MAX_DEPTH or contains a recursive alias is refused with one line
+before anything is built. Values written out in the text are not counted: its size bounds them.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ _FACTORY_KEYS = {"entries", "entry_sets", "staging", "glidein_name", "frontends"
 _FRONTEND_KEYS = {"groups", "schedds", "credentials", "discover_schedds"}
 
 M = TypeVar("M", bound=BaseModel)
-MAX_NODES = 100_000  # YAML values that alias expansion adds
+MAX_NODES = 100_000  # YAML values alias expansion may add (or one per character of a longer text)
 MAX_DEPTH = 64  # nesting of mappings and sequences
 
 
@@ -92,7 +92,8 @@ def parse_yaml(text: str, source: str) -> tuple[object, dict[Loc, int]]:
     loader = _SafeLoader(text)
     try:  # compose once (node marks give the lines), then build the same data safe_load would
         node = loader.get_single_node()
-        data, lines, duplicates = _build(loader, node, source) if node is not None else (None, {}, [])
+        limit = max(MAX_NODES, len(text))  # aliases add at most a value per character of the text
+        data, lines, duplicates = _build(loader, node, source, limit) if node is not None else (None, {}, [])
     except yaml.YAMLError as exc:
         raise ConfigProblems([f"{source}: {_yaml_error(exc)}"]) from None
     except RecursionError:  # pure-Python composer on deep nesting (libyaml refuses it itself)
@@ -104,15 +105,17 @@ def parse_yaml(text: str, source: str) -> tuple[object, dict[Loc, int]]:
     return ({} if data is None else data), lines
 
 
-def _build(loader: yaml.SafeLoader, node: yaml.Node, source: str) -> tuple[object, dict[Loc, int], list[str]]:
+def _build(
+    loader: yaml.SafeLoader, node: yaml.Node, source: str, limit: int
+) -> tuple[object, dict[Loc, int], list[str]]:
     """One walk (yaml_tree.Tree); a document it does not build itself goes the long way."""
-    tree = Tree(loader.construct_object, MAX_NODES, MAX_DEPTH)
+    tree = Tree(loader.construct_object, limit, MAX_DEPTH)
     try:
         data = tree.build(node, ())
     except TreeRefused as exc:
         raise ConfigProblems([f"{source}: {exc}"]) from None
     except Unusual:
-        _check_tree(node, source, set(), set(), [0])
+        _check_tree(node, source, set(), set(), [0, limit])
         data = loader.construct_document(node)
         lines: dict[Loc, int] = {}
         duplicates: list[str] = []
@@ -131,9 +134,9 @@ def _check_tree(node: yaml.Node, source: str, path: set[int], seen: set[int], co
     if id(node) in seen:
         count[0] += 1
     seen.add(id(node))
-    if count[0] > MAX_NODES:
+    if count[0] > count[1]:
         raise ConfigProblems(
-            [f"{source}: more than {MAX_NODES} values once aliases are expanded (line {line})"]
+            [f"{source}: more than {count[1]} values once aliases are expanded (line {line})"]
         )
     if len(path) >= MAX_DEPTH:
         raise ConfigProblems([f"{source}: nested deeper than {MAX_DEPTH} levels (line {line})"])

@@ -1,7 +1,14 @@
-"""Convert a glideinWMS factory XML config (`glideinWMS.xml`) into our factory YAML.
+"""Convert a glideinWMS factory XML config (`glideinWMS.xml` and `config.d/`) into our factory YAML.
 
-What maps where (every other attribute, and every other non-empty element, is listed on stderr
-with its file and line: nothing is dropped silently):
+`glidein config import-xml glideinWMS.xml -o factory.yaml` reads the main file and the
+`config.d/*.xml` beside it (sorted, as glideinWMS merges them: an entry or entry set named again in
+a later file replaces the earlier one); `import-xml DIR` reads a directory of config.d files
+without their main file (a public factory repository): the factory-level settings are then
+defaults to edit. Frontends that entries name (per-frontend limits, allow lists) but nothing
+declares are declared with a placeholder identity. The output leaves out what equals our
+defaults. The import ends by validating the result as `glidein config check` does.
+
+What each glideinWMS factory element becomes:
 
 * `<glidein factory_name glidein_name factory_collector loop_delay entry_parallel_workers
   schedd_name>` -> `name`, `glidein_name`, `collectors`, `loop.interval`, `loop.workers`, and the
@@ -11,22 +18,36 @@ with its file and line: nothing is dropped silently):
   `<state_dir>/keys/`); `<security reuse_oldkey_onstartup_gracetime>` -> key rotation grace.
 * `<security><frontends><frontend name identity><security_classes><security_class name username>`
   -> `frontends` (glideinWMS has no request-signing keys: add `signing_keys` by hand).
-* `<attrs><attr name value type const publish parameter glidein_publish job_publish>` -> `attrs`
-  (factory level, entry level, entry-set level).
-* `<entry name gatekeeper gridtype auth_method enabled trust_domain schedd_name>` -> an `htcondor`
-  entry whose `grid_resource` is `"<gridtype> <gatekeeper>"` (trust_domain -> attr
-  GLIDEIN_TrustDomain; schedd_name overrides the factory's first schedd).
-* `<config>`: `<max_jobs><per_entry|default_per_frontend|per_frontends>` -> `limits`,
-  `<stale_age>`, `<release max_per_cycle>` -> `held`, `<remove max_per_cycle>` -> `removal`,
-  `<submit cluster_size max_per_cycle sleep>` -> `limits` (rate = cluster_size / sleep),
-  `<submit_attrs><submit_attr name value>` -> `submitter.submit_attrs`.
+* `<attrs><attr name value type const publish parameter glidein_publish job_publish comment>` ->
+  `attrs` (factory, entry and entry-set level). `type="expr"` is an HTCondor config value the
+  pilot writes into its startd's config (`$(STARTD_DEBUG) D_SECURITY`, `172.18.*`): it becomes
+  `type: config`, checked as one (one line, macros closed), published as text as glideinWMS does;
+  our `type: expr` is a ClassAd expression. An attr's `comment` goes to the entry's `comment`.
+* `<entry name gatekeeper gridtype rsl auth_method enabled trust_domain schedd_name>` -> an
+  `htcondor` entry (trust_domain -> attr GLIDEIN_TrustDomain; schedd_name overrides the factory's
+  first schedd); `gridtype`, `gatekeeper` and `rsl` as in "Grid types" below.
+* `<entry verbosity work_dir proxy_url comment>` -> `pilot.verbosity` (`-v`), `pilot.work_dir`
+  (`-dir`; the pilot knows `OSG`, `Condor`, `AUTO`, `TMPDIR`), `pilot.proxy_url`
+  (GLIDEIN_Proxy_URL), `comment`. `vm_id`, `vm_type` (ec2, not supported) are listed as not mapped.
+* `<config>`: `<max_jobs num_factories><per_entry|default_per_frontend|per_frontends>` ->
+  `limits` (each divided by num_factories, as glideinWMS does), `<stale_age>`,
+  `<release max_per_cycle>` -> `held`, `<remove max_per_cycle>` -> `removal` (their `sleep`,
+  a pause between single condor_release/condor_rm calls, has no meaning here: one schedd call a
+  cycle), `<submit cluster_size max_per_cycle sleep>` -> `limits` (rate = cluster_size / sleep),
+  `<submit slots_layout>` -> `pilot.slots_layout` (GLIDEIN_SLOTS_LAYOUT),
+  `<submit_attrs><submit_attr name value all_grid_types>` -> `submitter.submit_attrs` (as
+  glideinWMS submits them for the grid type), `<restrictions>` (see below).
 * `<allow_frontends><allow_frontend name security_class>` -> `allow_frontends`.
+* `<infosys_refs><infosys_ref type server ref>` -> `infosys_refs`;
+  `<monitorgroups><monitorgroup group_name>` -> `monitor_groups`.
 * `<files><file absfname executable|untar|type period>` run at setup (global and per entry) ->
   `staging.files` / `entries[].files` as exec, source or untar files (`<untar_options dir>` ->
   `untar_dir`); data files and wrappers are listed as not mapped.
 * `<entry_sets><entry_set alias|name>` -> `entry_sets`; the set's `<config>` applies to each member.
-* `config.d/*.xml` beside the main file (sorted, as glideinWMS merges them): their entries and
-  entry sets are added (`glidein config import-xml --no-config-d` skips them).
+
+What has no meaning here, or is changed, is reported once per kind with a count and the first
+place (`<release> sleep: no meaning here ... (1058 times; first at 10-cms.xml:11)`); every other
+attribute or non-empty element the import does not read is listed as not mapped, the same way.
 """
 
 from __future__ import annotations
