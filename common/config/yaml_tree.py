@@ -106,7 +106,7 @@ def _scalar(node: yaml.ScalarNode, construct: Callable[[yaml.Node], object]) -> 
     tag, text = node.tag, node.value
     if tag == _STR:
         return text
-    if tag == _INT and text.isdigit() and (text == "0" or text[0] != "0"):
+    if tag == _INT and text.isdigit() and (text == "0" or text[0] != "0") and len(text) <= _MAX_DIGITS:
         return int(text)
     if tag == _BOOL:
         return text.lower() in ("yes", "true", "on")
@@ -114,6 +114,18 @@ def _scalar(node: yaml.ScalarNode, construct: Callable[[yaml.Node], object]) -> 
 
 
 _INT, _BOOL = "tag:yaml.org,2002:int", "tag:yaml.org,2002:bool"
+_MAX_DIGITS = 4000  # Python's int() refuses 4300 digits and more with a ValueError
+
+
+def _bounded_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> object:
+    """PyYAML's int, or a YAML error (with its line) for one too long for Python to convert."""
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError:
+        where = node.start_mark
+        raise yaml.constructor.ConstructorError(None, None, "integer with too many digits", where) from None
+
+
 _SCALAR_KEYS = ("tag:yaml.org,2002:int", "tag:yaml.org,2002:bool", "tag:yaml.org,2002:float")
 
 
@@ -148,4 +160,5 @@ def fast_loader(base: type[yaml.SafeLoader]) -> type[yaml.SafeLoader]:
         def ascend_resolver(self) -> None:
             return None
 
+    FastLoader.add_constructor(_INT, _bounded_int)
     return FastLoader
