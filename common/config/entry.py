@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, PrivateAttr, model_validator
+from pydantic import BeforeValidator, Field, PrivateAttr, model_validator
 
 from glidein.common.config.base import (
     AttrName,
@@ -77,7 +77,45 @@ def _is_int(value: object) -> bool:
     return False
 
 
-Attrs = dict[AttrName, Attr]
+def _attr_shorthand(value: object) -> object:
+    """`NAME: text` is `{value: text}`, `NAME: 12` is `{value: 12, type: int}` (flags: their
+    defaults, or the factory's `attr_flags` for that name)."""
+    if isinstance(value, str):
+        return {"value": value}
+    if isinstance(value, int) and not isinstance(value, bool):
+        return {"value": value, "type": "int"}
+    return value
+
+
+Attrs = dict[AttrName, Annotated[Attr, BeforeValidator(_attr_shorthand)]]
+
+
+class AttrFlags(StrictModel):
+    """Flags of an attribute wherever it does not set them itself (glideinWMS repeats them on every
+    `<attr>`; an import writes them here once per name). Unset = the attr's own default."""
+
+    publish: bool | None = Field(default=None, description="Advertise in the entry ad.")
+    parameter: bool | None = Field(default=None, description="Pass to the pilot as a parameter.")
+    glidein_publish: bool | None = Field(default=None, description="The pilot's startd publishes it.")
+    job_publish: bool | None = Field(default=None, description="The pilot exports it to the jobs.")
+    const: bool | None = Field(default=None, description="Frontends may not override it.")
+
+
+def with_flags(attrs: dict[str, Attr], flags: dict[str, AttrFlags]) -> dict[str, Attr]:
+    """`attrs` with `flags` applied to each attr that does not set a flag itself."""
+    if not flags:
+        return attrs
+    out = dict(attrs)
+    for name, attr in attrs.items():
+        given = flags.get(name)
+        if given is None:
+            continue
+        update = {
+            k: v for k, v in given.model_dump(exclude_none=True).items() if k not in attr.model_fields_set
+        }
+        if update:
+            out[name] = attr.model_copy(update=update)
+    return out
 
 
 class LocalSubmitter(StrictModel):

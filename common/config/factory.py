@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from glidein.common.config.base import (
+    AttrName,
     ConfigPath,
     HostPort,
     Loc,
@@ -27,12 +28,14 @@ from glidein.common.config.base import (
     duplicate_names,
 )
 from glidein.common.config.entry import (
+    AttrFlags,
     Attrs,
     Entry,
     EntrySet,
     FrontendLimits,
     allow_problems,
     grid_type_problem,
+    with_flags,
 )
 from glidein.common.config.files import StagedFile
 from glidein.common.config.monitoring import Monitoring
@@ -154,6 +157,11 @@ class FactoryConfig(StrictModel):
     security: FactorySecurity = Field(description="Key files.")
     frontends: list[FrontendAccess] = Field(default_factory=list, description="Frontends allowed to request.")
     attrs: Attrs = Field(default_factory=dict, description="Attributes published by every entry.")
+    attr_flags: dict[AttrName, AttrFlags] = Field(
+        default_factory=dict,
+        description="Flags of attributes by name, wherever an attr (factory, set or entry) does not set"
+        " them itself (`GLIDEIN_Site: {glidein_publish: true, job_publish: true}`).",
+    )
     entries: list[Entry] = Field(default_factory=list, description="Entries.")
     entry_sets: list[EntrySet] = Field(default_factory=list, description="Entry sets.")
     monitoring: Monitoring = Field(default_factory=Monitoring, description="RRD history and snapshot.")
@@ -174,7 +182,7 @@ class FactoryConfig(StrictModel):
             if not entry.allow_frontends:
                 update["allow_frontends"] = entry_set.allow_frontends
         attrs.update(entry.attrs)
-        update["attrs"] = attrs
+        update["attrs"] = with_flags(attrs, self.attr_flags)
         merged = entry.model_copy(update=update)
         merged._entry_set = entry_set.name if entry_set is not None else None
         return merged

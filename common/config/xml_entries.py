@@ -9,17 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
-
-from glidein.common.config.entry import (
-    Attr,
-    EntryLimits,
-    FrontendLimits,
-    HeldRelease,
-    PilotSettings,
-    Removal,
-    StaleAge,
-)
 from glidein.common.config.xml_extras import comment_of, entry_extras, restrictions
 from glidein.common.config.xml_grid import SubmitAttr, for_grid_type, grid_submitter, read_submit_attrs
 from glidein.common.config.xml_notes import Tally
@@ -311,43 +300,3 @@ def _file_kind(node: Node) -> str | None:
     if flags["type"] == "source":
         return "source"
     return None
-
-
-def compact(entries: list[Data]) -> None:
-    """Leave out what equals the schema's default (attr flags, limits, pilot settings): a
-    1,000-entry import is half the YAML, and what an entry sets differently stands out."""
-    for entry in entries:
-        if entry.get("enabled") is True:
-            del entry["enabled"]
-        for attr in entry.get("attrs", {}).values():
-            _drop_defaults(attr, _ATTR_DEFAULTS)
-        for key, defaults in _SECTION_DEFAULTS.items():
-            if key in entry:
-                _drop_defaults(entry[key], defaults)
-                if not entry[key]:
-                    del entry[key]
-        limits = entry.get("limits", {})
-        if "default_per_frontend" in limits:
-            _drop_defaults(limits["default_per_frontend"], _FRONTEND_DEFAULTS)
-            if not limits["default_per_frontend"]:
-                del limits["default_per_frontend"]
-
-
-def _defaults(model: type[BaseModel]) -> Data:
-    return {name: field.default for name, field in model.model_fields.items() if not field.is_required()}
-
-
-def _drop_defaults(data: Data, defaults: Data) -> None:
-    for key in [k for k, v in data.items() if k in defaults and defaults[k] == v]:
-        del data[key]
-
-
-_ATTR_DEFAULTS = _defaults(Attr)
-_FRONTEND_DEFAULTS = _defaults(FrontendLimits)
-_SECTION_DEFAULTS = {
-    "limits": _defaults(EntryLimits),
-    "held": _defaults(HeldRelease),
-    "removal": _defaults(Removal),
-    "stale_age": _defaults(StaleAge),
-    "pilot": _defaults(PilotSettings),
-}

@@ -6,7 +6,8 @@ a later file replaces the earlier one); `import-xml DIR` reads a directory of co
 without their main file (a public factory repository): the factory-level settings are then
 defaults to edit. Frontends that entries name (per-frontend limits, allow lists) but nothing
 declares are declared with a placeholder identity. The output leaves out what equals our
-defaults. The import ends by validating the result as `glidein config check` does.
+defaults and writes the flags most attrs of a name share once, in `attr_flags` (an entry then says
+`GLIDEIN_Site: Louvain`). The import ends by validating the result as `glidein config check` does.
 
 What each glideinWMS factory element becomes:
 
@@ -58,12 +59,12 @@ from pathlib import Path
 from typing import Any
 
 from glidein.common.config import yaml_out
+from glidein.common.config.xml_compact import compact
 from glidein.common.config.xml_entries import (
     Data,
     EntryContext,
     add_entries,
     attrs_of,
-    compact,
     drop_none,
     files_of,
     grand,
@@ -109,7 +110,7 @@ def import_xml(data: bytes, source: str, fragments: Sequence[tuple[bytes, str]] 
     if fragments:
         result.notes.append(f"merged the entries of {len(fragments)} config.d file(s)")
     _declare_referenced_frontends(result)
-    compact(_all_entries(result.data))
+    compact(result.data, _all_entries(result.data))
     pairs = [pair for tree in trees for pair in unused_by_kind(tree)]
     result.unmapped = [line for _, line in pairs]
     result.unmapped_summary = summarize(pairs)

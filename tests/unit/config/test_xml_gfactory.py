@@ -4,6 +4,7 @@ every entry kept, `config check` clean, what has no meaning here counted once pe
 from __future__ import annotations
 
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 from pydantic import ValidationError
@@ -142,3 +143,25 @@ def test_pilot_settings_limits_and_kept_records() -> None:
 def test_factory_and_frontend_xml_are_told_apart() -> None:
     assert xml_kind(b"<glidein><entries/></glidein>", "a.xml") == "factory"
     assert xml_kind(b'<frontend frontend_name="fe"/>', "b.xml") == "frontend"
+
+
+def test_short_attrs_and_attr_flags_keep_every_flag_of_the_xml() -> None:
+    result, config = imported()
+    assert result.data["attr_flags"]["GLIDEIN_Site"] == {"glidein_publish": True, "job_publish": True}
+    assert result.data["entries"][0]["attrs"]["GLIDEIN_Site"] == "Alpha"  # the flags come from attr_flags
+    expected: dict[tuple[str, str], dict[str, object]] = {}
+    for path in sorted(FIXTURES.glob("*.xml")):
+        for entry in ElementTree.parse(path).getroot().iter("entry"):
+            for attr in entry.iter("attr"):
+                flags = {k: attr.get(k) == "True" for k in ("publish", "parameter", "const")}
+                flags |= {k: attr.get(k) == "True" for k in ("glidein_publish", "job_publish")}
+                kind = {"expr": "config"}.get(attr.get("type", ""), attr.get("type"))
+                expected[(entry.get("name", ""), attr.get("name", ""))] = {**flags, "type": kind}
+    found = {
+        (entry.name, name): {**attr.model_dump(include={"publish", "parameter", "const"}), "type": attr.type}
+        | attr.model_dump(include={"glidein_publish", "job_publish"})
+        for entry in config.all_entries()
+        for name, attr in entry.attrs.items()
+        if name != "GLIDEIN_TrustDomain"
+    }
+    assert found == expected
