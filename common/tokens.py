@@ -15,6 +15,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ KEY_BYTES = 32
 _HEADER = {"alg": "HS256", "typ": "glidein"}
 _MAX_TOKEN_LEN = 8192
 _CLOCK_SKEW_S = 60
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def generate_key(path: str | Path) -> None:
@@ -66,10 +68,17 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
+    """Strict: only the base64url alphabet, no padding, and the one encoding of its bytes (the
+    lenient decoder skips stray characters, so one token would have many accepted spellings)."""
+    if not _B64URL.fullmatch(text):
+        raise SecurityError("token is not base64url")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
         raise SecurityError("token is not base64url") from None
+    if _b64(data) != text:
+        raise SecurityError("token is not canonical base64url")
+    return data
 
 
 def _sign(key: bytes, signing_input: str) -> bytes:
