@@ -11,7 +11,8 @@ account may claim or administer the slot. Run as root, the daemons drop to GLIDE
 glidein_config knobs (all optional): GLIDEIN_CONDOR_RELEASE, GLIDEIN_CONDOR_IDS,
 GLIDEIN_Condor_Network_Interface, GLIDEIN_Condor_No_DNS, GLIDEIN_Condor_UID_Domain,
 GLIDEIN_Condor_Filesystem_Domain, GLIDEIN_Condor_Trust_Domain, GLIDEIN_Condor_Daemon_Identities,
-GLIDEIN_Condor_Update_Interval, GLIDEIN_Condor_Extra (`;`-separated `NAME = value` lines).
+GLIDEIN_Condor_Update_Interval, GLIDEIN_Condor_Extra (`;`-separated `NAME = value` lines),
+GLIDEIN_SLOTS_LAYOUT (`partitionable` or `fixed`).
 """
 
 import os
@@ -134,6 +135,7 @@ def slot_settings(config: Dict[str, str], cpus: int, memory: int, attrs: Dict[st
     name = "glidein_%s" % "".join(c if c.isalnum() or c in "-_" else "_" for c in pilot)
     out = [("DAEMON_LIST", "MASTER, STARTD"), ("MASTER_NAME", name), ("STARTD_NAME", name)]
     out += [("NUM_CPUS", str(cpus)), ("MEMORY", str(memory))]
+    out += layout_settings(config, cpus)
     out += [(key, attrs[key]) for key in sorted(attrs)]
     out += [("STARTD_ATTRS", "$(STARTD_ATTRS) " + " ".join(sorted(attrs)))]
     out += [("SUSPEND", "False"), ("PREEMPT", "False"), ("KILL", "False"), ("WANT_SUSPEND", "False")]
@@ -142,6 +144,24 @@ def slot_settings(config: Dict[str, str], cpus: int, memory: int, attrs: Dict[st
     out += [("UPDATE_INTERVAL", interval), ("MASTER_UPDATE_INTERVAL", interval)]
     out += [("CONDOR_ADMIN", ""), ("MAIL", "/bin/true")]
     return out
+
+
+def layout_settings(config: Dict[str, str], cpus: int) -> Settings:
+    """GLIDEIN_SLOTS_LAYOUT (the entry's `pilot.slots_layout`, glideinWMS `slots_layout`):
+    `partitionable`, one slot the jobs carve up; `fixed`, one static slot a core sharing the
+    memory equally; unset, HTCondor's own default."""
+    layout = config.get("GLIDEIN_SLOTS_LAYOUT", "").strip().lower()
+    if layout == "partitionable":
+        return [("SLOT_TYPE_1", "100%"), ("NUM_SLOTS_TYPE_1", "1"), ("SLOT_TYPE_1_PARTITIONABLE", "True")]
+    if layout == "fixed":
+        return [
+            ("SLOT_TYPE_1", "cpus=1"),
+            ("NUM_SLOTS_TYPE_1", str(cpus)),
+            ("SLOT_TYPE_1_PARTITIONABLE", "False"),
+        ]
+    if layout:
+        raise ValueError("glidein_config GLIDEIN_SLOTS_LAYOUT=%r: expected partitionable or fixed" % layout)
+    return []
 
 
 def lifetime_settings(start: str, times: Dict[str, int]) -> Settings:

@@ -296,3 +296,21 @@ def test_condor_tarball_is_staged_untar_before_startd_setup(tmp_path: Path) -> N
     assert not any(
         f["kind"] == "untar" for f in json.loads((tmp_path / "s2" / plain.main.descript).read_text())["files"]
     )
+
+
+def test_slots_layout_partitionable_or_fixed_slots_of_one_core() -> None:
+    assert "SLOT_TYPE_1" not in _settings()  # unset: HTCondor's default
+    one = _settings(GLIDEIN_SLOTS_LAYOUT="partitionable", GLIDEIN_CPUS="8")
+    assert (one["SLOT_TYPE_1"], one["NUM_SLOTS_TYPE_1"], one["SLOT_TYPE_1_PARTITIONABLE"]) == (
+        "100%",
+        "1",
+        "True",
+    )
+    fixed = _settings(GLIDEIN_SLOTS_LAYOUT="fixed", GLIDEIN_CPUS="8")
+    assert (fixed["SLOT_TYPE_1"], fixed["NUM_SLOTS_TYPE_1"], fixed["SLOT_TYPE_1_PARTITIONABLE"]) == (
+        "cpus=1",
+        "8",
+        "False",
+    )
+    with pytest.raises(ValueError, match="GLIDEIN_SLOTS_LAYOUT='dynamic': expected partitionable or fixed"):
+        _settings(GLIDEIN_SLOTS_LAYOUT="dynamic")
