@@ -170,7 +170,10 @@ def pilot_command(
         const = getattr(entry.attrs[name], "const", True)
         if const or name not in params:
             params[name] = value
-    hidden = set(req.secrets) | set(SECRET_PARAMS)
+    # HTCondor config values (`$(STARTD_DEBUG) D_SECURITY`) go in the file too: on the command line
+    # HTCondor's submit language would expand their `$(...)`
+    config_values = {name for name, attr in entry.attrs.items() if getattr(attr, "type", "") == "config"}
+    hidden = set(req.secrets) | set(SECRET_PARAMS) | config_values
     secrets = {n: v for n, v in params.items() if n in hidden and n != REPORT_TOKEN}
     for name, value in sorted(params.items()):
         if name not in hidden:

@@ -17,7 +17,7 @@ from glidein.factory.submitters.base import PilotSpec
 from glidein.factory.submitters.htcondor_desc import item
 from glidein.factory.submitters.local import LocalSubmitter
 from glidein.factory.submitters.slurm import batch_script
-from glidein.factory.worker import EntryResult, EntryTask, PilotContext, _submit, pilot_argv
+from glidein.factory.worker import EntryResult, EntryTask, PilotContext, _submit, pilot_argv, pilot_command
 from tests.factory_support import local_entry, write_factory
 
 CTX = PilotContext("f1", "g", "python3", "/stage/glidein_startup.py", {})
@@ -83,3 +83,23 @@ def test_uncertain_submissions_stay_new_for_reconcile(tmp_path: Path) -> None:
     _submit(task, store, TimingOut(), {"fe1.main": 2}, result)
     states = sorted(r[0] for r in store.conn.execute("SELECT state FROM pilots"))
     assert states == ["new", "removed"] and result.submitted == 0 and "timed out" in result.errors[0]
+
+
+def test_imported_pilot_settings_reach_the_command_line_and_config_values_the_param_file(
+    tmp_path: Path,
+) -> None:
+    entry = local_entry("e1")
+    entry["pilot"] = {"verbosity": "fast", "work_dir": "OSG", "slots_layout": "fixed", "proxy_url": "OSG"}
+    entry["attrs"] = {
+        "STARTD_DEBUG": {"value": "$(STARTD_DEBUG) D_SECURITY", "type": "config", "publish": False}
+    }
+    loaded = load_factory_config(write_factory(tmp_path, [entry]).config).entries[0]
+    argv, secrets = pilot_command(CTX, loaded, request(), "p1")
+    assert (option(argv, "-v"), option(argv, "-dir")) == ("fast", "OSG")
+    assert option(argv, "-param_GLIDEIN_SLOTS_LAYOUT") == "fixed"
+    assert option(argv, "-param_GLIDEIN_Proxy_URL") == "OSG"
+    assert option(argv, "-param_STARTD_DEBUG") is None  # its $(...) would be expanded by condor_submit
+    assert secrets["STARTD_DEBUG"] == "$(STARTD_DEBUG) D_SECURITY"
+    spec = PilotSpec("p1", "e1", "fe1.main", argv, secrets=secrets)
+    item(spec)  # nothing on the command line holds '$': the pilot is submitted
+    assert option(pilot_argv(CTX, entry_with(tmp_path / "plain"), request(), "p1"), "-dir") is None
