@@ -174,6 +174,8 @@ def pilot_command(
     # HTCondor's submit language would expand their `$(...)`
     config_values = {name for name, attr in entry.attrs.items() if getattr(attr, "type", "") == "config"}
     hidden = set(req.secrets) | set(SECRET_PARAMS) | config_values
+    if config_values:  # the pilot writes these into its startd's config
+        params["GLIDEIN_Config_Values"] = ",".join(sorted(config_values))
     secrets = {n: v for n, v in params.items() if n in hidden and n != REPORT_TOKEN}
     for name, value in sorted(params.items()):
         if name not in hidden:

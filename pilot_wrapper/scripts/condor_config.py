@@ -12,7 +12,8 @@ glidein_config knobs (all optional): GLIDEIN_CONDOR_RELEASE, GLIDEIN_CONDOR_IDS,
 GLIDEIN_Condor_Network_Interface, GLIDEIN_Condor_No_DNS, GLIDEIN_Condor_UID_Domain,
 GLIDEIN_Condor_Filesystem_Domain, GLIDEIN_Condor_Trust_Domain, GLIDEIN_Condor_Daemon_Identities,
 GLIDEIN_Condor_Update_Interval, GLIDEIN_Condor_Extra (`;`-separated `NAME = value` lines),
-GLIDEIN_SLOTS_LAYOUT (`partitionable` or `fixed`).
+GLIDEIN_SLOTS_LAYOUT (`partitionable` or `fixed`), GLIDEIN_Config_Values (names of parameters that
+are HTCondor config values, written as they are).
 """
 
 import os
@@ -195,7 +196,14 @@ def lifetime_settings(start: str, times: Dict[str, int]) -> Settings:
 
 
 def extra_settings(config: Dict[str, str]) -> Settings:
+    """The entry's HTCondor config values (GLIDEIN_Config_Values names them), then
+    GLIDEIN_Condor_Extra's `NAME = value` lines."""
     out = []
+    for name in [n.strip() for n in config.get("GLIDEIN_Config_Values", "").split(",") if n.strip()]:
+        if not name.replace(".", "_").isidentifier() or any(c in config.get(name, "") for c in "\r\n"):
+            raise ValueError("glidein_config GLIDEIN_Config_Values: %r is not a one-line config value" % name)
+        if name in config:
+            out.append((name, config[name]))
     for line in config.get("GLIDEIN_Condor_Extra", "").split(";"):
         name, sep, value = line.partition("=")
         if line.strip() and (not sep or not name.strip().replace(".", "_").isidentifier()):

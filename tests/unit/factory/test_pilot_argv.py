@@ -100,6 +100,7 @@ def test_imported_pilot_settings_reach_the_command_line_and_config_values_the_pa
     assert option(argv, "-param_GLIDEIN_Proxy_URL") == "OSG"
     assert option(argv, "-param_STARTD_DEBUG") is None  # its $(...) would be expanded by condor_submit
     assert secrets["STARTD_DEBUG"] == "$(STARTD_DEBUG) D_SECURITY"
+    assert option(argv, "-param_GLIDEIN_Config_Values") == "STARTD_DEBUG"  # the pilot writes it as config
     spec = PilotSpec("p1", "e1", "fe1.main", argv, secrets=secrets)
     item(spec)  # nothing on the command line holds '$': the pilot is submitted
     assert option(pilot_argv(CTX, entry_with(tmp_path / "plain"), request(), "p1"), "-dir") is None

@@ -314,3 +314,14 @@ def test_slots_layout_partitionable_or_fixed_slots_of_one_core() -> None:
     )
     with pytest.raises(ValueError, match="GLIDEIN_SLOTS_LAYOUT='dynamic': expected partitionable or fixed"):
         _settings(GLIDEIN_SLOTS_LAYOUT="dynamic")
+
+
+def test_the_entry_s_htcondor_config_values_are_written_as_they_are() -> None:
+    values = {"STARTD_DEBUG": "$(STARTD_DEBUG) D_SECURITY", "NETWORK_INTERFACE": "172.18.*"}
+    written = _settings(GLIDEIN_Config_Values="NETWORK_INTERFACE,STARTD_DEBUG", **values)
+    assert (written["STARTD_DEBUG"], written["NETWORK_INTERFACE"]) == (
+        "$(STARTD_DEBUG) D_SECURITY",
+        "172.18.*",
+    )
+    with pytest.raises(ValueError, match="is not a one-line config value"):
+        _settings(GLIDEIN_Config_Values="BAD", BAD="a\nSTART = True")
