@@ -277,6 +277,7 @@ def _claim(req: Handler, ctx: ApiContext) -> tuple[HTTPStatus, object]:
         check_text(expr, f"slot attribute {attr[:60]}")
     check_text("".join(expr for _attr, expr in pairs), "slot ad", AD)
     slot = classads.from_old_pairs([(str(p[0]), str(p[1])) for p in pairs])
+    _check_requirements(slot)
     name = one_line(_text(data, "name", subject))[:200]
     while True:
         try:
@@ -289,6 +290,17 @@ def _claim(req: Handler, ctx: ApiContext) -> tuple[HTTPStatus, object]:
             return HTTPStatus.OK, job_payload(claim, ctx.queue.options.lease_s)
         except SubmitError as exc:
             ctx.queue.hold(claim.claim_id, str(exc))
+
+
+def _check_requirements(slot: classads.ClassAd) -> None:
+    """ClassAdError when classad2 cannot evaluate the slot's Requirements at all (matching would
+    then silently find nothing: the startd is better told)."""
+    try:
+        slot.lookup("Requirements").eval(slot, classads.ClassAd())
+    except KeyError:
+        return
+    except PARSE_ERRORS:
+        raise ClassAdError("slot ad: classad2 cannot evaluate its Requirements") from None
 
 
 def _claim_call(req: Handler, ctx: ApiContext, claim_id: str, action: str) -> tuple[HTTPStatus, object]:
