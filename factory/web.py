@@ -184,7 +184,15 @@ class PilotWebHandler(BaseHTTPRequestHandler):
 
 
 def store(config: WebConfig, pilot_id: str, what: str, body: bytes) -> tuple[HTTPStatus, str]:
-    """Append a log chunk or store the final report; (status, reason)."""
+    """Append a log chunk or store the final report; (status, reason). A state dir that cannot be
+    written (full, read-only) is a 503 the pilot may retry, and one log line, never a traceback."""
+    try:
+        return _store(config, pilot_id, what, body)
+    except OSError as exc:
+        return HTTPStatus.SERVICE_UNAVAILABLE, f"cannot store the {what}: {exc.strerror or exc}"
+
+
+def _store(config: WebConfig, pilot_id: str, what: str, body: bytes) -> tuple[HTTPStatus, str]:
     directory = pilot_dir(config.state_dir, pilot_id)
     directory.mkdir(parents=True, exist_ok=True)
     if (directory / "report.json").exists():

@@ -34,3 +34,15 @@ def test_log_is_capped_and_report_is_final(tmp_path: Path) -> None:
     assert read_report(tmp_path / "state", "p1") == report
     assert store(config, "p1", "report", json.dumps(report).encode())[0] == HTTPStatus.CONFLICT
     assert read_report(tmp_path / "state", "nobody") is None
+
+
+def test_unwritable_state_dir_is_a_503_then_the_report_is_taken(tmp_path: Path) -> None:
+    config = WebConfig(stage_dir=tmp_path, state_dir=tmp_path / "state")
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state" / "pilots").write_text("not a directory")  # as a full or read-only disk fails
+    report = json.dumps({"status": "failure", "failure_class": "Network"}).encode()
+    status, why = store(config, "p1", "report", report)
+    assert status == HTTPStatus.SERVICE_UNAVAILABLE and "cannot store the report" in why
+    assert store(config, "p1", "log", b"x")[0] == HTTPStatus.SERVICE_UNAVAILABLE
+    (tmp_path / "state" / "pilots").unlink()
+    assert store(config, "p1", "report", report) == (HTTPStatus.OK, "")
