@@ -23,7 +23,7 @@ from glidein.common.errors import ConfigError
 from glidein.demo.layout import prepare
 
 SEED = 13
-CASES = 2000
+CASES = 1500
 BUDGET_S = 30.0  # the seeded sequence stops there on a slow machine (at least MIN_CASES run)
 MIN_CASES = 600
 ETC = Path(__file__).resolve().parents[3] / "etc"
