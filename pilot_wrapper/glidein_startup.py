@@ -70,6 +70,20 @@ def work_base(where: str) -> str:
     return os.path.abspath(found[0] if found else os.getcwd())
 
 
+def http_proxy(value: str, env: Dict[str, str]) -> Optional[str]:
+    """GLIDEIN_Proxy_URL (the entry's `pilot.proxy_url`, glideinWMS `proxy_url`) -> the proxy for
+    the pilot's http downloads: a URL, `OSG` (the site's $OSG_SQUID_LOCATION), or none (`None`,
+    `auto`, unset: the node's own http_proxy, if any)."""
+    text = value.strip()
+    if text.upper() == "OSG":
+        text = env.get("OSG_SQUID_LOCATION", "").strip()
+        if text.upper() in ("", "UNAVAILABLE"):
+            return None
+    elif text.lower() in ("", "none", "auto"):
+        return None
+    return text if "://" in text else "http://" + text
+
+
 class PilotFailure(Exception):
     """The pilot stops: `failure_class` is one of FAILURE_CODES."""
 
@@ -592,6 +606,9 @@ class Pilot:
 
     def setup(self) -> None:
         base = work_base(self.opts["dir"])  # the work dir in it is private: 0700
+        proxy = http_proxy(self.params.get("GLIDEIN_Proxy_URL", ""), dict(os.environ))
+        if proxy:  # urllib's downloads use it
+            os.environ["http_proxy"] = proxy
         try:
             os.makedirs(base, exist_ok=True)
             self.work = tempfile.mkdtemp(prefix="glide_", dir=base)  # unique, mode 0700

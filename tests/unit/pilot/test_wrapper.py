@@ -249,3 +249,11 @@ def test_work_dir_keywords_of_glideinwms(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.delenv("OSG_WN_TMP")
     assert gs.work_base("OSG") == str(tmp_path)  # unset: the batch job's own directory
     assert gs.work_base("/data/pilots") == "/data/pilots" and gs.work_base(".") == str(tmp_path)
+
+
+def test_proxy_url_of_glideinwms_gives_the_downloads_their_http_proxy() -> None:
+    osg = {"OSG_SQUID_LOCATION": "squid.site.example.edu:3128"}
+    assert gs.http_proxy("OSG", osg) == "http://squid.site.example.edu:3128"
+    assert gs.http_proxy("OSG", {"OSG_SQUID_LOCATION": "UNAVAILABLE"}) is None
+    assert gs.http_proxy("http://squid.example.org:3128", {}) == "http://squid.example.org:3128"
+    assert [gs.http_proxy(v, osg) for v in ("", "None", "auto")] == [None, None, None]
