@@ -56,6 +56,7 @@ _QUERY = {
     "submitter": ("QUERY_SUBMITTOR_ADS", "Submitter"),
 }
 MAX_ADS = 1_000_000  # ads in one query answer
+SECURED_RECHECK_S = 600.0  # a collector that wanted authentication is asked without it again after this
 _OPERATOR_BYTES = "".join(sorted(OPERATOR_CHARS)).encode()
 _OPEN_BYTES = [char.encode() for char in sorted(OPEN)]
 _NAME_LINE = re.compile(r"(?:^|\0)Name\s*=\s*([^\0]*)", re.I)
@@ -90,7 +91,7 @@ class Bus:
         self.retries = retries
         self.sleep = sleep
         self.max_ads = max_ads
-        self._secured: set[str] = set()  # collectors that answer only authenticated clients
+        self._secured: dict[str, float] = {}  # collector -> when it refused a client without security
         htcondor2.param["QUERY_TIMEOUT"] = str(max(1, int(timeout)))
         self._collectors = {pool: htcondor2.Collector(pool) for pool in self.pools}
 
@@ -157,16 +158,18 @@ class Bus:
     def _query_one(
         self, wire: _WireQuery, collector: htcondor2.Collector, ad_type: htcondor2.AdType
     ) -> list[classads.ClassAd]:
-        try:
-            if wire.address in self._secured:
-                raise _NeedsSecurity("known")
-            answer = wire.run(self.timeout, self.max_ads)
-        except _NeedsSecurity as exc:
-            if wire.address not in self._secured:
-                self._secured.add(wire.address)
+        marked = self._secured.get(wire.address)
+        if marked is None or time.monotonic() - marked >= SECURED_RECHECK_S:
+            try:
+                answer = wire.run(self.timeout, self.max_ads)
+            except _NeedsSecurity as exc:
                 log.info("collector=%s %s: asking through htcondor2, which authenticates", wire.address, exc)
-            return list(collector.query(ad_type, wire.constraint, wire.projection))
-        return [ad for number, blob in enumerate(answer, 1) if (ad := _bounded_ad(blob, wire, number))]
+                self._secured[wire.address] = time.monotonic()
+            else:
+                return [
+                    ad for number, blob in enumerate(answer, 1) if (ad := _bounded_ad(blob, wire, number))
+                ]
+        return list(collector.query(ad_type, wire.constraint, wire.projection))
 
 
 class _NeedsSecurity(Exception):
