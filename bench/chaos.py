@@ -36,10 +36,10 @@ from pathlib import Path
 from types import FrameType
 
 from chaos_kit.daemons import Keeper, Kill, Proc, pick_victim, processes_under
-from chaos_kit.layout import BLACK_HOLE, BLOCK_SECONDS, DOWN, ChaosSetup, add_downtime, prepare_chaos
+from chaos_kit.layout import BLACK_HOLE, BLOCK_SECONDS, DOWN, WORKING, ChaosSetup, add_downtime, prepare_chaos
 from chaos_kit.layout import records_dir as records_of
 from chaos_kit.report import Outcome, format_table
-from chaos_kit.tally import Blocks, blocked_sites, count_jobs, job_views, read_records
+from chaos_kit.tally import Blocks, blocked_sites, count_jobs, entries_blocked, job_views, read_records
 
 from glidein.common.errors import GlideinError
 from glidein.demo import cleanup
@@ -172,7 +172,8 @@ def run(layout: DemoLayout, opts: Options) -> Outcome:
     figures = count_jobs(layout.jobs, job_views(ads), read_records(records_of(layout)))
     blocks = Blocks(BLACK_HOLE, float(BLOCK_SECONDS), DOWN, down_since)
     blocked = blocked_sites(layout.factory_state / "factory.db", blocks)
-    outcome = Outcome(figures, kills, keeper.crashes, runaway, blocked, wall, finished)
+    good_blocked = entries_blocked(layout.factory_state / "factory.db", WORKING)
+    outcome = Outcome(figures, kills, keeper.crashes, runaway, blocked, wall, finished, good_blocked)
     say(format_table(outcome, submitted_at))
     return outcome
 

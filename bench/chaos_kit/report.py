@@ -18,6 +18,7 @@ class Outcome:
     blocked: list[BlockedSite]
     wall: float  # seconds from the first job submitted to the last done (or the timeout)
     finished: bool  # every job left the queue before the timeout
+    good_blocked: list[str]  # working sites the factory blocked as black holes (information)
 
     @property
     def sent_to_blocked(self) -> int:
@@ -69,6 +70,7 @@ def format_table(out: Outcome, t0: float) -> str:
         ("  (schedd: done with exit code != 0)", f"{len(jobs.bad_exit)}{_ids(jobs.bad_exit)}"),
         ("runaway pilots", f"{len(out.runaway)}" + (f"  ({_counter(runaway)})" if runaway else "")),
         ("pilots sent to blocked sites", f"{out.sent_to_blocked}  ({_blocked(out.blocked, t0)})"),
+        ("  (working sites blocked as black holes)", f"{len(out.good_blocked)}{_names(out.good_blocked)}"),
         ("wall time", f"{out.wall:.0f} s" + ("" if out.finished else " (timeout)")),
         ("jobs/min", f"{rate:.0f}"),
     ]
@@ -78,6 +80,10 @@ def format_table(out: Outcome, t0: float) -> str:
         "result: " + ("OK" if out.ok else "FAILED (lost, run twice, runaway or blocked-site figure > 0)")
     )
     return "\n".join(lines)
+
+
+def _names(names: list[str]) -> str:
+    return f"  ({', '.join(names)})" if names else ""
 
 
 def _counter(counts: Counter[str]) -> str:

@@ -87,6 +87,16 @@ def blocked_sites(db_path: Path, blocks: Blocks) -> list[BlockedSite]:
         db.close()
 
 
+def entries_blocked(db_path: Path, entries: tuple[str, ...]) -> list[str]:
+    """Which of `entries` (working sites) the factory's black-hole detection blocked at least once."""
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    try:
+        rows = db.execute("SELECT entry FROM health WHERE strikes >= 1").fetchall()
+    finally:
+        db.close()
+    return sorted(str(r[0]) for r in rows if str(r[0]) in entries)
+
+
 @dataclass
 class Figures:
     submitted: int
