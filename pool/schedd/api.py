@@ -312,13 +312,19 @@ def _claim_call(req: Handler, ctx: ApiContext, claim_id: str, action: str) -> tu
         if action == "release":
             reason = data.get("reason", "")
             return HTTPStatus.OK, {"job_id": ctx.queue.release(claim_id, one_line(str(reason)))}
-        exit_code = data.get("exit_code")
-        if not isinstance(exit_code, int) or isinstance(exit_code, bool) or abs(exit_code) >= 1 << 31:
-            raise SubmitError("'exit_code' must be an integer (32 bits)")
-        stdout = decode_output(data.get("stdout"), "stdout")
-        stderr = decode_output(data.get("stderr"), "stderr")
-        row, attrs = ctx.queue.complete(claim_id, exit_code)
+        return HTTPStatus.OK, {"job_id": complete_claim(ctx, claim_id, data)}
     except NotFoundError as exc:
         raise _Reply(HTTPStatus.GONE, {"error": str(exc)}) from None
-    write_outputs(attrs, ctx.spool, stdout, stderr)
-    return HTTPStatus.OK, {"job_id": row.job_id}
+
+
+def complete_claim(ctx: ApiContext, claim_id: str, data: dict[str, object]) -> str:
+    """Outputs first, then the job completed: a schedd killed in between has the job still running
+    under its claim, so the startd's retry (it keeps the result) is taken and nothing is lost."""
+    exit_code = data.get("exit_code")
+    if not isinstance(exit_code, int) or isinstance(exit_code, bool) or abs(exit_code) >= 1 << 31:
+        raise SubmitError("'exit_code' must be an integer (32 bits)")
+    stdout = decode_output(data.get("stdout"), "stdout")
+    stderr = decode_output(data.get("stderr"), "stderr")
+    write_outputs(ctx.queue.claimed_attrs(claim_id), ctx.spool, stdout, stderr)
+    row, _attrs = ctx.queue.complete(claim_id, exit_code)
+    return row.job_id

@@ -229,6 +229,11 @@ class JobQueue:
             self.store.update(row)
             return row.job_id
 
+    def claimed_attrs(self, claim_id: str) -> dict[str, str]:
+        """The attributes of the job running under `claim_id` (NotFoundError if none)."""
+        with self.lock:
+            return self.attrs_of(self._claimed(claim_id))
+
     def complete(self, claim_id: str, exit_code: int) -> tuple[JobRow, dict[str, str]]:
         """Mark the claimed job completed; returns its row and attributes (for its outputs)."""
         with self.lock:

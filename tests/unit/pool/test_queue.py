@@ -289,3 +289,41 @@ def test_refused_submit_file_queues_nothing(tmp_path: Path) -> None:
     with pytest.raises(SubmitError, match=r"t\.sub:3: request_cpus: must be 1 to"):
         _submit(queue, cpus=-4)
     assert queue.jobs(include_done=True) == [] and queue.totals()["idle"] == 0
+
+
+def test_complete_writes_outputs_before_the_job_is_done(tmp_path: Path) -> None:
+    """A schedd dying inside /complete loses nothing: the job is still running under its claim after
+    the restart, and the startd's retry of the same result is taken (once)."""
+    import base64
+
+    from glidein.pool.schedd.api import ApiContext, complete_claim
+
+    clock = Clock()
+    (tmp_path / "q").mkdir()
+    queue = _queue(tmp_path / "q", clock)
+    _submit(queue)
+    claim = queue.claim(_slot(), "a")
+    assert claim is not None
+
+    class Killed(Exception):
+        pass
+
+    def die(_claim_id: str, _exit_code: int) -> None:
+        raise Killed  # the process ends here: nothing after this line ran
+
+    spool = tmp_path / "spool"
+    result = {"exit_code": 3, "stdout": base64.b64encode(b"out\n").decode(), "stderr": ""}
+    dying = ApiContext(queue, b"k", "s", spool, "s", "http://x")
+    queue.complete = die  # type: ignore[method-assign, assignment]
+    with pytest.raises(Killed):
+        complete_claim(dying, claim.claim_id, result)
+    assert (spool / "1.0.out").read_bytes() == b"out\n"  # written before the job was marked done
+    queue.close()
+    again = _queue(tmp_path / "q", clock)
+    assert (
+        complete_claim(ApiContext(again, b"k", "s", spool, "s", "http://x"), claim.claim_id, result) == "1.0"
+    )
+    (done,) = again.jobs("true", include_done=True)
+    assert classads.evaluate("ExitCode", done) == 3 and classads.evaluate("NumJobStarts", done) == 1
+    with pytest.raises(NotFoundError):
+        complete_claim(ApiContext(again, b"k", "s", spool, "s", "http://x"), claim.claim_id, result)
