@@ -11,6 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from glidein.common.config.attrs import AttrFlags, Attrs, with_flags
 from glidein.common.config.base import (
     AttrName,
     ConfigPath,
@@ -28,14 +29,11 @@ from glidein.common.config.base import (
     duplicate_names,
 )
 from glidein.common.config.entry import (
-    AttrFlags,
-    Attrs,
     Entry,
     EntrySet,
     FrontendLimits,
     allow_problems,
     grid_type_problem,
-    with_flags,
 )
 from glidein.common.config.files import StagedFile
 from glidein.common.config.monitoring import Monitoring

@@ -14,9 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from glidein.common.config.attrs import Attr, AttrFlags
 from glidein.common.config.entry import (
-    Attr,
-    AttrFlags,
     EntryLimits,
     FrontendLimits,
     HeldRelease,

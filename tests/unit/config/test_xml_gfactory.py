@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from glidein.common.config import ConfigProblems
-from glidein.common.config.entry import Attr
+from glidein.common.config.attrs import Attr
 from glidein.common.config.factory import FactoryConfig
 from glidein.common.config.loader import validate
 from glidein.common.config.xml_import import ImportResult, import_fragments, xml_kind
