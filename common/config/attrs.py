@@ -69,7 +69,9 @@ def _attr_shorthand(value: object) -> object:
     return value
 
 
-Attrs = dict[AttrName, Annotated[Attr, BeforeValidator(_attr_shorthand)]]
+Attrs = dict[
+    AttrName, Annotated[Attr, BeforeValidator(_attr_shorthand, json_schema_input_type=Attr | str | int)]
+]
 
 
 class AttrFlags(StrictModel):
