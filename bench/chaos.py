@@ -91,7 +91,8 @@ def chaos_loop(layout: DemoLayout, keeper: Keeper, opts: Options) -> tuple[list[
     rng = random.Random(opts.seed)
     client = ScheddClient(layout.url("schedd"), timeout=5)
     t0 = time.monotonic()
-    next_kill, next_line, kills = t0 + opts.warmup, t0, []
+    next_kill, next_line = t0 + opts.warmup, t0
+    kills: list[Kill] = []
     while time.monotonic() < t0 + opts.timeout:
         now = time.monotonic()
         for name in keeper.tick():
