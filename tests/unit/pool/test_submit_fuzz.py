@@ -15,6 +15,7 @@ from pathlib import Path
 
 from glidein.common.errors import SubmitError
 from glidein.pool.schedd.submit import MAX_PROCS, SubmitContext, parse_submit
+from tests.fuzz_support import HOSTILE_EXPRESSIONS
 
 SEED = 13
 CASES = 10_000
@@ -35,16 +36,7 @@ BASES = [
     "request_cpus = 2\nqueue 1\n",
 ]
 HOSTILE = [
-    " + ".join(["1"] * 30_000),
-    "(" * 70 + "1" + ")" * 70,
-    "eval(S)",
-    "random(-1)",
-    "1/0",
-    "9" * 5000,
-    "1e999",
-    '"unterminated',
-    "x" * 70_000,
-    "{ 1, 2, { 3 }",
+    *HOSTILE_EXPRESSIONS,
     "$(A)",
     "$(Undefined)",
     "$(",
@@ -57,7 +49,6 @@ HOSTILE = [
     '"',
     "\\",
     "\u00e9\u20ac\U0001f600",
-    "",
 ]
 KEYS = [
     "executable",
