@@ -1,7 +1,13 @@
-"""Validation: TCP reach of the collector (host:port) and the schedd (URL). Network."""
+"""Validation: TCP reach of the collector (host:port) and the schedd (URL). Network.
+
+A refused or timed-out connection is tried again, with back-off, for GLIDEIN_Network_Retry
+seconds (default 60): a schedd or collector restarting for a few seconds must not fail every
+pilot validating meanwhile (and get a healthy site blocked as a black hole).
+"""
 
 import socket
 import sys
+import time
 import urllib.parse
 from typing import TYPE_CHECKING, Dict, Tuple
 
@@ -22,8 +28,26 @@ def endpoint(text: str) -> Tuple[str, int]:
     return host, int(port)
 
 
+def reach(host: str, port: int, timeout: float, retry: float) -> int:
+    """Connect to host:port, trying again for `retry` seconds; returns the attempts made, or
+    raises the last OSError."""
+    deadline = time.monotonic() + retry
+    attempts, pause = 0, 1.0
+    while True:
+        attempts += 1
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            return attempts
+        except OSError:
+            if time.monotonic() + pause > deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 10.0)
+
+
 def check(config: Dict[str, str], path: str) -> "checks.CheckResult":
     timeout = checks.number(config, "GLIDEIN_Network_Timeout", 5)
+    retry = checks.number(config, "GLIDEIN_Network_Retry", 60)
     reached = []
     for key in ("GLIDEIN_Collector", "GLIDEIN_Schedd"):
         target = config.get(key, "")
@@ -31,10 +55,12 @@ def check(config: Dict[str, str], path: str) -> "checks.CheckResult":
             continue
         host, port = endpoint(target)
         try:
-            socket.create_connection((host, port), timeout=timeout).close()
+            attempts = reach(host, port, timeout, retry)
         except OSError as exc:
-            return "Network", "cannot reach %s %s:%d: %s" % (key, host, port, exc), {}
-        reached.append("%s %s:%d" % (key, host, port))
+            why = "cannot reach %s %s:%d for %ds: %s" % (key, host, port, retry, exc)
+            return "Network", why, {}
+        more = " (after %d attempts)" % attempts if attempts > 1 else ""
+        reached.append("%s %s:%d%s" % (key, host, port, more))
     return None, "reached: %s" % (", ".join(reached) or "nothing configured"), {}
 
 

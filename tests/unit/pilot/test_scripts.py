@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
+import threading
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -88,9 +91,36 @@ def test_network_reaches_a_listener_and_names_what_it_cannot(tmp_path: Path) -> 
         )
         assert check_network.check(cfg, path)[0] is None
     dead = free_port()
-    cfg, path = _config(tmp_path, GLIDEIN_Collector=f"127.0.0.1:{dead}", GLIDEIN_Network_Timeout="2")
+    cfg, path = _config(
+        tmp_path,
+        GLIDEIN_Collector=f"127.0.0.1:{dead}",
+        GLIDEIN_Network_Timeout="2",
+        GLIDEIN_Network_Retry="0",
+    )
     failure, detail, _ = check_network.check(cfg, path)
     assert failure == "Network" and f"GLIDEIN_Collector 127.0.0.1:{dead}" in detail
+
+
+def test_network_check_waits_for_a_restarting_schedd(tmp_path: Path) -> None:
+    """A schedd down for 2 s (a restart) is reached on a later attempt, not a Network failure."""
+    port = free_port()
+    server = socket.socket()
+
+    def come_back() -> None:
+        time.sleep(2.0)
+        server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        server.bind(("127.0.0.1", port))
+        server.listen(4)
+
+    thread = threading.Thread(target=come_back)
+    thread.start()
+    try:
+        cfg, path = _config(tmp_path, GLIDEIN_Schedd=f"http://127.0.0.1:{port}", GLIDEIN_Network_Retry="20")
+        failure, detail, _ = check_network.check(cfg, path)
+        assert failure is None and "attempts)" in detail
+    finally:
+        thread.join()
+        server.close()
 
 
 def test_script_run_writes_json_and_osg_xml(tmp_path: Path) -> None:
