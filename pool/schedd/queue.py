@@ -260,8 +260,9 @@ class JobQueue:
         """The startd gives the job back (killed, shutting down): idle again."""
         with self.lock:
             row = self._claimed(claim_id)
+            startd = row.startd
             self._requeue(row)
-        log.info("released job=%s startd=%s reason=%s", row.job_id, row.startd, reason[:200])
+        log.info("released job=%s startd=%s reason=%s", row.job_id, startd, reason[:200])
         return row.job_id
 
     def _requeue(self, row: JobRow) -> None:

@@ -141,6 +141,13 @@ class Startd(object):
         self.jobs.pop(job.claim_id, None)
 
     def kill_all(self, reason: str) -> None:
+        """Stop: jobs that already ended are completed (their results kept), the others killed and
+        given back to the schedd."""
+        now = time.time()
+        for job in list(self.jobs.values()):
+            code = job.poll()
+            if code is not None:
+                self._finish(job, code if code >= 0 else 128 - code, now)
         for job in list(self.jobs.values()):
             job.kill()
             self._release(job.claim_id, reason)

@@ -234,3 +234,19 @@ def test_a_dropped_result_leaves_no_file_behind(tmp_path: Path) -> None:
         == 1
     )
     assert os.listdir(tmp_path) == ["junk.json"]
+
+
+def test_a_stopping_startd_completes_jobs_that_already_ended(tmp_path: Path) -> None:
+    """A signal between a job's end and the loop's next look at it: the job is completed, not
+    killed and given back (which ran it a second time: chaos finding)."""
+    config = parse_config(
+        {"name": "s", "schedd_url": "http://x", "token_file": "t", "work_dir": str(tmp_path)}
+    )
+    schedd = FakeSchedd()
+    schedd.jobs = [_payload(tmp_path, "c1", "echo done\nexit 0\n")]
+    startd = Startd(config, schedd, advertiser=lambda _a, _b: None)
+    os.makedirs(startd.execute_dir)
+    startd.step(1000.0)
+    _wait(lambda: startd.jobs["c1"].poll() is not None)
+    startd.kill_all("signal")
+    assert schedd.completed == [("c1", 0, "done\n")] and startd.jobs == {}
