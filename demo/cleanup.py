@@ -73,11 +73,21 @@ def kill_pilots(factory_state: Path) -> int:
 
 
 def _group_alive(pgid: int) -> bool:
+    """A process of group `pgid` still runs (zombies waiting for a slow init to reap them do not)."""
     try:
         os.killpg(pgid, 0)
     except (ProcessLookupError, PermissionError):
         return False
-    return True
+    return any(_live_member(entry, pgid) for entry in os.listdir("/proc") if entry.isdigit())
+
+
+def _live_member(pid: str, pgid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rpartition(")")[2].split()
+    except OSError:
+        return False
+    return len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z"
 
 
 def kill_groups(sup: Supervisor, grace: float = 10.0) -> list[str]:
