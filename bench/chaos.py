@@ -31,7 +31,7 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
 
@@ -86,13 +86,22 @@ def _queued(client: ScheddClient) -> int | None:
     return sum(int(str(status.get(k, 0))) for k in ("idle", "running", "held"))
 
 
-def chaos_loop(layout: DemoLayout, keeper: Keeper, opts: Options) -> tuple[list[Kill], bool]:
-    """Kill and restart until every job left the queue (True) or the timeout (False)."""
+@dataclass
+class LoopResult:
+    kills: list[Kill] = field(default_factory=list)
+    finished: bool = False  # every job left the queue before the timeout
+    good_blocked: set[str] = field(default_factory=set)  # working sites seen blocked
+
+
+def chaos_loop(layout: DemoLayout, keeper: Keeper, opts: Options) -> LoopResult:
+    """Kill and restart until every job left the queue or the timeout."""
+    out = LoopResult()
+    db = layout.factory_state / "factory.db"
     rng = random.Random(opts.seed)
     client = ScheddClient(layout.url("schedd"), timeout=5)
     t0 = time.monotonic()
     next_kill, next_line = t0 + opts.warmup, t0
-    kills: list[Kill] = []
+    kills = out.kills
     while time.monotonic() < t0 + opts.timeout:
         now = time.monotonic()
         for name in keeper.tick():
@@ -103,14 +112,16 @@ def chaos_loop(layout: DemoLayout, keeper: Keeper, opts: Options) -> tuple[list[
             say(f"[{kill.at:6.1f}s] kill #{len(kills)}: {kill.signal} {kill.victim} pid={kill.pid}")
             next_kill = now + rng.uniform(*opts.gap)
         queued = _queued(client)
+        out.good_blocked |= entries_blocked(db, WORKING, time.time())
         if now >= next_line:
             jobs = "schedd down" if queued is None else f"queued={queued} done={layout.jobs - queued}"
             say(f"[{now - t0:6.1f}s] jobs {jobs} | kills {len(kills)} | down: {', '.join(keeper.due) or '-'}")
             next_line = now + 15
         if queued == 0:
-            return kills, True
+            out.finished = True
+            return out
         time.sleep(1.0)
-    return kills, False
+    return out
 
 
 def final_jobs(layout: DemoLayout, keeper: Keeper) -> list[dict[str, object]]:
@@ -164,17 +175,17 @@ def run(layout: DemoLayout, opts: Options) -> Outcome:
         submitted_at = time.time()
         submit_jobs(layout, None)
         say(f"submitted {layout.jobs} jobs; chaos: {opts.kills} kills, seed {opts.seed}")
-        kills, finished = chaos_loop(layout, keeper, opts)
+        loop = chaos_loop(layout, keeper, opts)
         wall = time.time() - submitted_at
         ads = final_jobs(layout, keeper)
     finally:
         runaway = stop_everything(layout, sup)
-    (layout.root / "kills.json").write_text(json.dumps([asdict(k) for k in kills], indent=1))
+    (layout.root / "kills.json").write_text(json.dumps([asdict(k) for k in loop.kills], indent=1))
     figures = count_jobs(layout.jobs, job_views(ads), read_records(records_of(layout)))
     blocks = Blocks(BLACK_HOLE, float(BLOCK_SECONDS), DOWN, down_since)
     blocked = blocked_sites(layout.factory_state / "factory.db", blocks)
-    good_blocked = entries_blocked(layout.factory_state / "factory.db", WORKING)
-    outcome = Outcome(figures, kills, keeper.crashes, runaway, blocked, wall, finished, good_blocked)
+    good = sorted(loop.good_blocked)
+    outcome = Outcome(figures, loop.kills, keeper.crashes, runaway, blocked, wall, loop.finished, good)
     say(format_table(outcome, submitted_at))
     return outcome
 

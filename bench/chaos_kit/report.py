@@ -18,7 +18,7 @@ class Outcome:
     blocked: list[BlockedSite]
     wall: float  # seconds from the first job submitted to the last done (or the timeout)
     finished: bool  # every job left the queue before the timeout
-    good_blocked: list[str]  # working sites the factory blocked as black holes (information)
+    good_blocked: list[str]  # working sites seen blocked as black holes during the run (information)
 
     @property
     def sent_to_blocked(self) -> int:

@@ -87,14 +87,18 @@ def blocked_sites(db_path: Path, blocks: Blocks) -> list[BlockedSite]:
         db.close()
 
 
-def entries_blocked(db_path: Path, entries: tuple[str, ...]) -> list[str]:
-    """Which of `entries` (working sites) the factory's black-hole detection blocked at least once."""
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+def entries_blocked(db_path: Path, entries: tuple[str, ...], now: float) -> set[str]:
+    """Which of `entries` (working sites) the factory's black-hole detection blocks at `now`
+    (polled during the run: an expired block leaves no trace in the table)."""
     try:
-        rows = db.execute("SELECT entry FROM health WHERE strikes >= 1").fetchall()
-    finally:
-        db.close()
-    return sorted(str(r[0]) for r in rows if str(r[0]) in entries)
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=5)
+        try:
+            rows = db.execute("SELECT entry FROM health WHERE blocked_until > ?", (now,)).fetchall()
+        finally:
+            db.close()
+    except sqlite3.Error:
+        return set()  # no database or table yet, or busy: the next poll sees it
+    return {str(r[0]) for r in rows if str(r[0]) in entries}
 
 
 @dataclass
