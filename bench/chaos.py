@@ -14,8 +14,8 @@ under the demo directory left after the clean-up), pilots sent to blocked sites 
 after the factory blocked it, an entry in operator downtime), wall time and jobs/min. Exit code 1
 when any of lost, run twice, runaway or blocked-site figures is not 0. docs/RELIABILITY.md.
 
-Default (make bench): the issue's run, 1,000 jobs and 40 kills, about 5 minutes on 2 cores
-(jobs bounded by --timeout 600). A longer run: --jobs 3000 --kills 120 --timeout 1800.
+Default (make bench): the issue's run, 1,000 jobs and 40 kills: 258-408 s measured on 2 cores
+(jobs bounded by --timeout 600). A longer run: --jobs 3000 --kills 120 --timeout 1800 (1,242 s).
 Run: .venv/bin/python bench/chaos.py [--jobs N] [--kills N] [--seed N] [--timeout S] [--slots N]
 """
 
