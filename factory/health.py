@@ -4,9 +4,10 @@ retried after a back-off that doubles while it stays bad, and advertises the rea
 A pilot's outcome comes from the wrapper's final report when there is one (its status and failure
 class, contract 7), else from the batch exit code: a reported success counts as validated even when
 the backend lost the exit code; a reported failure of a validation class counts as a validation
-failure whatever the exit code says. A startd killed by a signal after it ran (class Startd_Killed,
-exit code 6: preemption, an operator, the OOM killer) says nothing about the site's validity and is
-never counted, however short the pilot's run.
+failure whatever the exit code says. A pilot a signal ended (class Killed, exit code 6: its startd
+after it ran, or the pilot itself on SIGTERM before its startd started: removal, preemption, an
+operator, the OOM killer) says nothing about the site's validity and is never counted, however
+short the pilot's run.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ from typing import NamedTuple
 
 VALIDATION_CODES = frozenset({1, 2, 3, 4, 5})  # pilot wrapper failure classes
 VALIDATION_CLASSES = frozenset({"WN_Resource", "Network", "Config", "VO_Config", "Corruption"})
-STARTD_KILLED = "Startd_Killed"  # the wrapper's class (and exit code) for a startd a signal ended
-STARTD_KILLED_CODE = 6
+KILLED = "Killed"  # the wrapper's class (and exit code): removed/preempted, or its startd killed
+KILLED_CODE = 6
 
 
 class PilotEnd(NamedTuple):
@@ -55,15 +56,13 @@ class Health:
 
 def is_failure(end: PilotEnd, quick: float) -> bool:
     """Failed validation or died at once (the report, when there is one, wins over exit codes)."""
-    if end.report_status == "success" or (
-        end.report_status == "failure" and end.failure_class == STARTD_KILLED
-    ):
+    if end.report_status == "success" or (end.report_status == "failure" and end.failure_class == KILLED):
         return False
     if end.report_status == "failure" and end.failure_class in VALIDATION_CLASSES:
         return True
     if end.state == "lost":
         return True
-    if end.state != "failed" or (end.report_status is None and end.exit_code == STARTD_KILLED_CODE):
+    if end.state != "failed" or (end.report_status is None and end.exit_code == KILLED_CODE):
         return False
     return (end.exit_code in VALIDATION_CODES) or end.run_seconds < quick
 

@@ -7,7 +7,7 @@ the `-sign*` argument is the hash of `signature.<D>.txt`, which lists the hash o
 (first line) and of every file; with `-signkey` the signature file must also carry a valid Ed25519
 signature. Every file of every level is downloaded and verified before anything runs. Exit 0 on
 success, else the failure class code (1 WN_Resource, 2 Network, 3 Config, 4 VO_Config,
-5 Corruption, 6 Startd_Killed: not a validation failure, the node is not held). Files of all levels
+5 Corruption, 6 Killed: not a validation failure, the node is not held). Files of all levels
 run by their `order`; at equal order main, entry, client, group. The startd gets SIGTERM when the
 wrapper dies; when it ends, the wrapper kills the process groups of jobs it left.
 """
@@ -29,9 +29,9 @@ import urllib.error
 import urllib.request
 from typing import Any, Dict, List, Optional, Tuple
 
-STARTD_KILLED = "Startd_Killed"  # the startd ran, then a signal ended it
+KILLED = "Killed"  # a signal ended the pilot (SIGTERM before its startd) or its startd after it ran
 FAILURE_CODES = {"WN_Resource": 1, "Network": 2, "Config": 3, "VO_Config": 4, "Corruption": 5}
-FAILURE_CODES[STARTD_KILLED] = 6
+FAILURE_CODES[KILLED] = 6
 KILLED_AFTER = 10.0  # s: a startd a signal ends sooner "exited at once" (Config)
 JOB_PGIDS = os.path.join("execute", "job_pgids")  # the embedded startd's records of its jobs' groups
 # (level, web argument, sign argument, description argument)
@@ -493,7 +493,7 @@ def run_exec(entry: Dict[str, Any], path: str, config: str, work: str, log: Repo
     if code != 0 or result["status"] != "OK":
         default = "VO_Config" if entry["level"] in ("client", "group") else "Config"
         cls = result.get("failure") or default
-        if cls not in FAILURE_CODES or cls == STARTD_KILLED:
+        if cls not in FAILURE_CODES or cls == KILLED:
             cls = default
         raise PilotFailure(cls, "%s failed: %s" % (orig, result.get("detail") or output.strip()[-300:]), orig)
     return result
@@ -581,7 +581,7 @@ def kill_job_groups(records: str) -> List[int]:
 
 def startd_end(startd: Dict[str, Any]) -> Optional[Tuple[str, str]]:
     """None for a normal end, else (failure class, message). Ended by a signal (the startd, or
-    condor_master: -N or 128+N) after it ran is Startd_Killed; any other non-zero exit is Config."""
+    condor_master: -N or 128+N) after it ran is Killed; any other non-zero exit is Config."""
     code, master = startd.get("exit_code"), startd.get("master_exit")
     if code == 0:
         return None
@@ -590,7 +590,7 @@ def startd_end(startd: Dict[str, Any]) -> Optional[Tuple[str, str]]:
         signum = -master if master < 0 else master - 128
     seconds = float(startd.get("seconds") or 0)
     if signum and seconds >= KILLED_AFTER:
-        return STARTD_KILLED, "startd killed by signal %d after %.0f s" % (signum, seconds)
+        return KILLED, "startd killed by signal %d after %.0f s" % (signum, seconds)
     return "Config", "startd exited with %s" % code
 
 
@@ -639,7 +639,7 @@ class Pilot:
                 self.results.append(result)
                 self.log.log("RESULT " + json.dumps(result, sort_keys=True))
         if self.terminated:
-            raise PilotFailure("WN_Resource", "terminated by SIGTERM before the startd started", "signal")
+            raise PilotFailure(KILLED, "terminated by SIGTERM before the startd started", "signal")
         self.run_startd([(e, d) for e, d in staged if e["kind"] == "exec" and int(e.get("period") or 0) > 0])
 
     def run_startd(self, periodic: List[Any]) -> None:
@@ -746,7 +746,7 @@ def main(argv: List[str]) -> int:
     log.log("FINAL %s: %s" % (report["status"], report.get("message")))
     log.final(report)
     code = int(report["exit_code"])
-    if code and report["failure_class"] != STARTD_KILLED:  # a killed startd is no black hole
+    if code and report["failure_class"] != KILLED:  # a killed startd is no black hole
         deadline = time.time() + float(opts.get("hold_time", DEFAULTS["hold_time"]))
         log.log("holding the node for %.0f s before exiting %d" % (deadline - time.time(), code))
         while time.time() < deadline and not pilot.terminated:

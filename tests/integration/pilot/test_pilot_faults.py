@@ -109,7 +109,7 @@ def test_a_startd_killed_under_a_live_wrapper_is_startd_killed_and_its_jobs_die(
         report = run.site.report()
         assert (report["status"], report["failure_class"], report["step"]) == (
             "failure",
-            "Startd_Killed",
+            "Killed",
             "startd",
         )
         assert str(report["message"]).startswith("startd killed by signal 9 after ")

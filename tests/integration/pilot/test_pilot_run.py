@@ -129,6 +129,26 @@ def test_sigterm_during_hold_ends_the_pilot(tmp_path: Path, processes: Processes
     assert site.report()["failure_class"] == "WN_Resource"
 
 
+def test_sigterm_before_the_startd_is_killed_not_a_site_failure(tmp_path: Path, processes: Processes) -> None:
+    """Removed (SIGTERM) while it validates: class Killed, exit 6, no node hold, so the factory's
+    black-hole detection never counts a pilot it (or the batch system) removed."""
+    slow = tmp_path / "slow_check.py"
+    slow.write_text("import time\ntime.sleep(3)\n")
+    site = StageSite(tmp_path, processes)
+    site.extra = {"main": [StageFile(slow, "exec", order=50)]}
+    site.stage()
+    site.serve()
+    argv = site.pilot_argv()
+    argv[argv.index("-hold_time") + 1] = "600"
+    env = dict(os.environ, PILOT_TEST_MARKERS=str(site.markers))
+    pilot = processes.start(argv, "pilot", env=env)
+    wait_for(lambda: "slow_check" in read_log(site.state_dir, "p1"), timeout=20)
+    pilot.send_signal(signal.SIGTERM)
+    assert pilot.wait(30) == 6  # not held for 600 s
+    report = site.report()
+    assert report["failure_class"] == "Killed" and "before the startd started" in str(report["message"])
+
+
 def test_log_streams_while_running_so_a_killed_pilot_leaves_its_story(
     tmp_path: Path, processes: Processes
 ) -> None:

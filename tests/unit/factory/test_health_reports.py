@@ -33,7 +33,7 @@ POLICY = HealthPolicy(min_ends=3, fail_share=0.8, quick_seconds=QUICK, backoff=1
         (PilotEnd("completed", 0, 900.0, 10.0, "failure", "Unknown"), False),  # not a validation class
         (PilotEnd("completed", 0, 5.0, 10.0), False),
         (PilotEnd("removed", None, 1.0, 10.0), False),  # we removed it
-        (PilotEnd("failed", 6, 15.0, 10.0, "failure", "Startd_Killed"), False),  # quick, but killed
+        (PilotEnd("failed", 6, 15.0, 10.0, "failure", "Killed"), False),  # quick, but killed
         (PilotEnd("failed", 6, 15.0, 10.0), False),  # the report was lost: its exit code says killed
         (PilotEnd("failed", 3, 15.0, 10.0, "failure", "Config"), True),  # a startd exiting at once
     ],

@@ -14,7 +14,7 @@ import pytest
 
 from glidein.pilot_wrapper import glidein_startup as gs
 
-KILLED_9 = ("Startd_Killed", "startd killed by signal 9 after 300 s")
+KILLED_9 = ("Killed", "startd killed by signal 9 after 300 s")
 
 
 @pytest.mark.parametrize(
@@ -22,7 +22,7 @@ KILLED_9 = ("Startd_Killed", "startd killed by signal 9 after 300 s")
     [
         ({"exit_code": 0, "seconds": 1.0}, None),
         ({"exit_code": -9, "seconds": 300.0}, KILLED_9),
-        ({"exit_code": -15, "seconds": 11.0}, ("Startd_Killed", "startd killed by signal 15 after 11 s")),
+        ({"exit_code": -15, "seconds": 11.0}, ("Killed", "startd killed by signal 15 after 11 s")),
         ({"exit_code": 1, "seconds": 300.0, "master_exit": -9}, KILLED_9),  # condor_master
         ({"exit_code": 1, "seconds": 300.0, "master_exit": 137}, KILLED_9),
         ({"exit_code": -11, "seconds": 0.5}, ("Config", "startd exited with -11")),  # crashed at once
@@ -36,12 +36,12 @@ def test_startd_end_classes(startd: dict[str, object], expected: tuple[str, str]
 
 
 def test_startd_killed_is_its_own_exit_code_and_scripts_cannot_claim_it(tmp_path: Path) -> None:
-    assert gs.FAILURE_CODES["Startd_Killed"] == 6
+    assert gs.FAILURE_CODES["Killed"] == 6
     assert sorted(gs.FAILURE_CODES.values()) == [1, 2, 3, 4, 5, 6]
     script = tmp_path / "check.py"
     script.write_text(
         "import json, os, sys\n"
-        "result = {'status': 'ERROR', 'failure': 'Startd_Killed'}\n"
+        "result = {'status': 'ERROR', 'failure': 'Killed'}\n"
         "json.dump(result, open(os.environ['GLIDEIN_RESULT_FILE'], 'w'))\n"
         "sys.exit(1)\n"
     )
