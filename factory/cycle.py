@@ -25,6 +25,7 @@ from glidein.common.errors import GlideinError
 from glidein.factory import ads, budgets, downtimes, staging
 from glidein.factory.entry import TokenBucket
 from glidein.factory.entry_config import allowed, frontend_limits, health_policy
+from glidein.factory.feedback import FeedbackBook
 from glidein.factory.frontends import MY_TYPE as CLIENT_GLOBAL
 from glidein.factory.frontends import Expectations, FrontendWatch
 from glidein.factory.health import Health, HealthPolicy, assess
@@ -74,6 +75,7 @@ class FactoryCycle:
         self.health_policies: dict[str, HealthPolicy] = {}
         self.executor: Executor | None = None
         self.client_ads_sent: dict[str, tuple[dict[str, object], float]] = {}
+        self.feedback = FeedbackBook(self.state_dir)  # figures for the entry ads (GLIDEIN_Feedback_*)
         self.cfg: Any = None
         self.reload(cfg)
 
@@ -423,7 +425,12 @@ class FactoryCycle:
                 res.totals.get("running", 0),
                 res.totals.get("held", 0),
             )
-            out.append(ads.signed(ads.entry_ad(self.ident, self.keys, entry, stage_attrs, st), self.keys))
+            ad = ads.entry_ad(self.ident, self.keys, entry, stage_attrs, st)
+            policy = self.health_policies.get(entry.name, HealthPolicy())
+            ad |= self.feedback.update(
+                self.store.conn, entry.name, now, policy.window, policy.quick_seconds
+            ).ad_attrs()
+            out.append(ads.signed(ad, self.keys))
             out += self._changed_client_ads(entry.name, res.clients, now)
         try:
             self.bus.advertise(out)

@@ -1,0 +1,206 @@
+"""Per-entry feedback figures over a window, from factory.db and the pilots' final reports.
+
+Published in the entry's glidefactory ad (docs/INTERFACES.md) so that frontends can prefer good
+sites (`frontend.shares`):
+
+* ``GLIDEIN_Feedback_Pilots``: pilots judged in the window (ended after its start, not killed:
+  a pilot removed or preempted says nothing about the site; one removed before it ever ran
+  neither).
+* ``GLIDEIN_Feedback_ValidationRate``: the share of those that did not fail validation or die at
+  once (the black-hole test, `factory.health.is_failure`).
+* ``GLIDEIN_Feedback_QueueWaitMedian``: median seconds from submission to running of the pilots
+  that started in the window; a pilot still queued longer than that median counts with its wait
+  so far (a site that starts nothing must not look fast).
+* ``GLIDEIN_Feedback_JobsPerPilotHour``: jobs the ended pilots' startds ran (`jobs_run` of the
+  final report) per hour those pilots ran.
+* ``GLIDEIN_Feedback_Window``: the window, seconds.
+
+A figure with no data in the window is left out of the ad (undefined in ClassAd expressions).
+Job failure rate is not published: the startd's final report (`startd_result.json`) carries only
+`jobs_run` and the reason it ended, not how many of its jobs failed.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from glidein.factory.health import KILLED, KILLED_CODE, PilotEnd, is_failure
+
+PREFIX = "GLIDEIN_Feedback_"
+IDLE_STATES = ("new", "pending", "idle", "held")
+
+
+@dataclass(frozen=True)
+class PilotSample:
+    """One pilot of an entry as the figures need it (times in seconds since the epoch)."""
+
+    pilot_id: str
+    state: str
+    submit_time: float
+    start_time: float | None = None  # first time seen running
+    end_time: float | None = None
+    exit_code: int | None = None
+    report_status: str | None = None
+    failure_class: str | None = None
+    jobs_run: int | None = None  # from the final report's startd result
+
+
+@dataclass(frozen=True)
+class Feedback:
+    window: float
+    pilots: int = 0
+    validation_rate: float | None = None
+    queue_wait_median: float | None = None
+    jobs_per_pilot_hour: float | None = None
+    started: int = 0
+
+    def ad_attrs(self) -> dict[str, object]:
+        """The figures as glidefactory attributes (those without data left out)."""
+        out: dict[str, object] = {f"{PREFIX}Window": int(self.window), f"{PREFIX}Pilots": self.pilots}
+        optional = {
+            "ValidationRate": self.validation_rate,
+            "QueueWaitMedian": self.queue_wait_median,
+            "JobsPerPilotHour": self.jobs_per_pilot_hour,
+        }
+        out.update({f"{PREFIX}{k}": round(v, 4) for k, v in optional.items() if v is not None})
+        return out
+
+    def text(self) -> str:
+        """One line for logs and pages: `pilots=12 valid=0.92 wait=35s jobs/h=4.1`."""
+
+        def fmt(value: float | None, spec: str) -> str:
+            return "-" if value is None else format(value, spec)
+
+        return (
+            f"pilots={self.pilots} valid={fmt(self.validation_rate, '.2f')} "
+            f"wait={fmt(self.queue_wait_median, '.0f')}s jobs/h={fmt(self.jobs_per_pilot_hour, '.1f')}"
+        )
+
+
+def _killed(p: PilotSample) -> bool:
+    if p.report_status is not None:
+        return p.report_status == "failure" and p.failure_class == KILLED
+    return p.exit_code == KILLED_CODE
+
+
+def _judged(p: PilotSample) -> bool:
+    """Ended, and its end says something about the site."""
+    if p.end_time is None or _killed(p):
+        return False
+    return p.start_time is not None or p.report_status is not None or p.state in ("failed", "lost")
+
+
+def _as_end(p: PilotSample) -> PilotEnd:
+    run = (p.end_time or 0.0) - (p.start_time if p.start_time is not None else p.end_time or 0.0)
+    return PilotEnd(p.state, p.exit_code, run, p.end_time or 0.0, p.report_status, p.failure_class)
+
+
+def queue_wait_median(samples: Sequence[PilotSample], now: float, since: float) -> float | None:
+    """Median submit-to-running wait of pilots started after `since`, with long-queued ones counted."""
+    waits = [
+        p.start_time - p.submit_time for p in samples if p.start_time is not None and p.start_time > since
+    ]
+    queued = [now - p.submit_time for p in samples if p.start_time is None and p.state in IDLE_STATES]
+    if not waits:
+        return max(queued) if queued and max(queued) > now - since else None
+    median = statistics.median(waits)
+    longer = [w for w in queued if w > median]
+    return float(statistics.median(waits + longer)) if longer else float(median)
+
+
+def jobs_per_pilot_hour(ended: Sequence[PilotSample]) -> float | None:
+    """Jobs run per hour of pilot run time, over ended pilots whose report gives jobs_run."""
+    reported = [p for p in ended if p.jobs_run is not None and p.start_time is not None]
+    hours = sum(max(0.0, (p.end_time or 0.0) - (p.start_time or 0.0)) for p in reported) / 3600.0
+    if not reported or hours <= 0:
+        return None
+    return sum(p.jobs_run or 0 for p in reported) / hours
+
+
+def figures(samples: Sequence[PilotSample], now: float, window: float, quick: float = 60.0) -> Feedback:
+    """The feedback of one entry from its pilots (any of them; the window is applied here)."""
+    since = now - window
+    ended = [p for p in samples if p.end_time is not None and p.end_time > since]
+    judged = [p for p in ended if _judged(p)]
+    failures = sum(1 for p in judged if is_failure(_as_end(p), quick))
+    rate = (len(judged) - failures) / len(judged) if judged else None
+    started = sum(1 for p in samples if p.start_time is not None and p.start_time > since)
+    return Feedback(
+        window=window,
+        pilots=len(judged),
+        validation_rate=rate,
+        queue_wait_median=queue_wait_median(samples, now, since),
+        jobs_per_pilot_hour=jobs_per_pilot_hour(judged),
+        started=started,
+    )
+
+
+_SAMPLES_SQL = (
+    "SELECT p.pilot_id, p.state, p.submit_time, (SELECT MIN(h.time) FROM history h"
+    " WHERE h.pilot_id = p.pilot_id AND h.new_state = 'running'), p.end_time, p.exit_code,"
+    " p.report_status, p.failure_class FROM pilots p WHERE p.entry = ?"
+    " AND (p.end_time IS NULL OR p.end_time > ?)"
+)
+
+JobsRun = Callable[[str], int | None]
+
+
+def load_samples(conn: sqlite3.Connection, entry: str, since: float, jobs_run: JobsRun) -> list[PilotSample]:
+    """The pilots of `entry` not ended before `since`; `jobs_run(pilot_id)` reads the report."""
+    out = []
+    for pid, state, submit, start, end, code, status, klass in conn.execute(_SAMPLES_SQL, (entry, since)):
+        ended = end is not None
+        out.append(
+            PilotSample(
+                str(pid), str(state), float(submit), start, end, code, status, klass,
+                jobs_run(str(pid)) if ended else None,
+            )
+        )  # fmt: skip
+    return out
+
+
+class ReportJobs:
+    """`jobs_run` of pilots' final reports, read once per pilot (a stored report never changes)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.cache: dict[str, int | None] = {}
+
+    def __call__(self, pilot_id: str) -> int | None:
+        if pilot_id in self.cache:
+            return self.cache[pilot_id]
+        from glidein.factory.web import read_report
+
+        report = read_report(self.state_dir, pilot_id)
+        startd = report.get("startd") if report else None
+        jobs = startd.get("jobs_run") if isinstance(startd, dict) else None
+        value = jobs if isinstance(jobs, int) and not isinstance(jobs, bool) else None
+        if report is not None:
+            self.cache[pilot_id] = value
+        return value
+
+    def forget(self, keep: set[str]) -> None:
+        """Drop cached pilots no longer in any window."""
+        self.cache = {k: v for k, v in self.cache.items() if k in keep}
+
+
+class FeedbackBook:
+    """The factory's figures per entry, recomputed each cycle (kept for logs and pages)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.state_dir = state_dir
+        self.jobs: dict[str, ReportJobs] = {}
+        self.last: dict[str, Feedback] = {}
+
+    def update(
+        self, conn: sqlite3.Connection, entry: str, now: float, window: float, quick: float
+    ) -> Feedback:
+        jobs = self.jobs.setdefault(entry, ReportJobs(self.state_dir))
+        samples = load_samples(conn, entry, now - window, jobs)
+        jobs.forget({p.pilot_id for p in samples})
+        self.last[entry] = result = figures(samples, now, window, quick)
+        return result
