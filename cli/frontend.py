@@ -82,5 +82,7 @@ def _entry_lines(d: EntryDecision) -> list[str]:
         f"    idle decided by   : {p.decided_by}",
         f"    max decided by    : {p.max_run_by or p.decided_by}",
         f"    limits and curbs  : {limits}",
+        f"    weight (rank)     : {d.weight.text() if d.weight else '1 (even split)'}; "
+        f"{d.share:.0%} of the jobs every entry matches",
         f"    removal           : {r.reason}",
     ]

@@ -29,6 +29,7 @@ from glidein.frontend.pressure import (
     removal,
 )
 from glidein.frontend.requests import Entry, ResourceInfo
+from glidein.frontend.shares import EntryWeight, entry_weights
 
 
 def pressure_policy(limits: GroupLimits, totals: FrontendTotals) -> PressurePolicy:
@@ -63,6 +64,8 @@ class EntryDecision:
     slots: EntrySlots
     pressure: Pressure
     removal: Removal
+    weight: EntryWeight | None = None  # its weight in the split of shared jobs (group rank)
+    share: float = 1.0  # its weight over the sum of the group's entries' weights
 
     def resource_info(self) -> ResourceInfo:
         m, s, p = self.match, self.slots, self.pressure
@@ -89,7 +92,7 @@ class EntryDecision:
             f"entry={self.entry.name} group={self.group} idle_jobs={m.count} prop={m.prop:.1f} "
             f"prop_mc={m.prop_mc:.1f} running_jobs={m.running} glideins={s.total} usable_idle={s.idle} "
             f"unusable_idle={unusable} running={s.running} req_idle={p.min_idle} req_max={p.max_run} "
-            f"remove={r.level} by={p.decided_by!r}"
+            f"remove={r.level} weight={self.weight.weight if self.weight else 1.0:.3g} by={p.decided_by!r}"
         )
 
 
@@ -117,12 +120,15 @@ def decide_group(
 ) -> GroupOutcome:
     chosen = [e for e in entries if entry_passes(e, group.factory_constraint)]
     names = [e.name for e in chosen]
-    result = match(group.match_expr, clusters, [e.ad for e in chosen], names)
+    weights = entry_weights(group.rank, [e.ad for e in chosen], names)
+    total = sum(w.weight for w in weights)
+    values = [w.weight for w in weights]
+    result = match(group.match_expr, clusters, [e.ad for e in chosen], names, values)
     needs = {name: minimal_needs(m.needs) for name, m in result.entries.items()}
     pool = count_slots(slot_ads, f"{config.name}.{group.name}", needs, group.usable_idle, now)
     policy, r_policy = pressure_policy(group.limits, config.limits), removal_policy(group)
     decisions = []
-    for entry in chosen:
+    for entry, weight in zip(chosen, weights, strict=True):
         counts = result.entries[entry.name]
         slots = pool.entries.get(entry.name, EntrySlots())
         demand = EntryDemand(
@@ -130,5 +136,6 @@ def decide_group(
         )
         pressure = compute(policy, demand, slots.counts(), pool.totals)
         remove = removal(r_policy, history.get(entry.name, RemovalHistory()), counts.count, slots.counts())
-        decisions.append(EntryDecision(entry, group.name, counts, slots, pressure, remove))
+        share = weight.weight / total if total > 0 else 1.0 / len(chosen)
+        decisions.append(EntryDecision(entry, group.name, counts, slots, pressure, remove, weight, share))
     return GroupOutcome(group.name, decisions, result)

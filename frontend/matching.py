@@ -16,10 +16,11 @@ or undefined; with ill-typed ones (`regexp(...)` of an integer `|| true`) flatte
 true where a plain evaluation gives error.
 
 Counts per entry (as glideinWMS): `count` every idle job that matches; `prop` each job adds 1/N to
-each of the N entries it matches; `hereonly` jobs matching only this entry; `prop_mc` the prop
-share scaled by RequestCpus / the entry's GLIDEIN_CPUS (glideins' worth of cpus; glideinWMS
-scales by the average cpus of the matched jobs, we scale each job); the same for old idle jobs
-(idle >= 10 minutes); `running` running jobs that match.
+each of the N entries it matches (with `weights`, its weighted fraction: `frontend.shares`);
+`hereonly` jobs matching only this entry; `prop_mc` the prop share scaled by RequestCpus / the
+entry's GLIDEIN_CPUS (glideins' worth of cpus; glideinWMS scales by the average cpus of the
+matched jobs, we scale each job); the same for old idle jobs (idle >= 10 minutes); `running`
+running jobs that match.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from glidein.frontend.match_index import (
     top_name,
     value_text,
 )
+from glidein.frontend.shares import split
 
 
 @dataclass(frozen=True)
@@ -184,9 +186,14 @@ def _job_classes(match_expr: str, clusters: Sequence[JobCluster], keys: Sequence
 
 
 def match(
-    match_expr: str, clusters: Sequence[JobCluster], entries: Sequence[ClassAd], names: Sequence[str]
+    match_expr: str,
+    clusters: Sequence[JobCluster],
+    entries: Sequence[ClassAd],
+    names: Sequence[str],
+    weights: Sequence[float] | None = None,
 ) -> MatchResult:
-    """Counts per entry name (`names[i]` names `entries[i]`) for one group's idle/running jobs."""
+    """Counts per entry name (`names[i]` names `entries[i]`) for one group's idle/running jobs;
+    `weights[i]` weighs entry i in the prop split (`frontend.shares`; None: even, as glideinWMS)."""
     keys = key_attributes(match_expr, clusters, entries)
     job_classes = _job_classes(match_expr, clusters, keys)
     index = EntryIndex(entries)
@@ -201,30 +208,33 @@ def match(
         by_mask.setdefault(mask, []).append(job_class)
     result.evaluations, result.errors = index.evaluations, index.errors
     cpus = [glidein_cpus(entry) for entry in entries]
+    weight = list(weights) if weights is not None else [1.0] * len(entries)
     for mask, members in by_mask.items():
         if mask:
             matched = indices(mask)
-            _distribute(result, [names[i] for i in matched], [cpus[i] for i in matched], members)
+            fractions = split([weight[i] for i in matched])
+            _distribute(result, [names[i] for i in matched], [cpus[i] for i in matched], fractions, members)
     return result
 
 
-def _distribute(result: MatchResult, names: list[str], cpus: list[float], members: list[_JobClass]) -> None:
-    share = 1.0 / len(names)
+def _distribute(
+    result: MatchResult, names: list[str], cpus: list[float], shares: list[float], members: list[_JobClass]
+) -> None:
     idle = sum(m.idle for m in members)
     old = sum(m.old for m in members)
     running = sum(m.running for m in members)
-    idle_cpus = sum(m.idle_cpus for m in members) * share
-    old_cpus = sum(m.old_cpus for m in members) * share
+    idle_cpus = sum(m.idle_cpus for m in members)
+    old_cpus = sum(m.old_cpus for m in members)
     here = idle if len(names) == 1 else 0
     needs = minimal_needs(m.need for m in members if m.idle > 0)
-    for name, entry_cpus in zip(names, cpus, strict=True):
+    for name, entry_cpus, share in zip(names, cpus, shares, strict=True):
         counts = result.entries[name]
         counts.count += idle
         counts.prop += idle * share
         counts.hereonly += here
-        counts.prop_mc += idle_cpus / entry_cpus
+        counts.prop_mc += idle_cpus * share / entry_cpus
         counts.old_count += old
-        counts.old_prop_mc += old_cpus / entry_cpus
+        counts.old_prop_mc += old_cpus * share / entry_cpus
         counts.running += running
         counts.classes += len(members)
         counts.needs.extend(needs)

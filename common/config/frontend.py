@@ -31,6 +31,13 @@ from glidein.common.config.base import (
 from glidein.common.config.monitoring import Monitoring
 
 RemoveExcess = Literal["NO", "WAIT", "IDLE", "ALL"]
+# How a group weighs the entries that match the same jobs (frontend/shares.py): high pilot
+# validation success and short queue waits, once 3 pilots ended in the factory's window.
+DEFAULT_RANK = (
+    "ifThenElse(GLIDEIN_Feedback_Pilots >= 3, GLIDEIN_Feedback_ValidationRate"
+    " / (1.0 + ifThenElse(isUndefined(GLIDEIN_Feedback_QueueWaitMedian), 0,"
+    " GLIDEIN_Feedback_QueueWaitMedian) / 300.0), undefined)"
+)
 _SCHEDD_RE = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]*@)?[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
 
@@ -173,6 +180,11 @@ class Group(StrictModel):
     limits: GroupLimits = Field(default_factory=GroupLimits, description="Limits and curbs.")
     removal: RemovalEscalation = Field(default_factory=RemovalEscalation, description="Removal escalation.")
     usable_idle: UsableIdle = Field(default_factory=UsableIdle, description="Idle slot counting rule.")
+    rank: ClassAdExpr = Field(
+        default=DEFAULT_RANK,
+        description="Weight of an entry in the split of jobs it shares with other entries (MY = entry ad,"
+        " over GLIDEIN_Feedback_*); undefined: fair share. `undefined` everywhere: even split.",
+    )
     credentials: list[SimpleName] | None = Field(default=None, description="Credential names; default all.")
     params: dict[AttrName, str] = Field(default_factory=dict, description="Extra GlideinParam<NAME> values.")
 

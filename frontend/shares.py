@@ -1,0 +1,77 @@
+"""Pure: how a group splits its idle jobs among the entries that match them, weighted by feedback.
+
+glideinWMS gives each of the N entries a job matches 1/N of it (`prop`). Here each entry has a
+weight, the group's `rank` expression evaluated with MY = the entry's glidefactory ad (over the
+factory's `GLIDEIN_Feedback_*` figures, factory/feedback.py), and a job matched by several entries
+is split among them in proportion to their weights:
+
+* a number >= 0 is the weight (a negative one counts as 0);
+* undefined, an error or a non-number means "no history": the entry gets a fair share, the mean
+  weight of the group's entries that have one (1 when none has: the even split of glideinWMS);
+* when every entry a job matches weighs 0, that job is split evenly (nobody is better).
+
+The default rank prefers high validation success and short queue waits, and judges an entry only
+once three of its pilots ended in the factory's window (`DEFAULT_RANK`):
+
+    ifThenElse(GLIDEIN_Feedback_Pilots >= 3, GLIDEIN_Feedback_ValidationRate
+               / (1.0 + ifThenElse(isUndefined(GLIDEIN_Feedback_QueueWaitMedian), 0,
+                                   GLIDEIN_Feedback_QueueWaitMedian) / 300.0), undefined)
+
+(a rate of 1 and waits of 5 minutes weigh 0.5; an entry whose pilots never started waits 0).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from glidein.common import classads
+from glidein.common.classads import ClassAd
+from glidein.common.config.frontend import DEFAULT_RANK
+
+__all__ = ["DEFAULT_RANK", "EVEN_RANK", "EntryWeight", "entry_weights", "rank_value", "split"]
+
+EVEN_RANK = "undefined"  # every entry "new": glideinWMS's even split
+
+
+@dataclass(frozen=True)
+class EntryWeight:
+    """One entry's weight in the split and why (what `glidein frontend explain` prints)."""
+
+    name: str
+    weight: float
+    rank: float | None  # the rank's value; None: no history (fair share)
+
+    def text(self) -> str:
+        if self.rank is None:
+            return f"{self.weight:.3g} (no history: fair share, the mean of the others)"
+        return f"{self.weight:.3g} (rank {self.rank:.3g})"
+
+
+def rank_value(rank: str, entry: ClassAd) -> float | None:
+    """The rank of one entry ad: a number, or None when undefined, an error or not a number."""
+    value = classads.evaluate(rank, entry)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def entry_weights(rank: str, entries: Sequence[ClassAd], names: Sequence[str]) -> list[EntryWeight]:
+    """The weight of each entry (`names[i]` names `entries[i]`)."""
+    ranks = [rank_value(rank, ad) for ad in entries]
+    known = [max(0.0, r) for r in ranks if r is not None]
+    fair = statistics.fmean(known) if known else 1.0
+    if fair <= 0:  # every judged entry is failing: newcomers are tried as if all were new
+        fair = 1.0
+    return [
+        EntryWeight(name, fair if r is None else max(0.0, r), r) for name, r in zip(names, ranks, strict=True)
+    ]
+
+
+def split(weights: Sequence[float]) -> list[float]:
+    """Fractions of one job for the entries it matches: in proportion to the weights, summing to 1."""
+    total = sum(weights)
+    if total <= 0:
+        return [1.0 / len(weights)] * len(weights)
+    return [w / total for w in weights]
