@@ -23,6 +23,7 @@ from glidein.common import classads
 from glidein.common.condor_auth import use_token_dir
 from glidein.common.errors import GlideinError
 from glidein.factory import ads, budgets, downtimes, staging
+from glidein.factory.closeness import MatrixSource, with_bandwidths
 from glidein.factory.entry import TokenBucket
 from glidein.factory.entry_config import allowed, frontend_limits, health_policy
 from glidein.factory.feedback import FeedbackBook
@@ -85,6 +86,7 @@ class FactoryCycle:
         first = self.cfg is None
         old = set() if first else {e.name for e in self.entries()}
         self.cfg = cfg
+        self.closeness = MatrixSource(cfg.closeness, self.clock) if cfg.closeness else None
         self.ident = ads.Identity(cfg.name, cfg.glidein_name, cfg.loop.classad_lifetime)
         if first:
             self.keys = self._load_keys()
@@ -111,7 +113,8 @@ class FactoryCycle:
             log.info("entry=%s removed from the config; its pilots stay in the bookkeeping", name)
 
     def entries(self) -> list[Any]:
-        return [e for e in self.cfg.all_entries() if e.enabled]
+        matrix = self.closeness.current() if self.closeness is not None else None
+        return with_bandwidths([e for e in self.cfg.all_entries() if e.enabled], matrix)
 
     def _load_keys(self) -> FactoryKeys:
         sec = self.cfg.security

@@ -28,6 +28,7 @@ from glidein.common.config.base import (
     Url,
     duplicate_names,
 )
+from glidein.common.config.closeness import Closeness
 from glidein.common.config.entry import (
     Entry,
     EntrySet,
@@ -154,6 +155,9 @@ class FactoryConfig(StrictModel):
     staging: Staging = Field(description="Web staging area.")
     security: FactorySecurity = Field(description="Key files.")
     frontends: list[FrontendAccess] = Field(default_factory=list, description="Frontends allowed to request.")
+    closeness: Closeness | None = Field(
+        default=None, description="Bandwidth matrix whose rows the entries publish (docs/CLOSENESS.md)."
+    )
     attrs: Attrs = Field(default_factory=dict, description="Attributes published by every entry.")
     attr_flags: dict[AttrName, AttrFlags] = Field(
         default_factory=dict,
