@@ -9,7 +9,7 @@ sites (`frontend.shares`):
 * ``GLIDEIN_Feedback_ValidationRate``: the share of those that did not fail validation or die at
   once (the black-hole test, `factory.health.is_failure`).
 * ``GLIDEIN_Feedback_QueueWaitMedian``: median seconds from submission to running of the pilots
-  that started in the window; a pilot still queued longer than that median counts with its wait
+  that started or ended in the window; a pilot still queued longer than that median counts with its wait
   so far (a site that starts nothing must not look fast).
 * ``GLIDEIN_Feedback_JobsPerPilotHour``: jobs the ended pilots' startds ran (`jobs_run` of the
   final report) per hour those pilots ran.
@@ -99,11 +99,14 @@ def _as_end(p: PilotSample) -> PilotEnd:
     return PilotEnd(p.state, p.exit_code, run, p.end_time or 0.0, p.report_status, p.failure_class)
 
 
+def _recent(p: PilotSample, since: float) -> bool:
+    """Started in the window, or ended in it."""
+    return (p.start_time or 0.0) > since or (p.end_time is not None and p.end_time > since)
+
+
 def queue_wait_median(samples: Sequence[PilotSample], now: float, since: float) -> float | None:
-    """Median submit-to-running wait of pilots started after `since`, with long-queued ones counted."""
-    waits = [
-        p.start_time - p.submit_time for p in samples if p.start_time is not None and p.start_time > since
-    ]
+    """Median submit-to-running wait of pilots started or ended after `since`, long-queued ones counted."""
+    waits = [p.start_time - p.submit_time for p in samples if p.start_time is not None and _recent(p, since)]
     queued = [now - p.submit_time for p in samples if p.start_time is None and p.state in IDLE_STATES]
     if not waits:
         return max(queued) if queued and max(queued) > now - since else None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -18,21 +19,24 @@ from glidein.frontend.requests import Entry
 from glidein.frontend.shares import DEFAULT_RANK, EVEN_RANK, entry_weights, split
 from tests.unit.frontend.fixtures import FactoryKeys, entry_ad, write_config
 
-GOOD = {
+GOOD: dict[str, object] = {
     "GLIDEIN_Feedback_Pilots": 20,
     "GLIDEIN_Feedback_ValidationRate": 1.0,
     "GLIDEIN_Feedback_QueueWaitMedian": 30.0,
 }
-FLAKY = {
+FLAKY: dict[str, object] = {
     "GLIDEIN_Feedback_Pilots": 20,
     "GLIDEIN_Feedback_ValidationRate": 0.5,
     "GLIDEIN_Feedback_QueueWaitMedian": 600.0,
 }
-FAILING = {"GLIDEIN_Feedback_Pilots": 8, "GLIDEIN_Feedback_ValidationRate": 0.0}
-NEW = {"GLIDEIN_Feedback_Pilots": 1, "GLIDEIN_Feedback_ValidationRate": 1.0}  # too few to judge
+FAILING: dict[str, object] = {"GLIDEIN_Feedback_Pilots": 8, "GLIDEIN_Feedback_ValidationRate": 0.0}
+NEW: dict[str, object] = {
+    "GLIDEIN_Feedback_Pilots": 1,
+    "GLIDEIN_Feedback_ValidationRate": 1.0,
+}  # too few to judge
 
 
-def ad(site: str, figures: dict[str, object]) -> ClassAd:
+def ad(site: str, figures: Mapping[str, object]) -> ClassAd:
     return classads.from_dict({"GLIDEIN_Site": site, "GLIDEIN_CPUS": 1, **figures})
 
 
