@@ -3,6 +3,7 @@ cli/factory_stage.py via `register_stage`).
 
     glidein factory run --config F [--once]
     glidein factory status --config F
+    glidein factory autoconf --config F [--dry-run]   (cli/factory_autoconf.py)
     glidein factory downtime add|end|list --config F [--entry E] [--frontend FE] [--security-class SC]
                                           [--start ISO|now] [--end ISO] [--comment TEXT] [--id N]
 """
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from glidein.cli.common import Subparsers, add_command
+from glidein.cli.factory_autoconf import register_autoconf
 from glidein.cli.factory_stage import register_stage
 from glidein.common.errors import ConfigError
 from glidein.factory.downtimes import ALL, Downtime, DowntimeStore
@@ -29,6 +31,7 @@ def register(subparsers: Subparsers) -> None:
     )
     group = parser.add_subparsers(dest="factory_command", metavar="SUBCOMMAND", required=True)
     register_stage(group)
+    register_autoconf(group)
     run = add_command(group, "run", _run, "run the factory daemon")
     run.add_argument("--config", type=Path, required=True, help="factory config file (YAML)")
     run.add_argument("--once", action="store_true", help="run one cycle and exit")

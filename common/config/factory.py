@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from glidein.common.config.attrs import AttrFlags, Attrs, with_flags
+from glidein.common.config.autoconf import Autoconf
 from glidein.common.config.base import (
     AttrName,
     ConfigPath,
@@ -167,6 +168,9 @@ class FactoryConfig(StrictModel):
     entries: list[Entry] = Field(default_factory=list, description="Entries.")
     entry_sets: list[EntrySet] = Field(default_factory=list, description="Entry sets.")
     monitoring: Monitoring = Field(default_factory=Monitoring, description="RRD history and snapshot.")
+    autoconf: Autoconf | None = Field(
+        default=None, description="Entries generated from an information system, included from a file."
+    )
 
     def all_entries(self) -> list[Entry]:
         """Every entry, entry-set members included, with factory and set attrs merged in (own wins)."""

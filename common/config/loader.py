@@ -52,8 +52,11 @@ class ConfigProblems(ConfigError):
 
 
 def load_factory_config(path: str | Path) -> FactoryConfig:
+    from glidein.common.config.includes import with_generated
+
     data, lines = read_yaml(path)
-    return validate(FactoryConfig, data, str(path), Path(path).resolve().parent, lines)
+    config = validate(FactoryConfig, data, str(path), Path(path).resolve().parent, lines)
+    return with_generated(config, str(path))
 
 
 def load_frontend_config(path: str | Path) -> FrontendConfig:
@@ -65,7 +68,12 @@ def load_config(path: str | Path, kind: Kind | None = None) -> FactoryConfig | F
     """Load either kind; without `kind` it is told from the top-level keys."""
     data, lines = read_yaml(path)
     kind = kind or detect_kind(data, str(path))
-    return validate(MODELS[kind], data, str(path), Path(path).resolve().parent, lines)
+    config = validate(MODELS[kind], data, str(path), Path(path).resolve().parent, lines)
+    if isinstance(config, FactoryConfig):
+        from glidein.common.config.includes import with_generated
+
+        return with_generated(config, str(path))
+    return config
 
 
 def detect_kind(data: object, source: str) -> Kind:
