@@ -23,6 +23,7 @@ from typing import Any
 from glidein import __version__
 from glidein.common.errors import GlideinError
 from glidein.common.log import log_exception
+from glidein.factory.autoconf.refresh import Refresher
 from glidein.factory.cycle import BusLike, FactoryCycle
 from glidein.factory.state import StateWriteError
 
@@ -55,6 +56,7 @@ class FactoryDaemon:
         self.stop_requested = False
         self.reload_requested = False
         self.wake = threading.Event()
+        self.refresher = Refresher()  # autoconf: entries from the information system
 
     def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
         self.stop_requested = True
@@ -111,6 +113,8 @@ class FactoryDaemon:
         log.info("factory=%s glidein=%s entries=%d", cfg.name, cfg.glidein_name, len(cycle.entries()))
         try:
             while not self.stop_requested:
+                if self.refresher.tick(cycle.cfg):  # the entries file changed: load it
+                    self.reload_requested = True
                 if self.reload_requested:
                     self._reload(cycle)
                 started = time.monotonic()
