@@ -31,6 +31,7 @@ from glidein.pool.schedd.autoclusters import (
     only_per_job,
     significant,
 )
+from glidein.pool.schedd.free_slots import FreeSlots
 from glidein.pool.schedd.jobads import job_ad, job_attrs, parse_job_ids
 from glidein.pool.schedd.select import Selector, check_constraint, verdict
 from glidein.pool.schedd.store import JobRow, Store
@@ -68,6 +69,7 @@ class JobQueue:
         self.lock = threading.Lock()
         self.acs = AutoClusters()
         self._clusters: dict[int, tuple[str, int, dict[str, str]]] = {}
+        self.free_slots = FreeSlots()  # who asked and got nothing: Rank picks among them
         for ac_id, attrs in self.store.autoclusters():
             self.acs.add(ac_id, attrs)
         for ac_id, status, count in self.store.status_counts():
@@ -180,15 +182,21 @@ class JobQueue:
     # ------------------------------------------------------------------ startd side
 
     def claim(self, slot: classads.ClassAd, startd: str) -> Claim | None:
-        """Claim the best idle job for `slot`: two-way match, then JobPrio, then Rank."""
+        """Claim the best idle job for `slot`: two-way match, then JobPrio, then Rank; a job whose
+        Rank puts another free slot first waits for that one (free_slots.py)."""
         with self.lock:
+            now = self.now()
             for ac, requests in self._candidates(slot):
+                if self.free_slots.hold_back(ac.ad, slot, startd, now, _fits):
+                    continue
                 row = self.store.first_idle(ac.id)
                 if row is None:
                     log.error("autocluster %d counts idle jobs but has none; recounting", ac.id)
                     ac.counts[IDLE] = 0
                     continue
+                self.free_slots.claimed(startd)
                 return self._start(row, startd, requests)
+            self.free_slots.free(startd, slot, now)
         return None
 
     def _candidates(self, slot: classads.ClassAd) -> list[tuple[AutoCluster, dict[str, int]]]:
