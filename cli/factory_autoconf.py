@@ -29,12 +29,14 @@ def register_autoconf(group: Subparsers) -> None:
 
 
 def _autoconf(args: argparse.Namespace) -> int:
+    from glidein.common.condor_auth import use_token_dir
     from glidein.factory.autoconf.refresh import refresh
 
     data, lines = read_yaml(args.config)  # without the generated entries: they may be what is broken
     cfg = validate(FactoryConfig, data, str(args.config), args.config.resolve().parent, lines)
     if cfg.autoconf is None or not cfg.autoconf.sources:
         raise ConfigError(f"{args.config}: autoconf.sources: no information system configured")
+    use_token_dir(cfg.condor_tokens)  # a CE collector may be a secured condor_collector
     result = refresh(cfg.autoconf, write=not args.dry_run)
     if args.dry_run:
         sys.stdout.write(result.diff(str(cfg.autoconf.entries_file)))

@@ -91,9 +91,12 @@ def _previous(text: str, source: str) -> list[dict[str, Any]]:
 class Refresher:
     """The factory daemon's periodic refresh: `tick(cfg)` is True when the entries file changed."""
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self.clock = clock
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, readers: dict[str, Reader] | None = None
+    ) -> None:
+        self.clock, self.readers = clock, readers or READERS
         self.last: float | None = None
+        self.errors: list[str] = []  # logged once, again only when they change
 
     def tick(self, cfg: Any) -> bool:
         auto: Autoconf | None = getattr(cfg, "autoconf", None)
@@ -104,12 +107,15 @@ class Refresher:
             return False
         self.last = now
         try:
-            result = refresh(auto)
+            result = refresh(auto, readers=self.readers)
         except (InfoSysError, OSError) as exc:
             log.error("autoconf refresh failed, entries unchanged: %s", exc)
             return False
-        for line in result.errors:
+        for line in result.errors if result.errors != self.errors else []:
             log.error("autoconf %s", line)
+        if self.errors and not result.errors:
+            log.info("autoconf every source read again")
+        self.errors = result.errors
         for line in result.changes:
             log.info("autoconf %s", line)
         return result.changed
