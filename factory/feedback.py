@@ -9,8 +9,9 @@ sites (`frontend.shares`):
 * ``GLIDEIN_Feedback_ValidationRate``: the share of those that did not fail validation or die at
   once (the black-hole test, `factory.health.is_failure`).
 * ``GLIDEIN_Feedback_QueueWaitMedian``: median seconds from submission to running of the pilots
-  that started or ended in the window; a pilot still queued longer than that median counts with its wait
-  so far (a site that starts nothing must not look fast).
+  that started or ended in the window; a pilot still queued longer than that median counts with
+  its wait so far (a site that starts nothing must not look fast: with no pilot started, the
+  longest wait so far).
 * ``GLIDEIN_Feedback_JobsPerPilotHour``: jobs the ended pilots' startds ran (`jobs_run` of the
   final report) per hour those pilots ran.
 * ``GLIDEIN_Feedback_Window``: the window, seconds.
@@ -109,7 +110,7 @@ def queue_wait_median(samples: Sequence[PilotSample], now: float, since: float) 
     waits = [p.start_time - p.submit_time for p in samples if p.start_time is not None and _recent(p, since)]
     queued = [now - p.submit_time for p in samples if p.start_time is None and p.state in IDLE_STATES]
     if not waits:
-        return max(queued) if queued and max(queued) > now - since else None
+        return max(queued) if queued else None  # a lower bound: nothing started yet
     median = statistics.median(waits)
     longer = [w for w in queued if w > median]
     return float(statistics.median(waits + longer)) if longer else float(median)

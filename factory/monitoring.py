@@ -33,6 +33,7 @@ from glidein.common.monitoring.recorder import Monitor
 from glidein.common.monitoring.rrd import RRDConfig
 from glidein.common.monitoring.snapshot import LOG_FILES
 from glidein.factory import downtimes
+from glidein.factory.feedback import FeedbackBook
 from glidein.factory.health import VALIDATION_CODES, Health
 from glidein.factory.web import read_report
 
@@ -135,6 +136,14 @@ def _site(entry: Any) -> str:
     return str(attr.value) if attr is not None else str(entry.name)
 
 
+def _feedback_window(entry: Any) -> tuple[float, float]:
+    """The window and "died at once" seconds of the entry's figures (its black-hole policy's)."""
+    health = getattr(entry, "health", None)
+    if health is None:
+        return 1800.0, 60.0
+    return float(health.window), float(health.quick_seconds)
+
+
 class FactoryMonitor:
     """Built from the factory config; `record` is called at the end of every cycle, never raises."""
 
@@ -147,6 +156,7 @@ class FactoryMonitor:
         if section is not None and section.enabled:
             self.monitor = Monitor(self.root, "factory", RRDConfig(step=int(section.step)))
         self.ended: dict[str, Ended] = {}
+        self.feedback = FeedbackBook(state_dir)
 
     def record(
         self,
@@ -197,7 +207,8 @@ class FactoryMonitor:
                 state, reason = EntryState.BLOCKED, h.reason
             else:
                 state, reason = EntryState.OK, ""
-            out.append(EntryStatus(entry.name, _site(entry), state, reason, rows))
+            fb = self.feedback.update(self.conn, entry.name, now, *_feedback_window(entry))
+            out.append(EntryStatus(entry.name, _site(entry), state, reason, rows, fb.text()))
         return out
 
     def _update_ended(self) -> dict[str, Ended]:

@@ -24,6 +24,7 @@ ENTRIES = [
     (ODD_ENTRY, "SiteOdd", EntryState.OK, ""),
 ]
 CLIENTS = ["fe1.main", "fe1.gpu"]
+FEEDBACK = "pilots=12 valid=0.92 wait=35s jobs/h=4.1"  # the first entry's (the others have none yet)
 
 
 def counts_at(cycle: int, entry_index: int, client_index: int) -> Counts:
@@ -55,6 +56,7 @@ def entries_at(cycle: int) -> list[EntryStatus]:
                 ClientStatus(client=c, counts=counts_at(cycle, ei, ci), limit="max_per_cycle" if ci else "")
                 for ci, c in enumerate(CLIENTS)
             ),
+            feedback=FEEDBACK if ei == 0 else "",
         )
         for ei, (name, site, state, reason) in enumerate(ENTRIES)
     ]

@@ -120,6 +120,7 @@ class EntryStatus:
     state: EntryState = EntryState.OK
     reason: str = ""  # downtime comment or why the entry is blocked
     clients: tuple[ClientStatus, ...] = ()
+    feedback: str = ""  # the factory's feedback figures in one line (factory/feedback.py)
 
     @property
     def totals(self) -> Counts:

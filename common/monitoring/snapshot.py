@@ -55,6 +55,7 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
                 "site": e.site,
                 "state": e.state.value,
                 "reason": e.reason,
+                "feedback": e.feedback,
                 "clients": [
                     {"client": c.client, "limit": c.limit, "counts": c.counts.as_dict()} for c in e.clients
                 ],
@@ -94,6 +95,7 @@ def snapshot_from_dict(data: Mapping[str, Any], where: str = "snapshot") -> Snap
                 state=EntryState(e["state"]),
                 reason=str(e.get("reason", "")),
                 clients=tuple(_client_from_dict(c) for c in e["clients"]),
+                feedback=str(e.get("feedback", "")),
             )
             for e in data["entries"]
         )

@@ -16,7 +16,7 @@ import pytest
 
 from glidein.common.monitoring.recorder import Monitor
 from tests.cdp import Browser
-from tests.monitoring_sample import ENTRIES, ODD_ENTRY, STEP, entries_at, pilots
+from tests.monitoring_sample import ENTRIES, FEEDBACK, ODD_ENTRY, STEP, entries_at, pilots
 from tests.procs import Processes, free_port, wait_for_port
 
 pytestmark = pytest.mark.browser
@@ -78,6 +78,10 @@ def test_pages_in_headless_chromium(site: str, browser: Browser) -> None:
         page, "Array.from(document.querySelectorAll('#entries tr.entry')).map(r => r.cells[2].innerText)"
     )
     assert "downtime" in states[1] and "blocked" in states[2]
+    feedback = browser.evaluate(
+        page, "Array.from(document.querySelectorAll('#entries td.feedback')).map(c => c.innerText)"
+    )
+    assert feedback == [FEEDBACK, "-", "-", "-"]
     assert browser.evaluate(page, "document.querySelectorAll('b').length") == 1  # only the current period
     check_images(browser, page, minimum=5)
     browser.screenshot(page, ARTIFACTS / "monitoring-entries.png")

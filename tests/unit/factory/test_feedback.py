@@ -60,9 +60,9 @@ def test_pilots_still_queued_longer_than_the_median_raise_it() -> None:
     queued = [PilotSample(f"q{i}", "idle", NOW - 900) for i in range(3)]
     assert queue_wait_median(started, NOW, NOW - 3600) == pytest.approx(15.0)
     assert queue_wait_median(started + queued, NOW, NOW - 3600) == pytest.approx(900.0)
-    # a site that has started nothing for longer than the window shows its longest wait
+    # a site that has started nothing shows its longest wait so far; one with no pilot, none
     assert queue_wait_median(queued, NOW, NOW - 600) == pytest.approx(900.0)
-    assert queue_wait_median(queued, NOW, NOW - 3600) is None
+    assert queue_wait_median([], NOW, NOW - 3600) is None
 
 
 def test_figures_from_factory_db_and_reports(tmp_path: Path) -> None:
