@@ -78,13 +78,14 @@ class CEQueue:
 
 
 def _queue_submit(grid_type: str, queue: str) -> dict[str, str]:
-    """How a pilot asks for the queue: HTCondor-CE routes on `queue`, ARC takes an ADL QueueName."""
+    """How a pilot asks for the queue: HTCondor-CE routes on `queue`, ARC takes `batch_queue`
+    (the submit commands the XML import gives an xRSL `queue` too, common/config/xml_grid.py)."""
     if not queue:
         return {}
     if grid_type == "condor":
         return {"+queue": f'"{queue}"'}
     if grid_type == "arc":
-        return {"arc_resources": f"<QueueName>{queue}</QueueName>"}
+        return {"batch_queue": queue}
     return {}
 
 
