@@ -32,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "frontend": ("glidein.cli.frontend:register", "the frontend: requests pilots for waiting jobs"),
     "monitor": ("glidein.cli.monitor:register", "monitoring: web pages, graphs"),
+    "closeness": (
+        "glidein.cli.closeness:register",
+        "network closeness: submit lines for a job's data, bandwidth matrix check",
+    ),
     "demo": ("glidein.cli.demo:register", "run collectors, schedd, factory, frontend and N jobs"),
 }
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from glidein.common import classads
 from glidein.common.closeness import submit_lines
 from tests.unit.pool.test_queue import Clock, _queue, _slot, _submit
 
 
-def _bw(name: str, mbps: int, **attrs: object) -> object:
+def _bw(name: str, mbps: int, **attrs: object) -> classads.ClassAd:
     return _slot(Name=name, GLIDEIN_BW_se1=mbps, **attrs)
 
 
