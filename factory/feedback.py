@@ -9,9 +9,9 @@ sites (`frontend.shares`):
 * ``GLIDEIN_Feedback_ValidationRate``: the share of those that did not fail validation or die at
   once (the black-hole test, `factory.health.is_failure`).
 * ``GLIDEIN_Feedback_QueueWaitMedian``: median seconds from submission to running of the pilots
-  that started or ended in the window; a pilot still queued longer than that median counts with
-  its wait so far (a site that starts nothing must not look fast: with no pilot started, the
-  longest wait so far).
+  that started or ended in the window; a pilot still queued, or removed from the queue before it
+  ran, that waited longer than that median counts with its wait so far (a site that starts
+  nothing must not look fast: with no pilot started, the longest wait so far).
 * ``GLIDEIN_Feedback_JobsPerPilotHour``: jobs the ended pilots' startds ran (`jobs_run` of the
   final report) per hour those pilots ran.
 * ``GLIDEIN_Feedback_Window``: the window, seconds.
@@ -67,7 +67,7 @@ class Feedback:
             "QueueWaitMedian": self.queue_wait_median,
             "JobsPerPilotHour": self.jobs_per_pilot_hour,
         }
-        out.update({f"{PREFIX}{k}": round(v, 4) for k, v in optional.items() if v is not None})
+        out.update({f"{PREFIX}{k}": float(round(v, 4)) for k, v in optional.items() if v is not None})
         return out
 
     def text(self) -> str:
@@ -100,6 +100,15 @@ def _as_end(p: PilotSample) -> PilotEnd:
     return PilotEnd(p.state, p.exit_code, run, p.end_time or 0.0, p.report_status, p.failure_class)
 
 
+def _never_ran(p: PilotSample) -> bool:
+    """Still queued, or removed from the queue (by the factory or the site) before it ran."""
+    return p.state in IDLE_STATES or (p.state == "removed" and p.report_status is None)
+
+
+def _wait_so_far(p: PilotSample, now: float) -> float:
+    return (p.end_time if p.end_time is not None else now) - p.submit_time
+
+
 def _recent(p: PilotSample, since: float) -> bool:
     """Started in the window, or ended in it."""
     return (p.start_time or 0.0) > since or (p.end_time is not None and p.end_time > since)
@@ -108,7 +117,7 @@ def _recent(p: PilotSample, since: float) -> bool:
 def queue_wait_median(samples: Sequence[PilotSample], now: float, since: float) -> float | None:
     """Median submit-to-running wait of pilots started or ended after `since`, long-queued ones counted."""
     waits = [p.start_time - p.submit_time for p in samples if p.start_time is not None and _recent(p, since)]
-    queued = [now - p.submit_time for p in samples if p.start_time is None and p.state in IDLE_STATES]
+    queued = [_wait_so_far(p, now) for p in samples if p.start_time is None and _never_ran(p)]
     if not waits:
         return max(queued) if queued else None  # a lower bound: nothing started yet
     median = statistics.median(waits)

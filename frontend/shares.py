@@ -10,14 +10,17 @@ is split among them in proportion to their weights:
   weight of the group's entries that have one (1 when none has: the even split of glideinWMS);
 * when every entry a job matches weighs 0, that job is split evenly (nobody is better).
 
-The default rank prefers high validation success and short queue waits, and judges an entry only
-once three of its pilots ended in the factory's window (`DEFAULT_RANK`):
+The default rank (`DEFAULT_RANK`) prefers high validation success, judged once three pilots ended
+in the factory's window, and short queue waits (1 / (1 + median wait / 300 s)); an entry with
+neither figure is new:
 
-    ifThenElse(GLIDEIN_Feedback_Pilots >= 3, GLIDEIN_Feedback_ValidationRate
-               / (1.0 + ifThenElse(isUndefined(GLIDEIN_Feedback_QueueWaitMedian), 0,
-                                   GLIDEIN_Feedback_QueueWaitMedian) / 300.0), undefined)
+    ifThenElse(GLIDEIN_Feedback_Pilots >= 3 || isReal(GLIDEIN_Feedback_QueueWaitMedian),
+               ifThenElse(GLIDEIN_Feedback_Pilots >= 3, GLIDEIN_Feedback_ValidationRate, 1.0)
+               / (1.0 + ifThenElse(isReal(GLIDEIN_Feedback_QueueWaitMedian),
+                                   GLIDEIN_Feedback_QueueWaitMedian, 0.0) / 300.0),
+               undefined)
 
-(a rate of 1 and waits of 5 minutes weigh 0.5; an entry whose pilots never started waits 0).
+(a rate of 1 and waits of 5 minutes weigh 0.5; a rate of 0 weighs 0 whatever the wait).
 """
 
 from __future__ import annotations

@@ -63,6 +63,9 @@ def test_pilots_still_queued_longer_than_the_median_raise_it() -> None:
     # a site that has started nothing shows its longest wait so far; one with no pilot, none
     assert queue_wait_median(queued, NOW, NOW - 600) == pytest.approx(900.0)
     assert queue_wait_median([], NOW, NOW - 3600) is None
+    # removed from the queue after 600 s: waited at least that long
+    removed = [PilotSample(f"r{i}", "removed", NOW - 900, None, NOW - 300) for i in range(3)]
+    assert queue_wait_median(started + removed, NOW, NOW - 3600) == pytest.approx(600.0)
 
 
 def test_figures_from_factory_db_and_reports(tmp_path: Path) -> None:
