@@ -14,11 +14,10 @@ The default rank (`DEFAULT_RANK`) prefers high validation success, judged once t
 in the factory's window, and short queue waits (1 / (1 + median wait / 300 s)); an entry with
 neither figure is new:
 
-    ifThenElse(GLIDEIN_Feedback_Pilots >= 3 || isReal(GLIDEIN_Feedback_QueueWaitMedian),
-               ifThenElse(GLIDEIN_Feedback_Pilots >= 3, GLIDEIN_Feedback_ValidationRate, 1.0)
-               / (1.0 + ifThenElse(isReal(GLIDEIN_Feedback_QueueWaitMedian),
-                                   GLIDEIN_Feedback_QueueWaitMedian, 0.0) / 300.0),
-               undefined)
+    ifThenElse(GLIDEIN_Feedback_Pilots >= 3, GLIDEIN_Feedback_ValidationRate,
+               ifThenElse(isReal(GLIDEIN_Feedback_QueueWaitMedian), 1.0, undefined))
+    / (1.0 + ifThenElse(isReal(GLIDEIN_Feedback_QueueWaitMedian), GLIDEIN_Feedback_QueueWaitMedian, 0.0)
+           / 300.0)
 
 (a rate of 1 and waits of 5 minutes weigh 0.5; a rate of 0 weighs 0 whatever the wait).
 """

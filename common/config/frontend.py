@@ -34,10 +34,10 @@ RemoveExcess = Literal["NO", "WAIT", "IDLE", "ALL"]
 # How a group weighs the entries that match the same jobs (frontend/shares.py): high pilot
 # validation success (once 3 pilots ended in the factory's window) and short queue waits.
 DEFAULT_RANK = (
-    "ifThenElse(GLIDEIN_Feedback_Pilots >= 3 || isReal(GLIDEIN_Feedback_QueueWaitMedian),"
-    " ifThenElse(GLIDEIN_Feedback_Pilots >= 3, GLIDEIN_Feedback_ValidationRate, 1.0)"
+    "ifThenElse(GLIDEIN_Feedback_Pilots >= 3, GLIDEIN_Feedback_ValidationRate,"
+    " ifThenElse(isReal(GLIDEIN_Feedback_QueueWaitMedian), 1.0, undefined))"
     " / (1.0 + ifThenElse(isReal(GLIDEIN_Feedback_QueueWaitMedian), GLIDEIN_Feedback_QueueWaitMedian, 0.0)"
-    " / 300.0), undefined)"
+    " / 300.0)"
 )
 _SCHEDD_RE = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]*@)?[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 
