@@ -14,11 +14,12 @@ sites (`frontend.shares`):
   nothing must not look fast: with no pilot started, the longest wait so far).
 * ``GLIDEIN_Feedback_JobsPerPilotHour``: jobs the ended pilots' startds ran (`jobs_run` of the
   final report) per hour those pilots ran.
+* ``GLIDEIN_Feedback_JobFailureRate``: the share of those jobs that ended with a non-zero exit
+  code (`jobs_failed` of the embedded startd's report; HTCondor's startd does not give it, and
+  pilots without it are left out).
 * ``GLIDEIN_Feedback_Window``: the window, seconds.
 
 A figure with no data in the window is left out of the ad (undefined in ClassAd expressions).
-Job failure rate is not published: the startd's final report (`startd_result.json`) carries only
-`jobs_run` and the reason it ended, not how many of its jobs failed.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ class PilotSample:
     report_status: str | None = None
     failure_class: str | None = None
     jobs_run: int | None = None  # from the final report's startd result
+    jobs_failed: int | None = None  # the same (embedded startd only)
 
 
 @dataclass(frozen=True)
@@ -58,6 +60,7 @@ class Feedback:
     queue_wait_median: float | None = None
     jobs_per_pilot_hour: float | None = None
     started: int = 0
+    job_failure_rate: float | None = None
 
     def ad_attrs(self) -> dict[str, object]:
         """The figures as glidefactory attributes (those without data left out)."""
@@ -66,6 +69,7 @@ class Feedback:
             "ValidationRate": self.validation_rate,
             "QueueWaitMedian": self.queue_wait_median,
             "JobsPerPilotHour": self.jobs_per_pilot_hour,
+            "JobFailureRate": self.job_failure_rate,
         }
         out.update({f"{PREFIX}{k}": float(round(v, 4)) for k, v in optional.items() if v is not None})
         return out
@@ -134,6 +138,13 @@ def jobs_per_pilot_hour(ended: Sequence[PilotSample]) -> float | None:
     return sum(p.jobs_run or 0 for p in reported) / hours
 
 
+def job_failure_rate(ended: Sequence[PilotSample]) -> float | None:
+    """Failed jobs over jobs run, over ended pilots whose report counts both."""
+    counted = [p for p in ended if p.jobs_failed is not None and p.jobs_run]
+    runs = sum(p.jobs_run or 0 for p in counted)
+    return sum(p.jobs_failed or 0 for p in counted) / runs if runs else None
+
+
 def figures(samples: Sequence[PilotSample], now: float, window: float, quick: float = 60.0) -> Feedback:
     """The feedback of one entry from its pilots (any of them; the window is applied here)."""
     since = now - window
@@ -149,6 +160,7 @@ def figures(samples: Sequence[PilotSample], now: float, window: float, quick: fl
         queue_wait_median=queue_wait_median(samples, now, since),
         jobs_per_pilot_hour=jobs_per_pilot_hour(judged),
         started=started,
+        job_failure_rate=job_failure_rate(judged),
     )
 
 
@@ -159,39 +171,41 @@ _SAMPLES_SQL = (
     " AND (p.end_time IS NULL OR p.end_time > ?)"
 )
 
-JobsRun = Callable[[str], int | None]
+JobCounts = tuple[int | None, int | None]  # (jobs_run, jobs_failed) of a pilot's final report
+ReadJobs = Callable[[str], JobCounts]
 
 
-def load_samples(conn: sqlite3.Connection, entry: str, since: float, jobs_run: JobsRun) -> list[PilotSample]:
-    """The pilots of `entry` not ended before `since`; `jobs_run(pilot_id)` reads the report."""
+def load_samples(conn: sqlite3.Connection, entry: str, since: float, jobs: ReadJobs) -> list[PilotSample]:
+    """The pilots of `entry` not ended before `since`; `jobs(pilot_id)` reads the report."""
     out = []
     for pid, state, submit, start, end, code, status, klass in conn.execute(_SAMPLES_SQL, (entry, since)):
-        ended = end is not None
+        run, failed = jobs(str(pid)) if end is not None else (None, None)
         out.append(
-            PilotSample(
-                str(pid), str(state), float(submit), start, end, code, status, klass,
-                jobs_run(str(pid)) if ended else None,
-            )
-        )  # fmt: skip
+            PilotSample(str(pid), str(state), float(submit), start, end, code, status, klass, run, failed)
+        )
     return out
 
 
+def _count(startd: object, key: str) -> int | None:
+    value = startd.get(key) if isinstance(startd, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 class ReportJobs:
-    """`jobs_run` of pilots' final reports, read once per pilot (a stored report never changes)."""
+    """Job counts of pilots' final reports, read once per pilot (a stored report never changes)."""
 
     def __init__(self, state_dir: Path) -> None:
         self.state_dir = state_dir
-        self.cache: dict[str, int | None] = {}
+        self.cache: dict[str, JobCounts] = {}
 
-    def __call__(self, pilot_id: str) -> int | None:
+    def __call__(self, pilot_id: str) -> JobCounts:
         if pilot_id in self.cache:
             return self.cache[pilot_id]
         from glidein.factory.web import read_report
 
         report = read_report(self.state_dir, pilot_id)
         startd = report.get("startd") if report else None
-        jobs = startd.get("jobs_run") if isinstance(startd, dict) else None
-        value = jobs if isinstance(jobs, int) and not isinstance(jobs, bool) else None
+        value = (_count(startd, "jobs_run"), _count(startd, "jobs_failed"))
         if report is not None:
             self.cache[pilot_id] = value
         return value

@@ -1,7 +1,8 @@
 """`python3 -m glidein.pool.startd --config startd.json` (CONTRACTS.md section 6). Stdlib, Python >= 3.6.
 
 Exit 0 when it ends by lifetime, idleness or SIGTERM (after writing
-<work_dir>/startd_result.json = {"jobs_run": n, "reason": "..."}); 2 on a bad config or token file.
+<work_dir>/startd_result.json = {"jobs_run": n, "jobs_failed": n, "reason": "..."}); 2 on a bad
+config or token file.
 `--flush`: only send the job results a killed startd left in <work_dir>/results (for at most
 result_grace seconds), then exit 0 (the pilot wrapper runs it after its startd was killed).
 """
@@ -50,7 +51,7 @@ def main() -> int:
         return 0
     install_signals(startd)
     reason = startd.run()
-    write_result(config.work_dir, startd.jobs_run, reason)
+    write_result(config.work_dir, startd.jobs_run, reason, startd.jobs_failed)
     logging.getLogger("glidein.startd").info("startd ends: reason=%s jobs_run=%d", reason, startd.jobs_run)
     return 0
 

@@ -38,6 +38,7 @@ class Startd(object):
         self.started_at = time.time()
         self.jobs = {}  # type: Dict[str, RunningJob]
         self.jobs_run = 0
+        self.jobs_failed = 0  # jobs that ended with a non-zero exit code
         self.jobs_started = 0
         self.last_job_end = None  # type: Optional[float]
         self.stop_reason = None  # type: Optional[str]
@@ -129,6 +130,7 @@ class Startd(object):
         """The job is over: its slot is free at once, its result waits in the outbox until taken."""
         stdout, stderr = job.outputs()
         self.jobs_run += 1
+        self.jobs_failed += 1 if exit_code != 0 else 0
         self.last_job_end = now
         self.next_claim = now  # a freed slot asks for the next job at once
         self._drop(job)
@@ -196,10 +198,10 @@ class Startd(object):
             log.warning("cannot invalidate our ad: %s", exc)
 
 
-def write_result(work_dir: str, jobs_run: int, reason: str) -> None:
+def write_result(work_dir: str, jobs_run: int, reason: str, jobs_failed: int = 0) -> None:
     path = os.path.join(work_dir, "startd_result.json")
     with open(path + ".tmp", "w") as handle:
-        json.dump({"jobs_run": jobs_run, "reason": reason}, handle)
+        json.dump({"jobs_run": jobs_run, "jobs_failed": jobs_failed, "reason": reason}, handle)
     os.replace(path + ".tmp", path)
 
 

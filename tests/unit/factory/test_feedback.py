@@ -14,12 +14,14 @@ from glidein.factory.state import NewPilot, PilotStore
 NOW = 100_000.0
 
 
-def ended(pid: str, wait: float, run: float, *, ok: bool = True, jobs: int | None = 3) -> PilotSample:
+def ended(
+    pid: str, wait: float, run: float, *, ok: bool = True, jobs: int | None = 3, failed: int | None = None
+) -> PilotSample:
     submit = NOW - 1000
     start = submit + wait
     status, klass = ("success", None) if ok else ("failure", "WN_Resource")
     state = "completed" if ok else "failed"
-    return PilotSample(pid, state, submit, start, start + run, 0 if ok else 1, status, klass, jobs)
+    return PilotSample(pid, state, submit, start, start + run, 0 if ok else 1, status, klass, jobs, failed)
 
 
 def test_figures_of_a_good_and_a_bad_mix() -> None:
@@ -39,6 +41,18 @@ def test_figures_of_a_good_and_a_bad_mix() -> None:
     assert attrs["GLIDEIN_Feedback_Pilots"] == 4
     assert attrs["GLIDEIN_Feedback_ValidationRate"] == pytest.approx(0.75)
     assert attrs["GLIDEIN_Feedback_Window"] == 3600
+    assert "GLIDEIN_Feedback_JobFailureRate" not in attrs  # no report counted failed jobs
+
+
+def test_job_failure_rate_from_reports_that_count_failed_jobs() -> None:
+    samples = [
+        ended("a", 10, 600, jobs=4, failed=1),
+        ended("b", 10, 600, jobs=6, failed=0),
+        ended("c", 10, 60),
+    ]
+    fb = figures(samples, NOW, window=3600)
+    assert fb.job_failure_rate == pytest.approx(0.1)  # 1 of 10 (pilot c's report has no jobs_failed)
+    assert fb.ad_attrs()["GLIDEIN_Feedback_JobFailureRate"] == pytest.approx(0.1)
 
 
 def test_killed_and_never_started_pilots_are_not_judged() -> None:
@@ -78,12 +92,14 @@ def test_figures_from_factory_db_and_reports(tmp_path: Path) -> None:
     store.move_many([(ids[1], PilotState.FAILED, "exit")], t0 + 70, exit_codes={ids[1]: 1})
     pdir = tmp_path / "pilots" / ids[0]
     pdir.mkdir(parents=True)
-    (pdir / "report.json").write_text(json.dumps({"status": "success", "startd": {"jobs_run": 5}}))
+    startd = {"jobs_run": 5, "jobs_failed": 2}
+    (pdir / "report.json").write_text(json.dumps({"status": "success", "startd": startd}))
     book = FeedbackBook(tmp_path)
     fb = book.update(store.conn, "E1", NOW, 3600, 60.0)
     assert fb.pilots == 2  # the third still runs
     assert fb.validation_rate == pytest.approx(0.5)  # one died 10 s after it started
     assert fb.queue_wait_median == pytest.approx(60.0)
     assert fb.jobs_per_pilot_hour == pytest.approx(10.0)  # 5 jobs in half an hour
+    assert fb.job_failure_rate == pytest.approx(0.4)
     assert book.last["E1"] == fb
     assert book.update(store.conn, "other", NOW, 3600, 60.0).pilots == 0

@@ -158,6 +158,7 @@ def test_startd_frees_the_slot_keeps_the_result_and_claims_nothing_while_it_wait
     schedd.down = False
     startd.step(now + 7)
     assert schedd.completed == [("c1", 3, "done\n")]  # sent once, after the schedd came back
+    assert (startd.jobs_run, startd.jobs_failed) == (1, 1)  # exit 3: a failed job (the pilot's report)
     assert "c2" in startd.jobs  # and work is claimed again
     startd.jobs["c2"].kill()
 
