@@ -75,14 +75,15 @@ class Feedback:
         return out
 
     def text(self) -> str:
-        """One line for logs and pages: `pilots=12 valid=0.92 wait=35s jobs/h=4.1`."""
+        """One line for logs and pages: `pilots=12 valid=0.92 wait=35s jobs/h=4.1 job_fail=0.02`."""
 
         def fmt(value: float | None, spec: str) -> str:
             return "-" if value is None else format(value, spec)
 
         return (
             f"pilots={self.pilots} valid={fmt(self.validation_rate, '.2f')} "
-            f"wait={fmt(self.queue_wait_median, '.0f')}s jobs/h={fmt(self.jobs_per_pilot_hour, '.1f')}"
+            f"wait={fmt(self.queue_wait_median, '.0f')}s jobs/h={fmt(self.jobs_per_pilot_hour, '.1f')} "
+            f"job_fail={fmt(self.job_failure_rate, '.2f')}"
         )
 
 

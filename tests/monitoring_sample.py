@@ -24,7 +24,8 @@ ENTRIES = [
     (ODD_ENTRY, "SiteOdd", EntryState.OK, ""),
 ]
 CLIENTS = ["fe1.main", "fe1.gpu"]
-FEEDBACK = "pilots=12 valid=0.92 wait=35s jobs/h=4.1"  # the first entry's (the others have none yet)
+# the first entry has feedback figures, the others none yet
+FEEDBACK = "pilots=12 valid=0.92 wait=35s jobs/h=4.1 job_fail=0.02"
 
 
 def counts_at(cycle: int, entry_index: int, client_index: int) -> Counts:

@@ -53,6 +53,7 @@ def test_job_failure_rate_from_reports_that_count_failed_jobs() -> None:
     fb = figures(samples, NOW, window=3600)
     assert fb.job_failure_rate == pytest.approx(0.1)  # 1 of 10 (pilot c's report has no jobs_failed)
     assert fb.ad_attrs()["GLIDEIN_Feedback_JobFailureRate"] == pytest.approx(0.1)
+    assert fb.text() == "pilots=3 valid=1.00 wait=10s jobs/h=37.1 job_fail=0.10"  # 13 jobs in 21 min
 
 
 def test_killed_and_never_started_pilots_are_not_judged() -> None:
