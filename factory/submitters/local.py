@@ -86,8 +86,10 @@ class LocalSubmitter:
 
     def _queue(self, spec: PilotSpec, now: float) -> None:
         job_dir = self.jobs / spec.pilot_id
-        job_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        job_dir.chmod(0o700)  # the pilot's own: only the factory's account reads its parameter file
+        job_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
+        # not listable by others; traversable, as a condor-mode pilot run as root drops its daemons
+        # to another account that must reach the work dir below; the parameter file itself is 0600
+        job_dir.chmod(0o711)
         argv = list(spec.argv)
         if spec.secrets:
             write_param_file(job_dir / PARAM_FILE, spec.secrets)

@@ -341,7 +341,7 @@ class SlurmSubmitter:
         return script
 
     def submit(self, pilots: Sequence[PilotSpec]) -> dict[str, str]:
-        self.out_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.out_dir.mkdir(mode=0o711, parents=True, exist_ok=True)  # traversable: see local.py
         accepted: dict[str, str] = {}
         for spec in pilots:
             try:

@@ -137,7 +137,7 @@ def test_local_pilot_keeps_its_tokens_off_the_command_line_and_still_reports(
     pilot_id = ask_one(w, "e1")
     job_dir = w.setup.state_dir / "local" / "e1" / "jobs" / pilot_id
     check_running_pilot(w, pilot_id, job_dir / "pilot.params")
-    assert job_dir.stat().st_mode & 0o777 == 0o700
+    assert job_dir.stat().st_mode & 0o777 == 0o711
     assert TOKEN not in (job_dir / "job.json").read_text()
     check_pilot_reported(w, pilot_id, job_dir / "pilot.params")
     assert "403" not in processes.log("web")

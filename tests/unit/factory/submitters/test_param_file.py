@@ -81,7 +81,7 @@ def test_local_site_writes_a_private_param_file_and_deletes_it_when_the_pilot_en
     job = (job_dir / "job.json").read_text()
     param_file = job_dir / "pilot.params"
     assert POOL_TOKEN not in job and json.loads(job)["argv"][-2:] == ["-param_file", str(param_file)]
-    assert param_file.stat().st_mode & 0o777 == 0o600 and job_dir.stat().st_mode & 0o777 == 0o700
+    assert param_file.stat().st_mode & 0o777 == 0o600 and job_dir.stat().st_mode & 0o777 == 0o711
     ref = [PilotRef("p1", "p1")]
     site.status(ref)  # starts it
     wait_for(lambda: site.status(ref)["p1"].state == PilotState.COMPLETED, timeout=15)
@@ -103,7 +103,7 @@ def test_slurm_script_has_no_secret_and_the_param_file_goes_when_the_job_ended(t
     assert POOL_TOKEN not in script and "r" * 64 not in script
     assert f"python3 w.py -param_file {param_file}\nrc=$?\nrm -f {param_file}\n" in script
     assert param_file.read_text() == f"GLIDEIN_Token={POOL_TOKEN}\nreport_token={'r' * 64}\n"
-    assert param_file.stat().st_mode & 0o777 == 0o600 and out.stat().st_mode & 0o777 == 0o700
+    assert param_file.stat().st_mode & 0o777 == 0o600 and out.stat().st_mode & 0o777 == 0o711
     assert sub.status([PilotRef("p1", "77")])["p1"].state == PilotState.COMPLETED
     assert not param_file.exists()
     refusing = SlurmSubmitter("e1", params, tmp_path, Recorder({"sbatch": (1, "", "Invalid account")}))
