@@ -14,6 +14,7 @@ wrapper dies; when it ends, the wrapper kills the process groups of jobs it left
 
 import base64
 import contextlib
+import glob
 import hashlib
 import json
 import os
@@ -675,10 +676,13 @@ class Pilot:
 
     def flush_results(self, argv: List[str], env: Dict[str, str]) -> None:
         """Job results a killed embedded startd left (execute/results) are sent by `startd --flush`."""
-        spool = os.path.join(self.work, "execute", "results")
-        if "--config" not in argv or not os.path.isdir(spool) or not os.listdir(spool):
+        execute = os.path.join(self.work, "execute")
+        spool = os.path.join(execute, "results")
+        left = len(os.listdir(spool)) if os.path.isdir(spool) else 0
+        left += len(glob.glob(os.path.join(execute, "dir_*", ".exit_code")))  # ended, never seen
+        if "--config" not in argv or not left:
             return
-        self.log.log("the startd left %d job results: sending them" % len(os.listdir(spool)))
+        self.log.log("the startd left %d job results: sending them" % left)
         with open(os.path.join(self.work, "startd.log"), "ab") as out:
             try:
                 flush = [*argv, "--flush"]

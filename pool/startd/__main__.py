@@ -3,8 +3,9 @@
 Exit 0 when it ends by lifetime, idleness or SIGTERM (after writing
 <work_dir>/startd_result.json = {"jobs_run": n, "jobs_failed": n, "reason": "..."}); 2 on a bad
 config or token file.
-`--flush`: only send the job results a killed startd left in <work_dir>/results (for at most
-result_grace seconds), then exit 0 (the pilot wrapper runs it after its startd was killed).
+`--flush`: only send the job results a killed startd left in <work_dir>/results, and those of jobs
+that ended in its sandboxes unseen (their exit code file written just before the kill), for at most
+result_grace seconds, then exit 0 (the pilot wrapper runs it after its startd was killed).
 """
 
 import argparse
@@ -14,6 +15,7 @@ import sys
 
 from glidein.pool.startd.config import ConfigProblem, load_config
 from glidein.pool.startd.daemon import Startd, install_signals, write_result
+from glidein.pool.startd.jobs import ended_unseen
 from glidein.pool.startd.schedd_client import ScheddClient
 
 
@@ -45,6 +47,8 @@ def main() -> int:
         return 2
     startd = Startd(config, ScheddClient(config.schedd_url, token))
     if args.flush:
+        for result in ended_unseen(startd.execute_dir):
+            startd.outbox.pending[result.claim_id] = result
         left = startd.outbox.load()
         dropped = startd.outbox.drain(config.result_grace)
         logging.getLogger("glidein.startd").info("results left: %d, not taken: %d", left, len(dropped))

@@ -3,13 +3,17 @@
 Stdlib, Python >= 3.6. Arguments: a value in double quotes is HTCondor's new syntax (shell-like
 words, single quotes group, "" is a literal quote); otherwise words split on white space.
 Environment: "A=1 B='x y'" (new syntax) or "A=1;B=2" (old syntax).
-A job dies with its startd: its leader gets SIGKILL when the startd dies (Linux PR_SET_PDEATHSIG),
-and its process group id is recorded in <work_dir>/job_pgids/<pgid> while it runs, so that the pilot
-wrapper, which outlives the startd, kills what the job forked (see glidein_startup.py).
+A job dies with its startd: the shell leading it gets SIGTERM when the startd dies (Linux
+PR_SET_PDEATHSIG) and SIGKILLs the job's process group; the group id is also recorded in
+<work_dir>/job_pgids/<pgid> while it runs, so that the pilot wrapper, which outlives the startd,
+kills whatever of it is left (see glidein_startup.py). The shell writes the job's exit code in the
+sandbox (EXIT_FILE): a job that ended unseen by a startd killed -9 is reported by `--flush`.
 """
 
 import base64
 import contextlib
+import errno
+import json
 import os
 import shlex
 import shutil
@@ -19,9 +23,21 @@ import sys
 import time
 from typing import Any, Callable, Dict, List, Optional
 
+from glidein.pool.startd.results import Result
+
 MAX_OUTPUT = 16 * 1024 * 1024
 PGID_DIR = "job_pgids"  # in the startd's work dir: one empty file per running job, named by its pgid
 PR_SET_PDEATHSIG = 1
+EXIT_FILE = ".exit_code"  # in the sandbox: the job's exit code, written by the shell around it
+CLAIM_FILE = ".claim"  # in the sandbox: {"claim_id", "job_id"}
+# The job runs under a shell that writes its exit code into the sandbox when it ends, so that a job
+# ending just before its startd is killed -9 (never seen ending) is still reported once (--flush).
+# The shell gets SIGTERM when the startd dies (PR_SET_PDEATHSIG) and then SIGKILLs the job's whole
+# process group, itself included: the job and what it forked die with the startd.
+EXIT_WRAP = (
+    'trap "kill -KILL 0" TERM; "$@" & wait $!; rc=$?; '
+    'echo "$rc" > "$0.tmp" && mv -f "$0.tmp" "$0"; exit "$rc"'
+)
 
 
 class JobSetupError(Exception):
@@ -120,6 +136,8 @@ class RunningJob(object):
             os.chmod(path, int(item.get("mode", 0o644)) & 0o755)
         with open(os.path.join(self.sandbox, ".job.ad"), "w") as handle:
             handle.write(str(payload.get("ad", "")))
+        with open(os.path.join(self.sandbox, CLAIM_FILE), "w") as handle:
+            json.dump({"claim_id": self.claim_id, "job_id": self.job_id}, handle)
 
     def _spawn(self, payload: Dict[str, Any], base_env: Dict[str, str]) -> None:
         cmd = str(payload["cmd"])
@@ -136,14 +154,18 @@ class RunningJob(object):
             }
         )
         env.update(parse_env(str(payload.get("env") or "")))
-        argv = [cmd, *split_args(str(payload.get("args") or ""))]
+        found = cmd if os.sep in cmd else shutil.which(cmd, path=env.get("PATH"))
+        if not found or not os.access(found, os.X_OK):
+            raise OSError(errno.ENOENT, "not an executable file", cmd)
+        argv = ["/bin/sh", "-c", EXIT_WRAP, os.path.join(self.sandbox, EXIT_FILE), cmd]
+        argv += split_args(str(payload.get("args") or ""))
         with contextlib.ExitStack() as files:  # one `with` per file: Python 3.6 has no parenthesized form
             out = files.enter_context(open(os.path.join(self.sandbox, "_condor_stdout"), "wb"))
             err = files.enter_context(open(os.path.join(self.sandbox, "_condor_stderr"), "wb"))
             self.proc = subprocess.Popen(
                 argv, cwd=self.sandbox, env=env, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                preexec_fn=die_with_parent(signal.SIGKILL),  # noqa: PLW1509 - one thread; it only calls prctl
+                preexec_fn=die_with_parent(signal.SIGTERM),  # noqa: PLW1509 - one thread; it only calls prctl
             )  # fmt: skip
 
     def _record(self, pgid_dir: str) -> None:
@@ -176,3 +198,23 @@ class RunningJob(object):
         if self.pgid_file:
             with contextlib.suppress(OSError):
                 os.remove(self.pgid_file)
+
+
+def ended_unseen(execute_dir: str) -> List[Result]:
+    """Results of jobs that ended (their exit code file written) in sandboxes a killed startd left;
+    each sandbox taken is removed, so a result is recovered once."""
+    out = []  # type: List[Result]
+    names = sorted(os.listdir(execute_dir)) if os.path.isdir(execute_dir) else []
+    for name in (n for n in names if n.startswith("dir_")):
+        sandbox = os.path.join(execute_dir, name)
+        try:
+            with open(os.path.join(sandbox, EXIT_FILE)) as handle:
+                code = int(handle.read().strip())
+            with open(os.path.join(sandbox, CLAIM_FILE)) as handle:
+                claim = json.load(handle)
+            outputs = [_read_tail(os.path.join(sandbox, n)) for n in ("_condor_stdout", "_condor_stderr")]
+            out.append(Result(str(claim["claim_id"]), str(claim["job_id"]), code, outputs[0], outputs[1]))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # still running when the startd died, or not ours: nothing to report
+        shutil.rmtree(sandbox, ignore_errors=True)
+    return out

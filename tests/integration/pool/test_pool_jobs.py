@@ -43,7 +43,7 @@ def test_submit_q_run_complete_outputs_and_exit_codes(processes: Processes, tmp_
     assert af.stdout.splitlines() == ["1 1024 demo", "2 1024 demo"]
 
     pool.startd("s1", cpus=2, memory_mb=4096)
-    assert pool.result("s1") == {"jobs_run": 3, "reason": "max_tail_time"}
+    assert pool.result("s1") == {"jobs_run": 3, "jobs_failed": 3, "reason": "max_tail_time"}  # exit 3, 4, 5
     for proc in range(3):
         out = (tmp_path / f"out.1.{proc}").read_text()
         assert out == f"job|{proc}|hello-{proc}|x y|input-data\n"
@@ -171,7 +171,7 @@ def test_startd_without_a_valid_token_gets_nothing(processes: Processes, tmp_pat
     wrong_scope.write_text(tokens.mint(key, "reader", ["read"], 600, "test"))
     pool.startd("reader", token=wrong_scope, max_idle_time=2)
     for name in ("forger", "late", "reader"):
-        assert pool.result(name) == {"jobs_run": 0, "reason": "max_idle_time"}
+        assert pool.result(name) == {"jobs_run": 0, "jobs_failed": 0, "reason": "max_idle_time"}
     assert {job["JobStatus"] for job in pool.jobs().values()} == {1}
     log = processes.log("schedd")
     assert "signature does not verify" in log and "expired" in log and "lacks scope 'startd'" in log
@@ -188,6 +188,6 @@ def test_sigterm_kills_jobs_and_gives_them_back(processes: Processes, tmp_path: 
     wait_for(started.exists, timeout=10)
     assert pool.jobs()["1.0"]["JobStatus"] == 2
     proc.send_signal(signal.SIGTERM)
-    assert pool.result("s1", timeout=10) == {"jobs_run": 0, "reason": "signal"}
+    assert pool.result("s1", timeout=10) == {"jobs_run": 0, "jobs_failed": 0, "reason": "signal"}
     job = pool.jobs()["1.0"]
     assert (job["JobStatus"], job["NumJobStarts"]) == (1, 1)

@@ -38,15 +38,15 @@ def test_retire_die_idle_and_tail_times(processes: Processes, tmp_path: Path) ->
     idled, idled_at = _ended_after(pool, "idle", start)
 
     # retire: the running job finishes, no second job is taken
-    assert retired == {"jobs_run": 1, "reason": "retire_time"}
+    assert retired == {"jobs_run": 1, "jobs_failed": 0, "reason": "retire_time"}
     assert 2.5 <= retired_at < 12
     # die: the running job is killed and goes back to idle
-    assert died == {"jobs_run": 0, "reason": "die_time"}
+    assert died == {"jobs_run": 0, "jobs_failed": 0, "reason": "die_time"}
     assert 2.5 <= died_at < 12
     # tail: idle max_tail_time after its last job; idle: no job at all within max_idle_time
-    assert tailed == {"jobs_run": 1, "reason": "max_tail_time"}
+    assert tailed == {"jobs_run": 1, "jobs_failed": 0, "reason": "max_tail_time"}
     assert 3 <= tailed_at < 12
-    assert idled == {"jobs_run": 0, "reason": "max_idle_time"}
+    assert idled == {"jobs_run": 0, "jobs_failed": 0, "reason": "max_idle_time"}
     assert 2 <= idled_at < 10
 
     jobs = pool.jobs()

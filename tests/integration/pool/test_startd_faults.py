@@ -9,7 +9,6 @@ import sys
 import time
 from pathlib import Path
 
-from glidein.pilot_wrapper import glidein_startup as gs
 from glidein.pool.startd.jobs import PGID_DIR
 from tests.integration.pool.pool_helpers import Pool, script
 from tests.procs import Processes, wait_for
@@ -75,13 +74,11 @@ def test_a_startd_killed_9_takes_its_job_along_and_leaves_its_group_recorded(
     leader, grandchild = read_pid(leader_file), read_pid(child_file)
     try:
         records = tmp_path / "startd-doomed" / PGID_DIR
-        assert os.listdir(records) == [str(leader)]  # the job's group, recorded while it runs
+        assert os.listdir(records) == [str(os.getpgid(leader))]  # the job's group, recorded while it runs
         startd.send_signal(signal.SIGKILL)
         startd.wait(5)
-        wait_for(lambda: not alive(leader), timeout=5)  # PR_SET_PDEATHSIG: the job dies with it
-        assert alive(grandchild)  # what it forked is left to whoever outlives the startd ...
-        assert gs.kill_job_groups(str(records)) == [leader]  # ... the pilot wrapper, from the record
-        wait_for(lambda: not alive(grandchild), timeout=5)
+        wait_for(lambda: not alive(leader), timeout=5)  # PR_SET_PDEATHSIG: the job dies with it ...
+        wait_for(lambda: not alive(grandchild), timeout=5)  # ... and what it forked, its whole group
     finally:
         kill_pids(leader, grandchild)
 
@@ -115,3 +112,33 @@ def test_results_of_a_startd_killed_while_the_schedd_was_down_are_sent_by_flush(
     assert (tmp_path / "out.txt").read_text() == "saved-output\n" and runs.read_text() == "start\n"
     assert os.listdir(tmp_path / "startd-s1" / "results") == []
     assert "results left: 1, not taken: 0" in processes.log("flush")
+
+
+def test_a_job_that_ended_unseen_by_a_startd_killed_9_is_sent_by_flush(
+    processes: Processes, tmp_path: Path
+) -> None:
+    """The job ends in the instant before its startd is killed -9 (here: the startd is stopped, so
+    it never sees the end): the exit code its shell wrote in the sandbox is sent by `--flush`, once."""
+    pool = Pool(processes, tmp_path, lease=30.0)
+    pool.start_schedd()
+    go, runs = tmp_path / "go", tmp_path / "runs.txt"
+    body = f"echo start >> {runs}\nwhile [ ! -e {go} ]; do sleep 0.1; done\necho unseen-output\nexit 4\n"
+    pool.queue(f"executable = {script(tmp_path / 'job.sh', body)}\noutput = out.txt\nqueue\n")
+    startd = pool.startd("s1", max_idle_time=40)
+    wait_for(runs.exists, timeout=15)
+    startd.send_signal(signal.SIGSTOP)  # it will not poll the job again
+    go.touch()
+    execute = tmp_path / "startd-s1" / "execute"
+    wait_for(lambda: any(execute.glob("dir_*/.exit_code")), timeout=15)
+    startd.send_signal(signal.SIGKILL)
+    startd.wait(5)
+    config = tmp_path / "startd-s1" / "startd.json"
+    flush = [sys.executable, "-S", "-m", "glidein.pool.startd", "--config", str(config), "--flush"]
+    sender = processes.start(flush, "flush", env={"PYTHONPATH": str(pool.bundle)})
+    assert sender.wait(20) == 0, processes.log("flush")
+    job = pool.jobs()["1.0"]
+    assert (job["JobStatus"], job["ExitCode"], job["NumJobStarts"]) == (4, 4, 1)
+    assert (tmp_path / "out.txt").read_text() == "unseen-output\n" and runs.read_text() == "start\n"
+    assert not any(execute.glob("dir_*"))  # taken once: a second flush finds nothing
+    again = processes.start(flush, "flush2", env={"PYTHONPATH": str(pool.bundle)})
+    assert again.wait(20) == 0 and "results left: 0" in processes.log("flush2")

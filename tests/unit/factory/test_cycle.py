@@ -87,7 +87,7 @@ def test_cycle_keeps_pressure_then_removes(tmp_path: Path, cleanup_pilots: None)
     job = next((tmp_path / "factory" / "local" / "e1" / "jobs").iterdir()) / "job.json"
     params = job.with_name("pilot.params")  # the token: off the command line, in a 0600 file
     assert "t0k" not in job.read_text() and "t0k" in params.read_text()
-    assert oct(params.stat().st_mode)[-3:] == "600" and oct(job.parent.stat().st_mode)[-3:] == "700"
+    assert oct(params.stat().st_mode)[-3:] == "600" and oct(job.parent.stat().st_mode)[-3:] == "711"
     ask(setup, bus, "e1", 0, seq=2, remove_excess="IDLE")
     cycle.run_once()
     cycle.run_once()
