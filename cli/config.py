@@ -74,7 +74,7 @@ def _check(args: argparse.Namespace) -> int:
 
 def _summary(config: FactoryConfig | FrontendConfig) -> str:
     if isinstance(config, FactoryConfig):
-        return f"factory, {len(config.all_entries())} entries"
+        return f"factory, {config.entry_count()} entries"
     return f"frontend, {len(config.groups)} groups"
 
 

@@ -193,6 +193,10 @@ class FactoryConfig(StrictModel):
         merged._entry_set = entry_set.name if entry_set is not None else None
         return merged
 
+    def entry_count(self) -> int:
+        """How many entries, entry-set members included (without merging them: cheap)."""
+        return len(self.entries) + sum(len(entry_set.entries) for entry_set in self.entry_sets)
+
     def entry(self, name: str) -> Entry | None:
         return next((entry for entry in self.all_entries() if entry.name == name), None)
 
@@ -206,7 +210,7 @@ class FactoryConfig(StrictModel):
             if not fe.signing_keys:
                 msg = f"empty: no request of frontend {fe.name!r} will be honoured"
                 found.append((("frontends", index, "signing_keys"), msg))
-        if not self.all_entries():
+        if not self.entry_count():
             found.append((("entries",), "no entries: the factory will advertise nothing"))
         disabled: dict[str, list[tuple[Loc, Entry]]] = {}  # one warning per grid type, not per entry
         for loc, entry, enabled in self._members():
