@@ -107,3 +107,12 @@ def run_glidein(
         env=full_env,
         check=False,
     )
+
+
+def read_until_closed(sock: socket.socket) -> bytes:
+    """Everything the peer sends until it closes (or the socket's timeout or an error ends it)."""
+    chunks = []
+    with contextlib.suppress(OSError):
+        while chunk := sock.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)

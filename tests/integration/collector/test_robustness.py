@@ -9,7 +9,7 @@ import time
 
 from glidein.pool import cedar
 from tests.integration.collector.conftest import Running, StartCollector
-from tests.procs import run_glidein, wait_for
+from tests.procs import read_until_closed, run_glidein, wait_for
 
 
 def _alive(address: str) -> bool:
@@ -25,13 +25,7 @@ def _send_raw(port: int, data: bytes, linger: float = 0.3) -> bytes:
         sock.sendall(data)
         sock.shutdown(socket.SHUT_WR)
         time.sleep(linger)
-        chunks = []
-        try:
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-        except OSError:
-            pass
-        return b"".join(chunks)
+        return read_until_closed(sock)
 
 
 def _closed_lines(running: Running) -> list[str]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from glidein.common import tokens
 from tests.fuzz_support import HOSTILE_EXPRESSIONS
 from tests.integration.pool.pool_helpers import Pool
-from tests.procs import Processes
+from tests.procs import Processes, read_until_closed
 from tests.unit.pool.test_submit_fuzz import _case as submit_case
 from tests.unit.pool.test_submit_fuzz import _setup as _setup_submit_dir
 
@@ -238,14 +238,8 @@ def _exchange(port: int, batch: list[tuple[Case, bytes]]) -> list[bytes]:
         socks.append(sock)
     answers = []
     for sock in socks:
-        chunks = []
-        try:
-            while chunk := sock.recv(65536):
-                chunks.append(chunk)
-        except OSError:
-            pass
+        answers.append(read_until_closed(sock))
         sock.close()
-        answers.append(b"".join(chunks))
     return answers
 
 
