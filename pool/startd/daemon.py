@@ -92,7 +92,10 @@ class Startd(object):
             if payload is None:
                 return
             try:
-                job = RunningJob(payload, self.execute_dir, self.base_env, self.pgid_dir)
+                machine_ad = "".join("{} = {}\n".format(k, v) for k, v in self.ad(now))  # old syntax
+                job = RunningJob(
+                    dict(payload, machine_ad=machine_ad), self.execute_dir, self.base_env, self.pgid_dir
+                )
             except JobSetupError as exc:
                 log.error("%s", exc)
                 self._release(str(payload.get("claim_id")), str(exc))

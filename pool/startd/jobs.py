@@ -3,6 +3,8 @@
 Stdlib, Python >= 3.6. Arguments: a value in double quotes is HTCondor's new syntax (shell-like
 words, single quotes group, "" is a literal quote); otherwise words split on white space.
 Environment: "A=1 B='x y'" (new syntax) or "A=1;B=2" (old syntax).
+The job finds its ad in $_CONDOR_JOB_AD and, as under HTCondor's starter, the slot's ad (old syntax,
+one attribute a line) in $_CONDOR_MACHINE_AD.
 A job dies with its startd: the shell leading it gets SIGTERM when the startd dies (Linux
 PR_SET_PDEATHSIG) and SIGKILLs the job's process group; the group id is also recorded in
 <work_dir>/job_pgids/<pgid> while it runs, so that the pilot wrapper, which outlives the startd,
@@ -136,6 +138,8 @@ class RunningJob(object):
             os.chmod(path, int(item.get("mode", 0o644)) & 0o755)
         with open(os.path.join(self.sandbox, ".job.ad"), "w") as handle:
             handle.write(str(payload.get("ad", "")))
+        with open(os.path.join(self.sandbox, ".machine.ad"), "w") as handle:
+            handle.write(str(payload.get("machine_ad", "")))  # the slot ad, as HTCondor's starter
         with open(os.path.join(self.sandbox, CLAIM_FILE), "w") as handle:
             json.dump({"claim_id": self.claim_id, "job_id": self.job_id}, handle)
 
@@ -148,6 +152,7 @@ class RunningJob(object):
             {
                 "_CONDOR_SCRATCH_DIR": self.sandbox,
                 "_CONDOR_JOB_AD": os.path.join(self.sandbox, ".job.ad"),
+                "_CONDOR_MACHINE_AD": os.path.join(self.sandbox, ".machine.ad"),
                 "TMPDIR": self.sandbox,
                 "HOME": self.sandbox,
                 "OMP_NUM_THREADS": str(max(1, self.cpus())),

@@ -251,3 +251,26 @@ def test_a_stopping_startd_completes_jobs_that_already_ended(tmp_path: Path) -> 
     _wait(lambda: startd.jobs["c1"].poll() is not None)
     startd.kill_all("signal")
     assert schedd.completed == [("c1", 0, "done\n")] and startd.jobs == {}
+
+
+def test_a_job_reads_its_slot_ad_from_condor_machine_ad(tmp_path: Path) -> None:
+    """As under HTCondor's starter: the slot's attributes (the pilot's GLIDEIN_Startd_Attrs among
+    them) in $_CONDOR_MACHINE_AD, one `name = expr` a line, so that a job can adapt to its node."""
+    config = parse_config(
+        {
+            "name": "s",
+            "schedd_url": "http://x",
+            "token_file": "t",
+            "work_dir": str(tmp_path),
+            "attrs": {"GLIDEIN_CPU_Speed": "0.25", "GLIDEIN_Site": '"Slow"'},
+        }
+    )
+    schedd = FakeSchedd()
+    body = "sed -n -e 's/^GLIDEIN_CPU_Speed = //p' -e 's/^GLIDEIN_Site = //p' \"$_CONDOR_MACHINE_AD\"\n"
+    schedd.jobs = [_payload(tmp_path, "c1", body)]
+    startd = Startd(config, schedd, advertiser=lambda _a, _b: None)
+    os.makedirs(startd.execute_dir)
+    startd.step(1000.0)
+    _wait(lambda: startd.jobs["c1"].poll() is not None)
+    startd.step(1001.0)
+    assert schedd.completed == [("c1", 0, '0.25\n"Slow"\n')]
