@@ -1,4 +1,4 @@
-"""Pool tokens: HMAC-SHA256 signed, JWT-like, scoped and expiring (CONTRACTS.md section 4).
+"""Pool tokens: HMAC-SHA256 signed, JWT-like, scoped and expiring (docs/INTERFACES.md section 4).
 
 A token is ``base64url(header).base64url(claims).base64url(signature)`` with header
 ``{"alg": "HS256", "typ": "glidein"}`` and claims ``iss, sub, scope (list), iat, exp, jti``.
@@ -85,7 +85,7 @@ def _sign(key: bytes, signing_input: str) -> bytes:
     return hmac.new(key, signing_input.encode("ascii"), hashlib.sha256).digest()
 
 
-def mint(  # noqa: PLR0917 - signature fixed by CONTRACTS.md section 4
+def mint(  # noqa: PLR0917 - signature fixed by docs/INTERFACES.md section 4
     key: bytes,
     subject: str,
     scopes: Sequence[str],

@@ -1,4 +1,4 @@
-"""The factory's ads (CONTRACTS.md section 8), built as plain dicts (pure), then signed ClassAds.
+"""The factory's ads (docs/INTERFACES.md section 8), built as plain dicts (pure), then signed ClassAds.
 
 * glidefactoryglobal: the factory's public keys (X25519 for sealing, Ed25519 for signatures).
 * glidefactory: one per entry, with its published attributes, limits, downtime and block state,

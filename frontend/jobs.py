@@ -4,7 +4,7 @@ Every source returns `JobCluster`s (a representative job ad with its idle / old 
 counts) for one group's job constraint. A source that does not answer raises GlideinError;
 `collect` logs one line, skips it for this cycle and counts the others.
 
-* `EmbeddedSchedd`: `GET <url>/autoclusters?constraint=...` (CONTRACTS.md section 5). An item may
+* `EmbeddedSchedd`: `GET <url>/autoclusters?constraint=...` (docs/INTERFACES.md section 5). An item may
   carry `old_idle`; without it the old idle jobs are not known (`JobCluster.old_idle` None).
 * `HTCondorSchedd`, mode `jobs` (default): a projected job query of idle and running jobs, grouped
   here by the values of the projected attributes (per-job ones left out); old idle = idle for

@@ -1,4 +1,4 @@
-"""Factory ads in (verified), glideclient requests and glideresource ads out (CONTRACTS.md section 8).
+"""Factory ads in (verified), glideclient requests and glideresource ads out (docs/INTERFACES.md section 8).
 
 In: `glidefactory` ads are believed only when signed (`GlideinSignature`) by the Ed25519 key the
 frontend config lists for their FactoryName (`security.trusted_factories`), and the key the ad

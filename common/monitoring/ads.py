@@ -1,4 +1,4 @@
-"""Monitoring numbers from the factory's ads (CONTRACTS.md section 8), pure.
+"""Monitoring numbers from the factory's ads (docs/INTERFACES.md section 8), pure.
 
 The frontend (and tests that check "RRD == ads") turn `glidefactory` + `glidefactoryclient`
 ads, as dicts (`classads.to_dict`), into the monitoring model with `entries_from_ads`.

@@ -2,7 +2,7 @@
 
 An attribute in PER_JOB (ClusterId, ProcId, Args, Out, ...) is left out of the grouping
 unless some expression of the same job references it, so any attribute an expression
-references is constant within an autocluster (CONTRACTS.md section 5). The reference scan
+references is constant within an autocluster (docs/INTERFACES.md section 5). The reference scan
 is a conservative identifier scan outside string literals: it may keep an attribute
 significant needlessly, never the reverse.
 """

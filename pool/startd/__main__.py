@@ -1,4 +1,4 @@
-"""`python3 -m glidein.pool.startd --config startd.json` (CONTRACTS.md section 6). Stdlib, Python >= 3.6.
+"""`python3 -m glidein.pool.startd --config startd.json` (docs/INTERFACES.md §6). Stdlib, Python >= 3.6.
 
 Exit 0 when it ends by lifetime, idleness or SIGTERM (after writing
 <work_dir>/startd_result.json = {"jobs_run": n, "jobs_failed": n, "reason": "..."}); 2 on a bad

@@ -1,4 +1,4 @@
-"""startd.json (CONTRACTS.md section 6), validated once into a StartdConfig. Stdlib, Python >= 3.6."""
+"""startd.json (docs/INTERFACES.md section 6), validated once into a StartdConfig. Stdlib, Python >= 3.6."""
 
 import json
 from typing import Any, Dict, NamedTuple

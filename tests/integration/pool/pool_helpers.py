@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def make_bundle(dest: Path) -> Path:
-    """The stdlib-only startd bundle of CONTRACTS.md section 6, laid out as `glidein/...`."""
+    """The stdlib-only startd bundle of docs/INTERFACES.md section 6, laid out as `glidein/...`."""
     root = dest / "glidein"
     (root / "pool" / "startd").mkdir(parents=True)
     shutil.copy(REPO / "__init__.py", root / "__init__.py")
