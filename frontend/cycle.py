@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from glidein.common import classads
 from glidein.common.classads import ClassAd
 from glidein.common.config.frontend import FrontendConfig, FrontendTotals, Group, GroupLimits
-from glidein.frontend.glideins import EntrySlots, count_slots, minimal_needs
+from glidein.frontend.glideins import EntrySlots, count_slots
 from glidein.frontend.matching import EntryMatch, JobCluster, MatchResult, match
 from glidein.frontend.pressure import (
     Cap,
@@ -124,7 +124,7 @@ def decide_group(
     total = sum(w.weight for w in weights)
     values = [w.weight for w in weights]
     result = match(group.match_expr, clusters, [e.ad for e in chosen], names, values)
-    needs = {name: minimal_needs(m.needs) for name, m in result.entries.items()}
+    needs = {name: m.needs for name, m in result.entries.items()}
     pool = count_slots(slot_ads, f"{config.name}.{group.name}", needs, group.usable_idle, now)
     policy, r_policy = pressure_policy(group.limits, config.limits), removal_policy(group)
     decisions = []

@@ -9,7 +9,11 @@ States as glideinWMS: idle = Unclaimed/Idle; running = Claimed with Busy or Reti
 Drained/Retiring. Unlike glideinWMS (gwms#332, #405), an idle slot counts as idle only when it is
 USABLE (rule `usable`, the default): not past GLIDEIN_ToRetire (unless count_retiring), at least
 `min_lifetime` seconds before GLIDEIN_ToDie, and free Cpus, Memory (and GPUs with check_gpus)
-enough for at least one idle job that matches the entry. Rule `all` counts every idle slot.
+enough for at least one idle job that matches the entry. What a job needs comes from its own
+autocluster (never from another job of its class, running or held: issue 18). Usable idle slots are
+also capped by the idle jobs that fit them: five 2 GB slots beside one 1 GB job and ten 16 GB
+jobs count 1 usable, 4 `surplus` (they would take none of the big jobs). Rule `all` counts every
+idle slot.
 """
 
 from __future__ import annotations
@@ -112,12 +116,17 @@ def unusable_reason(ad: ClassAd, needs: Sequence[Need], rule: UsableIdle, now: f
     return _short_of(ad, needs, rule.check_gpus)
 
 
+def free_of(ad: ClassAd, check_gpus: bool) -> Need:
+    """What an idle slot offers (GPUs taken as unlimited when they are not checked)."""
+    gpus = _number(ad, "GPUs", 0.0) if check_gpus else float("inf")
+    return Need(_number(ad, "Cpus", 1.0), _number(ad, "Memory", 0.0), gpus)
+
+
 def _short_of(ad: ClassAd, needs: Sequence[Need], check_gpus: bool) -> str | None:
     """The resource the slot lacks for every need (None: some need fits; no needs: fits)."""
     if not needs:
         return None
-    gpus = _number(ad, "GPUs", 0.0) if check_gpus else float("inf")
-    free = Need(_number(ad, "Cpus", 1.0), _number(ad, "Memory", 0.0), gpus)
+    free = free_of(ad, check_gpus)
     if any(need.fits(free) for need in needs):
         return None
     for resource in ("cpus", "memory", "gpus"):
@@ -149,13 +158,16 @@ class PoolCounts:
 def count_slots(
     slots: Iterable[ClassAd],
     client: str,
-    needs: Mapping[str, Sequence[Need]],
+    needs: Mapping[str, Mapping[Need, int]],
     rule: UsableIdle,
     now: float,
 ) -> PoolCounts:
-    """Count `client`'s (`<frontend>.<group>`) slots per entry; `needs` per entry ad Name."""
+    """Count `client`'s (`<frontend>.<group>`) slots per entry; `needs` per entry ad Name: the idle
+    jobs that match the entry, by what they ask of a slot."""
     frontend = client.split(".", 1)[0] + "."
     entries: dict[str, EntrySlots] = {}
+    smallest = {name: minimal_needs(by_need) for name, by_need in needs.items()}
+    frees: dict[str, Counter[Need]] = {}
     group_total = group_idle = fe_total = fe_idle = 0
     for ad in slots:
         owner = slot_client(ad)
@@ -175,13 +187,28 @@ def count_slots(
         counts.total += 1
         if state == "idle":
             counts.idle_all += 1
-            reason = unusable_reason(ad, needs.get(entry, ()), rule, now)
+            reason = unusable_reason(ad, smallest.get(entry, ()), rule, now)
             if reason is None:
                 counts.idle += 1
+                frees.setdefault(entry, Counter())[free_of(ad, rule.check_gpus)] += 1
             else:
                 counts.not_usable[reason] += 1
         elif state == "running":
             counts.running += 1
         elif state == "failed":
             counts.failed += 1
+    if rule.rule != "all":
+        for entry, free in frees.items():
+            _cap_usable(entries[entry], free, needs.get(entry, {}))
     return PoolCounts(entries, Totals(group_total, group_idle, fe_total, fe_idle))
+
+
+def _cap_usable(counts: EntrySlots, frees: Mapping[Need, int], needs: Mapping[Need, int]) -> None:
+    """No more usable idle slots than idle jobs that fit one of them; the rest are `surplus`."""
+    if not needs:
+        return
+    fitting = sum(n for need, n in needs.items() if any(need.fits(free) for free in frees))
+    surplus = counts.idle - fitting
+    if surplus > 0:
+        counts.idle -= surplus
+        counts.not_usable["surplus"] += surplus

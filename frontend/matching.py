@@ -26,12 +26,13 @@ running jobs that match.
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from glidein.common import classads
 from glidein.common.classads import ClassAd
-from glidein.frontend.glideins import Need, job_need, minimal_needs
+from glidein.frontend.glideins import Need, job_need
 from glidein.frontend.match_index import (
     REQUIREMENTS,
     EntryIndex,
@@ -72,7 +73,7 @@ class EntryMatch:
     old_prop_mc: float = 0.0
     running: int = 0
     classes: int = 0  # job classes that match
-    needs: list[Need] = field(default_factory=list)  # what the matching idle jobs ask of a slot
+    needs: Counter[Need] = field(default_factory=Counter)  # idle jobs matching, by what they ask of a slot
 
 
 @dataclass
@@ -162,10 +163,14 @@ class _JobClass:
         self.test = JobTest(job_test_parts(match_expr, ad), combined_expr(match_expr, ad), ad, cache)
         self.idle = self.old = self.running = 0
         self.idle_cpus = self.old_cpus = 0.0
-        self.need = job_need(ad)
+        # What the idle jobs ask of a slot, from each autocluster's own ad: the class is keyed by
+        # what the expressions reference, which need not include RequestMemory or RequestCpus.
+        self.needs: Counter[Need] = Counter()
 
     def add(self, cluster: JobCluster) -> None:
         cpus = request_cpus(cluster.ad)
+        if cluster.idle > 0:
+            self.needs[job_need(cluster.ad)] += cluster.idle
         self.idle += cluster.idle
         self.old += cluster.old
         self.running += cluster.running
@@ -226,7 +231,9 @@ def _distribute(
     idle_cpus = sum(m.idle_cpus for m in members)
     old_cpus = sum(m.old_cpus for m in members)
     here = idle if len(names) == 1 else 0
-    needs = minimal_needs(m.need for m in members if m.idle > 0)
+    needs: Counter[Need] = Counter()
+    for member in members:
+        needs.update(member.needs)
     for name, entry_cpus, share in zip(names, cpus, shares, strict=True):
         counts = result.entries[name]
         counts.count += idle
@@ -237,4 +244,4 @@ def _distribute(
         counts.old_prop_mc += old_cpus * share / entry_cpus
         counts.running += running
         counts.classes += len(members)
-        counts.needs.extend(needs)
+        counts.needs.update(needs)

@@ -43,7 +43,7 @@ def slot(
 def test_slot_with_too_little_free_memory_is_not_idle() -> None:
     """gwms#332: an unclaimed slot whose free memory fits no waiting job is not an idle glidein."""
     slots = [slot("s1", Memory=1000), slot("s2", Memory=4000)]
-    result = count_slots(slots, "fe.main", {ENTRY: [Need(1, 2000)]}, UsableIdle(), NOW)
+    result = count_slots(slots, "fe.main", {ENTRY: {Need(1, 2000): 5}}, UsableIdle(), NOW)
     counts = result.entries[ENTRY]
     assert counts.counts() == SlotCounts(total=2, idle=1, running=0, failed=0, idle_all=2)
     assert counts.not_usable == {"memory": 1}
@@ -51,7 +51,7 @@ def test_slot_with_too_little_free_memory_is_not_idle() -> None:
 
 def test_all_rule_counts_every_idle_slot_like_glideinwms() -> None:
     slots = [slot("s1", Memory=1000), slot("s2", GLIDEIN_ToRetire=NOW - 1)]
-    result = count_slots(slots, "fe.main", {ENTRY: [Need(1, 2000)]}, UsableIdle(rule="all"), NOW)
+    result = count_slots(slots, "fe.main", {ENTRY: {Need(1, 2000): 5}}, UsableIdle(rule="all"), NOW)
     assert result.entries[ENTRY].idle == 2
 
 
@@ -63,7 +63,7 @@ def test_retiring_short_lived_and_gpu_slots() -> None:
         slot("gpu", GPUs=1),
         slot("fewcpus", Cpus=1, GPUs=1),
     ]
-    needs = {ENTRY: [Need(2, 1000, 1)]}
+    needs = {ENTRY: {Need(2, 1000, 1): 10}}
     counts = count_slots(slots, "fe.main", needs, UsableIdle(), NOW).entries[ENTRY]
     assert counts.idle == 1
     assert counts.not_usable == {"retiring": 1, "lifetime": 1, "gpus": 1, "cpus": 1}
@@ -100,8 +100,8 @@ def test_needs_come_from_the_jobs_matching_the_entry() -> None:
         entries,
         [ENTRY],
     )
-    needs = minimal_needs(result.entries[ENTRY].needs)
-    assert needs == [Need(1, 2000, 0)]
+    needs = result.entries[ENTRY].needs
+    assert minimal_needs(needs) == [Need(1, 2000, 0)] and needs == {Need(1, 2000): 3, Need(2, 9000): 1}
     counts = count_slots([slot("s", Memory=1500)], "fe.main", {ENTRY: needs}, UsableIdle(), NOW)
     assert counts.entries[ENTRY].idle == 0
 
@@ -114,5 +114,5 @@ def test_minimal_needs_keeps_only_the_smallest() -> None:
 def test_slot_attributes_given_as_expressions_are_evaluated() -> None:
     ad = slot("expr", TotalMemory=9000)
     ad["Memory"] = classads.parse_expr("TotalMemory - 8500")
-    counts = count_slots([ad], "fe.main", {ENTRY: [Need(1, 1000)]}, UsableIdle(), NOW).entries[ENTRY]
+    counts = count_slots([ad], "fe.main", {ENTRY: {Need(1, 1000): 1}}, UsableIdle(), NOW).entries[ENTRY]
     assert (counts.idle, counts.not_usable) == (0, {"memory": 1})
