@@ -2,7 +2,8 @@
 cli/factory_stage.py via `register_stage`).
 
     glidein factory run --config F [--once]
-    glidein factory status --config F
+    glidein factory status --config F [--json]
+    glidein factory unblock ENTRY --config F      (lifted at the daemon's next cycle)
     glidein factory autoconf --config F [--dry-run]   (cli/factory_autoconf.py)
     glidein factory downtime add|end|list --config F [--entry E] [--frontend FE] [--security-class SC]
                                           [--start ISO|now] [--end ISO] [--comment TEXT] [--id N]
@@ -21,7 +22,9 @@ from glidein.cli.common import Subparsers, add_command
 from glidein.cli.factory_autoconf import register_autoconf
 from glidein.cli.factory_stage import register_stage
 from glidein.common.errors import ConfigError
-from glidein.factory.downtimes import ALL, Downtime, DowntimeStore
+from glidein.common.timefmt import when_relative
+from glidein.factory.downtimes import ALL, Downtime, DowntimeStore, entry_down, from_config
+from glidein.factory.health import Health
 from glidein.factory.state import PilotStore
 
 
@@ -38,6 +41,9 @@ def register(subparsers: Subparsers) -> None:
     status = add_command(group, "status", _status, "entries, pilots by state, requests and limits")
     status.add_argument("--config", type=Path, required=True, help="factory config file (YAML)")
     status.add_argument("--json", action="store_true", help="print the last cycle's status as JSON")
+    unblock = add_command(group, "unblock", _unblock, "lift an entry's black-hole block at the next cycle")
+    unblock.add_argument("entry", help="entry name")
+    unblock.add_argument("--config", type=Path, required=True, help="factory config file (YAML)")
     downtime = group.add_parser("downtime", help="add, end or list downtimes")
     dt = downtime.add_subparsers(dest="downtime_command", metavar="ACTION", required=True)
     for name, handler, text in (
@@ -74,8 +80,8 @@ def _run(args: argparse.Namespace) -> int:
     return daemon.run(once=args.once)
 
 
-def _db(args: argparse.Namespace) -> Path:
-    cfg = _config(args.config)
+def _db(args: argparse.Namespace, cfg: Any = None) -> Path:
+    cfg = cfg if cfg is not None else _config(args.config)
     state_dir = Path(cfg.state_dir)
     state_dir.mkdir(parents=True, exist_ok=True)
     return state_dir / "factory.db"
@@ -93,12 +99,25 @@ def _when(text: str, what: str) -> float:
     return stamp.timestamp()
 
 
+def _known(path: Path, cfg: Any, entry: str, frontend: str = ALL) -> None:
+    """ConfigError naming the entry (or frontend) that the config `path` does not have."""
+    entries = sorted(e.name for e in cfg.all_entries())
+    if entry != ALL and entry not in entries:
+        shown = ", ".join(entries[:10]) + (" ..." if len(entries) > 10 else "")
+        raise ConfigError(f"{path}: no entry {entry!r} (entries: {shown or 'none'})")
+    frontends = sorted(fe.name for fe in cfg.frontends)
+    if frontend != ALL and frontend not in frontends:
+        raise ConfigError(f"{path}: no frontend {frontend!r} (frontends: {', '.join(frontends) or 'none'})")
+
+
 def _dt_add(args: argparse.Namespace) -> int:
     start = _when(args.start, "start")
     end = _when(args.end, "end") if args.end else None
     if end is not None and end <= start:
         raise ConfigError("--end must be after --start")
-    store = DowntimeStore(_db(args))
+    cfg = _config(args.config)
+    _known(args.config, cfg, args.entry, args.frontend)
+    store = DowntimeStore(_db(args, cfg))
     ident = store.add(Downtime(args.entry, args.frontend, args.security_class, start, end, args.comment))
     print(f"downtime {ident} added for entry {args.entry}")
     return 0
@@ -132,31 +151,83 @@ def _print_frontends(frontends: dict[str, Any]) -> None:
         print(f"glideclientglobal {ad_name} refused: {why}")
 
 
+def _cycle_line(last: dict[str, Any], now: float) -> str:
+    """The last cycle as readable fields (status.json's `cycle`)."""
+    c = last.get("cycle", {})
+    failed = ", ".join(c.get("failed_entries", [])) or "none"
+    line = (
+        f"last cycle: {when_relative(float(last.get('time', 0)), now)},"
+        f" took {float(c.get('seconds', 0)):.2f} s:"
+        f" {c.get('entries', 0)} entries, {c.get('requests', 0)} requests, {c.get('submitted', 0)} pilots"
+        f" submitted, {c.get('removed', 0)} removed; failed entries: {failed}"
+    )
+    return line + (f"\n  state dir: {c['state_error']}" if c.get("state_error") else "")
+
+
+def _entry_note(info: dict[str, Any], health: Health | None, down: Downtime | None, now: float) -> str:
+    """BLOCKED (until when, why) / DOWNTIME (until when) / the entry's errors, or ''."""
+    notes = []
+    if health is not None and health.blocked(now):
+        notes.append(f"BLOCKED until {when_relative(health.blocked_until, now)}: {health.reason}")
+    if down is not None:
+        until = "open-ended" if down.end is None else f"until {when_relative(down.end, now)}"
+        notes.append(f"DOWNTIME {until}" + (f": {down.comment}" if down.comment else ""))
+    notes.extend(info.get("errors", []))
+    return "; ".join(notes)
+
+
 def _status(args: argparse.Namespace) -> int:
-    db = _db(args)
+    cfg = _config(args.config)
+    db = _db(args, cfg)
     status_file = db.parent / "status.json"
     last: dict[str, Any] = json.loads(status_file.read_text()) if status_file.exists() else {}
     if args.json:
         print(json.dumps(last, indent=1, sort_keys=True))
         return 0
-    counts = PilotStore(db).counts_by_entry()
+    now = time.time()
+    store = PilotStore(db)
+    try:
+        counts, health = store.counts_by_entry(), store.load_health()
+    finally:
+        store.close()
+    all_downtimes = DowntimeStore(db).all()
+    configured = {e.name: e for e in cfg.all_entries()}
     entries = last.get("entries", {})
-    if last:
-        age = time.time() - float(last.get("time", 0))
-        print(f"last cycle {age:.0f} s ago: {json.dumps(last.get('cycle', {}), sort_keys=True)}")
-    print(f"{'ENTRY':30} {'PILOTS BY STATE':40} BLOCKED / ERRORS")
-    for name in sorted(set(counts) | set(entries)):
+    print(_cycle_line(last, now) if last else "no cycle recorded yet (status.json absent)")
+    print(f"{'ENTRY':30} {'PILOTS BY STATE':40} BLOCKED / DOWNTIME / ERRORS")
+    for name in sorted(set(counts) | set(entries) | set(configured)):
         by_state = " ".join(f"{k}={v}" for k, v in sorted(counts.get(name, {}).items())) or "-"
+        own = from_config(name, configured[name].downtimes) if name in configured else []
+        down = entry_down(all_downtimes + own, name, now)
         info = entries.get(name, {})
-        notes = info.get("blocked") or "; ".join(info.get("errors", [])) or ""
-        print(f"{name:30} {by_state:40} {notes}")
+        print(f"{name:30} {by_state:40} {_entry_note(info, health.get(name), down, now)}".rstrip())
         for c in info.get("clients", []):
             print(
                 f"  client={c['client']} idle={c['idle']} running={c['running']} held={c['held']}"
                 f" req_idle={c['req_idle']} req_max={c['req_max']} submit={c['submit']} limit={c['limit']}"
             )
     _print_frontends(last.get("frontends", {}))
-    active = [d for d in DowntimeStore(db).all() if d.active(time.time())]
-    for d in active:
-        print("downtime " + d.describe())
+    for d in all_downtimes:
+        if d.active(now):
+            print("downtime " + d.describe())
+    return 0
+
+
+def _unblock(args: argparse.Namespace) -> int:
+    cfg = _config(args.config)
+    _known(args.config, cfg, args.entry)
+    store = PilotStore(_db(args, cfg))
+    try:
+        now = time.time()
+        health = store.load_health().get(args.entry)
+        store.request_unblock(args.entry, now)
+    finally:
+        store.close()
+    if health is not None and health.blocked(now):
+        print(
+            f"entry {args.entry}: blocked until {when_relative(health.blocked_until, now)} ({health.reason});"
+            " the factory lifts the block at its next cycle"
+        )
+    else:
+        print(f"entry {args.entry}: not blocked now; the request is kept for the factory's next cycle")
     return 0

@@ -1,7 +1,8 @@
 """The factory's ads (docs/INTERFACES.md section 8), built as plain dicts (pure), then signed ClassAds.
 
 * glidefactoryglobal: the factory's public keys (X25519 for sealing, Ed25519 for signatures).
-* glidefactory: one per entry, with its published attributes, limits, downtime and block state,
+* glidefactory: one per entry, with its published attributes, limits, downtime and block state
+  (GLIDEIN_Blocked, GLIDEIN_BlockedReason, GLIDEIN_BlockedUntil: epoch seconds, 0 when not blocked),
   stage URL and hash, and monitoring totals.
 * glidefactoryclient: one per entry x client: what the client asked for, what it has, which limit bound.
 """
@@ -39,6 +40,7 @@ class EntryState:
     idle: int = 0
     running: int = 0
     held: int = 0
+    blocked_until: float = 0.0  # unix time the black-hole block ends (0: not blocked)
 
 
 def _base(ident: Identity, keys: FactoryKeys) -> dict[str, object]:
@@ -92,6 +94,7 @@ def entry_ad(
             "GLIDEIN_In_Downtime": st.in_downtime,
             "GLIDEIN_Blocked": bool(st.blocked_reason),
             "GLIDEIN_BlockedReason": st.blocked_reason,
+            "GLIDEIN_BlockedUntil": int(st.blocked_until) if st.blocked_reason else 0,
             "GlideinMonitorTotalStatusIdle": st.idle,
             "GlideinMonitorTotalStatusRunning": st.running,
             "GlideinMonitorTotalStatusHeld": st.held,

@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from glidein.common import classads
 from glidein.common.condor_auth import use_token_dir
 from glidein.common.errors import GlideinError
+from glidein.common.timefmt import iso, when
 from glidein.factory import ads, budgets, downtimes, staging
 from glidein.factory.closeness import MatrixSource, with_bandwidths
 from glidein.factory.entry import TokenBucket
@@ -29,7 +30,7 @@ from glidein.factory.entry_config import allowed, frontend_limits, health_policy
 from glidein.factory.feedback import FeedbackBook
 from glidein.factory.frontends import MY_TYPE as CLIENT_GLOBAL
 from glidein.factory.frontends import Expectations, FrontendWatch
-from glidein.factory.health import Health, HealthPolicy, assess
+from glidein.factory.health import Health, HealthPolicy, assess, unblocked
 from glidein.factory.keys import FactoryKeys, load_keys
 from glidein.factory.monitoring import FactoryMonitor  # [demo] monitoring hook
 from glidein.factory.pilot_states import IDLE_STATES, PilotState
@@ -218,6 +219,7 @@ class FactoryCycle:
         started, now = time.monotonic(), self.clock()
         self._refresh_keys(now)
         entries = self.entries()
+        self._unblock(now)
         report = CycleReport(entries=len(entries), state_error=self.guard.check(now))
         requests = self._requests(report)
         self._read_frontends()
@@ -246,6 +248,27 @@ class FactoryCycle:
             " state_dir=unwritable" if report.state_error else "",
         )
         return report
+
+    def _unblock(self, now: float) -> None:
+        """Lift the blocks an operator asked for (`glidein factory unblock`), one line each."""
+        try:
+            names = self.store.take_unblocks()
+        except StateWriteError as exc:
+            self.guard.failed(str(exc))
+            return
+        for name in names:
+            before = self.health.get(name, Health())
+            self.health[name] = unblocked(before, now)
+            was = (
+                f"was blocked until {when(before.blocked_until)}"
+                if before.blocked(now)
+                else "was not blocked"
+            )
+            log.info("entry=%s unblocked by the operator (%s)", name, was)
+            try:
+                self.store.save_health(name, self.health[name])
+            except StateWriteError as exc:
+                self.guard.failed(str(exc))
 
     def _refresh_keys(self, now: float) -> None:
         """Load (rotate when due) the keys; when they cannot be written the ones in memory serve on."""
@@ -394,7 +417,9 @@ class FactoryCycle:
         before = self.health.get(res.entry, Health())
         after = assess(before, ends, now, policy)
         if after.blocked(now) and not before.blocked(now):
-            log.warning("entry=%s blocked until=%.0f reason=%r", res.entry, after.blocked_until, after.reason)
+            log.warning(
+                "entry=%s blocked until=%s reason=%r", res.entry, iso(after.blocked_until), after.reason
+            )
         self.health[res.entry] = after
         if after != before:
             try:
@@ -427,6 +452,7 @@ class FactoryCycle:
                 res.totals.get("idle", 0),
                 res.totals.get("running", 0),
                 res.totals.get("held", 0),
+                health.blocked_until if health.blocked(now) else 0.0,
             )
             ad = ads.entry_ad(self.ident, self.keys, entry, stage_attrs, st)
             policy = self.health_policies.get(entry.name, HealthPolicy())

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glidein.common.errors import NotFoundError
+from glidein.common.timefmt import iso
 
 ALL = "All"
 _SCHEMA = """
@@ -50,10 +51,12 @@ class Downtime:
         return self.frontend == ALL and self.security_class == ALL
 
     def describe(self) -> str:
-        end = "open" if self.end is None else f"{self.end:.0f}"
+        """One line with times as UTC dates ("end=open" when open-ended), never epochs."""
+        end = "open" if self.end is None else iso(self.end)
         return (
             f"id={self.ident} entry={self.entry} frontend={self.frontend}"
-            f" security_class={self.security_class} start={self.start:.0f} end={end} comment={self.comment!r}"
+            f" security_class={self.security_class} start={iso(self.start)}"
+            f" end={end} comment={self.comment!r}"
         )
 
 

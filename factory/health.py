@@ -81,3 +81,9 @@ def assess(health: Health, ends: Sequence[PilotEnd], now: float, policy: HealthP
     if len(window) >= policy.min_ends and health.strikes:
         return replace(health, strikes=0, reason="")  # healthy again
     return replace(health, reason="") if health.reason else health
+
+
+def unblocked(health: Health, now: float) -> Health:
+    """An operator lifted the block (`glidein factory unblock`): strikes cleared, and only pilots
+    ending from now on are judged, so the failures that caused the block do not block it again."""
+    return Health(blocked_until=0.0, reason="", strikes=0, since=now)

@@ -53,6 +53,7 @@ CREATE TABLE IF NOT EXISTS health (
     entry TEXT PRIMARY KEY, blocked_until REAL NOT NULL, reason TEXT NOT NULL,
     strikes INTEGER NOT NULL, since REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS unblocks (entry TEXT PRIMARY KEY, time REAL NOT NULL);
 """
 
 _ACTIVE_SQL = ",".join(f"'{s.value}'" for s in PilotState if s not in TERMINAL)
@@ -338,3 +339,16 @@ class PilotStore:
             " reason = excluded.reason, strikes = excluded.strikes, since = excluded.since",
             (entry, health.blocked_until, health.reason, health.strikes, health.since),
         )
+
+    def request_unblock(self, entry: str, now: float) -> None:
+        """`glidein factory unblock ENTRY`: the daemon lifts the block at its next cycle."""
+        self._write("INSERT OR REPLACE INTO unblocks (entry, time) VALUES (?, ?)", (entry, now))
+
+    def take_unblocks(self) -> list[str]:
+        """The entries an operator asked to unblock since the last call (the requests are consumed)."""
+        if self.conn.execute("SELECT 1 FROM unblocks LIMIT 1").fetchone() is None:
+            return []
+        with self._tx() as conn:
+            names = [str(r[0]) for r in conn.execute("SELECT entry FROM unblocks ORDER BY time")]
+            conn.execute("DELETE FROM unblocks")
+        return names
