@@ -69,8 +69,9 @@ def explain_lines(outcome: GroupOutcome, entry: str | None = None) -> list[str]:
 def _entry_lines(d: EntryDecision) -> list[str]:
     m, s, p, r = d.match, d.slots, d.pressure, d.removal
     unusable = ", ".join(f"{k} {v}" for k, v in sorted(s.not_usable.items())) or "none"
-    limits = "; ".join(t.text() for t in p.triggered) or "none"
-    down = "  [in downtime]" if d.entry.in_downtime else ""
+    closed = d.entry.closed_reason()
+    limits = "; ".join([closed] * bool(closed) + [t.text() for t in p.triggered]) or "none"
+    down = "  [in downtime]" if d.entry.in_downtime else "  [blocked]" if d.entry.blocked else ""
     return [
         f"  entry {d.entry.name}{down}",
         f"    matched idle jobs : {m.count} (prop {m.prop:.1f}, in glideins {m.prop_mc:.1f}, "

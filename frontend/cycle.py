@@ -132,7 +132,11 @@ def decide_group(
         counts = result.entries[entry.name]
         slots = pool.entries.get(entry.name, EntrySlots())
         demand = EntryDemand(
-            ceil_count(counts.prop_mc), ceil_count(counts.old_prop_mc), slots.running, entry.in_downtime
+            ceil_count(counts.prop_mc),
+            ceil_count(counts.old_prop_mc),
+            slots.running,
+            entry.in_downtime,
+            entry.closed_reason(),
         )
         pressure = compute(policy, demand, slots.counts(), pool.totals)
         remove = removal(r_policy, history.get(entry.name, RemovalHistory()), counts.count, slots.counts())

@@ -5,7 +5,9 @@ The numbers follow glideinWMS's frontend (`glideinFrontendElement.compute_glidei
 `limits_triggered` keys, which the glideresource ad publishes as `GlideClientLimit<key>` /
 `GlideClientCurb<key>`.
 
-min_idle (ReqIdleGlideins), for an entry not in downtime:
+min_idle (ReqIdleGlideins), for an entry open to new pilots (an entry in downtime, or blocked
+by its factory as a black hole, gets 0 and 0, as glideinWMS does in downtime: no new pilot, the
+running ones kept, since removal only escalates past them when no glidein is left):
 
 1. ``idle = max(prop_mc_idle, min_running)``; ``effective = max(idle - idle_slots, 0)``, the same
    with the old idle jobs (idle >= 10 minutes) for the reserve. `idle_slots` are the USABLE idle
@@ -22,7 +24,7 @@ min_idle (ReqIdleGlideins), for an entry not in downtime:
 
 max_run (ReqMaxGlideins) = ``int((max(idle - idle_slots, 0) + running) x relative_to_queue + 1)``
 when jobs are idle, `running` (glideins running this group's jobs at the entry) when none is, 0
-when neither; 0 in downtime.
+when neither; 0 in downtime or while blocked.
 
 Removal (ReqRemoveExcess) escalates from history counters kept per (group, entry): cycles with no
 idle job matching the entry (`idle0`), cycles where every slot was idle (`glideempty`) and where
@@ -73,6 +75,12 @@ class EntryDemand:
     old_idle: int  # the same for jobs idle >= 10 minutes
     running_here: int  # glideins at this entry running the group's jobs ("real" in glideinWMS)
     in_downtime: bool = False
+    closed_by: str = ""  # why the entry takes no new pilot (downtime, factory block), in words
+
+    @property
+    def closed(self) -> str:
+        """Why no pilot may be requested here ("" when the entry is open)."""
+        return self.closed_by or ("entry in downtime" if self.in_downtime else "")
 
 
 @dataclass(frozen=True)
@@ -227,8 +235,8 @@ def min_idle(policy: PressurePolicy, demand: EntryDemand, slots: SlotCounts, tot
     idle = max(demand.idle, policy.min_running)
     effective = max(idle - slots.idle, 0)
     effective_old = max(max(demand.old_idle, 0) - slots.idle, 0)
-    if demand.in_downtime:
-        return Pressure(0, 0, effective, "entry in downtime", "entry in downtime")
+    if demand.closed:
+        return Pressure(0, 0, effective, demand.closed, demand.closed)
     limits = _reached(_LIMITS, policy, slots, totals)
     if limits:
         return Pressure(0, 0, effective, f"limit reached: {limits[0].text()}", "", tuple(limits))
@@ -258,7 +266,7 @@ def min_idle(policy: PressurePolicy, demand: EntryDemand, slots: SlotCounts, tot
 
 
 def max_run(policy: PressurePolicy, demand: EntryDemand, slots: SlotCounts) -> tuple[int, str]:
-    """ReqMaxGlideins for one entry not in downtime, and why."""
+    """ReqMaxGlideins for one open entry, and why."""
     idle = max(demand.idle, policy.min_running)
     real = demand.running_here
     if idle + real <= 0:
@@ -275,7 +283,7 @@ def max_run(policy: PressurePolicy, demand: EntryDemand, slots: SlotCounts) -> t
 def compute(policy: PressurePolicy, demand: EntryDemand, slots: SlotCounts, totals: Totals) -> Pressure:
     """min_idle and max_run for one entry, with what decided each."""
     result = min_idle(policy, demand, slots, totals)
-    if demand.in_downtime:
+    if demand.closed:
         return result
     value, why = max_run(policy, demand, slots)
     return replace(result, max_run=value, max_run_by=why)

@@ -74,6 +74,34 @@ class Entry:
     def in_downtime(self) -> bool:
         return classads.eval_attr(self.ad, "GLIDEIN_In_Downtime") is True
 
+    @property
+    def blocked(self) -> bool:
+        """Blocked by its factory (black hole: its pilots kept failing): GLIDEIN_Blocked."""
+        return classads.eval_attr(self.ad, "GLIDEIN_Blocked") is True
+
+    @property
+    def blocked_until(self) -> int | None:
+        """GLIDEIN_BlockedUntil (unix time) when the factory says when the block ends."""
+        value = classads.eval_attr(self.ad, "GLIDEIN_BlockedUntil")
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            return None
+        return int(value)
+
+    def closed_reason(self) -> str:
+        """Why the entry takes no new pilot, in words ("" when it is open)."""
+        if self.in_downtime:
+            return "entry in downtime (GLIDEIN_In_Downtime)"
+        if not self.blocked:
+            return ""
+        reason = self.attr("GLIDEIN_BlockedReason")
+        text = "entry blocked by its factory (GLIDEIN_Blocked)"
+        if isinstance(reason, str) and reason:
+            text += f": {reason}"
+        until = self.blocked_until
+        if until is not None:
+            text += f", until {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(until))}"
+        return text
+
     def attr(self, name: str) -> object:
         return classads.eval_attr(self.ad, name)
 
