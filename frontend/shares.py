@@ -10,20 +10,32 @@ is split among them in proportion to their weights:
   weight of the group's entries that have one (1 when none has: the even split of glideinWMS);
 * when every entry a job matches weighs 0, that job is split evenly (nobody is better).
 
-The default rank (`DEFAULT_RANK`) prefers high validation success, judged once three pilots ended
-in the factory's window, and short queue waits (1 / (1 + median wait / 300 s)); an entry with
-neither figure is new:
+The frontend adds one figure of its own to each entry ad it weighs,
+``GLIDEIN_Feedback_RelativeThroughput``: the entry's `GLIDEIN_Feedback_JobsPerPilotHour` over the
+mean of the group's entries that have one (1 = as the others; jobs per pilot-hour depend on the
+group's jobs, so only the comparison means something), kept within [0.1, 10] so that one bad
+window never starves an entry. Left out (undefined) where the entry has no jobs per pilot-hour.
+
+The default rank (`DEFAULT_RANK`) weighs an entry by the four figures of its pilots: validation
+success, judged once three pilots ended in the factory's window; the share of its jobs that did not
+fail; its relative throughput; and short queue waits (1 / (1 + median wait / 300 s)). An entry
+with neither a validation rate nor a wait is new:
 
     ifThenElse(GLIDEIN_Feedback_Pilots >= 3, GLIDEIN_Feedback_ValidationRate,
                ifThenElse(isReal(GLIDEIN_Feedback_QueueWaitMedian), 1.0, undefined))
+    * (1.0 - ifThenElse(isReal(GLIDEIN_Feedback_JobFailureRate), GLIDEIN_Feedback_JobFailureRate, 0.0))
+    * ifThenElse(isReal(GLIDEIN_Feedback_RelativeThroughput), GLIDEIN_Feedback_RelativeThroughput, 1.0)
     / (1.0 + ifThenElse(isReal(GLIDEIN_Feedback_QueueWaitMedian), GLIDEIN_Feedback_QueueWaitMedian, 0.0)
            / 300.0)
 
-(a rate of 1 and waits of 5 minutes weigh 0.5; a rate of 0 weighs 0 whatever the wait).
+(a rate of 1, no failed job, the group's mean throughput and waits of 5 minutes weigh 0.5; a
+validation rate of 0 weighs 0 whatever the rest; a site whose nodes run jobs three times slower
+has a third of the throughput of its peers and weighs about a third).
 """
 
 from __future__ import annotations
 
+import copy
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -32,9 +44,21 @@ from glidein.common import classads
 from glidein.common.classads import ClassAd
 from glidein.common.config.frontend import DEFAULT_RANK
 
-__all__ = ["DEFAULT_RANK", "EVEN_RANK", "EntryWeight", "entry_weights", "rank_value", "split"]
+__all__ = [
+    "DEFAULT_RANK",
+    "EVEN_RANK",
+    "RELATIVE_THROUGHPUT",
+    "EntryWeight",
+    "entry_weights",
+    "rank_value",
+    "split",
+    "with_relative_throughput",
+]
 
 EVEN_RANK = "undefined"  # every entry "new": glideinWMS's even split
+JOBS_PER_HOUR = "GLIDEIN_Feedback_JobsPerPilotHour"
+RELATIVE_THROUGHPUT = "GLIDEIN_Feedback_RelativeThroughput"
+THROUGHPUT_RANGE = (0.1, 10.0)
 
 
 @dataclass(frozen=True)
@@ -59,8 +83,36 @@ def rank_value(rank: str, entry: ClassAd) -> float | None:
     return float(value)
 
 
+def _jobs_per_hour(ad: ClassAd) -> float | None:
+    value = ad.get(JOBS_PER_HOUR)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return None
+    return float(value)
+
+
+def with_relative_throughput(entries: Sequence[ClassAd]) -> list[ClassAd]:
+    """The entries, those with jobs per pilot-hour copied with RELATIVE_THROUGHPUT added."""
+    rates = [_jobs_per_hour(ad) for ad in entries]
+    known = [r for r in rates if r is not None]
+    mean = statistics.fmean(known) if known else 0.0
+    if mean <= 0:
+        return list(entries)
+    low, high = THROUGHPUT_RANGE
+    out = []
+    for ad, rate in zip(entries, rates, strict=True):
+        if rate is None:
+            out.append(ad)
+            continue
+        own = copy.copy(ad)
+        own[RELATIVE_THROUGHPUT] = min(high, max(low, rate / mean))
+        out.append(own)
+    return out
+
+
 def entry_weights(rank: str, entries: Sequence[ClassAd], names: Sequence[str]) -> list[EntryWeight]:
     """The weight of each entry (`names[i]` names `entries[i]`)."""
+    if RELATIVE_THROUGHPUT.lower() in rank.lower():
+        entries = with_relative_throughput(entries)
     ranks = [rank_value(rank, ad) for ad in entries]
     known = [max(0.0, r) for r in ranks if r is not None]
     fair = statistics.fmean(known) if known else 1.0

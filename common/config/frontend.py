@@ -32,10 +32,13 @@ from glidein.common.config.monitoring import Monitoring
 
 RemoveExcess = Literal["NO", "WAIT", "IDLE", "ALL"]
 # How a group weighs the entries that match the same jobs (frontend/shares.py): high pilot
-# validation success (once 3 pilots ended in the factory's window) and short queue waits.
+# validation success (once 3 pilots ended in the factory's window), few failed jobs, jobs per
+# pilot-hour relative to the group's other entries, and short queue waits.
 DEFAULT_RANK = (
     "ifThenElse(GLIDEIN_Feedback_Pilots >= 3, GLIDEIN_Feedback_ValidationRate,"
     " ifThenElse(isReal(GLIDEIN_Feedback_QueueWaitMedian), 1.0, undefined))"
+    " * (1.0 - ifThenElse(isReal(GLIDEIN_Feedback_JobFailureRate), GLIDEIN_Feedback_JobFailureRate, 0.0))"
+    " * ifThenElse(isReal(GLIDEIN_Feedback_RelativeThroughput), GLIDEIN_Feedback_RelativeThroughput, 1.0)"
     " / (1.0 + ifThenElse(isReal(GLIDEIN_Feedback_QueueWaitMedian), GLIDEIN_Feedback_QueueWaitMedian, 0.0)"
     " / 300.0)"
 )

@@ -112,3 +112,21 @@ def test_decide_group_and_explain_show_the_weights(tmp_path: Path) -> None:
     text = "\n".join(explain_lines(outcome))
     assert "weight (rank)     : 0.909 (rank 0.909); 56% of the jobs every entry matches" in text
     assert "(no history: fair share, the mean of the others)" in text
+
+
+def test_default_rank_weighs_throughput_relative_to_the_group_and_failed_jobs() -> None:
+    """A site whose nodes run jobs 3 times slower (a third of the jobs per pilot-hour) and fail 40%
+    of them weighs a fifth of the fast site's (pilots' waits and validation the same)."""
+    same = {"GLIDEIN_Feedback_Pilots": 10, "GLIDEIN_Feedback_ValidationRate": 1.0}
+    jobs, fail = "GLIDEIN_Feedback_JobsPerPilotHour", "GLIDEIN_Feedback_JobFailureRate"
+    fast = ad("F", {**same, jobs: 240.0, fail: 0.0})
+    slow = ad("S", {**same, jobs: 80.0, fail: 0.4})
+    other = ad("O", same)  # no jobs/h yet: throughput as the others (1)
+    w = [x.weight for x in entry_weights(DEFAULT_RANK, [fast, slow, other], ["F", "S", "O"])]
+    assert w == pytest.approx([1.5, 0.5 * 0.6, 1.0])
+    assert "GLIDEIN_Feedback_RelativeThroughput" not in fast  # the caller's ads are left alone
+    lone = entry_weights(DEFAULT_RANK, [slow], ["S"])  # alone in its group: its own mean
+    assert lone[0].weight == pytest.approx(0.6)
+    idle = ad("I", {**same, jobs: 0.0})  # pilots that found no job
+    assert entry_weights(DEFAULT_RANK, [fast, idle], ["F", "I"])[1].weight == pytest.approx(0.1)
+    assert [x.weight for x in entry_weights(EVEN_RANK, [fast, slow], ["F", "S"])] == [1.0, 1.0]
