@@ -71,6 +71,8 @@ def test_a_missing_file_is_caught() -> None:
 def test_every_md_reference_in_the_repository_exists() -> None:
     broken = []
     for path in _tracked():
+        if path == Path(__file__).resolve():
+            continue  # its examples of broken names are on purpose
         try:
             text = path.read_text()
         except (OSError, UnicodeDecodeError):
