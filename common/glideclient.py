@@ -1,9 +1,11 @@
 """The frontend's ads to a factory (docs/INTERFACES.md section 8), built and signed in one place.
 
-`glideclient`: one request per entry and group. `glideclientglobal`: one per frontend and factory,
-with what is true of the whole frontend (its identity, signing key, groups, how many requests it
-sent that factory). The frontend publishes both with these functions; operators, benchmarks and
-the test suite use them to check a factory without a frontend.
+`glideclient`: one request per entry and group, with the frontend's job figures for that entry
+(`GlideinMonitorIdle`, `...Running`, `...RunningHere`, ...: `frontend.cycle.EntryDecision.monitor`).
+`glideclientglobal`: one per frontend and factory, with what is true of the whole frontend (its
+identity, signing key, groups, how many requests it sent that factory). The frontend publishes
+both with these functions; operators, benchmarks and the test suite use them to check a factory
+without a frontend.
 
 Both carry `ReqExpiry` (unix time: signing time + ClassAdLifetime) inside the signed content, so a
 copy re-advertised by anyone after the frontend stopped dies with it (the factory checks it against
@@ -42,6 +44,7 @@ class ClientRequest:
     params: Mapping[str, str] = field(default_factory=dict)
     secrets: Mapping[str, str] = field(default_factory=dict)
     lifetime: int = 300
+    monitor: Mapping[str, int] = field(default_factory=dict)  # GlideinMonitor<name>: the entry's job figures
 
 
 def request_ad(
@@ -76,6 +79,8 @@ def request_ad(
     }
     for key, value in sorted(req.params.items()):
         ad[f"GlideinParam{key}"] = value
+    for key, number in sorted(req.monitor.items()):
+        ad[f"GlideinMonitor{key}"] = int(number)
     if req.secrets and factory_pub_b64:
         ad["ReqPubKeyID"] = pub_key_id or crypto.key_id(factory_pub_b64)
         plain = json.dumps(dict(req.secrets), sort_keys=True).encode()

@@ -70,7 +70,7 @@ class EntryDecision:
     def resource_info(self) -> ResourceInfo:
         m, s, p = self.match, self.slots, self.pressure
         return ResourceInfo(
-            jobs_idle=ceil_count(m.prop),
+            jobs_idle=m.idle_share,
             jobs_idle_matching=m.count,
             jobs_idle_effective=p.effective_idle,
             jobs_idle_old=m.old_count,
@@ -84,6 +84,31 @@ class EntryDecision:
             request_idle=p.min_idle,
             request_max_run=p.max_run,
         )
+
+    def monitor(self) -> dict[str, int]:
+        """The entry's job and glidein figures for the glideclient ad (`GlideinMonitor<name>`, as
+        glideinWMS's): Idle/OldIdle/Running count every job that matches the entry (a job matching
+        three entries counts at each); RunningHere the jobs running on the group's pilots at this
+        entry; IdleShare (ours) this entry's whole share of the group's idle jobs, which add up
+        over the entries to the group's matched idle jobs."""
+        m, s = self.match, self.slots
+        return {
+            "Idle": m.count,
+            "OldIdle": m.old_count,
+            "IdleShare": m.idle_share,
+            "Running": m.running,
+            "RunningHere": s.running,
+            "GlideinsTotal": s.total,
+            "GlideinsIdle": s.idle,
+            "GlideinsRunning": s.running,
+            "GlideinsFailed": s.failed,
+        }
+
+    def jobs_here(self) -> tuple[int, int]:
+        """(idle, running) jobs of this entry for pages and /metrics: its whole share of the group's
+        idle jobs and the jobs running on its pilots. Summed over the entries they give the group's
+        figures; a job that matches every entry is counted once, not at each."""
+        return self.match.idle_share, self.slots.running
 
     def log_line(self) -> str:
         m, s, p, r = self.match, self.slots, self.pressure, self.removal

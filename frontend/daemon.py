@@ -181,6 +181,7 @@ class Frontend:
             group.limits.idle_glideins_lifetime,
             params,
             secrets,
+            decision.monitor(),
         )
 
     def publish(self, snap: Snapshot, outcomes: list[tuple[Group, GroupOutcome]]) -> None:

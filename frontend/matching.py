@@ -73,6 +73,7 @@ class EntryMatch:
     old_prop_mc: float = 0.0
     running: int = 0
     classes: int = 0  # job classes that match
+    idle_share: int = 0  # `prop` as a whole number; over the entries they sum to the matched idle jobs
     needs: Counter[Need] = field(default_factory=Counter)  # idle jobs matching, by what they ask of a slot
 
 
@@ -81,6 +82,7 @@ class MatchResult:
     entries: dict[str, EntryMatch]
     idle: int = 0
     unmatched: int = 0
+    running: int = 0  # running jobs of the group (each once, whatever it matches)
     job_classes: int = 0
     evaluations: int = 0
     key_attrs: tuple[str, ...] = ()
@@ -207,6 +209,7 @@ def match(
     by_mask: dict[int, list[_JobClass]] = {}
     for job_class in job_classes:
         result.idle += job_class.idle
+        result.running += job_class.running
         mask = index.entry_requirements(index.mask(job_class.test), job_class.ad)
         if not mask:
             result.unmatched += job_class.idle
@@ -219,7 +222,18 @@ def match(
             matched = indices(mask)
             fractions = split([weight[i] for i in matched])
             _distribute(result, [names[i] for i in matched], [cpus[i] for i in matched], fractions, members)
+    _apportion(list(result.entries.values()), result.idle - result.unmatched)
     return result
+
+
+def _apportion(counts: list[EntryMatch], total: int) -> None:
+    """Whole-number idle shares (largest remainder): each is `prop` rounded down or up, and they sum
+    to `total`, so per-entry figures add up to the group's without counting a job twice."""
+    floors = [int(c.prop + 1e-9) for c in counts]
+    left = total - sum(floors)
+    order = sorted(range(len(counts)), key=lambda i: floors[i] - counts[i].prop)
+    for rank, i in enumerate(order):
+        counts[i].idle_share = floors[i] + (1 if rank < left else 0)
 
 
 def _distribute(

@@ -51,7 +51,7 @@ class FrontendMonitor:
                 for d in outcome.decisions:
                     entries[d.entry.name] = classads.to_dict(d.entry.ad)
                     short = str(d.entry.attr("EntryName") or d.entry.name)
-                    jobs[(short, f"{self.name}.{outcome.group}")] = (d.match.count, d.match.running)
+                    jobs[(short, f"{self.name}.{outcome.group}")] = d.jobs_here()
             statuses = entries_from_ads(list(entries.values()), client_ads, jobs)
             self.monitor.record_cycle(statuses, now)
         except GlideinError as exc:

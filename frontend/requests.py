@@ -6,7 +6,8 @@ itself carries (FactorySigningKey) is that key. Only the signed attributes are u
 bad signature or an untrusted key is skipped with one log line.
 
 Out: one `glideclient` ad per (entry, group) with the credential the group uses at that entry:
-Name "<entry ad Name>@<frontend>.<group>", the request numbers, plain `GlideinParam<NAME>` values,
+Name "<entry ad Name>@<frontend>.<group>", the request numbers, the entry's job figures
+(`GlideinMonitor<name>`, as glideinWMS), plain `GlideinParam<NAME>` values,
 and the secrets (pilot token) sealed with `crypto.seal` for the entry's X25519 key (PubKeyValue,
 ReqPubKeyID), associated data "<FrontendName>|<Name>". AdSequence is strictly increasing per
 frontend (`Sequencer`, kept in the state directory). The ad is signed last with the frontend's
@@ -192,6 +193,7 @@ class Request:
     idle_lifetime: int = 0
     params: dict[str, str] = field(default_factory=dict)
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
+    monitor: dict[str, int] = field(default_factory=dict)  # the entry's job figures (GlideinMonitor*)
 
     @property
     def client(self) -> str:
@@ -267,6 +269,7 @@ def request_ad(
         params=req.params,
         secrets=req.secrets,
         lifetime=lifetime,
+        monitor=req.monitor,
     )
     return classads.from_dict(glideclient.request_ad(wire, key, req.entry.pub_key, req.entry.pub_key_id, now))
 
