@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 
 from glidein.cli.common import Subparsers, add_command
-from glidein.common.monitoring.graphs import CHARTS, PERIODS, graph_png
+from glidein.common.monitoring.graphs import CHARTS, PERIODS, fitting_period, graph_png
 from glidein.common.monitoring.rrd import RRDKey, RRDStore
 from glidein.common.monitoring.snapshot import SnapshotFileSource
 from glidein.common.web.app import WebApp, WebConfig
@@ -32,7 +33,7 @@ def register(subparsers: Subparsers) -> None:
     graph.add_argument("--entry")
     graph.add_argument("--client")
     graph.add_argument("--chart", choices=list(CHARTS), default="pilots")
-    graph.add_argument("--period", choices=list(PERIODS), default="1d")
+    graph.add_argument("--period", choices=list(PERIODS), help="default: the shortest holding all the data")
     graph.add_argument("-o", "--output", type=Path, required=True)
 
 
@@ -52,7 +53,10 @@ def _web(args: argparse.Namespace) -> int:
 
 
 def _graph(args: argparse.Namespace) -> int:
-    png = graph_png(RRDStore(args.root), RRDKey(args.kind, args.entry, args.client), args.chart, args.period)
+    store, key = RRDStore(args.root), RRDKey(args.kind, args.entry, args.client)
+    start = store.data_start(RRDKey(args.kind))
+    period = args.period or fitting_period(None if start is None else time.time() - start)
+    png = graph_png(store, key, args.chart, period)
     args.output.write_bytes(png)
     print(f"wrote {args.output} ({len(png)} bytes)")
     return 0

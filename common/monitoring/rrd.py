@@ -5,6 +5,7 @@ Layout under the monitoring root (names made safe by `safe_component`):
     <kind>/entries/<entry>/total.rrd          one entry, all clients
     <kind>/entries/<entry>/clients/<c>.rrd    one entry, one client
     <kind>/clients/<c>.rrd                    one client, all entries
+Beside each file, `<name>.start` holds the unix time of its first value (the default period).
 Every file holds the data sources of `model.Counts`: gauges as GAUGE, cumulative counters as
 DERIVE (min 0, so a counter reset reads as unknown, never as a spike). `fetch` gives counters
 back as the amount per returned step.
@@ -141,7 +142,15 @@ class RRDStore:
             path.parent.mkdir(parents=True, exist_ok=True)
             args = [str(path), "--start", str(start), "--step", str(self.config.step)]
             self._call(rrdtool.create, args + self.config.create_args(), path)
+            path.with_suffix(".start").write_text(f"{start + self.config.step}\n")
         return path
+
+    def data_start(self, key: RRDKey) -> float | None:
+        """When the file's first value was recorded (None: unknown, e.g. a file made before this)."""
+        try:
+            return float(self.path(key).with_suffix(".start").read_text())
+        except (OSError, ValueError):
+            return None
 
     def last_update(self, key: RRDKey) -> int | None:
         path = self.path(key)

@@ -27,7 +27,7 @@ import jinja2
 
 from glidein.common.errors import GlideinError, NotFoundError
 from glidein.common.log import log_exception
-from glidein.common.monitoring.graphs import CHARTS, PERIODS, graph_png
+from glidein.common.monitoring.graphs import CHARTS, PERIODS, fitting_period, graph_png
 from glidein.common.monitoring.metrics import CONTENT_TYPE, metrics_registry, render_metrics
 from glidein.common.monitoring.model import (
     PILOT_ID_RE,
@@ -70,7 +70,7 @@ class WebConfig:
     port: int = 8080
     title: str = "glidein factory"
     kind: str = "factory"  # which RRD subtree: <root>/<kind>/...
-    default_period: str = "1d"
+    default_period: str = ""  # "": the shortest period holding all the data recorded
     graph_size: tuple[int, int] = (600, 180)
     graph_cache_s: float = 60.0
 
@@ -248,10 +248,15 @@ class WebApp:
         return entry
 
     def period(self, q: dict[str, str]) -> str:
-        period = q.get("period") or self.config.default_period
+        period = q.get("period") or self.config.default_period or self.fitting_period()
         if period not in PERIODS:
             raise BadRequest(f"unknown period {period!r}; known: {', '.join(PERIODS)}")
         return period
+
+    def fitting_period(self) -> str:
+        """The default period: the shortest that holds everything recorded since the first cycle."""
+        start = self.store.data_start(RRDKey(self.config.kind))
+        return fitting_period(None if start is None else self.clock() - start)
 
     def render(self, template: str, **context: object) -> Response:
         stale = str(getattr(self.source, "last_error", "") or "")  # SnapshotFileSource says why

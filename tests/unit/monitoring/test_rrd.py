@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from glidein.common.errors import GlideinError, NotFoundError
-from glidein.common.monitoring.graphs import CHARTS, PERIODS, chart_last_values, graph_png
+from glidein.common.monitoring.graphs import CHARTS, PERIODS, chart_figures, graph_png, window
 from glidein.common.monitoring.model import COUNTERS, GAUGES, Counts
 from glidein.common.monitoring.recorder import Monitor, rrd_rows
 from glidein.common.monitoring.rrd import Archive, RRDConfig, RRDKey, RRDStore, safe_component
@@ -171,16 +171,15 @@ def test_graphs_plot_the_recorded_numbers(tmp_path: Path) -> None:
     k = CYCLES - 1
     end = T0 + k * STEP
     key = RRDKey("factory", "ce_flaky", "fe1.gpu")
-    now, before = entries_at(k)[1].clients[1].counts, entries_at(k - 1)[1].clients[1].counts
-    pilots_chart = chart_last_values(monitor.store, key, "pilots", end - 7200, end)
-    assert pilots_chart == {n: float(getattr(now, n)) for n in pilots_chart}
-    outcomes = chart_last_values(monitor.store, key, "outcomes", end - 7200, end)
-    per_hour = 3600 / STEP
-    assert outcomes["pilots_completed"] == pytest.approx(
-        (now.pilots_completed - before.pilots_completed) * per_hour
-    )
-    assert outcomes["validation_failures"] == pytest.approx(
-        (now.validation_failures - before.validation_failures) * per_hour
-    )
-    waste = chart_last_values(monitor.store, key, "waste", end - 7200, end)["waste_seconds"]
-    assert waste == pytest.approx((now.waste_seconds - before.waste_seconds) / STEP)  # pilot-hours per hour
+    now, first = entries_at(k)[1].clients[1].counts, entries_at(0)[1].clients[1].counts
+    win = window(monitor.store, key, "2h", 600, end)
+    assert win.interval == STEP and win.since == T0  # 2 h at a 300 s step: one point per step
+    pilots_chart = chart_figures(monitor.store, key, "pilots", win)
+    assert {n: v["last"] for n, v in pilots_chart.items()} == {
+        n: float(getattr(now, n)) for n in pilots_chart
+    }
+    outcomes = chart_figures(monitor.store, key, "outcomes", win)
+    for name in ("pilots_completed", "validation_failures"):  # totals over the window, not rates
+        assert outcomes[name]["total"] == getattr(now, name) - getattr(first, name)
+    waste = chart_figures(monitor.store, key, "waste", win)["waste_seconds"]
+    assert waste["total"] == round((now.waste_seconds - first.waste_seconds) / 60)  # pilot-minutes
