@@ -201,14 +201,15 @@ class FactoryMonitor:
             dts = list(all_downtimes) + downtimes.from_config(entry.name, entry.downtimes)
             down = downtimes.entry_down(dts, entry.name, now)
             h = health.get(entry.name, Health())
+            until: float | None = None
             if down is not None:
-                state, reason = EntryState.DOWNTIME, down.comment or "downtime"
+                state, reason, until = EntryState.DOWNTIME, down.comment or "downtime", down.end
             elif h.blocked(now):
-                state, reason = EntryState.BLOCKED, h.reason
+                state, reason, until = EntryState.BLOCKED, h.reason, h.blocked_until
             else:
                 state, reason = EntryState.OK, ""
             fb = self.feedback.update(self.conn, entry.name, now, *_feedback_window(entry))
-            out.append(EntryStatus(entry.name, _site(entry), state, reason, rows, fb.text()))
+            out.append(EntryStatus(entry.name, _site(entry), state, reason, rows, fb.text(), until))
         return out
 
     def _update_ended(self) -> dict[str, Ended]:

@@ -35,13 +35,16 @@ def counts_from_client_ad(ad: Mapping[str, object], **extra: int) -> Counts:
     return Counts(**values)
 
 
-def entry_state_from_ad(ad: Mapping[str, object]) -> tuple[EntryState, str]:
-    """(state, reason) of a glidefactory ad: blocked wins over downtime."""
+def entry_state_from_ad(ad: Mapping[str, object]) -> tuple[EntryState, str, float | None]:
+    """(state, reason, until) of a glidefactory ad: blocked wins over downtime; `until` is
+    GLIDEIN_BlockedUntil of a blocked entry (None when absent or 0)."""
     if ad.get("GLIDEIN_Blocked") is True:
-        return EntryState.BLOCKED, str(ad.get("GLIDEIN_BlockedReason") or "blocked")
+        until = ad.get("GLIDEIN_BlockedUntil")
+        stamp = float(until) if isinstance(until, int | float) and not isinstance(until, bool) else 0.0
+        return EntryState.BLOCKED, str(ad.get("GLIDEIN_BlockedReason") or "blocked"), stamp or None
     if ad.get("GLIDEIN_In_Downtime") is True:
-        return EntryState.DOWNTIME, str(ad.get("GLIDEIN_DowntimeComment") or "")
-    return EntryState.OK, ""
+        return EntryState.DOWNTIME, str(ad.get("GLIDEIN_DowntimeComment") or ""), None
+    return EntryState.OK, "", None
 
 
 def entries_from_ads(
@@ -62,7 +65,7 @@ def entries_from_ads(
     result = []
     for ad in sorted(entry_ads, key=lambda a: str(a.get("Name", ""))):
         name = str(ad.get("EntryName") or ad.get("Name", ""))
-        state, reason = entry_state_from_ad(ad)
+        state, reason, until = entry_state_from_ad(ad)
         clients = []
         for cad in sorted(
             by_entry.get(str(ad.get("Name", "")), []), key=lambda a: str(a.get("ReqClientName"))
@@ -71,5 +74,6 @@ def entries_from_ads(
             idle, running = (jobs or {}).get((name, client), (0, 0))
             counts = counts_from_client_ad(cad, jobs_idle=idle, jobs_running=running)
             clients.append(ClientStatus(client, counts, str(cad.get("GlideinMonitorLimit") or "")))
-        result.append(EntryStatus(name, str(ad.get("GLIDEIN_Site") or name), state, reason, tuple(clients)))
+        site = str(ad.get("GLIDEIN_Site") or name)
+        result.append(EntryStatus(name, site, state, reason, tuple(clients), until=until))
     return result

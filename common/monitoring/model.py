@@ -121,6 +121,7 @@ class EntryStatus:
     reason: str = ""  # downtime comment or why the entry is blocked
     clients: tuple[ClientStatus, ...] = ()
     feedback: str = ""  # the factory's feedback figures in one line (factory/feedback.py)
+    until: float | None = None  # unix time the block or downtime ends (None: open-ended or ok)
 
     @property
     def totals(self) -> Counts:

@@ -56,6 +56,7 @@ def snapshot_to_dict(snap: Snapshot) -> dict[str, Any]:
                 "state": e.state.value,
                 "reason": e.reason,
                 "feedback": e.feedback,
+                "until": e.until,
                 "clients": [
                     {"client": c.client, "limit": c.limit, "counts": c.counts.as_dict()} for c in e.clients
                 ],
@@ -96,6 +97,7 @@ def snapshot_from_dict(data: Mapping[str, Any], where: str = "snapshot") -> Snap
                 reason=str(e.get("reason", "")),
                 clients=tuple(_client_from_dict(c) for c in e["clients"]),
                 feedback=str(e.get("feedback", "")),
+                until=None if e.get("until") is None else float(e["until"]),
             )
             for e in data["entries"]
         )
