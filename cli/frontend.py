@@ -55,8 +55,9 @@ def _wanted(decision: EntryDecision, entry: str | None) -> bool:
 def explain_lines(outcome: GroupOutcome, entry: str | None = None) -> list[str]:
     m = outcome.match
     lines = [
-        f"group {outcome.group}: {m.idle} idle jobs in {m.job_classes} job classes, "
-        f"{m.unmatched} match no entry; keyed by {', '.join(m.key_attrs) or '-'}; {m.evaluations} evaluations"
+        f"group {outcome.group}: {m.idle} idle and {m.running} running jobs in {m.job_classes} job "
+        f"classes, {m.unmatched} idle match no entry; keyed by {', '.join(m.key_attrs) or '-'}; "
+        f"{m.evaluations} evaluations"
     ]
     for decision in outcome.decisions:
         if _wanted(decision, entry):
@@ -74,8 +75,9 @@ def _entry_lines(d: EntryDecision) -> list[str]:
     down = "  [in downtime]" if d.entry.in_downtime else "  [blocked]" if d.entry.blocked else ""
     return [
         f"  entry {d.entry.name}{down}",
-        f"    matched idle jobs : {m.count} (prop {m.prop:.1f}, in glideins {m.prop_mc:.1f}, "
-        f"only here {m.hereonly}, old {m.old_count}); running jobs {m.running}",
+        f"    matched idle jobs : {m.count} (prop {m.prop:.1f}, share {m.idle_share}, in glideins "
+        f"{m.prop_mc:.1f}, only here {m.hereonly}, old {m.old_count}); matched running jobs {m.running}, "
+        f"{s.running} on its pilots",
         f"    glideins          : {s.total} total, {s.idle} usable idle (not usable: {unusable}), "
         f"{s.running} running, {s.failed} failed",
         f"    request           : ReqIdleGlideins={p.min_idle} ReqMaxGlideins={p.max_run} "
