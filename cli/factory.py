@@ -205,6 +205,7 @@ def _status(args: argparse.Namespace) -> int:
             print(
                 f"  client={c['client']} idle={c['idle']} running={c['running']} held={c['held']}"
                 f" req_idle={c['req_idle']} req_max={c['req_max']} submit={c['submit']} limit={c['limit']}"
+                f" jobs_idle={c.get('jobs_idle', 0)} jobs_running={c.get('jobs_running', 0)}"
             )
     _print_frontends(last.get("frontends", {}))
     for d in all_downtimes:

@@ -129,6 +129,8 @@ def client_ad(ident: Identity, entry: str, outcome: ClientOutcome) -> dict[str, 
         "GlideinMonitorSubmitted": outcome.submit,
         "GlideinMonitorRemoved": outcome.remove,
         "GlideinMonitorLimit": outcome.limit,
+        "GlideinMonitorClientIdle": outcome.jobs_idle,  # the client's jobs, as its request said
+        "GlideinMonitorClientRunning": outcome.jobs_running,
         "ClassAdLifetime": ident.lifetime,
     }
 

@@ -68,6 +68,8 @@ class ClientRequest:
     remove_excess: str = "NO"
     remove_margin: int = 0
     idle_lifetime: float = 0.0  # 0 = no limit
+    jobs_idle: int = 0  # the frontend's job figures for this entry (GlideinMonitorIdle/Running)
+    jobs_running: int = 0
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,8 @@ class ClientOutcome:
     submit: int = 0
     remove: int = 0
     limit: str = "none"
+    jobs_idle: int = 0  # as the client's request reports them (monitoring only)
+    jobs_running: int = 0
 
 
 @dataclass
@@ -375,8 +379,9 @@ def decide(inputs: EntryInputs) -> EntryDecision:
     for req in sorted(inputs.requests, key=lambda r: r.client):
         c = req.client
         decision.clients[c] = ClientOutcome(
-            c, counts.idle[c], counts.running[c], counts.held[c], req.req_idle, req.req_max
-        )
+            c, counts.idle[c], counts.running[c], counts.held[c], req.req_idle, req.req_max,
+            jobs_idle=req.jobs_idle, jobs_running=req.jobs_running,
+        )  # fmt: skip
     decision.submit = _allocate(inputs, counts, decision.clients)
     if inputs.status_ok:
         _held(inputs, decision)

@@ -94,6 +94,8 @@ def client_rows(
             pilots_pending=min(int(o.idle), pending.get(client, 0)),
             requested_idle=int(o.req_idle),
             requested_max=int(o.req_max),
+            jobs_idle=int(getattr(o, "jobs_idle", 0)),
+            jobs_running=int(getattr(o, "jobs_running", 0)),
         )
         limit = "" if o.limit == "none" else str(o.limit)
         rows.append(ClientStatus(client, gauges + base, limit))

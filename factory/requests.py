@@ -117,6 +117,12 @@ def _int(ad: Mapping[str, object], attr: str, default: int | None = None) -> int
     return value
 
 
+def _figure(signed: Mapping[str, object], attr: str) -> int:
+    """A signed monitoring figure of the request (0 when absent or not a count: it only shows)."""
+    value = signed.get(attr, 0)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
+
+
 def check_expiry(signed: Mapping[str, object], now: float) -> float:
     """The signed ReqExpiry of an ad, or SecurityError/ProtocolError when it must not be honoured."""
     value = signed.get("ReqExpiry")
@@ -225,6 +231,8 @@ class RequestValidator:
             remove_excess=str(mode),
             remove_margin=_int(signed, "ReqRemoveExcessMargin", 0),
             idle_lifetime=float(lifetime) if isinstance(lifetime, int | float) else 0.0,
+            jobs_idle=_figure(signed, "GlideinMonitorIdle"),
+            jobs_running=_figure(signed, "GlideinMonitorRunning"),
         )
         self.sequences.save_sequence(frontend, name, (sequence, signature, expiry))
         return ValidRequest(
