@@ -1,163 +1,111 @@
-"""`glidein submit`, `glidein q` and `glidein rm`: condor_submit/condor_q/condor_rm for the embedded schedd.
+"""`glidein submit`, `rm`, `hold`, `release`: condor_submit/condor_rm/condor_hold/condor_release
+for the embedded schedd (`glidein q` is in cli/jobs_q.py).
 
 The schedd is found from `-schedd URL`, $GLIDEIN_SCHEDD, or `<state dir>/schedd.address`
 with the state dir from `-state-dir`, $GLIDEIN_SCHEDD_DIR, or ~/.glidein/schedd
-(see pool/schedd/client.py). Submit and rm also read `<state dir>/local.secret`.
+(see pool/schedd/client.py). Submit, rm, hold and release also read `<state dir>/local.secret`.
+`glidein submit -dry-run FILE job.sub` parses here, queues nothing and writes the job ads to FILE
+(`-`: standard output) as condor_submit does; `glidein submit -` reads the description from stdin.
 """
 
 from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import os
-import time
+import sys
 from pathlib import Path
 
 from glidein.cli.common import Subparsers, add_command
-from glidein.common import classads
+from glidein.cli.jobs_q import register_q, schedd_options
 from glidein.common.errors import GlideinError
 from glidein.pool.schedd.client import ScheddClient
 
-_STATUS = {1: "I", 2: "R", 3: "X", 4: "C", 5: "H"}
-
-
-def _schedd_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-schedd", "--schedd", dest="schedd", help="schedd URL (default: see `glidein q -h`)")
-    parser.add_argument("-state-dir", "--state-dir", dest="state_dir", help="schedd state dir (for defaults)")
+__all__ = ["register_hold", "register_q", "register_release", "register_rm", "register_submit"]
 
 
 def register_submit(subparsers: Subparsers) -> None:
     parser = add_command(subparsers, "submit", _submit, "submit jobs from an HTCondor submit description")
-    parser.add_argument("file", help="submit description file")
-    _schedd_options(parser)
+    parser.add_argument("file", help="submit description file ('-': standard input)")
+    parser.add_argument(
+        "-dry-run", "--dry-run", dest="dry_run", metavar="FILE", help="ads to FILE (- stdout)"
+    )
+    schedd_options(parser)
 
 
-def register_q(subparsers: Subparsers) -> None:
-    parser = add_command(subparsers, "q", _q, "list the jobs in the queue (like condor_q)")
-    _schedd_options(parser)
-    parser.add_argument(
-        "-constraint", "--constraint", default="true", help="ClassAd expression to select jobs"
-    )
-    parser.add_argument(
-        "-af", "-autoformat", "--af", dest="af", nargs="+", metavar="ATTR", help="print attributes"
-    )
-    parser.add_argument(
-        "-long", "-l", "--long", dest="long", action="store_true", help="full ads, old syntax"
-    )
-    parser.add_argument("-json", "--json", dest="json", action="store_true", help="ads as a JSON list")
-    parser.add_argument("-autocluster", "--autocluster", dest="autocluster", action="store_true")
-    parser.add_argument(
-        "-all", "--all", dest="all", action="store_true", help="include completed/removed jobs"
-    )
-    parser.add_argument("-limit", "--limit", dest="limit", type=int, default=0)
+def _ids_options(parser: argparse.ArgumentParser, verb: str) -> None:
+    parser.add_argument("ids", nargs="*", metavar="ID", help="CLUSTER or CLUSTER.PROC")
+    parser.add_argument("-constraint", "--constraint", help=f"{verb} the jobs this expression selects")
+    schedd_options(parser)
 
 
 def register_rm(subparsers: Subparsers) -> None:
-    parser = add_command(subparsers, "rm", _rm, "remove jobs (like condor_rm)")
-    parser.add_argument("ids", nargs="*", metavar="ID", help="CLUSTER or CLUSTER.PROC")
-    parser.add_argument("-constraint", "--constraint", help="remove the jobs this expression selects")
-    _schedd_options(parser)
+    _ids_options(add_command(subparsers, "rm", _rm, "remove jobs (like condor_rm)"), "remove")
+
+
+def register_hold(subparsers: Subparsers) -> None:
+    parser = add_command(subparsers, "hold", _hold, "hold jobs (like condor_hold)")
+    _ids_options(parser, "hold")
+    parser.add_argument("-reason", "--reason", help="HoldReason (default: via glidein hold (by user U))")
+
+
+def register_release(subparsers: Subparsers) -> None:
+    parser = add_command(subparsers, "release", _release, "release held jobs (like condor_release)")
+    _ids_options(parser, "release")
+    parser.add_argument("-reason", "--reason", help="reason written to the job's event log")
 
 
 def _client(args: argparse.Namespace) -> ScheddClient:
     return ScheddClient.locate(args.schedd, args.state_dir)
 
 
-def _submit(args: argparse.Namespace) -> int:
-    path = Path(args.file)
+def _read(name: str) -> tuple[str, str, str]:
+    """(text, file name, directory relative paths resolve against) of the description."""
+    if name == "-":
+        return sys.stdin.read(), "stdin", os.getcwd()
+    path = Path(name)
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError) as exc:
         raise GlideinError(f"{path}: cannot read submit file: {exc}") from None
-    iwd = str(path.resolve().parent)
-    result = _client(args).submit(text, path.name, iwd, getpass.getuser())
+    return text, path.name, str(path.resolve().parent)
+
+
+def _submit(args: argparse.Namespace) -> int:
+    text, filename, iwd = _read(args.file)
+    if args.dry_run:
+        from glidein.cli.jobs_dry_run import dry_run
+
+        return dry_run(text, filename, iwd, args.dry_run)
+    result = _client(args).submit(text, filename, iwd, getpass.getuser())
+    warnings = result.get("warnings")
+    for warning in warnings if isinstance(warnings, list) else []:
+        print(warning, file=sys.stderr)
     print("Submitting job(s).")
     print(f"{result['jobs']} job(s) submitted to cluster {result['cluster']}.")
     return 0
 
 
-def format_value(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is classads.UNDEFINED or value is None:
-        return "undefined"
-    if value is classads.ERROR:
-        return "error"
-    return str(value)
-
-
-def _ads(args: argparse.Namespace) -> list[classads.ClassAd]:
-    objects = _client(args).jobs(args.constraint, include_done=args.all, limit=args.limit)
-    return [classads.parse_ad(json.dumps(obj)) for obj in objects]
-
-
-def _q(args: argparse.Namespace) -> int:
-    if args.autocluster:
-        return _q_autoclusters(args)
-    ads = _ads(args)
-    if args.json:
-        print(json.dumps([json.loads(classads.to_json(ad)) for ad in ads], indent=2))
-    elif args.long:
-        print("\n\n".join(classads.to_old(ad).rstrip("\n") for ad in ads))
-    elif args.af:
-        for ad in ads:
-            print(" ".join(format_value(classads.evaluate(attr, ad)) for attr in args.af))
-    else:
-        _table(args, ads)
-    return 0
-
-
-def _table(args: argparse.Namespace, ads: list[classads.ClassAd]) -> None:
-    client = _client(args)
-    print(f"\n-- Schedd: {client.status().get('name')} : {client.url} @ {time.strftime('%m/%d/%y %H:%M:%S')}")
-    print(f" {'ID':<10} {'OWNER':<12} {'SUBMITTED':<12} {'RUN_TIME':>11} ST {'PRI':>3} CMD")
-    counts = dict.fromkeys(_STATUS.values(), 0)
-    now = time.time()
-    for ad in ads:
-        d = classads.to_dict(ad)
-        status = _STATUS.get(int(str(d.get("JobStatus", 1))), "?")
-        counts[status] = counts.get(status, 0) + 1
-        started = d.get("JobStartDate")
-        run = int(now - float(str(started))) if status == "R" and started is not None else 0
-        run_time = f"{run // 86400}+{time.strftime('%H:%M:%S', time.gmtime(run % 86400))}"
-        submitted = time.strftime("%m/%d %H:%M", time.localtime(float(str(d.get("QDate", 0)))))
-        cmd = f"{os.path.basename(str(d.get('Cmd', '')))} {d.get('Args', '')}".strip()
-        job_id, owner, prio = (
-            f"{d.get('ClusterId')}.{d.get('ProcId')}",
-            str(d.get("Owner", "")),
-            d.get("JobPrio", 0),
-        )
-        print(f" {job_id:<10} {owner:<12} {submitted:<12} {run_time:>11} {status}  {prio!s:>3} {cmd[:40]}")
-    print(
-        f"\n{len(ads)} jobs; {counts['C']} completed, {counts['X']} removed, {counts['I']} idle, "
-        f"{counts['R']} running, {counts['H']} held, 0 suspended"
-    )
-
-
-def _q_autoclusters(args: argparse.Namespace) -> int:
-    clusters = _client(args).autoclusters(args.constraint)
-    if args.json:
-        print(json.dumps(clusters, indent=2))
-        return 0
-    print(f" {'AUTOCLUSTER':>11} {'IDLE':>7} {'RUNNING':>7} {'CPUS':>4} {'MEMORY':>7} REQUIREMENTS")
-    for item in clusters:
-        ad = classads.parse_ad(json.dumps(item["ad"]))
-        cpus = format_value(classads.evaluate("RequestCpus", ad))
-        memory = format_value(classads.evaluate("RequestMemory", ad))
-        requirements = dict(classads.to_old_pairs(ad)).get("Requirements", "true")
-        counts = f"{item['id']!s:>11} {item['idle']!s:>7} {item['running']!s:>7}"
-        print(f" {counts} {cpus:>4} {memory:>7} {requirements}")
+def _act(args: argparse.Namespace, verb: str, done: str) -> int:
+    if not args.ids and not args.constraint:
+        raise GlideinError("give job ids (CLUSTER or CLUSTER.PROC) or -constraint EXPR")
+    reason = getattr(args, "reason", None)
+    jobs = _client(args).act(verb, list(args.ids), args.constraint, reason)
+    if not jobs:
+        print("No matching jobs found.")  # condor_rm/hold/release's words, and exit 1
+        return 1
+    for job_id in jobs:
+        print(f"Job {job_id} {done}")
     return 0
 
 
 def _rm(args: argparse.Namespace) -> int:
-    if not args.ids and not args.constraint:
-        raise GlideinError("give job ids (CLUSTER or CLUSTER.PROC) or -constraint EXPR")
-    removed = _client(args).remove(list(args.ids), args.constraint)
-    if not removed:
-        print("No matching jobs found.")
-        return 1
-    for job_id in removed:
-        print(f"Job {job_id} marked for removal")
-    return 0
+    return _act(args, "remove", "marked for removal")
+
+
+def _hold(args: argparse.Namespace) -> int:
+    return _act(args, "hold", "held")
+
+
+def _release(args: argparse.Namespace) -> int:
+    return _act(args, "release", "released")

@@ -24,8 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "token": ("glidein.cli.token:register", "pool key and startd tokens"),
     "schedd": ("glidein.cli.schedd:register", "run the embedded schedd (job queue and HTTP API)"),
     "submit": ("glidein.cli.jobs:register_submit", "submit jobs from an HTCondor submit description"),
-    "q": ("glidein.cli.jobs:register_q", "list the jobs in the queue (like condor_q)"),
+    "q": ("glidein.cli.jobs_q:register_q", "list the jobs in the queue (like condor_q)"),
     "rm": ("glidein.cli.jobs:register_rm", "remove jobs (like condor_rm)"),
+    "hold": ("glidein.cli.jobs:register_hold", "hold jobs (like condor_hold)"),
+    "release": ("glidein.cli.jobs:register_release", "release held jobs (like condor_release)"),
     "factory": (
         "glidein.cli.factory:register",
         "the glidein factory: daemon, status, downtimes, staging, web",
@@ -65,10 +67,31 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     return parser
 
 
+def parse_words(parser: argparse.ArgumentParser, words: list[str]) -> argparse.Namespace:
+    """Parse `words`; words a command does not know are reported with that (sub)command's usage."""
+    args, extras = parser.parse_known_args(words)
+    if extras:
+        command_parser(parser, words).error(f"unrecognized arguments: {' '.join(extras)}")
+    return args
+
+
+def command_parser(parser: argparse.ArgumentParser, words: Sequence[str]) -> argparse.ArgumentParser:
+    """The innermost (sub)command parser that `words` name, e.g. `factory downtime add`'s."""
+    current, rest = parser, list(words)
+    while True:
+        choices = next(
+            (dict(a.choices) for a in current._actions if isinstance(a, argparse._SubParsersAction)), {}
+        )
+        index = next((i for i, word in enumerate(rest) if word in choices), None)
+        if index is None:
+            return current
+        current, rest = choices[rest[index]], rest[index + 1 :]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     words = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(words)
-    args = parser.parse_args(words)
+    args = parse_words(parser, words)
     handler: Handler | None = getattr(args, "handler", None)
     if handler is None:
         parser.print_help()

@@ -1,15 +1,19 @@
 """The schedd's HTTP JSON API (stdlib ThreadingHTTPServer), bound to 127.0.0.1 by default.
 
 Reads, open to anyone who can reach the port:
-  GET  /status                         {"name", "url", "idle", "running", "held", "autoclusters"}
+  GET  /status                         {"name", "url", "collector", "idle", "running", "held",
+                                        "autoclusters"}
   GET  /jobs?constraint=E&all=1&limit=N  [JSON ClassAd objects]; all=1 adds removed/completed jobs
   GET  /autoclusters?constraint=E      [{"id", "idle", "running", "old_idle", "ad": JSON ClassAd object}]
                                        old_idle: idle for 600 s or more (glideinWMS's "old idle")
 Local users (peer on loopback AND header `X-Glidein-Secret` = contents of <state-dir>/local.secret,
 a 0600 file only the schedd's user can read; the CLI reads it):
-  POST /submit  {"text", "filename", "iwd", "owner"}  -> {"cluster", "jobs"}; 400 {"error":
-                "jobs.sub:7: request_memory: bad size '2XB'"} and nothing queued on any error
-  POST /remove  {"ids": ["12", "3.4"], "constraint": E} -> {"removed": ["12.0", ...]}
+  POST /submit  {"text", "filename", "iwd", "owner"}  -> {"cluster", "jobs", "warnings": [lines]};
+                400 {"error": "jobs.sub:7: request_memory: bad size '2XB'"}, nothing queued and no
+                cluster id used on any error
+  POST /remove  {"ids": ["12", "3.4"], "constraint": E, "user", "reason"} -> {"removed": ["12.0", ...]}
+  POST /hold    same body -> {"held": [...]}: idle and running jobs, HoldReasonCode 1
+  POST /release same body -> {"released": [...]}: held jobs back to idle
 Startds (`Authorization: Bearer <pool token with scope "startd">`):
   POST /claim   {"name": startd name, "slot": [[attr, old-syntax expr], ...]}
                 -> 200 job payload (see payload.job_payload) | 204 no matching idle job
@@ -41,6 +45,7 @@ from glidein.common.classad_limits import AD, check_text
 from glidein.common.errors import ClassAdError, GlideinError, NotFoundError, SecurityError, SubmitError
 from glidein.pool.schedd.payload import decode_output, job_payload, write_outputs
 from glidein.pool.schedd.queue import JobQueue
+from glidein.pool.schedd.queue_users import HOLD_INPUT, action
 
 log = logging.getLogger(__name__)
 MAX_BODY = 96 * 1024 * 1024
@@ -66,6 +71,7 @@ class ApiContext:
     spool: Path
     name: str
     url: str
+    collector: str = ""  # the users' pool collector the schedd advertises to (for -better-analyze)
 
 
 class _Reply(Exception):
@@ -227,18 +233,11 @@ def _route(
         req.require_local()
         data = req.body()
         text, filename = _text(data, "text"), one_line(_text(data, "filename", "submit"))
-        cluster, count = ctx.queue.submit(text, filename, _text(data, "iwd"), one_line(_text(data, "owner")))
-        return HTTPStatus.OK, {"cluster": cluster, "jobs": count}
-    if path == "/remove":
+        done = ctx.queue.submit_text(text, filename, _text(data, "iwd"), one_line(_text(data, "owner")))
+        return HTTPStatus.OK, {"cluster": done.cluster, "jobs": done.jobs, "warnings": done.warnings}
+    if path in _ACTIONS:
         req.require_local()
-        data = req.body()
-        ids = data.get("ids") or []
-        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-            raise SubmitError("'ids' must be a list of strings")
-        constraint = data.get("constraint")
-        if constraint is not None and not isinstance(constraint, str):
-            raise SubmitError("'constraint' must be a string")
-        return HTTPStatus.OK, {"removed": ctx.queue.remove(ids, constraint)}
+        return HTTPStatus.OK, _act(ctx, path, req.body())
     if path == "/claim":
         return _claim(req, ctx)
     match = _CLAIM_PATH.match(path)
@@ -247,19 +246,39 @@ def _route(
     raise _Reply(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint POST {path}"})
 
 
+_ACTIONS = {"/remove": ("remove", "removed"), "/hold": ("hold", "held"), "/release": ("release", "released")}
+
+
+def _act(ctx: ApiContext, path: str, data: dict[str, object]) -> dict[str, list[str]]:
+    verb, done = _ACTIONS[path]
+    ids = data.get("ids") or []
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise SubmitError("'ids' must be a list of strings")
+    constraint = data.get("constraint")
+    if constraint is not None and not isinstance(constraint, str):
+        raise SubmitError("'constraint' must be a string")
+    reason = data.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise SubmitError("'reason' must be a string")
+    todo = action(verb, one_line(_text(data, "user", "unknown"))[:100], reason)
+    return {done: ctx.queue.act(ids, constraint, todo)}
+
+
 def _route_get(ctx: ApiContext, path: str, query: dict[str, str]) -> tuple[HTTPStatus, object]:
     constraint = query.get("constraint", "true") or "true"
     if path == "/status":
         return HTTPStatus.OK, {
             "name": ctx.name,
             "url": ctx.url,
+            "collector": ctx.collector,
             **ctx.queue.totals(),
             "autoclusters": len(ctx.queue.acs.by_id),
         }
     if path == "/jobs":
         limit = int(query["limit"]) if _LIMIT.fullmatch(query.get("limit", "")) else 0
         ads = ctx.queue.jobs(constraint, include_done=query.get("all") == "1", limit=limit)
-        return HTTPStatus.OK, [json.loads(classads.to_json(ad)) for ad in ads]
+        now = int(ctx.queue.now())  # as a real schedd, each ad says when it was read (condor_q RUN_TIME)
+        return HTTPStatus.OK, [{**json.loads(classads.to_json(ad)), "ServerTime": now} for ad in ads]
     if path == "/autoclusters":
         return HTTPStatus.OK, ctx.queue.autoclusters(constraint)
     raise _Reply(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint GET {path}"})
@@ -289,7 +308,7 @@ def _claim(req: Handler, ctx: ApiContext) -> tuple[HTTPStatus, object]:
         try:
             return HTTPStatus.OK, job_payload(claim, ctx.queue.options.lease_s)
         except SubmitError as exc:
-            ctx.queue.hold(claim.claim_id, str(exc))
+            ctx.queue.hold(claim.claim_id, str(exc), HOLD_INPUT)
 
 
 def _check_requirements(slot: classads.ClassAd) -> None:

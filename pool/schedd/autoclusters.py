@@ -45,6 +45,13 @@ PER_JOB = frozenset(
         "LastRemoteHost",
         "AutoClusterId",
         "HoldReason",
+        "HoldReasonCode",
+        "HoldReasonSubCode",
+        "JobCurrentStartDate",
+        "ShadowBday",
+        "RemoteWallClockTime",
+        "TotalSubmitProcs",
+        "ServerTime",
     )
 )
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|([A-Za-z_][A-Za-z0-9_]*)')

@@ -3,11 +3,12 @@
 Where the CLI finds the schedd (first that applies):
   URL:     `-schedd URL`, else $GLIDEIN_SCHEDD, else <state dir>/schedd.address
   state:   `--state-dir`/`-state-dir`, else $GLIDEIN_SCHEDD_DIR, else ~/.glidein/schedd
-  secret:  <state dir>/local.secret (needed by submit and rm only)
+  secret:  <state dir>/local.secret (needed by submit, rm, hold and release only)
 """
 
 from __future__ import annotations
 
+import getpass
 import json
 import os
 import urllib.error
@@ -92,9 +93,17 @@ class ScheddClient:
         return result
 
     def remove(self, ids: list[str], constraint: str | None = None) -> list[str]:
-        result = self._call("POST", "/remove", {"ids": ids, "constraint": constraint})
+        return self.act("remove", ids, constraint)
+
+    def act(
+        self, verb: str, ids: list[str], constraint: str | None = None, reason: str | None = None
+    ) -> list[str]:
+        """`verb` ("remove", "hold", "release") on jobs by id and/or constraint; the ids acted on."""
+        body = {"ids": ids, "constraint": constraint, "user": getpass.getuser(), "reason": reason}
+        result = self._call("POST", f"/{verb}", body)
         assert isinstance(result, dict)
-        return [str(job) for job in result.get("removed", [])]
+        key = {"remove": "removed", "hold": "held", "release": "released"}[verb]
+        return [str(job) for job in result.get(key, [])]
 
 
 def _error(exc: urllib.error.HTTPError) -> GlideinError:

@@ -101,6 +101,8 @@ def run_schedd(opts: ScheddOptions) -> int:
         queue.close()
         raise ConfigError(f"cannot listen on {opts.host}:{opts.port}: {exc.strerror}") from None
     ctx.url = f"http://{opts.host}:{server.server_address[1]}"
+    queue.options.address = f"{opts.host}:{server.server_address[1]}"
+    ctx.collector = opts.collector or ""
     _write_address(opts.state_dir, ctx.url)
     stop = threading.Event()
 

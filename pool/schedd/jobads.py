@@ -36,11 +36,17 @@ def job_attrs(
     if row.startd:
         attrs["RemoteHost"] = classads.quote(row.startd)
     if row.started is not None:
-        attrs["JobStartDate"] = str(row.started)
+        attrs["JobStartDate"] = attrs["JobCurrentStartDate"] = str(row.started)
+        if row.status == 2:
+            attrs["ShadowBday"] = str(row.started)
     if row.reason and row.status == 5:
         attrs["HoldReason"] = classads.quote(row.reason)
+        attrs["HoldReasonCode"] = str(row.hold_code or 0)
+        attrs["HoldReasonSubCode"] = "0"
     if row.completed is not None:
         attrs["CompletionDate"] = str(row.completed)
+        if row.started is not None:  # the last run's wall-clock time (condor_q's RUN_TIME)
+            attrs["RemoteWallClockTime"] = f"{float(row.completed - row.started)}"
     return attrs
 
 

@@ -21,6 +21,13 @@ def _string(attrs: dict[str, str], name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def _words(attrs: dict[str, str], new: str, old: str) -> str:
+    """Arguments/environment as the startd splits them: the new syntax back in its double quotes."""
+    if new in attrs:
+        return '"' + _string(attrs, new).replace('"', '""') + '"'
+    return _string(attrs, old)
+
+
 def _read(path: str, budget: list[int]) -> str:
     try:
         data = Path(path).read_bytes()
@@ -50,8 +57,8 @@ def job_payload(claim: Claim, lease_s: float) -> dict[str, object]:
         "job_id": claim.row.job_id,
         "cmd": cmd,
         "transfer_executable": transfer_exe,
-        "args": _string(attrs, "Args"),
-        "env": _string(attrs, "Env"),
+        "args": _words(attrs, "Arguments", "Args"),
+        "env": _words(attrs, "Environment", "Env"),
         "files": files,
         "requests": claim.requests,
         "lease": lease_s,

@@ -12,12 +12,13 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from glidein.common import classads
 from glidein.common.errors import NotFoundError, SubmitError
+from glidein.pool.schedd import eventlog
 from glidein.pool.schedd.autoclusters import (
     COMPLETED,
     HELD,
@@ -32,13 +33,12 @@ from glidein.pool.schedd.autoclusters import (
     significant,
 )
 from glidein.pool.schedd.free_slots import FreeSlots
-from glidein.pool.schedd.jobads import job_ad, job_attrs, parse_job_ids
-from glidein.pool.schedd.select import Selector, check_constraint, verdict
+from glidein.pool.schedd.jobads import job_attrs
+from glidein.pool.schedd.queue_users import HOLD_INPUT, LIVE, UserActions
 from glidein.pool.schedd.store import JobRow, Store
 from glidein.pool.schedd.submit import ParsedCluster, SubmitContext, parse_submit
 
 log = logging.getLogger(__name__)
-LIVE = (IDLE, RUNNING, HELD)
 _RESOURCES = (
     ("RequestCpus", "Cpus"),
     ("RequestMemory", "Memory"),
@@ -60,9 +60,17 @@ class QueueOptions:
     name: str = "schedd"
     lease_s: float = 30.0
     clock: Callable[[], float] = time.time
+    address: str = "127.0.0.1:0"  # host:port named in the event log's submit events
 
 
-class JobQueue:
+@dataclass
+class Submitted:
+    cluster: int
+    jobs: int
+    warnings: list[str]
+
+
+class JobQueue(UserActions):
     def __init__(self, state_dir: Path, options: QueueOptions) -> None:
         self.options = options
         self.store = Store(state_dir / "queue.sqlite")
@@ -89,17 +97,44 @@ class JobQueue:
 
     def submit(self, text: str, filename: str, iwd: str, owner: str) -> tuple[int, int]:
         """Parse and queue one submit description; returns (cluster id, number of jobs)."""
+        done = self.submit_text(text, filename, iwd, owner)
+        return done.cluster, done.jobs
+
+    def submit_text(self, text: str, filename: str, iwd: str, owner: str) -> Submitted:
+        """Parse and queue one submit description. The cluster id is taken only when the jobs are
+        queued (same transaction): a refused submission uses none. Parsed again in the rare case
+        another submission took the id meanwhile ($(Cluster) may appear in the jobs)."""
         with self.lock:
-            cluster_id = self.store.next_cluster_id()
-        parsed = parse_submit(text, SubmitContext(filename, iwd, cluster_id))
-        qdate = int(self.now())
-        parsed.common.update({"Owner": classads.quote(owner), "MyType": '"Job"', "TargetType": '"Machine"'})
-        with self.lock:
-            self._insert(cluster_id, owner, qdate, parsed)
+            cluster_id = self.store.peek_cluster_id()
+        while True:
+            parsed = parse_submit(text, SubmitContext(filename, iwd, cluster_id))
+            qdate = int(self.now())
+            parsed.common.update(
+                {"Owner": classads.quote(owner), "MyType": '"Job"', "TargetType": '"Machine"'}
+            )
+            parsed.common["TotalSubmitProcs"] = str(len(parsed.procs))
+            with self.lock:
+                current = self.store.peek_cluster_id()
+                if current == cluster_id:
+                    self._insert(cluster_id, owner, qdate, parsed)
+                    break
+            cluster_id = current
+        self._log_submit(cluster_id, qdate, parsed)
         log.info(
             "submitted cluster=%d jobs=%d owner=%s file=%s", cluster_id, len(parsed.procs), owner, filename
         )
-        return cluster_id, len(parsed.procs)
+        return Submitted(cluster_id, len(parsed.procs), parsed.warnings)
+
+    def _log_submit(self, cluster_id: int, qdate: int, parsed: ParsedCluster) -> None:
+        common_log = parsed.common.get("UserLog")
+        if common_log is None and not any("UserLog" in proc for proc in parsed.procs):
+            return
+        events = eventlog.Batch()
+        for proc, varying in enumerate(parsed.procs):
+            path = classads.evaluate(varying.get("UserLog", common_log or "undefined"))
+            text = eventlog.submitted(eventlog.JobRef(cluster_id, proc), qdate, self.options.address)
+            events.add(path if isinstance(path, str) else None, text)
+        events.write()
 
     def _insert(self, cluster_id: int, owner: str, qdate: int, parsed: ParsedCluster) -> None:
         common_sig = significant(parsed.common)
@@ -108,6 +143,7 @@ class JobQueue:
         moves: dict[int, int] = {}
         self.store.begin()
         try:
+            self.store.take_cluster_id(cluster_id)
             self.store.add_cluster(cluster_id, owner, qdate, cluster_common)
             rows = self._rows(
                 cluster_id=cluster_id,
@@ -179,6 +215,15 @@ class JobQueue:
         _owner, qdate, common = self._cluster(row.cluster, store or self.store)
         return job_attrs(row, self.acs.by_id[row.ac].attrs, common, qdate, self.options.name)
 
+    def user_log(self, row: JobRow) -> str | None:
+        """The job's event log file (`log =`), None when it has none; cheap when none is set."""
+        _owner, _qdate, common = self._cluster(row.cluster, self.store)
+        text = common.get("UserLog")
+        if row.vars and '"UserLog"' in row.vars:
+            text = json.loads(row.vars).get("UserLog", text)
+        value = classads.evaluate(text) if text else None
+        return value if isinstance(value, str) and value else None
+
     # ------------------------------------------------------------------ startd side
 
     def claim(self, slot: classads.ClassAd, startd: str) -> Claim | None:
@@ -219,16 +264,26 @@ class JobQueue:
         self.store.update(row)
         self.store.commit()
         self.acs.move(row.ac, IDLE, RUNNING, since=idle_since)
+        self._event(row, eventlog.executing(self._ref(row), now, startd))
         log.info("claimed job=%s startd=%s starts=%d", row.job_id, startd, row.starts)
         return Claim(str(row.claim), row, self.attrs_of(row), requests)
 
     def _claimed(self, claim_id: str) -> JobRow:
         row = self.store.by_claim(claim_id)
-        if row is None or row.status not in (RUNNING, REMOVED):
+        if row is None or row.status not in (RUNNING, REMOVED, HELD):
             raise NotFoundError("no such claim (lease expired or job finished)")
-        if row.status == REMOVED:
-            raise NotFoundError(f"job {row.job_id} was removed")
+        if row.status in (REMOVED, HELD):
+            raise NotFoundError(f"job {row.job_id} was {'removed' if row.status == REMOVED else 'held'}")
         return row
+
+    @staticmethod
+    def _ref(row: JobRow) -> eventlog.JobRef:
+        return eventlog.JobRef(row.cluster, row.proc)
+
+    def _event(self, row: JobRow, text: str) -> None:
+        path = self.user_log(row)
+        if path:
+            eventlog.append(path, text)
 
     def heartbeat(self, claim_id: str) -> str:
         with self.lock:
@@ -251,17 +306,19 @@ class JobQueue:
             self.store.update(row)
             self.acs.move(row.ac, RUNNING, COMPLETED)
             attrs = self.attrs_of(row)
+            self._event(row, eventlog.terminated(self._ref(row), row.completed, exit_code))
         log.info("completed job=%s exit_code=%d startd=%s", row.job_id, exit_code, row.startd)
         return row, attrs
 
-    def hold(self, claim_id: str, reason: str) -> None:
+    def hold(self, claim_id: str, reason: str, code: int = HOLD_INPUT) -> None:
         """A claimed job that cannot start (e.g. an unreadable input file) is held."""
         with self.lock:
             row = self._claimed(claim_id)
             row.status, row.claim, row.lease, row.entered = HELD, None, None, int(self.now())
-            row.reason = reason[:500]
+            row.reason, row.hold_code = reason[:500], code
             self.store.update(row)
             self.acs.move(row.ac, RUNNING, HELD)
+            self._event(row, eventlog.held(self._ref(row), row.entered, row.reason, code))
         log.warning("held job=%s reason=%s", row.job_id, reason)
 
     def release(self, claim_id: str, reason: str) -> str:
@@ -277,6 +334,7 @@ class JobQueue:
         row.status, row.claim, row.startd, row.lease, row.entered = IDLE, None, None, None, int(self.now())
         self.store.update(row)
         self.acs.move(row.ac, RUNNING, IDLE, since=row.entered)
+        self._event(row, eventlog.evicted(self._ref(row), row.entered))
 
     def reap(self) -> int:
         """Running jobs whose lease expired go back to idle; returns how many."""
@@ -286,90 +344,6 @@ class JobQueue:
                 log.warning("lease expired job=%s startd=%s: back to idle", row.job_id, row.startd)
                 self._requeue(row)
             return len(expired)
-
-    # ------------------------------------------------------------------ users
-
-    def jobs(
-        self, constraint: str = "true", include_done: bool = False, limit: int = 0
-    ) -> list[classads.ClassAd]:
-        """Job ads selected by `constraint`; read from a snapshot, so claims are not held up."""
-        statuses = (IDLE, RUNNING, REMOVED, COMPLETED, HELD) if include_done else LIVE
-        selector = Selector(constraint, self.acs)
-        out: list[classads.ClassAd] = []
-        reader = self.store.reader()
-        try:
-            for row in reader.jobs(statuses):
-                if not selector.autocluster_may_match(row.ac):
-                    continue
-                ad = job_ad(self.attrs_of(row, reader))
-                if selector.matches(ad):
-                    out.append(ad)
-                    if limit and len(out) >= limit:
-                        break
-        finally:
-            reader.close()
-        return out
-
-    def _live_rows(
-        self, wanted: tuple[set[int], set[tuple[int, int]]], selector: Selector | None
-    ) -> list[JobRow]:
-        clusters, jobs = wanted
-        rows: dict[str, JobRow] = {}
-        for cluster in clusters:
-            rows.update((row.job_id, row) for row in self.store.jobs(LIVE, cluster=cluster))
-        for cluster, proc in jobs:
-            found = self.store.job(cluster, proc)
-            if found is not None and found.status in LIVE:
-                rows[found.job_id] = found
-        if selector is not None:
-            for row in self.store.jobs(LIVE):
-                if row.job_id in rows or not selector.autocluster_may_match(row.ac):
-                    continue
-                if not selector.needs_job_ad() or selector.matches(job_ad(self.attrs_of(row))):
-                    rows[row.job_id] = row
-        return sorted(rows.values(), key=lambda row: (row.cluster, row.proc))
-
-    def remove(self, ids: Sequence[str], constraint: str | None) -> list[str]:
-        """Mark matching live jobs removed; a running one's startd learns it at its next heartbeat."""
-        wanted = parse_job_ids(ids)
-        selector = Selector(constraint, self.acs) if constraint else None
-        removed: list[str] = []
-        with self.lock:
-            self.store.begin()
-            try:
-                for row in self._live_rows(wanted, selector):
-                    old, since = row.status, row.entered
-                    row.status, row.lease, row.entered = REMOVED, None, int(self.now())
-                    self.store.update(row)
-                    self.acs.move(row.ac, old, REMOVED, since=since)
-                    removed.append(row.job_id)
-                self.store.commit()
-            except BaseException:
-                self.store.rollback()
-                raise
-        log.info("removed jobs=%d", len(removed))
-        return removed
-
-    def totals(self) -> dict[str, int]:
-        with self.lock:
-            counts = {IDLE: 0, RUNNING: 0, HELD: 0}
-            for ac in self.acs.by_id.values():
-                for status in counts:
-                    counts[status] += ac.counts.get(status, 0)
-        return {"idle": counts[IDLE], "running": counts[RUNNING], "held": counts[HELD]}
-
-    def autoclusters(self, constraint: str = "true") -> list[dict[str, object]]:
-        expr = check_constraint(constraint)
-        out: list[dict[str, object]] = []
-        now = self.now()
-        with self.lock:
-            for ac in self.acs.active():
-                if constraint.strip() != "true" and not verdict(expr, ac.ad):
-                    continue
-                ad = json.loads(classads.to_json(ac.ad))
-                item = {"id": ac.id, "idle": ac.idle, "running": ac.running, "old_idle": ac.old_idle(now)}
-                out.append({**item, "ad": ad})
-        return out
 
 
 def _fits(job: classads.ClassAd, slot: classads.ClassAd) -> dict[str, int] | None:
@@ -386,4 +360,4 @@ def _fits(job: classads.ClassAd, slot: classads.ClassAd) -> dict[str, int] | Non
     return requests
 
 
-__all__ = ["PER_JOB", "Claim", "JobQueue", "QueueOptions", "SubmitError"]
+__all__ = ["LIVE", "PER_JOB", "Claim", "JobQueue", "QueueOptions", "SubmitError", "Submitted"]

@@ -23,13 +23,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     cluster INTEGER NOT NULL, proc INTEGER NOT NULL, status INTEGER NOT NULL, ac INTEGER NOT NULL,
     starts INTEGER NOT NULL DEFAULT 0, entered INTEGER NOT NULL, vars TEXT,
     claim TEXT, startd TEXT, lease REAL, exit_code INTEGER, started INTEGER, completed INTEGER, reason TEXT,
-    PRIMARY KEY (cluster, proc)) WITHOUT ROWID;
+    hold_code INTEGER, PRIMARY KEY (cluster, proc)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS jobs_idle ON jobs (ac, cluster, proc) WHERE status = 1;
 CREATE INDEX IF NOT EXISTS jobs_claim ON jobs (claim) WHERE claim IS NOT NULL;
 """
 JOB_COLUMNS = (
     "cluster, proc, status, ac, starts, entered, vars, claim, startd, lease, exit_code, started, completed, "
-    "reason"
+    "reason, hold_code"
 )
 _SELECT = f"SELECT {JOB_COLUMNS} FROM jobs WHERE "  # noqa: S608 - constant column list
 
@@ -50,6 +50,7 @@ class JobRow:
     started: int | None
     completed: int | None
     reason: str | None = None  # why the job is held
+    hold_code: int | None = None  # HTCondor's HoldReasonCode (1 user request, 13 input transfer failed)
 
     @property
     def job_id(self) -> str:
@@ -66,6 +67,9 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        columns = {row[1] for row in self.db.execute("PRAGMA table_info(jobs)")}
+        if "hold_code" not in columns:  # a queue written before hold codes were kept
+            self.db.execute("ALTER TABLE jobs ADD COLUMN hold_code INTEGER")
 
     def reader(self) -> Store:
         """A second, read-only connection: long reads see a snapshot and do not block writers (WAL)."""
@@ -84,14 +88,14 @@ class Store:
         if self.db.in_transaction:
             self.db.execute("ROLLBACK")
 
-    def next_cluster_id(self) -> int:
-        """Reserve a cluster id (its own committed transaction: ids are never reused)."""
-        self.begin()
+    def peek_cluster_id(self) -> int:
+        """The id the next submission will get (taken by `take_cluster_id` with its jobs)."""
         row = self.db.execute("SELECT value FROM meta WHERE key = 'next_cluster'").fetchone()
-        current = int(row[0]) if row else 1
-        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('next_cluster', ?)", (str(current + 1),))
-        self.commit()
-        return current
+        return int(row[0]) if row else 1
+
+    def take_cluster_id(self, cluster: int) -> None:
+        """Inside the submission's transaction: ids are used only by queued jobs, never reused."""
+        self.db.execute("INSERT OR REPLACE INTO meta VALUES ('next_cluster', ?)", (str(cluster + 1),))
 
     def autoclusters(self) -> list[tuple[int, dict[str, str]]]:
         return [(r[0], json.loads(r[1])) for r in self.db.execute("SELECT id, attrs FROM autoclusters")]
@@ -156,7 +160,7 @@ class Store:
     def update(self, row: JobRow) -> None:
         self.db.execute(
             "UPDATE jobs SET status=?, starts=?, entered=?, claim=?, startd=?, lease=?, exit_code=?, "
-            "started=?, completed=?, reason=? WHERE cluster=? AND proc=?",
+            "started=?, completed=?, reason=?, hold_code=? WHERE cluster=? AND proc=?",
             (
                 row.status,
                 row.starts,
@@ -168,6 +172,7 @@ class Store:
                 row.started,
                 row.completed,
                 row.reason,
+                row.hold_code,
                 row.cluster,
                 row.proc,
             ),

@@ -14,7 +14,6 @@ from __future__ import annotations
 import glob
 import os
 import re
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,6 +22,7 @@ import htcondor2
 from glidein.common import classads
 from glidein.common.classad_limits import check_text
 from glidein.common.errors import ClassAdError, SubmitError
+from glidein.pool.schedd import submit_commands as commands_
 from glidein.pool.schedd.submit_text import Command, QueueStatement, ScannedSubmit, per_job_keys, scan
 
 JOB_VARS = {"Process", "ProcId", "Step", "ItemIndex", "Row", "Node"}
@@ -44,8 +44,6 @@ DEFAULTS: dict[str, str] = {
     "JobPrio": "0",
     "JobUniverse": "5",
     "TransferExecutable": "true",
-    "Args": '""',
-    "Env": '""',
 }
 
 
@@ -61,6 +59,7 @@ class SubmitContext:
 class ParsedCluster:
     common: dict[str, str]  # attribute -> expression text, the same for every job
     procs: list[dict[str, str]] = field(default_factory=list)  # per job: attributes that vary
+    warnings: list[str] = field(default_factory=list)  # condor_submit-style, for the user
 
 
 def _size(value: str, unit_kb: int, where: str, key: str) -> str:
@@ -107,27 +106,10 @@ def _int(value: str, where: str, key: str) -> str:
     return _expr(value, where, key)
 
 
-def _quoted(value: str, where: str, key: str) -> str:
-    """Arguments or environment as the startd will split them; unterminated quotes refused."""
-    text = value.strip()
-    new_syntax = text.startswith('"')
-    if new_syntax and (len(text) < 2 or not text.endswith('"')):
-        raise SubmitError(f"{where}: {key}: unterminated quote in {text[:60]!r}")
-    inner = text[1:-1].replace('""', '\\"') if new_syntax else text
-    old_env = key.lower() in {"environment", "env"} and ";" in inner and not set("'\"") & set(inner)
-    if new_syntax or (key.lower() in {"environment", "env"} and not old_env):
-        try:
-            shlex.split(inner)
-        except ValueError:
-            raise SubmitError(f"{where}: {key}: unterminated quote in {text[:60]!r}") from None
-    return classads.quote(value)
-
-
 def _path(value: str, iwd: str) -> str:
     return os.path.normpath(os.path.join(iwd, os.path.expanduser(value)))
 
 
-_STRING_ATTRS = {"arguments": "Args", "args": "Args", "environment": "Env", "env": "Env"}
 _PATH_ATTRS = {"input": "In", "output": "Out", "error": "Err", "log": "UserLog", "executable": "Cmd"}
 _EXPR_ATTRS = {"requirements": "Requirements", "rank": "Rank"}
 _INT_ATTRS = {"request_cpus": "RequestCpus", "request_gpus": "RequestGPUs", "priority": "JobPrio"}
@@ -161,6 +143,15 @@ _SPECIAL: dict[str, _Translator] = {
     "initial_dir": lambda v, i, _w: [("Iwd", classads.quote(_path(v, i)))],
     "universe": lambda v, _i, w: _universe(v, w),
     "accounting_group": lambda v, _i, _w: [("AcctGroup", classads.quote(v))],
+    "arguments": lambda v, _i, w: commands_.arguments(v, w, "arguments"),
+    "args": lambda v, _i, w: commands_.arguments(v, w, "args"),
+    "environment": lambda v, _i, w: commands_.environment(v, w, "environment"),
+    "env": lambda v, _i, w: commands_.environment(v, w, "env"),
+    "should_transfer_files": lambda v, _i, w: commands_.should_transfer(v, w),
+    "when_to_transfer_output": lambda v, _i, w: commands_.when_to_transfer(v, w),
+    "getenv": lambda v, _i, w: commands_.getenv(v, w),
+    "notification": lambda v, _i, w: commands_.notification(v, w),
+    "notify_user": lambda v, _i, _w: [("NotifyUser", classads.quote(v))],
 }
 
 
@@ -169,8 +160,6 @@ def translate(key: str, value: str, iwd: str, where: str) -> list[tuple[str, str
     low = key.lower()
     if low.startswith("my."):
         return [(key[3:], _expr(value, where, key))]
-    if low in _STRING_ATTRS:
-        return [(_STRING_ATTRS[low], _quoted(value, where, key))]
     if low in _PATH_ATTRS:
         return [(_PATH_ATTRS[low], classads.quote(_path(value, iwd)))] if value else []
     if low in _EXPR_ATTRS:
@@ -353,6 +342,7 @@ def parse_submit(text: str, ctx: SubmitContext) -> ParsedCluster:
         first += len(part.procs)
         parts.append(part)
     cluster = _merge(parts)
+    cluster.warnings = commands_.unused_warnings(scanned)
     if not cluster.procs:
         raise SubmitError(f"{scanned.where(scanned.queues[0].line)}: queue: no jobs (empty item list)")
     if "Cmd" not in cluster.common and not all("Cmd" in p for p in cluster.procs):

@@ -35,9 +35,10 @@ def test_submit_q_run_complete_outputs_and_exit_codes(processes: Processes, tmp_
     assert submitted.returncode == 0, submitted.stderr
     assert "3 job(s) submitted to cluster 1." in submitted.stdout
 
-    q = pool.glidein("q")
+    q = pool.glidein("q", "-nobatch")
     assert q.returncode == 0, q.stderr
-    assert " 1.0 " in q.stdout and " 1.2 " in q.stdout
+    assert "   1.0   " in q.stdout and "   1.2   " in q.stdout
+    assert " 1.0-2\n" in pool.glidein("q").stdout  # the batch view: one row for the cluster
     assert "3 jobs; 0 completed, 0 removed, 3 idle, 0 running" in q.stdout
     af = pool.glidein("q", "-af", "ProcId", "RequestMemory", "Project", "-constraint", "ProcId >= 1")
     assert af.stdout.splitlines() == ["1 1024 demo", "2 1024 demo"]

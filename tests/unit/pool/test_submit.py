@@ -50,7 +50,7 @@ def test_process_and_cluster_macros_vary_per_job_only_where_used(tmp_path: Path)
         tmp_path,
         cluster=12,
     )
-    assert parsed.common["Args"] == '""' and "Cmd" in parsed.common  # the default, overridden per job
+    assert "Args" not in parsed.common and "Cmd" in parsed.common
     assert [p["Args"] for p in parsed.procs] == ['"0 of 12"', '"1 of 12"', '"2 of 12"']
     assert parsed.procs[2]["Out"] == f'"{tmp_path}/out.2"'
 
@@ -133,10 +133,15 @@ def test_big_plain_queue_is_cheap(tmp_path: Path) -> None:
             "executable = x\nrequest_memory = 99999999999999999999T\nqueue\n",
             "t.sub:2: request_memory: larger than",
         ),
-        ('executable = x\narguments = "a \'b"\nqueue\n', "t.sub:2: arguments: unterminated quote"),
-        ('executable = x\nargs = "a b\nqueue\n', "t.sub:2: args: unterminated quote"),
-        ('executable = x\nenvironment = "A=\'x"\nqueue\n', "t.sub:2: environment: unterminated quote"),
-        ("executable = x\nenv = A='x B=1\nqueue\n", "t.sub:2: env: unterminated quote"),
+        ('executable = x\narguments = "a \'b"\nqueue\n', "t.sub:2: arguments: unterminated single quote"),
+        ('executable = x\nargs = "a b\nqueue\n', "t.sub:2: args: unterminated double quote"),
+        ('executable = x\nargs = a b "c d"\nqueue\n', "t.sub:2: args: double quote in old-syntax"),
+        ('executable = x\narguments = "a "b" c"\nqueue\n', "t.sub:2: arguments: a double quote inside"),
+        ('executable = x\nenvironment = "A=\'x"\nqueue\n', "t.sub:2: environment: unterminated single quote"),
+        ("executable = x\nenv = A='x B=1\nqueue\n", "t.sub:2: env: unterminated single quote"),
+        ("executable = x\nshould_transfer_files = NO\nqueue\n", "t.sub:2: should_transfer_files: NO is not"),
+        ("executable = x\ngetenv = true\nqueue\n", "t.sub:2: getenv: 'true' is not supported"),
+        ("executable = x\nnotification = Complete\nqueue\n", "t.sub:2: notification: 'Complete' is not"),
         (
             "executable = x\narguments = $(Process) 'x\nqueue 2\narguments = \"$(Process) 'x\"\nqueue\n",
             "t.sub:4: arguments: unterminated",
@@ -159,7 +164,9 @@ def test_quoted_arguments_and_environment_and_zero_requests_are_kept(tmp_path: P
         0,
     )
     assert (job["RequestGPUs"], job["RequestDisk"], job["JobPrio"]) == ("0", "1", "-5")
-    assert job["Args"] == '"\\"a \'b c\' \\"\\"q\\"\\"\\""'
+    # stored as condor_submit stores them: the new syntax without its outer quotes, "" made "
+    assert job["Arguments"] == '"a \'b c\' \\"q\\""' and "Args" not in job
+    assert job["Environment"] == "\"A=1 B='x y'\"" and "Env" not in job
 
 
 def test_missing_input_file_is_refused(tmp_path: Path) -> None:
@@ -168,3 +175,31 @@ def test_missing_input_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "here.txt").write_text("")
     with pytest.raises(SubmitError, match=r"t\.sub:2: transfer_input_files: no such file .*gone\.txt"):
         parse_submit(text, SubmitContext("t.sub", str(tmp_path), 1))
+
+
+def test_unused_lines_are_warned_about_like_condor_submit(tmp_path: Path) -> None:
+    parsed = _parse(
+        "executable = x\nrequirments = TARGET.Memory > 1\nbase = out\noutput = $(base).txt\n"
+        'stream_output = true\n+Project = "p"\nqueue\n',
+        tmp_path,
+    )
+    assert parsed.warnings == [
+        "WARNING: the line 'requirments = TARGET.Memory > 1' was unused by glidein submit. Is it a typo? "
+        "(t.sub:2)",
+        "WARNING: t.sub:5: 'stream_output' is an HTCondor submit command that glidein submit does not "
+        "support: ignored",
+    ]  # `base` is used by `output`, +Project is an attribute: no warning for them
+
+
+def test_transfer_notification_and_old_syntax_are_stored_as_condor_submit_does(tmp_path: Path) -> None:
+    job = _job(
+        _parse(
+            "executable = x\narguments = a 'b c'\nenvironment = A=1;B=2\nshould_transfer_files = if_needed\n"
+            "when_to_transfer_output = ON_EXIT\ngetenv = false\nnotification = Never\nqueue\n",
+            tmp_path,
+        ),
+        0,
+    )
+    assert (job["Args"], job["Env"]) == ("\"a 'b c'\"", '"A=1;B=2"')
+    assert (job["ShouldTransferFiles"], job["WhenToTransferOutput"]) == ('"IF_NEEDED"', '"ON_EXIT"')
+    assert job["JobNotification"] == "0" and "GetEnv" not in job
