@@ -24,7 +24,8 @@ def register(subparsers: Subparsers) -> None:
         "--slurm",
         choices=("auto", "yes", "no"),
         default="auto",
-        help="add a Slurm entry: auto = when $SLURM_CONF names a Slurm that answers (default)",
+        help="add a Slurm entry: auto (default) = the Slurm $SLURM_CONF names if it answers, else a "
+        "private one-node cluster if root with slurm-wlm and munge, else none; yes = fail without one",
     )
     parser.add_argument(
         "--htcondor",
@@ -40,10 +41,11 @@ def register(subparsers: Subparsers) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from glidein.demo.run import DemoOptions, run_demo, stop_kept
+    from glidein.demo.run import DemoOptions, run_demo
+    from glidein.demo.stop import stop_kept
 
     if args.stop:
-        return stop_kept(args.stop.resolve(), DemoOptions())
+        return stop_kept(args.stop.resolve())
     opts = DemoOptions(
         jobs=args.jobs,
         keep=args.keep,

@@ -93,13 +93,30 @@ def _live_member(pid: str, pgid: int) -> bool:
 def kill_groups(sup: Supervisor, grace: float = 10.0) -> list[str]:
     """Wait up to `grace` s for the process groups of the demo's processes to empty (pilots and
     startds ending), then SIGKILL what is left; return the names of the groups killed."""
+    return kill_named_groups({s.name: s.proc.pid for s in sup.started}, grace)
+
+
+def kill_named_groups(groups: dict[str, int], grace: float) -> list[str]:
+    """`kill_groups` for process groups by name -> pgid (a demo left running has no Supervisor)."""
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_group_alive(s.proc.pid) for s in sup.started):
+    while time.monotonic() < deadline and any(_group_alive(g) for g in groups.values()):
         time.sleep(0.2)
     killed = []
-    for item in sup.started:
-        if _group_alive(item.proc.pid):
+    for name, pgid in groups.items():
+        if _group_alive(pgid):
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(item.proc.pid, signal.SIGKILL)
-                killed.append(item.name)
+                os.killpg(pgid, signal.SIGKILL)
+                killed.append(name)
     return killed
+
+
+def wait_gone(groups: dict[str, int], pilot_state: Path, timeout: float) -> list[str]:
+    """Wait up to `timeout` s until no process of `groups` and no local pilot of `pilot_state` runs;
+    return what still runs then (group names, `pilot <pid>`)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [name for name, pgid in groups.items() if _group_alive(pgid)]
+        left += [f"pilot {pid}" for pid in _pilot_pids(pilot_state) if alive(pid)]
+        if not left or time.monotonic() >= deadline:
+            return left
+        time.sleep(0.2)

@@ -14,6 +14,7 @@ Everything the demo writes lives under one directory (a new temporary one unless
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import string
@@ -27,6 +28,7 @@ from glidein.demo import condor
 from glidein.pool.condor.release import Release
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "etc" / "demo"
+_QUEUE_COUNT = re.compile(r"^queue[ \t]+\d+[ \t]*$", re.MULTILINE | re.IGNORECASE)
 PORTS = ("wms", "pool", "schedd", "stage", "monitor", "frontend_monitor", "factory_schedd", "ce")
 
 
@@ -106,6 +108,14 @@ def render(template: str, values: dict[str, str], where: str) -> str:
     return text
 
 
+def with_queue_count(text: str, jobs: int, where: str) -> str:
+    """The submit description `text` (one `queue N` statement) with `queue <jobs>` instead."""
+    found = _QUEUE_COUNT.findall(text)
+    if len(found) != 1:
+        raise ConfigError(f"{where}: needs exactly one `queue N` line (the demo sets N), found {len(found)}")
+    return _QUEUE_COUNT.sub(f"queue {jobs}", text)
+
+
 def _write_key(path: Path, key: crypto.PrivateKey) -> str:
     crypto.save_private_key(key, path)
     return crypto.public_key_b64(key)
@@ -147,17 +157,14 @@ def prepare(root: Path, jobs: int, use_slurm: bool, release: Release | None = No
         factory_pub=factory_pub,
         frontend_pub=frontend_pub,
         pilot_cpus=str(min(4, len(os.sched_getaffinity(0)))),
-        jobs=str(jobs),
         slurm_entry=slurm_entry,
         **mode,
     )
-    for name, dest in (
-        ("factory.yaml", layout.factory_config),
-        ("frontend.yaml", layout.frontend_config),
-        ("jobs.sub", layout.job_dir / "jobs.sub"),
-    ):
+    for name, dest in (("factory.yaml", layout.factory_config), ("frontend.yaml", layout.frontend_config)):
         source = TEMPLATES / name
         dest.write_text(render(source.read_text(), values, str(source)))
+    jobs_sub = TEMPLATES / "jobs.sub"
+    (layout.job_dir / "jobs.sub").write_text(with_queue_count(jobs_sub.read_text(), jobs, str(jobs_sub)))
     shutil.copy(TEMPLATES / "job.sh", layout.job_dir / "job.sh")
     os.chmod(layout.job_dir / "job.sh", 0o700)
     if release is not None:

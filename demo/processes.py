@@ -156,13 +156,18 @@ def _ours(pid: int) -> bool:
         return False
 
 
-def stop_pid_file(pid_file: Path, names: Sequence[str] | None = None, timeout: float = 15.0) -> list[str]:
-    """Stop processes of a demo left running (`--keep`), all or only `names`; return those killed."""
+def running_from_pid_file(pid_file: Path) -> dict[str, int]:
+    """The processes of `<dir>/pids.json` (a demo left running) that still run: name -> pid."""
     try:
         recorded: dict[str, int] = json.loads(pid_file.read_text())
     except (OSError, ValueError) as exc:
         raise GlideinError(f"{pid_file}: no demo processes recorded ({exc})") from None
-    pids = {n: p for n, p in recorded.items() if (names is None or n in names) and _ours(p)}
+    return {name: pid for name, pid in recorded.items() if _ours(pid)}
+
+
+def stop_pid_file(pid_file: Path, names: Sequence[str] | None = None, timeout: float = 15.0) -> list[str]:
+    """Stop processes of a demo left running (`--keep`), all or only `names`; return those killed."""
+    pids = {n: p for n, p in running_from_pid_file(pid_file).items() if names is None or n in names}
     for pid in reversed(list(pids.values())):
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGTERM)

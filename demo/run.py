@@ -9,7 +9,7 @@ the factory's own submitters, and every process the demo started is stopped by p
 from __future__ import annotations
 
 import getpass
-import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -24,11 +24,14 @@ from glidein.common.config import load_factory_config
 from glidein.common.errors import GlideinError
 from glidein.demo import cleanup, condor, condor_sites, slurm
 from glidein.demo.layout import DemoLayout, expected_output, prepare
-from glidein.demo.processes import GLIDEIN, Supervisor, port_open, stop_pid_file, wait_until
+from glidein.demo.processes import GLIDEIN, Supervisor, port_open, wait_until
+from glidein.demo.shell_env import ENV_FILE, demo_env, export_lines, write_env_file
 from glidein.demo.summary import Summary, SummaryInputs, collect, format_summary
 from glidein.demo.watch import Observer, progress_line
 from glidein.pool.condor.release import Release, find_release
 from glidein.pool.schedd.client import ScheddClient
+
+Cluster = slurm.SlurmCluster | None
 
 
 @dataclass
@@ -192,6 +195,7 @@ def _run(layout: DemoLayout, opts: DemoOptions, cluster: slurm.SlurmCluster | No
                 else f"CONDOR_CONFIG={pools.users.spec.config_path}"
             ),
         )
+        _announce_env(layout, opts, pools, cluster)
         submit_jobs(layout, pools)
         observer = Observer(schedd_view(layout, pools), layout.factory_state, layout.jobs)
         _say(
@@ -207,10 +211,25 @@ def _run(layout: DemoLayout, opts: DemoOptions, cluster: slurm.SlurmCluster | No
         ok = summary.ok
     finally:
         if opts.keep:
-            _say(opts, f"--keep: everything left running; stop it with: glidein demo --stop {layout.root}")
+            env_file = shlex.quote(str(layout.root / ENV_FILE))
+            _say(opts, f"--keep: everything left running; in another shell: . {env_file}")
+            _say(opts, f"stop it with: glidein demo --stop {shlex.quote(str(layout.root))}")
         else:
             _stop(layout, sup, opts)
     return 0 if ok else 1
+
+
+def _announce_env(
+    layout: DemoLayout, opts: DemoOptions, pools: condor.CondorPools | None, cluster: Cluster
+) -> None:
+    """Write DIR/env.sh and print what it exports (plain glidein q/submit/rm/status, condor_q)."""
+    config = pools.users.spec.config_path if pools is not None else None
+    env = demo_env(layout, config, cluster.conf if cluster else None)
+    path = write_env_file(layout.root, env)
+    tools = "condor_q / condor_submit / condor_status" if pools else "glidein q / submit / rm / status"
+    _say(opts, f"environment for plain {tools} in another shell (`. {shlex.quote(str(path))}` sets it):")
+    for line in export_lines(env):
+        _say(opts, f"  {line}")
 
 
 def start_condor(
@@ -245,26 +264,3 @@ def _stop(layout: DemoLayout, sup: Supervisor, opts: DemoOptions) -> None:
     _say(opts, text + (f"; had to kill: {', '.join(killed)}" if killed else ""))
     if groups or pilots:
         _say(opts, f"killed what was left in the process groups of {groups} and {pilots} pilots")
-
-
-def stop_kept(root: Path, opts: DemoOptions) -> int:
-    """`glidein demo --stop DIR`: stop a demo left running with --keep, in the same order."""
-    pid_file = root / "pids.json"
-    cluster = slurm.kept_cluster(root)
-    if cluster is not None:
-        os.environ["SLURM_CONF"] = cluster.conf  # for scancel of its pilots
-    killed = stop_pid_file(pid_file, ("frontend", "factory"))
-    removed = cleanup.remove_pilots(root / "factory.yaml")
-    cleanup.wait_pilots(root / "factory", 20.0)
-    killed += stop_pid_file(pid_file)
-    pilots = cleanup.kill_pilots(root / "factory")
-    if cluster is not None:
-        cluster.stop()
-    text = f"stopped the demo in {root}; removed {removed} pilots"
-    _say(
-        opts,
-        text
-        + (f"; had to kill: {', '.join(killed)}" if killed else "")
-        + (f", {pilots} pilots" if pilots else ""),
-    )
-    return 0

@@ -169,6 +169,23 @@ def collect(
     )
 
 
+COLUMNS = ("submitted", "validated", "failed-validation", "other-failures", "jobs-run")
+
+
+def site_table(sites: Sequence[SiteSummary]) -> list[str]:
+    """Header and one row per site, each number right-aligned under its column's name."""
+    site_w = max([len("site"), *(len(r.site) for r in sites)])
+    entry_w = max([len("entry"), *(len(r.entry) for r in sites)])
+    lines = ["  " + "  ".join([f"{'site':<{site_w}}", f"{'entry':<{entry_w}}", *COLUMNS])]
+    for row in sites:
+        numbers = (row.submitted, row.validated, row.failed_validation, row.failed_other, row.jobs_run)
+        cells = [f"{n:>{len(name)}}" for n, name in zip(numbers, COLUMNS, strict=True)]
+        lines.append("  " + "  ".join([f"{row.site:<{site_w}}", f"{row.entry:<{entry_w}}", *cells]))
+        if row.blocked:
+            lines.append(f"    -> {row.entry} BLOCKED by the factory: {row.blocked}")
+    return lines
+
+
 def format_summary(s: Summary) -> str:
     lines = ["", "=== glidein demo summary ==="]
     lines.append(
@@ -180,14 +197,8 @@ def format_summary(s: Summary) -> str:
         lines.append(f"  ! ... and {len(s.problems) - 10} more")
     first = "n/a" if s.first_running_seconds is None else f"{s.first_running_seconds:.1f} s after submission"
     lines.append(f"time to first running job: {first}")
-    lines.append("pilots per site:   submitted  validated  failed-validation  other-failures  jobs-run")
-    for row in s.sites:
-        lines.append(
-            f"  {row.site:<12} {row.entry:<18} {row.submitted:>5} {row.validated:>10}"
-            f" {row.failed_validation:>18} {row.failed_other:>15} {row.jobs_run:>9}"
-        )
-        if row.blocked:
-            lines.append(f"    -> {row.entry} BLOCKED by the factory: {row.blocked}")
+    lines.append("pilots per site:")
+    lines += site_table(s.sites)
     lines.append(f"wasted pilot time (pilots that ran no job): {s.wasted_seconds:.0f} s")
     if s.monitoring_url:
         lines.append(f"monitoring: {s.monitoring_url}")
