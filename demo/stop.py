@@ -35,10 +35,10 @@ def stop_kept(root: Path, out: TextIO = sys.stdout) -> int:
     killed += [f"{pilots} pilots" for pilots in [cleanup.kill_pilots(root / "factory")] if pilots]
     killed += [f"the rest of {name}'s group" for name in cleanup.kill_named_groups(groups, GROUP_GRACE)]
     left = cleanup.wait_gone(groups, root / "factory", FINAL_WAIT)
+    print(stop_report(root, running, removed, killed, left), file=out, flush=True)
     if cluster is not None and cluster.prefix is not None:
         cluster.stop()
-        print(f"stopped the demo's private Slurm cluster in {cluster.prefix}", file=out)
-    print(stop_report(root, running, removed, killed, left), file=out, flush=True)
+        print(f"stopped the demo's private Slurm cluster in {cluster.prefix}", file=out, flush=True)
     return 1 if left else 0
 
 

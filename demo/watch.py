@@ -17,6 +17,7 @@ from typing import Protocol
 from glidein.common.errors import GlideinError
 
 _PILOTS_SQL = "SELECT entry, state, COUNT(*) FROM pilots GROUP BY entry, state"
+_HAS_PILOTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pilots'"
 _SHOWN = ("idle", "running", "completed", "failed")
 
 
@@ -38,6 +39,8 @@ def pilot_counts(db: Path) -> dict[str, dict[str, int]]:
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
     try:
         out: dict[str, dict[str, int]] = {}
+        if not conn.execute(_HAS_PILOTS).fetchone():
+            return out  # the factory has opened its bookkeeping but not yet made its tables
         for entry, state, n in conn.execute(_PILOTS_SQL):
             key = "idle" if state in ("new", "pending", "idle") else str(state)
             row = out.setdefault(str(entry), {})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import shlex
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from glidein.demo.layout import TEMPLATES, prepare, with_queue_count
 from glidein.demo.shell_env import demo_env, export_lines, write_env_file
 from glidein.demo.stop import stop_report
 from glidein.demo.summary import COLUMNS, SiteSummary, site_table
+from glidein.demo.watch import pilot_counts
 from glidein.pool.schedd.submit import SubmitContext, parse_submit
 
 
@@ -107,3 +109,16 @@ def test_slurm_help_and_demo_md_describe_auto_alike() -> None:
     doc = " ".join((TEMPLATES.parents[1] / "docs" / "DEMO.md").read_text().split())
     for words in ("$SLURM_CONF", "private one-node cluster", "root with slurm-wlm and munge"):
         assert words in help_text and words in doc, words
+
+
+def test_pilot_counts_of_a_bookkeeping_not_yet_made_are_none(tmp_path: Path) -> None:
+    db = tmp_path / "factory.db"
+    sqlite3.connect(db).close()  # the factory opened it, its tables are not there yet
+    assert pilot_counts(db) == {}
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE pilots (entry TEXT, state TEXT)")
+        conn.executemany(
+            "INSERT INTO pilots VALUES (?, ?)", [("E", "pending"), ("E", "idle"), ("E", "running")]
+        )
+    conn.close()
+    assert pilot_counts(db) == {"E": {"idle": 2, "running": 1}}
