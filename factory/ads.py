@@ -113,7 +113,12 @@ def entry_ad(
     return ad
 
 
-def client_ad(ident: Identity, entry: str, outcome: ClientOutcome) -> dict[str, object]:
+def client_ad(
+    ident: Identity, entry: str, outcome: ClientOutcome, ended: Mapping[str, int] | None = None
+) -> dict[str, object]:
+    """`ended`: the client's pilot counters at this entry (pilots_completed, validation_failures,
+    waste_seconds; totals since bookkeeping began), published for the frontend's pages."""
+    ended = ended or {}
     return {
         "MyType": "glidefactoryclient",
         "Name": f"{ident.entry_name(entry)}@{outcome.client}",
@@ -131,6 +136,9 @@ def client_ad(ident: Identity, entry: str, outcome: ClientOutcome) -> dict[str, 
         "GlideinMonitorLimit": outcome.limit,
         "GlideinMonitorClientIdle": outcome.jobs_idle,  # the client's jobs, as its request said
         "GlideinMonitorClientRunning": outcome.jobs_running,
+        "GlideinMonitorPilotsCompleted": int(ended.get("pilots_completed", 0)),
+        "GlideinMonitorValidationFailures": int(ended.get("validation_failures", 0)),
+        "GlideinMonitorWasteSeconds": int(ended.get("waste_seconds", 0)),
         "ClassAdLifetime": ident.lifetime,
     }
 

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from glidein.common import classads
 from glidein.common.condor_auth import use_token_dir
 from glidein.common.errors import GlideinError
-from glidein.common.timefmt import iso, when
+from glidein.common.timefmt import iso
 from glidein.factory import ads, budgets, downtimes, staging
 from glidein.factory.closeness import MatrixSource, with_bandwidths
 from glidein.factory.entry import TokenBucket
@@ -30,12 +30,12 @@ from glidein.factory.entry_config import allowed, frontend_limits, health_policy
 from glidein.factory.feedback import FeedbackBook
 from glidein.factory.frontends import MY_TYPE as CLIENT_GLOBAL
 from glidein.factory.frontends import Expectations, FrontendWatch
-from glidein.factory.health import Health, HealthPolicy, assess, unblocked
+from glidein.factory.health import Health, HealthPolicy, assess
 from glidein.factory.keys import FactoryKeys, load_keys
 from glidein.factory.monitoring import FactoryMonitor  # [demo] monitoring hook
 from glidein.factory.pilot_states import IDLE_STATES, PilotState
 from glidein.factory.requests import FrontendTrust, RequestValidator, ValidRequest, plain, validate_all
-from glidein.factory.state import PilotStore, StateWriteError
+from glidein.factory.state import PilotStore, StateWriteError, apply_unblocks
 from glidein.factory.state_dir import STOPPED, StateGuard, status_document
 from glidein.factory.submitters.base import BackendStatus, PilotRef
 from glidein.factory.worker import EntryResult, EntryTask, PilotContext, make_submitter, work_entry
@@ -252,23 +252,9 @@ class FactoryCycle:
     def _unblock(self, now: float) -> None:
         """Lift the blocks an operator asked for (`glidein factory unblock`), one line each."""
         try:
-            names = self.store.take_unblocks()
-        except StateWriteError as exc:
+            apply_unblocks(self.store, self.health, now)
+        except StateWriteError as exc:  # asked again next cycle (kept in factory.db until taken)
             self.guard.failed(str(exc))
-            return
-        for name in names:
-            before = self.health.get(name, Health())
-            self.health[name] = unblocked(before, now)
-            was = (
-                f"was blocked until {when(before.blocked_until)}"
-                if before.blocked(now)
-                else "was not blocked"
-            )
-            log.info("entry=%s unblocked by the operator (%s)", name, was)
-            try:
-                self.store.save_health(name, self.health[name])
-            except StateWriteError as exc:
-                self.guard.failed(str(exc))
 
     def _refresh_keys(self, now: float) -> None:
         """Load (rotate when due) the keys; when they cannot be written the ones in memory serve on."""
@@ -440,6 +426,7 @@ class FactoryCycle:
                 "WebDescriptFile": stage.main.descript,
             }
         out = [ads.signed(ads.global_ad(self.ident, self.keys), self.keys)]
+        ended = self.monitor.counters()  # pilots completed, validation failures, waste per client
         for entry in entries:
             res = by_name.get(entry.name, EntryResult(entry.name))
             health = self.health.get(entry.name, Health())
@@ -460,19 +447,22 @@ class FactoryCycle:
                 self.store.conn, entry.name, now, policy.window, policy.quick_seconds
             ).ad_attrs()
             out.append(ads.signed(ad, self.keys))
-            out += self._changed_client_ads(entry.name, res.clients, now)
+            out += self._changed_client_ads(entry.name, res.clients, now, ended)
         try:
             self.bus.advertise(out)
         except GlideinError as exc:
             self.client_ads_sent.clear()  # send them all again next time
             log.warning("advertising %d ads failed: %s", len(out), exc)
 
-    def _changed_client_ads(self, entry: str, clients: Sequence[Any], now: float) -> list[Any]:
+    def _changed_client_ads(
+        self, entry: str, clients: Sequence[Any], now: float, ended: dict[tuple[str, str], Any]
+    ) -> list[Any]:
         """Monitoring ads (unsigned) that changed, or were last sent a third of their lifetime ago."""
         out = []
         refresh = self.ident.lifetime / 3
         for outcome in clients:
-            ad = ads.client_ad(self.ident, entry, outcome)
+            counts = ended.get((entry, outcome.client))
+            ad = ads.client_ad(self.ident, entry, outcome, counts.as_dict() if counts else None)
             last = self.client_ads_sent.get(str(ad["Name"]))
             if last is None or last[0] != ad or now - last[1] >= refresh:
                 self.client_ads_sent[str(ad["Name"])] = (ad, now)

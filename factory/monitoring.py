@@ -34,7 +34,7 @@ from glidein.common.monitoring.rrd import RRDConfig
 from glidein.common.monitoring.snapshot import LOG_FILES
 from glidein.factory import downtimes
 from glidein.factory.feedback import FeedbackBook
-from glidein.factory.health import VALIDATION_CODES, Health
+from glidein.factory.health import VALIDATION_CLASSES, VALIDATION_CODES, Health
 from glidein.factory.web import read_report
 
 log = logging.getLogger(__name__)
@@ -180,6 +180,14 @@ class FactoryMonitor:
             return
         log.debug("monitoring recorded in %.3f s", time.monotonic() - started)
 
+    def counters(self) -> dict[tuple[str, str], Counts]:
+        """Pilots completed, validation failures and waste per (entry, client), for the client ads."""
+        try:
+            return ended_counts(list(self._update_ended().values()))
+        except sqlite3.Error as exc:
+            log.warning("monitoring: pilot counters unreadable this cycle: %s", exc)
+            return {}
+
     def entry_statuses(
         self,
         entries: Sequence[Any],
@@ -222,7 +230,11 @@ class FactoryMonitor:
             startd = report.get("startd") if report else None
             jobs = startd.get("jobs_run") if isinstance(startd, dict) else None
             waste = float(run or 0.0) if not jobs else 0.0
-            failed = state == "failed" and code in VALIDATION_CODES
+            klass = report.get("failure_class") if report else None
+            if report is not None and report.get("status") == "failure":
+                failed = klass in VALIDATION_CLASSES  # the pilot's own word, whatever the exit code
+            else:
+                failed = report is None and state == "failed" and code in VALIDATION_CODES
             self.ended[pid] = Ended(str(entry), str(client), state == "completed", failed, max(0.0, waste))
         return self.ended
 
@@ -243,19 +255,48 @@ class FactoryMonitor:
         ):
             report = read_report(self.state_dir, pid)
             logs = self._logs(str(pid), (entries or {}).get(str(entry)))
-            ok, first, klass, jobs = None, "", "", None
-            if report is not None:
-                ok = report.get("status") == "success"
-                if not ok:
-                    first = f"{report.get('step', '')}: {report.get('message', '')}"
-                    klass = str(report.get("failure_class") or "")
-                startd = report.get("startd")
-                if isinstance(startd, dict) and isinstance(startd.get("jobs_run"), int):
-                    jobs = int(startd["jobs_run"])
+            v = validation(report, PilotState(state), code, logs)
             out.append(
                 PilotRecord(
                     str(pid), str(entry), str(client), sites.get(str(entry), str(entry)), PilotState(state),
-                    submit, start, end, code, ok, first[:300], klass, jobs, logs,
+                    submit, start, end, code, v.ok, v.first[:300], v.klass, v.jobs, logs, v.output,
                 )
             )  # fmt: skip
         return out
+
+
+@dataclass(frozen=True)
+class Validation:
+    """What the pilots page shows of a pilot's outcome."""
+
+    ok: bool | None  # None: no report (yet)
+    first: str = ""  # failing step: message, or why there is no report
+    klass: str = ""
+    output: str = ""
+    jobs: int | None = None
+
+
+NO_REPORT = "NoReport"  # the class shown for a pilot that ended without its final report
+
+
+def validation(
+    report: Mapping[str, object] | None, state: PilotState, code: int | None, logs: frozenset[LogKind]
+) -> Validation:
+    """The pilot's validation outcome from its final report (pure); an ended pilot without one
+    says so, with its exit code and where its output is (the batch system's stdout/stderr)."""
+    if report is None:
+        if state not in (PilotState.FAILED, PilotState.LOST):
+            return Validation(None)
+        where = " and ".join(k.value for k in (LogKind.STDOUT, LogKind.STDERR) if k in logs)
+        why = "lost by its site" if state == PilotState.LOST else f"exit code {'?' if code is None else code}"
+        see = f"; see its {where}" if where else "; no output came back from the site"
+        return Validation(False, f"died before its first report ({why}){see}", NO_REPORT)
+    ok = report.get("status") == "success"
+    startd = report.get("startd")
+    jobs = startd.get("jobs_run") if isinstance(startd, dict) else None
+    jobs = jobs if isinstance(jobs, int) else None
+    if ok:
+        return Validation(True, jobs=jobs)
+    first = f"{report.get('step', '')}: {report.get('message', '')}"
+    output = str(report.get("output") or "")
+    return Validation(False, first, str(report.get("failure_class") or ""), output[-4000:], jobs)

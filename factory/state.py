@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from glidein.common.errors import GlideinError
-from glidein.factory.health import Health, PilotEnd
+from glidein.common.timefmt import when
+from glidein.factory.health import Health, PilotEnd, unblocked
 from glidein.factory.pilot_states import TERMINAL, PilotState, PilotView, can_move
 
 log = logging.getLogger(__name__)
@@ -352,3 +353,16 @@ class PilotStore:
             names = [str(r[0]) for r in conn.execute("SELECT entry FROM unblocks ORDER BY time")]
             conn.execute("DELETE FROM unblocks")
         return names
+
+
+def apply_unblocks(store: PilotStore, health: dict[str, Health], now: float) -> list[str]:
+    """Lift the blocks asked for with `glidein factory unblock` (in `health` and factory.db), one
+    log line each; the entries unblocked. StateWriteError when factory.db cannot be written."""
+    names = store.take_unblocks()
+    for name in names:
+        before = health.get(name, Health())
+        health[name] = unblocked(before, now)
+        was = f"was blocked until {when(before.blocked_until)}" if before.blocked(now) else "was not blocked"
+        log.info("entry=%s unblocked by the operator (%s)", name, was)
+        store.save_health(name, health[name])
+    return names

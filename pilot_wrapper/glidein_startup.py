@@ -88,11 +88,12 @@ def http_proxy(value: str, env: Dict[str, str]) -> Optional[str]:
 class PilotFailure(Exception):
     """The pilot stops: `failure_class` is one of FAILURE_CODES."""
 
-    def __init__(self, failure_class: str, message: str, step: str = "") -> None:
+    def __init__(self, failure_class: str, message: str, step: str = "", output: str = "") -> None:
         super().__init__(message)
         self.failure_class = failure_class
         self.message = message
         self.step = step
+        self.output = output  # the failing script's last output lines, for the report
 
 
 # ---- Ed25519 verification (RFC 8032, section 5.1.7), pure integer arithmetic ----
@@ -496,7 +497,9 @@ def run_exec(entry: Dict[str, Any], path: str, config: str, work: str, log: Repo
         cls = result.get("failure") or default
         if cls not in FAILURE_CODES or cls == KILLED:
             cls = default
-        raise PilotFailure(cls, "%s failed: %s" % (orig, result.get("detail") or output.strip()[-300:]), orig)
+        tail = "\n".join(output.splitlines()[-40:])[-4000:]
+        detail = result.get("detail") or output.strip()[-300:]
+        raise PilotFailure(cls, "%s failed: %s" % (orig, detail), orig, tail)
     return result
 
 
@@ -742,7 +745,7 @@ def main(argv: List[str]) -> int:
         report.update(exit_code=0, message=message + " (%s)" % done.get("reason", "exit 0"), step="startd")
     except PilotFailure as exc:
         report.update(status="failure", failure_class=exc.failure_class, step=exc.step, message=exc.message)
-        report["exit_code"] = FAILURE_CODES[exc.failure_class]
+        report.update(exit_code=FAILURE_CODES[exc.failure_class], output=exc.output)
     except Exception as exc:  # any bug must still produce a report
         report.update(status="failure", failure_class="Config", step="wrapper", message=repr(exc))
         report["exit_code"] = FAILURE_CODES["Config"]

@@ -19,6 +19,15 @@ CLIENT_AD_COUNTS: dict[str, str] = {
     "GlideinMonitorRequestedIdle": "requested_idle",
     "GlideinMonitorRequestedMaxGlideins": "requested_max",
 }
+# optional (a factory older than them leaves them out): the client's jobs as its request said,
+# and the pilot counters since the factory's bookkeeping began
+CLIENT_AD_OPTIONAL: dict[str, str] = {
+    "GlideinMonitorClientIdle": "jobs_idle",
+    "GlideinMonitorClientRunning": "jobs_running",
+    "GlideinMonitorPilotsCompleted": "pilots_completed",
+    "GlideinMonitorValidationFailures": "validation_failures",
+    "GlideinMonitorWasteSeconds": "waste_seconds",
+}
 
 
 def counts_from_client_ad(ad: Mapping[str, object], **extra: int) -> Counts:
@@ -26,12 +35,13 @@ def counts_from_client_ad(ad: Mapping[str, object], **extra: int) -> Counts:
 
     A missing or malformed count is a GlideinError naming the ad and the attribute.
     """
-    values: dict[str, int] = dict(extra)
-    for attr, name in CLIENT_AD_COUNTS.items():
-        value = ad.get(attr)
+    values: dict[str, int] = {}
+    for attr, name in [*CLIENT_AD_COUNTS.items(), *CLIENT_AD_OPTIONAL.items()]:
+        value = ad.get(attr, 0 if attr in CLIENT_AD_OPTIONAL else None)
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise GlideinError(f"ad {ad.get('Name')!r}: {attr} must be an integer >= 0, got {value!r}")
         values[name] = value
+    values.update(extra)
     return Counts(**values)
 
 
@@ -55,7 +65,8 @@ def entries_from_ads(
     """One EntryStatus per glidefactory ad, with a ClientStatus per matching glidefactoryclient ad.
 
     A client ad belongs to the entry ad whose Name prefixes its own (`<entry Name>@<client>`).
-    `jobs` optionally gives (jobs_idle, jobs_running) per (EntryName, client).
+    `jobs` optionally gives (jobs_idle, jobs_running) per (EntryName, client), instead of what
+    the client ad says the request carried (GlideinMonitorClientIdle/Running).
     """
     by_entry: dict[str, list[Mapping[str, object]]] = {}
     for ad in client_ads:
@@ -71,8 +82,9 @@ def entries_from_ads(
             by_entry.get(str(ad.get("Name", "")), []), key=lambda a: str(a.get("ReqClientName"))
         ):
             client = str(cad.get("ReqClientName", ""))
-            idle, running = (jobs or {}).get((name, client), (0, 0))
-            counts = counts_from_client_ad(cad, jobs_idle=idle, jobs_running=running)
+            own = (jobs or {}).get((name, client))
+            extra = {} if own is None else {"jobs_idle": own[0], "jobs_running": own[1]}
+            counts = counts_from_client_ad(cad, **extra)
             clients.append(ClientStatus(client, counts, str(cad.get("GlideinMonitorLimit") or "")))
         site = str(ad.get("GLIDEIN_Site") or name)
         result.append(EntryStatus(name, site, state, reason, tuple(clients), until=until))

@@ -146,9 +146,10 @@ class PilotRecord:
     exit_code: int | None = None
     validation_ok: bool | None = None  # None: no report yet
     first_failure: str = ""  # the first validation check that failed, with its message
-    failure_class: str = ""  # WN_Resource | Network | Config | VO_Config | Corruption
+    failure_class: str = ""  # WN_Resource | Network | Config | VO_Config | Corruption | Killed | NoReport
     jobs_run: int | None = None
     logs: frozenset[LogKind] = frozenset()  # which logs the source can serve
+    failure_output: str = ""  # the failing script's last output lines (from the report)
 
     def __post_init__(self) -> None:
         if not PILOT_ID_RE.match(self.pilot_id):

@@ -83,6 +83,7 @@ def _pilot_to_dict(p: PilotRecord) -> dict[str, Any]:
         "failure_class": p.failure_class,
         "jobs_run": p.jobs_run,
         "logs": sorted(k.value for k in p.logs),
+        "failure_output": p.failure_output,
     }
 
 
@@ -129,6 +130,7 @@ def _pilot_from_dict(p: Mapping[str, Any]) -> PilotRecord:
         failure_class=str(p.get("failure_class", "")),
         jobs_run=p.get("jobs_run"),
         logs=frozenset(LogKind(k) for k in p.get("logs", ())),
+        failure_output=str(p.get("failure_output", "")),
     )
 
 

@@ -29,14 +29,22 @@ def _write(path: Path, text: str) -> None:
     tmp.replace(path)
 
 
+def _node_failure(job_dir: Path, what: str) -> int:
+    """A simulated node that fails the job before the pilot wrapper starts: exit 1, and the batch
+    output a real site would give (the pilot's stdout), so the failure is visible, not silent."""
+    with open(job_dir / "pilot.log", "a") as log:
+        log.write(f"local site: {what}: the job exited 1 before the pilot wrapper started\n")
+    return 1
+
+
 def _run(job_dir: Path) -> int:
     job = json.loads((job_dir / "job.json").read_text())
     _write(job_dir / "started", str(time.time()))
     if job.get("black_hole"):
-        return 1
+        return _node_failure(job_dir, "black-hole node")
     if random.random() < float(job.get("failure_rate", 0.0)):
         time.sleep(0.2)
-        return 1
+        return _node_failure(job_dir, "failing node (failure_rate)")
     env = dict(os.environ)
     env.update(job.get("env", {}))
     procs: list[subprocess.Popen[bytes]] = []

@@ -67,7 +67,7 @@ def test_block_in_ad_status_and_unblock_at_next_cycle(
         assert unblock.returncode == 0, unblock.stderr
         assert "next cycle" in unblock.stdout and when(until) in unblock.stdout
         assert cycle.health["e1"].blocked(time.time())  # not before the next cycle
-        with caplog.at_level(logging.INFO, logger="glidein.factory.cycle"):
+        with caplog.at_level(logging.INFO, logger="glidein.factory.state"):
             cycle.run_once()
         lines = [r.getMessage() for r in caplog.records if "unblocked by the operator" in r.getMessage()]
         assert lines == [f"entry=e1 unblocked by the operator (was blocked until {when(until)})"]
