@@ -17,6 +17,11 @@ name), and a job names its SEs in an expression of its own (`job_attrs`):
     Requirements = GLIDEIN_Data_BW >= 50        Rank = GLIDEIN_Data_BW
 
 which classad2 (frontend, embedded schedd) and HTCondor's negotiator evaluate the same way.
+
+A job may instead name its datasets only (`+GLIDEIN_Datasets = "/store/run1,/store/run2"`) and let
+a schedd job transform add the expression: `catalogue_bw_expr` is one expression for the whole
+catalogue, over the job's own GLIDEIN_Datasets, that gives the same value as `data_bw_expr` of the
+resolved SEs (`transform_text` writes it as an HTCondor JOB_TRANSFORM).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ from glidein.common.errors import ConfigError
 BW_PREFIX = "GLIDEIN_BW_"
 DATA_BW = "GLIDEIN_Data_BW"  # the job's best bandwidth to its data at the target (an expression)
 DATA_SES = "GLIDEIN_Data_SEs"  # the job's SEs, comma-separated (for people and monitoring)
+DATASETS = "GLIDEIN_Datasets"  # the job's datasets (or SEs), comma-separated, for a transform
+_NOT_LISTABLE = re.compile(r"[\s,\"\\$#]")  # breaks a ClassAd string list or a condor_config line
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_]")
 
 
@@ -147,3 +154,59 @@ def submit_lines(ses: Sequence[str], min_mbps: float) -> list[str]:
     """Submit lines: the attributes, Requirements (at least `min_mbps`) and Rank (the more the better)."""
     lines = [f"+{name} = {expr}" for name, expr in job_attrs(ses).items()]
     return [*lines, f"requirements = {DATA_BW} >= {min_mbps:g}", f"rank = {DATA_BW}"]
+
+
+def _by_se(catalogue: Mapping[str, Sequence[str]], where: str) -> dict[str, list[str]]:
+    """SE -> the names that resolve to it: the datasets it holds and its own name (as `resolve`)."""
+    out: dict[str, list[str]] = {}
+    for dataset, ses in catalogue.items():
+        for se in ses:
+            out.setdefault(se, [se]).append(dataset)
+    for name in (n for names in out.values() for n in names):
+        if _NOT_LISTABLE.search(name):
+            raise ConfigError(f"{where}: {name!r}: a name with spaces, commas, quotes, '$' or '#'")
+    return out
+
+
+def _names_in_job(names: Sequence[str]) -> str:
+    return f'stringListsIntersect({DATASETS} ?: "", "{",".join(names)}")'
+
+
+def catalogue_bw_expr(catalogue: Mapping[str, Sequence[str]], where: str = "catalogue") -> str:
+    """The best bandwidth from the target to the SEs of the job's GLIDEIN_Datasets (0: none)."""
+    by_se = _by_se(catalogue, where)
+    if not by_se:
+        raise ConfigError(f"{where}: no dataset with an SE")
+    terms = [
+        f"ifThenElse({_names_in_job(names)}, TARGET.{se_attr(se)} ?: 0, 0)"
+        for se, names in sorted(by_se.items())
+    ]
+    return "max({" + ", ".join(terms) + "})"
+
+
+def catalogue_ses_expr(catalogue: Mapping[str, Sequence[str]], where: str = "catalogue") -> str:
+    """The SEs of the job's GLIDEIN_Datasets, comma-separated (evaluated once, in the job alone)."""
+    parts = [
+        f'ifThenElse({_names_in_job(n)}, "{se} ", "")' for se, n in sorted(_by_se(catalogue, where).items())
+    ]
+    return f'join(",", split(strcat({", ".join(parts)})))'
+
+
+def transform_text(
+    catalogue: Mapping[str, Sequence[str]], name: str = "GlideinData", where: str = "catalogue"
+) -> str:
+    """condor_config lines of a schedd JOB_TRANSFORM giving every job with GLIDEIN_Datasets (and no
+    GLIDEIN_Data_BW of its own) the attributes of the idiom, from the catalogue."""
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
+        raise ConfigError(f"transform name {name!r}: letters, digits and _ only")
+    return "\n".join(
+        [
+            f"JOB_TRANSFORM_NAMES = $(JOB_TRANSFORM_NAMES) {name}",
+            f"JOB_TRANSFORM_{name} @=end",
+            f"   REQUIREMENTS {DATASETS} isnt undefined && {DATA_BW} is undefined",
+            f"   SET {DATA_BW} {catalogue_bw_expr(catalogue, where)}",
+            f"   EVALSET {DATA_SES} {catalogue_ses_expr(catalogue, where)}",
+            "@end",
+            "",
+        ]
+    )

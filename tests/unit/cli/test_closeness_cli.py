@@ -51,3 +51,21 @@ def test_example_job_runs_on_the_closest_free_slot_and_never_on_a_slow_one(tmp_p
     assert queue.claim(slot("T2_CH_CERN"), "cern") is None  # 1200 MB/s, but DESY (1500) is free
     desy = queue.claim(slot("T2_DE_DESY"), "desy")
     assert desy is not None and desy.row.startd == "desy"
+
+
+def test_transform_prints_the_schedd_config_or_one_line_naming_the_bad_catalogue(tmp_path: Path) -> None:
+    done = run_glidein(["closeness", "transform", "--catalogue", str(EXAMPLES / "catalogue.yaml")])
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[1:3] == [
+        "JOB_TRANSFORM_NAMES = $(JOB_TRANSFORM_NAMES) GlideinData",
+        "JOB_TRANSFORM_GlideinData @=end",
+    ]
+    assert lines[-1] == "@end" and "/store/mc/Summer24" in done.stdout
+    bad = tmp_path / "catalogue.yaml"
+    bad.write_text('"/store/x y": [se1]\n')
+    refused = run_glidein(["closeness", "transform", "--catalogue", str(bad)])
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert refused.stderr.strip().splitlines() == [
+        f"glidein closeness: error: {bad}: '/store/x y': a name with spaces, commas, quotes, '$' or '#'"
+    ]

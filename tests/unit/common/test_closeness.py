@@ -9,6 +9,9 @@ import pytest
 from glidein.common import classads
 from glidein.common.classad_match import match_with_rank
 from glidein.common.closeness import (
+    catalogue_bw_expr,
+    catalogue_ses_expr,
+    data_bw_expr,
     job_attrs,
     load_catalogue,
     load_matrix,
@@ -16,6 +19,7 @@ from glidein.common.closeness import (
     resolve,
     se_attr,
     submit_lines,
+    transform_text,
 )
 from glidein.common.errors import ConfigError
 
@@ -103,3 +107,44 @@ def test_submit_lines_are_a_complete_submit_fragment() -> None:
 
 def test_parse_matrix_empty_is_empty() -> None:
     assert parse_matrix(None, "x").rows == {}
+
+
+CATALOGUE = {"/store/a": ("se1.cern.ch", "se2.desy.de"), "/store/b": ("se2.desy.de",), "/store/c": ("se3",)}
+
+
+@pytest.mark.parametrize(
+    "names",
+    [["/store/a"], ["/store/b"], ["/store/c", "/store/b"], ["se1.cern.ch"], ["/store/nowhere"], []],
+)
+def test_catalogue_expression_gives_what_the_resolved_ses_give(names: list[str]) -> None:
+    """The transform's one expression over GLIDEIN_Datasets agrees with the idiom written for the
+    job's resolved SEs, at targets with and without each bandwidth."""
+    job = classads.from_dict({"GLIDEIN_Datasets": ",".join(names)} if names else {})
+    ses = [se for se in resolve(CATALOGUE, names) if se in {"se1.cern.ch", "se2.desy.de", "se3"}]
+    targets = [
+        {se_attr("se1.cern.ch"): 120, se_attr("se2.desy.de"): 30, se_attr("se3"): 7},
+        {se_attr("se2.desy.de"): 500},
+        {},
+    ]
+    for bandwidths in targets:
+        target = classads.from_dict(bandwidths)
+        got = classads.evaluate(catalogue_bw_expr(CATALOGUE), job, target)
+        want = classads.evaluate(data_bw_expr(ses), job, target) if ses else 0
+        assert got == want, (names, bandwidths)
+    assert classads.evaluate(catalogue_ses_expr(CATALOGUE), job) == ",".join(sorted(ses))
+
+
+def test_transform_text_and_its_refusals() -> None:
+    text = transform_text(CATALOGUE, "Data")
+    assert text.splitlines()[:3] == [
+        "JOB_TRANSFORM_NAMES = $(JOB_TRANSFORM_NAMES) Data",
+        "JOB_TRANSFORM_Data @=end",
+        "   REQUIREMENTS GLIDEIN_Datasets isnt undefined && GLIDEIN_Data_BW is undefined",
+    ]
+    assert text.endswith("@end\n")
+    with pytest.raises(ConfigError, match=r"catalogue: '/store/x,y': a name with spaces, commas"):
+        transform_text({"/store/x,y": ("se1",)})
+    with pytest.raises(ConfigError, match=r"catalogue: no dataset with an SE"):
+        transform_text({})
+    with pytest.raises(ConfigError, match=r"transform name 'a b': letters"):
+        transform_text(CATALOGUE, "a b")
