@@ -117,9 +117,11 @@ def _int(ad: Mapping[str, object], attr: str, default: int | None = None) -> int
     return value
 
 
-def _figure(signed: Mapping[str, object], attr: str) -> int:
-    """A signed monitoring figure of the request (0 when absent or not a count: it only shows)."""
-    value = signed.get(attr, 0)
+def _figure(signed: Mapping[str, object], *attrs: str) -> int:
+    """A signed monitoring figure of the request: the first of `attrs` it has (0 when none, or not
+    a count: it only shows). The entry's own share of the jobs (IdleShare, RunningHere) comes
+    before glideinWMS's Idle/Running, which count a job at every entry it matches."""
+    value = next((signed[a] for a in attrs if a in signed), 0)
     return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else 0
 
 
@@ -231,8 +233,8 @@ class RequestValidator:
             remove_excess=str(mode),
             remove_margin=_int(signed, "ReqRemoveExcessMargin", 0),
             idle_lifetime=float(lifetime) if isinstance(lifetime, int | float) else 0.0,
-            jobs_idle=_figure(signed, "GlideinMonitorIdle"),
-            jobs_running=_figure(signed, "GlideinMonitorRunning"),
+            jobs_idle=_figure(signed, "GlideinMonitorIdleShare", "GlideinMonitorIdle"),
+            jobs_running=_figure(signed, "GlideinMonitorRunningHere", "GlideinMonitorRunning"),
         )
         self.sequences.save_sequence(frontend, name, (sequence, signature, expiry))
         return ValidRequest(

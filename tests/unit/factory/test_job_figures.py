@@ -1,5 +1,6 @@
 """Jobs idle/running per entry on the factory's pages and /metrics come from the frontend's signed
-request (GlideinMonitorIdle / GlideinMonitorRunning, glideinWMS's names), per entry (issue 18)."""
+request: the entry's own share (GlideinMonitorIdleShare / RunningHere), which add up over the
+entries, else glideinWMS's GlideinMonitorIdle / Running (issue 18)."""
 
 from __future__ import annotations
 
@@ -30,8 +31,8 @@ def test_job_figures_per_entry_reach_the_pages_metrics_and_client_ads(tmp_path: 
     cycle = FactoryCycle(load_factory_config(setup.config), bus)
     try:
         cycle.run_once()
-        ask(setup, bus, "e1", 1, {"Idle": 7, "Running": 3, "RunningHere": 2})
-        ask(setup, bus, "e2", 1, {"Idle": 4, "Running": 0})
+        ask(setup, bus, "e1", 1, {"Idle": 9, "IdleShare": 7, "Running": 5, "RunningHere": 3})
+        ask(setup, bus, "e2", 1, {"Idle": 4, "Running": 0})  # a frontend that sends only glideinWMS's
         ask(setup, bus, "e3", 1, {"Idle": "lots", "Running": -1})  # not counts: shown as 0, still honoured
         cycle.run_once()
         client_ads = {ad["EntryName"]: ad for ad in bus.of("glidefactoryclient")}
