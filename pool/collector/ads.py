@@ -192,7 +192,7 @@ def build_record(
 
     The text is bounded (`limits.check_ad`) before anything parses it."""
     text = blob.decode("utf-8", "replace")
-    check_ad(text)
+    check_ad(text, blob)
     probe_text = "\0" + text
     ad = None
     if _plain(text, probe_text):

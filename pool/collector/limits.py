@@ -33,7 +33,7 @@ def _surely_within(text: str, data: bytes, limits: Limits) -> bool:
 
 
 def _check_eval(text: str, data: bytes, where: str) -> None:
-    if b"eval" in data.lower() and _EVAL.search(_LITERALS.sub('""', text)):
+    if b"(" in data and b"eval" in data.lower() and _EVAL.search(_LITERALS.sub('""', text)):
         raise ClassAdError(f"{where}: eval() is not accepted")
 
 
@@ -61,10 +61,11 @@ def _culprit(lines: list[str]) -> str:
     return max(named)[1] if named else "?"
 
 
-def check_ad(text: str) -> None:
+def check_ad(text: str, data: bytes | None = None) -> None:
     """ClassAdError naming the attribute unless an ad (NUL-terminated old-syntax lines) is within
-    AD and uses no eval()."""
-    data = text.encode("utf-8", "surrogateescape")
+    AD and uses no eval(). `data`: the bytes `text` was decoded from, when the caller has them."""
+    if data is None:
+        data = text.encode("utf-8", "surrogateescape")
     try:
         if not _surely_within(text, data, AD):
             classad_limits.check_text(text, "ad", AD)

@@ -30,6 +30,11 @@ from glidein.pool.collector.store import AdStore
 
 log = logging.getLogger(__name__)
 SESSION_COMMANDS = sorted(set(cedar.COMMANDS.values()))
+# Updates taken straight from the read buffer, many per read (no answer is owed for them).
+FAST_UPDATES = frozenset(
+    number for name, number in cedar.COMMANDS.items() if name.startswith("UPDATE_") and "ACK" not in name
+)
+_MIN_UPDATE = 2 * cedar.INT.size + 2  # command, attribute count, the two type strings
 ANSWER_CHUNK = 256 << 10
 WATCHDOG_TICK = 0.25
 READ_CHUNK = 256 << 10
@@ -220,8 +225,31 @@ class CollectorServer:
                 self.tasks.discard(task)
             writer.close()
 
+    def buffered_updates(self, conn: Conn) -> None:
+        """Store every whole one-packet update already in the read buffer, without awaiting.
+
+        HTCondor clients send one ad per message, so a read brings dozens of them; this skips the
+        per-message coroutine machinery. Anything else (a partial message, a multi-packet one,
+        another command) is left for `read_message`, which also applies every check again."""
+        buf, pos, size = conn.buf, conn.pos, len(conn.buf)
+        limit = min(cedar.MAX_PACKET, self.config.max_message - cedar.HEADER.size)
+        header, payload_at = cedar.HEADER, cedar.HEADER.size
+        while size - pos > payload_at:
+            end, length = header.unpack_from(buf, pos)
+            start = pos + payload_at
+            if end != 1 or not _MIN_UPDATE <= length <= limit or start + length > size:
+                break
+            command = cedar.INT.unpack_from(buf, start)[0]
+            if command not in FAST_UPDATES:
+                break
+            msg = cedar.Message(bytes(buf[start : start + length]), self.config.max_attrs)
+            msg.pos = cedar.INT.size
+            pos = conn.pos = start + length
+            self.collector.update(command, msg, conn.peer)
+
     async def serve(self, conn: Conn) -> None:
         while True:
+            self.buffered_updates(conn)
             msg = await self.read_message(conn, first=True)
             if msg is None:
                 return

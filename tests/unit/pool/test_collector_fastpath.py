@@ -1,0 +1,52 @@
+"""The collector server's buffered-update path: whole update messages taken from the read buffer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from glidein.pool import cedar
+from glidein.pool.collector.server import CollectorServer, Config, Conn
+
+UPDATE_STARTD = cedar.COMMANDS["UPDATE_STARTD_AD"]
+UPDATE_ACK = cedar.COMMANDS["UPDATE_STARTD_AD_WITH_ACK"]
+
+
+def _update(name: str, command: int = UPDATE_STARTD, **values: cedar.Literal) -> bytes:
+    ad = cedar.make_ad({"MyType": "Machine", "Name": name, "Cpus": 8, **values})
+    return cedar.frame(cedar.Encoder().put_int(command).put_ad(ad).payload())
+
+
+def _conn(data: bytes) -> Conn:
+    no_stream: Any = None
+    conn = Conn(no_stream, no_stream, "127.0.0.1:1")
+    conn.buf += data
+    return conn
+
+
+def test_buffered_updates_store_whole_messages_and_stop_at_anything_else() -> None:
+    server = CollectorServer(Config(), clock=lambda: 1000.0)
+    bad = cedar.frame(cedar.Encoder().put_int(UPDATE_STARTD).put_ad([("MyType", '"Machine"')]).payload())
+    ack = _update("s4", UPDATE_ACK)  # owes an answer: left for the coroutine path
+    tail = _update("s5")[:-3]  # a message cut by the read: left for read_message
+    first = _update("s1") + bad + _update("s2") + _update("s3", Memory=1024)
+    conn = _conn(first + ack + tail)
+    server.buffered_updates(conn)
+    names = sorted(record.name for bucket in server.store.types.values() for record in bucket.values())
+    assert names == ["s1", "s2", "s3"]  # the ad without a Name is rejected, the others stored
+    assert server.collector.stats.rejected == 1
+    assert conn.pos == len(first)  # stopped at the update that wants an ACK
+    conn.pos += len(ack)
+    server.buffered_updates(conn)
+    assert conn.pos == len(first) + len(ack)  # the partial message stays in the buffer
+
+
+def test_buffered_updates_leave_oversized_and_multi_packet_messages() -> None:
+    server = CollectorServer(Config(max_message=300), clock=lambda: 1000.0)
+    big = _update("big", Blob="x" * 400)
+    conn = _conn(big)
+    server.buffered_updates(conn)
+    assert conn.pos == 0 and len(server.store) == 0  # read_message refuses it, with its log line
+    payload = cedar.Encoder().put_int(UPDATE_STARTD).put_ad(cedar.make_ad({"MyType": "M", "Name": "n"}))
+    conn = _conn(cedar.frame(payload.payload(), max_packet=16))
+    server.buffered_updates(conn)
+    assert conn.pos == 0
