@@ -9,33 +9,18 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
-from collections.abc import Sequence
 from pathlib import Path
 
 from glidein.cli.common import Subparsers, add_command
+from glidein.cli.status_args import USAGE, StatusOptions, parse_status_args
+from glidein.cli.status_format import render_custom
+from glidein.cli.status_layouts import render_table
+from glidein.cli.status_output import DEFAULT_SORT, json_form, long_form, project, sort_ads, xml_form
 from glidein.common import classads
 from glidein.common.bus import Bus
-from glidein.common.errors import ClassAdError, ConfigError
+from glidein.common.errors import ClassAdError, ConfigError, NotFoundError
 
 DEFAULT_POOL = "127.0.0.1:9618"
-TYPE_FLAGS = {
-    "factory": "glidefactory",
-    "frontend": "glideclient",
-    "startd": "Machine",
-    "schedd": "Scheduler",
-}
-COLUMNS = {
-    "machine": ["Name", "State", "Activity", "Cpus", "Memory", "GLIDEIN_Site"],
-    "scheduler": ["Name", "TotalIdleJobs", "TotalRunningJobs", "ScheddHttpAddress"],
-    "glidefactory": ["Name", "GLIDEIN_Site", "GLIDEIN_In_Downtime", "GlideinMonitorTotalStatusIdle",
-                     "GlideinMonitorTotalStatusRunning"],
-    "glideclient": ["Name", "ReqIdleGlideins", "ReqMaxGlideins", "ReqRemoveExcess"],
-    "glideclientglobal": ["Name", "FrontendIdentity", "FrontendSigningKeyID", "GroupNames",
-                          "NumberOfRequests"],
-    "glidefactoryclient": ["Name", "GlideinMonitorStatusIdle", "GlideinMonitorStatusRunning"],
-    "collector": ["Name", "MyAddress", "TotalAds"],
-}  # fmt: skip
 
 
 def _pool_arg(parser: argparse.ArgumentParser) -> None:
@@ -45,25 +30,14 @@ def _pool_arg(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: Subparsers) -> None:
-    status = add_command(subparsers, "status", _status, "show ads on a collector (like condor_status)")
-    _pool_arg(status)
-    kind = status.add_mutually_exclusive_group()
-    kind.add_argument("-any", "--any", dest="my_type", action="store_const", const="", help="every type")
-    for flag, my_type in TYPE_FLAGS.items():
-        kind.add_argument(
-            f"-{flag}",
-            f"--{flag}",
-            dest="my_type",
-            action="store_const",
-            const=my_type,
-            help=f"{my_type} ads",
-        )
-    kind.add_argument("-type", "--type", dest="my_type", metavar="MYTYPE", help="ads of this MyType")
-    status.add_argument("-constraint", "--constraint", default="true", metavar="EXPR")
-    output = status.add_mutually_exclusive_group()
-    output.add_argument("-af", "--af", nargs="+", metavar="ATTR", help="these attributes, one ad a line")
-    output.add_argument("-long", "--long", action="store_true", help="whole ads, old syntax")
-    output.add_argument("-json", "--json", action="store_true", help="whole ads as a JSON list")
+    # condor_status's own command line (shortened options, -af:lh, -format F A, names): read by
+    # status_args, so argparse takes every word as it is ('+' is no prefix anybody types)
+    help_text = "show ads on a collector (like condor_status)"
+    status = subparsers.add_parser(
+        "status", help=help_text, description=help_text, prefix_chars="+", add_help=False, usage=USAGE
+    )
+    status.set_defaults(handler=_status)
+    status.add_argument("words", nargs="*", metavar="ARG", help="condor_status arguments")
     advertise = add_command(subparsers, "advertise", _advertise, "send ads to a collector (condor_advertise)")
     _pool_arg(advertise)
     advertise.add_argument(
@@ -73,61 +47,60 @@ def register(subparsers: Subparsers) -> None:
     advertise.add_argument("file", metavar="FILE", help="ads separated by blank lines ('-' = stdin)")
 
 
-def _value_text(value: classads.PyValue) -> str:
-    if value is classads.UNDEFINED:
-        return "undefined"
-    if value is classads.ERROR:
-        return "error"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def _long(ad: classads.ClassAd) -> str:
-    try:
-        return classads.to_old(ad)
-    except ClassAdError:
-        return classads.to_new(ad) + "\n"
-
-
-def _table(ads: Sequence[classads.ClassAd]) -> str:
-    groups: dict[str, list[classads.ClassAd]] = {}
-    for ad in ads:
-        groups.setdefault(_value_text(classads.eval_attr(ad, "MyType")), []).append(ad)
-    out: list[str] = []
-    now = time.time()
-    for my_type in sorted(groups, key=str.lower):
-        columns = COLUMNS.get(my_type.lower(), ["Name"])
-        rows = [[_value_text(classads.eval_attr(ad, col)) for col in columns] for ad in groups[my_type]]
-        for row, ad in zip(rows, groups[my_type], strict=True):
-            heard = classads.eval_attr(ad, "LastHeardFrom")
-            row.append(f"{int(now - heard)}s" if isinstance(heard, int) else "-")
-        header = [*columns, "Age"]
-        widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-        out.append(f"{my_type} ({len(rows)})")
-        for row in [header, *sorted(rows)]:
-            out.append(
-                "  " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-            )
-        out.append("")
-    out.append(f"total {len(ads)} ads")
-    return "\n".join(out) + "\n"
-
-
 def _status(args: argparse.Namespace) -> int:
-    classads.parse_expr(args.constraint)
-    bus = Bus([args.pool], timeout=10.0, retries=1)
-    ads = bus.query(args.my_type or None, args.constraint, args.af or ())
-    if args.af:
-        text = "".join(" ".join(_value_text(classads.eval_attr(ad, a)) for a in args.af) + "\n" for ad in ads)
-    elif args.long:
-        text = "\n".join(_long(ad) for ad in ads)
-    elif args.json:
-        text = classads.to_json_list(list(ads))
-    else:
-        text = _table(ads)
-    sys.stdout.write(text)
+    options = parse_status_args(args.words)
+    if options.help:
+        sys.stdout.write(USAGE)
+        return 0
+    sys.stdout.write(status_text(options))
     return 0
+
+
+def status_text(options: StatusOptions) -> str:
+    """What condor_status prints for `options` (the ads come from the collector or the daemon)."""
+    pool = options.pool
+    constraint = options.constraint()
+    if options.direct is not None:
+        pool = direct_address(options, constraint)
+    bus = Bus([pool], timeout=10.0, retries=1)
+    ads = bus.query(options.my_type, constraint)
+    if options.limit:
+        ads = ads[: options.limit]
+    if options.output in ("long", "xml", "json"):
+        ads = project(ads, options.attributes)  # as condor_status asks: sorted on what it gets back
+    ads = sort_ads(ads, [] if options.no_sort else options.sort or list(DEFAULT_SORT))
+    return _output(options, ads)
+
+
+def _output(options: StatusOptions, ads: list[classads.ClassAd]) -> str:
+    """-total hides the ads of whole-ad output (keeping condor_status's XML frame and JSON ']')."""
+    shown = [] if options.totals else ads
+    if options.output == "long":
+        return long_form(shown, options.attributes)
+    if options.output == "xml":
+        return xml_form(shown, options.attributes)
+    if options.output == "json":
+        return "]\n" if options.totals and ads else json_form(shown, options.attributes)
+    if options.output == "custom":
+        if options.totals:
+            options.mask.headings.clear()
+        return render_custom(options.mask, ads)
+    return render_table(options, ads)
+
+
+def direct_address(options: StatusOptions, constraint: str) -> str:
+    """-direct NAME: the address of the daemon NAME, which answers the query itself."""
+    assert options.direct is not None
+    bus = Bus([options.pool], timeout=10.0, retries=1)
+    name = classads.quote(options.direct)
+    found = bus.query(options.my_type, f"(Name == {name} || Machine == {name})")
+    address = classads.eval_attr(found[0], "MyAddress") if found else None
+    if not isinstance(address, str):
+        raise NotFoundError(
+            f"-direct: no {options.my_type or 'daemon'} ad named {options.direct} on {options.pool}"
+        )
+    host_port = address.strip("<>").split("?")[0]
+    return host_port
 
 
 def _read_ads(path: str) -> list[classads.ClassAd]:

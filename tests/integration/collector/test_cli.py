@@ -49,9 +49,19 @@ def _advertised(collector: Running, tmp_path: Path) -> None:
 
 def test_status_flags(collector: Running, tmp_path: Path) -> None:
     _advertised(collector, tmp_path)
-    table = _status(collector)
-    assert "glidefactory (2)" in table and "Machine (1)" in table and "Scheduler (1)" in table
-    assert "SiteA" in table and "Unclaimed" in table
+    table = _status(collector)  # condor_status's default: the slots, then their totals
+    assert table.splitlines()[2].split() == [
+        "slot1@host", "[????????]", "[??????]", "Unclaimed", "??", "[????]", "[????]", "-",
+    ]  # fmt: skip
+    assert table.splitlines()[-4].split() == ["Total", "0", "0", "0", "0", "0", "0", "0", "0", "0"]
+    assert table.splitlines()[-2].strip() == "(Omitted 1 malformed ads in computed attribute totals)"
+    factories = _status(collector, "-factory").splitlines()
+    assert factories[0].split()[:2] == ["Name", "GLIDEIN_Site"] and factories[2].split()[:2] == [
+        "e1@g@f",
+        "SiteA",
+    ]
+    kinds = [line.split()[0] for line in _status(collector, "-any").splitlines()[2:]]
+    assert sorted(kinds) == ["Collector", "Machine", "Scheduler", "glidefactory", "glidefactory"]
     assert _status(collector, "-factory", "-af", "Name", "Weird").splitlines() == [
         "e1@g@f undefined",
         'e2@g@f a "quoted" \\back',
