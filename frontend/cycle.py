@@ -146,14 +146,15 @@ def decide_group(
     chosen = [e for e in entries if entry_passes(e, group.factory_constraint)]
     names = [e.name for e in chosen]
     weights = entry_weights(group.rank, [e.ad for e in chosen], names)
-    total = sum(w.weight for w in weights)
-    values = [w.weight for w in weights]
+    # an entry in downtime or blocked takes no share of the jobs it matches: the open entries get it
+    values = [0.0 if e.closed_reason() else w.weight for e, w in zip(chosen, weights, strict=True)]
+    total = sum(values)
     result = match(group.match_expr, clusters, [e.ad for e in chosen], names, values)
     needs = {name: m.needs for name, m in result.entries.items()}
     pool = count_slots(slot_ads, f"{config.name}.{group.name}", needs, group.usable_idle, now)
     policy, r_policy = pressure_policy(group.limits, config.limits), removal_policy(group)
     decisions = []
-    for entry, weight in zip(chosen, weights, strict=True):
+    for entry, weight, value in zip(chosen, weights, values, strict=True):
         counts = result.entries[entry.name]
         slots = pool.entries.get(entry.name, EntrySlots())
         demand = EntryDemand(
@@ -165,6 +166,6 @@ def decide_group(
         )
         pressure = compute(policy, demand, slots.counts(), pool.totals)
         remove = removal(r_policy, history.get(entry.name, RemovalHistory()), counts.count, slots.counts())
-        share = weight.weight / total if total > 0 else 1.0 / len(chosen)
+        share = value / total if total > 0 else 1.0 / len(chosen)
         decisions.append(EntryDecision(entry, group.name, counts, slots, pressure, remove, weight, share))
     return GroupOutcome(group.name, decisions, result)

@@ -85,7 +85,7 @@ def test_per_entry_jobs_usable_idle_and_block_end_to_end(processes: Processes, t
             1,
         )
     assert [r["GlideinMonitorRunningHere"] for r in (ce1, ce2, ce3)] == [1, 0, 0]
-    assert sum(int(str(r["GlideinMonitorIdleShare"])) for r in (ce1, ce2, ce3)) == 2
+    assert [r["GlideinMonitorIdleShare"] for r in (ce1, ce2, ce3)] == [1, 1, 0]  # none to the blocked one
     pilots = ("GlideinMonitorGlideinsTotal", "GlideinMonitorGlideinsIdle", "GlideinMonitorGlideinsRunning")
     assert [ce1[k] for k in pilots] == [2, 0, 1] and [ce2[k] for k in pilots] == [0, 0, 0]
     resource = classads.to_dict(user_pool.query("glideresource", 'GlideFactoryName == "ce1@gl@fac"')[0])

@@ -39,7 +39,9 @@ def test_blocked_entry_gets_no_new_pilot_and_explain_names_the_block(tmp_path: P
     blocked, open_ = by_entry["ce1@gl@fac"], by_entry["ce2@gl@fac"]
     assert (blocked.pressure.min_idle, blocked.pressure.max_run) == (0, 0)
     assert blocked.removal.level == "NO"  # jobs wait: its running pilot is kept
-    assert open_.pressure.min_idle > 0  # the jobs it could have run ask the other entry
+    # the jobs both match go to the open entry whole: int(30 / 3) + reserve 5 (not half of them)
+    assert (open_.match.prop, open_.pressure.min_idle, open_.share) == (30, 15, 1.0)
+    assert (blocked.match.count, blocked.match.prop, blocked.match.idle_share, blocked.share) == (30, 0, 0, 0)
     sent = {a["ReqName"]: a for a in wms.advertised if a["MyType"] == "glideclient"}
     assert sent["ce1@gl@fac"]["ReqIdleGlideins"] == 0 and sent["ce2@gl@fac"]["ReqIdleGlideins"] > 0
     text = "\n".join(explain_lines(outcome, "ce1"))
