@@ -74,15 +74,20 @@ def _str(ad: classads.ClassAd, name: str) -> str:
     return str(value) if isinstance(value, str | int) else "-"
 
 
+def _fits(job: classads.ClassAd, slot: classads.ClassAd) -> bool:
+    return all(_true(f"TARGET.{offer} >= {request}", job, slot) for request, offer in RESOURCES)
+
+
 def _slot_summary(job: classads.ClassAd, slots: list[classads.ClassAd], job_id: str) -> tuple[str, int]:
     requirements = dict(classads.to_old_pairs(job)).get("Requirements", "true")
-    rejected = sum(not _true(requirements, job, s) for s in slots)
-    theirs = sum(_true(requirements, job, s) and not classads.evaluate("Requirements", s, job) for s in slots)
-    able = len(slots) - rejected - theirs
+    wanted = [s for s in slots if _true(requirements, job, s)]
+    willing = [s for s in wanted if classads.evaluate("Requirements", s, job) is True]
+    able = sum(_fits(job, s) for s in willing)
     text = (
         f"{job_id}:  Run analysis summary ignoring user priority.  Of {len(slots)} machines,\n"
-        f"      {rejected} are rejected by your job's requirements\n"
-        f"      {theirs} reject your job because of their own requirements\n"
+        f"      {len(slots) - len(wanted)} are rejected by your job's requirements\n"
+        f"      {len(wanted) - len(willing)} reject your job because of their own requirements\n"
+        f"      {len(willing) - able} have fewer free resources than your job requests\n"
         f"      {able} are able to run your job"
     )
     return text, able

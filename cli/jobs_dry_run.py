@@ -51,7 +51,7 @@ def dry_run(text: str, filename: str, iwd: str, dest: str) -> int:
     else:
         try:
             with open(dest, "w", encoding="utf-8") as handle:
-                handle.write("".join(f"\n{block}" for block in blocks) + "\n")
+                handle.write("".join(f"\n{block}\n" for block in blocks))
         except OSError as exc:
             raise GlideinError(f"{dest}: cannot write the dry-run ads: {exc.strerror or exc}") from None
         print("Dry-Run job(s)" + "." * len(blocks))

@@ -75,8 +75,9 @@ def run_row(job: Job, now: float) -> str:
 def hold_row(job: Job) -> str:
     owner = str(job.get("Owner", ""))
     since = when(_int(job, "EnteredCurrentStatus"))
-    code = _int(job, "HoldReasonCode")
-    return f"{_id(job)} {owner:<14} {since} {code:>4}     {job.get('HoldReason', '')}"
+    code = f"{_int(job, 'HoldReasonCode'):>4}"
+    code += f"/{_int(job, 'HoldReasonSubCode'):<3}" if "HoldReasonSubCode" in job else "    "
+    return f"{_id(job)} {owner:<14} {since} {code} {job.get('HoldReason', '')}"
 
 
 def totals(jobs: Sequence[Job], label: str = "query") -> str:

@@ -306,9 +306,12 @@ def _claim(req: Handler, ctx: ApiContext) -> tuple[HTTPStatus, object]:
         if claim is None:
             return HTTPStatus.NO_CONTENT, None
         try:
-            return HTTPStatus.OK, job_payload(claim, ctx.queue.options.lease_s)
+            payload = job_payload(claim, ctx.queue.options.lease_s)
         except SubmitError as exc:
             ctx.queue.hold(claim.claim_id, str(exc), HOLD_INPUT)
+            continue
+        ctx.queue.executing(claim)
+        return HTTPStatus.OK, payload
 
 
 def _check_requirements(slot: classads.ClassAd) -> None:

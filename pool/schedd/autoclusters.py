@@ -52,6 +52,8 @@ PER_JOB = frozenset(
         "RemoteWallClockTime",
         "TotalSubmitProcs",
         "ServerTime",
+        "RemoteUserCpu",
+        "ImageSize",
     )
 )
 _TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|([A-Za-z_][A-Za-z0-9_]*)')

@@ -264,9 +264,16 @@ class JobQueue(UserActions):
         self.store.update(row)
         self.store.commit()
         self.acs.move(row.ac, IDLE, RUNNING, since=idle_since)
-        self._event(row, eventlog.executing(self._ref(row), now, startd))
         log.info("claimed job=%s startd=%s starts=%d", row.job_id, startd, row.starts)
         return Claim(str(row.claim), row, self.attrs_of(row), requests)
+
+    def executing(self, claim: Claim) -> None:
+        """The execute event, once the job's files are read and it goes to its startd (as HTCondor
+        writes it after the input transfer: a job held for a missing input has none)."""
+        with self.lock:  # user_log reads the store, whose connection the lock guards
+            path = self.user_log(claim.row)
+        if path:
+            eventlog.append(path, eventlog.executing(self._ref(claim.row), self.now(), str(claim.row.startd)))
 
     def _claimed(self, claim_id: str) -> JobRow:
         row = self.store.by_claim(claim_id)

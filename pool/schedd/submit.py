@@ -44,6 +44,8 @@ DEFAULTS: dict[str, str] = {
     "JobPrio": "0",
     "JobUniverse": "5",
     "TransferExecutable": "true",
+    "ImageSize": "0",  # condor_q's SIZE and RUN_TIME columns stay blank without these two
+    "RemoteUserCpu": "0.0",
 }
 
 

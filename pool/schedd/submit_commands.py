@@ -14,6 +14,7 @@ import shlex
 from glidein.common import classads
 from glidein.common.errors import SubmitError
 from glidein.pool.schedd.submit_text import ScannedSubmit, macro_names
+from glidein.pool.startd.v2args import join_v2, split_v2
 
 # commands translated into job attributes or otherwise honoured (lower case)
 HONOURED = frozenset(
@@ -43,7 +44,8 @@ UNSUPPORTED = frozenset(
 
 
 def _new_syntax(value: str, where: str, key: str) -> str:
-    """The raw text inside `"..."` (`""` -> `"`); SubmitError on an unbalanced quote."""
+    """The canonical V2 text inside `"..."` (`""` -> `"`, as condor_submit stores it: `a 'b c'` ->
+    `a b' 'c`); SubmitError on an unbalanced quote."""
     text = value.strip()
     if len(text) < 2 or not text.endswith('"'):
         raise SubmitError(f"{where}: {key}: unterminated double quote in {text[:60]!r}")
@@ -51,10 +53,9 @@ def _new_syntax(value: str, where: str, key: str) -> str:
     if '"' in inner.replace('""', ""):
         raise SubmitError(f'{where}: {key}: a double quote inside "..." must be doubled: {text[:60]!r}')
     try:
-        shlex.split(inner.replace('""', '\\"'))
+        return join_v2(split_v2(inner.replace('""', '"')))
     except ValueError:
         raise SubmitError(f"{where}: {key}: unterminated single quote in {text[:60]!r}") from None
-    return inner.replace('""', '"')
 
 
 def arguments(value: str, where: str, key: str) -> list[tuple[str, str]]:

@@ -26,6 +26,7 @@ import time
 from typing import Any, Callable, Dict, List, Optional
 
 from glidein.pool.startd.results import Result
+from glidein.pool.startd.v2args import split_v2
 
 MAX_OUTPUT = 16 * 1024 * 1024
 PGID_DIR = "job_pgids"  # in the startd's work dir: one empty file per running job, named by its pgid
@@ -49,15 +50,17 @@ class JobSetupError(Exception):
 def split_args(args: str) -> List[str]:
     text = args.strip()
     if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
-        return shlex.split(text[1:-1].replace('""', '\\"'))
+        return split_v2(text[1:-1].replace('""', '"'))
     return text.split()
 
 
 def parse_env(env: str) -> Dict[str, str]:
     text = env.strip()
     if len(text) >= 2 and text[0] == '"' and text[-1] == '"':
-        text = text[1:-1].replace('""', '\\"')
-    words = text.split(";") if (";" in text and "'" not in text and '"' not in text) else shlex.split(text)
+        words = split_v2(text[1:-1].replace('""', '"'))
+    else:
+        old_style = ";" in text and "'" not in text and '"' not in text
+        words = text.split(";") if old_style else shlex.split(text)
     out = {}  # type: Dict[str, str]
     for word in words:
         name, sep, value = word.strip().partition("=")

