@@ -223,8 +223,8 @@ def _announce_env(
     layout: DemoLayout, opts: DemoOptions, pools: condor.CondorPools | None, cluster: Cluster
 ) -> None:
     """Write DIR/env.sh and print what it exports (plain glidein q/submit/rm/status, condor_q)."""
-    config = pools.users.spec.config_path if pools is not None else None
-    env = demo_env(layout, config, cluster.conf if cluster else None)
+    condor_env = pools.users.env() if pools is not None else None
+    env = demo_env(layout, condor_env, cluster.conf if cluster else None)
     path = write_env_file(layout.root, env)
     tools = "condor_q / condor_submit / condor_status" if pools else "glidein q / submit / rm / status"
     _say(opts, f"environment for plain {tools} in another shell (`. {shlex.quote(str(path))}` sets it):")

@@ -22,15 +22,17 @@ ENV_FILE = "env.sh"
 
 
 def demo_env(
-    layout: DemoLayout, condor_config: Path | None = None, slurm_conf: str | None = None
+    layout: DemoLayout, condor_env: dict[str, str] | None = None, slurm_conf: str | None = None
 ) -> dict[str, str]:
-    """Variable -> value, in the order they are printed. PATH values end with `:$PATH`."""
+    """Variable -> value, in the order they are printed. PATH values end with `:$PATH`.
+    `condor_env`: what HTCondor's tools need for the users' pool (CONDOR_CONFIG, and as root
+    _CONDOR_CONDOR_IDS), with `--htcondor`."""
     env = {"GLIDEIN_DEMO_DIR": str(layout.root)}
     path = [str(Path(sys.executable).parent)] if (Path(sys.executable).parent / "glidein").exists() else []
-    if condor_config is None:
+    if condor_env is None:
         env["GLIDEIN_SCHEDD_DIR"] = str(layout.schedd_state)
     else:
-        env["CONDOR_CONFIG"] = str(condor_config)
+        env.update(condor_env)
         release: Release | None = layout.condor
         if release is not None:
             path = [str(release.root / "bin"), str(release.root / "sbin"), *path]

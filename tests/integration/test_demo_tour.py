@@ -28,6 +28,15 @@ def tour_commands() -> list[str]:
     return [line for line in tour[0].splitlines()[1:] if line.strip()]
 
 
+def tour_names() -> tuple[set[str], set[str], set[str]]:
+    """What the tour's text names: files in DIR, files in the repository, factory entries."""
+    text = (ROOT / "README.md").read_text()
+    tour = text[text.index("## A five-minute tour") : text.index("## Documents")]
+    in_dir = set(re.findall(r"(?:DIR|\$GLIDEIN_DEMO_DIR)/([\w./-]*\w)", tour))
+    in_repo = set(re.findall(r"(?<![\w/])((?:etc|docs)/[\w./-]*\w)", tour))
+    return in_dir, in_repo, set(re.findall(r"\b(?:LOCAL|SLURM)_\w+", tour))
+
+
 def _run(env_file: Path, command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """`command` in bash with only HOME and what `env_file` sets (`env -i`)."""
     script = f". {shlex.quote(str(env_file))} && {command}"
@@ -67,7 +76,9 @@ def test_the_tour_block_is_found_and_names_the_real_files() -> None:
     commands = tour_commands()
     assert commands[0].startswith("glidein submit etc/demo/jobs.sub")
     assert commands[-1].startswith("glidein demo --stop $GLIDEIN_DEMO_DIR")
-    assert (ROOT / "etc" / "demo" / "jobs.sub").exists()
+    in_dir, in_repo, entries = tour_names()
+    assert {"env.sh", "factory.yaml", "frontend.yaml"} <= in_dir and "etc/demo/jobs.sub" in in_repo
+    assert {"LOCAL_SlowQueue", "LOCAL_Flaky", "LOCAL_BlackHole", "SLURM_Local"} <= entries
 
 
 @pytest.mark.timeout(400)
@@ -86,6 +97,12 @@ def test_readme_tour_on_a_kept_demo(tmp_path: Path) -> None:
         )
         assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-4000:]
         env_file = demo / "env.sh"
+        in_dir, in_repo, entries = tour_names()
+        assert [name for name in sorted(in_dir) if not (demo / name).exists()] == []
+        made = {"etc/demo/out"}  # where the tour's jobs write
+        assert [name for name in sorted(in_repo - made) if not (ROOT / name).exists()] == []
+        configs = (demo / "factory.yaml").read_text() + (ROOT / "etc/demo/slurm_entry.yaml").read_text()
+        assert [entry for entry in sorted(entries) if f"name: {entry}" not in configs] == []
         assert f"in another shell: . {env_file}" in run.stdout
         assert f"  export GLIDEIN_SCHEDD_DIR={demo / 'schedd'}" in run.stdout
         for command in tour_commands():

@@ -68,6 +68,24 @@ def _pilots_submitted(demo: Path) -> int:
         conn.close()
 
 
+def _plain_condor_tools(demo: Path) -> None:
+    """condor_submit etc/demo/jobs.sub, condor_q, condor_rm in a bash with only what DIR/env.sh sets."""
+    work = demo.parent / "plain"
+    shutil.copytree(Path(__file__).resolve().parents[3] / "etc" / "demo", work)
+    script = f". {demo / 'env.sh'} && condor_submit jobs.sub && condor_q -af ClusterId && condor_rm 2"
+    done = subprocess.run(
+        ["env", "-i", f"HOME={work}", "bash", "-c", script],
+        cwd=work,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "20 job(s) submitted to cluster 2." in done.stdout and "\n2\n" in done.stdout
+    assert "All jobs in cluster 2 have been marked for removal" in done.stdout
+
+
 @pytest.mark.timeout(600)
 def test_demo_on_real_htcondor(condor_release: Release, demo_dir: Path) -> None:
     def status(pool: str, *args: str) -> str:
@@ -137,6 +155,7 @@ def test_demo_on_real_htcondor(condor_release: Release, demo_dir: Path) -> None:
         os.kill(pids["factory"], signal.SIGTERM)
         query = ["wms", "-any", "-const", 'MyType == "glidefactory"', "-af", "Name"]
         _wait(lambda: not status(*query).strip(), 12, "glidefactory ads still there after SIGTERM")
+        _plain_condor_tools(demo_dir)
     finally:
         stopped = subprocess.run(
             [*GLIDEIN, "demo", "--stop", str(demo_dir)],

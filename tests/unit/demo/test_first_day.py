@@ -70,8 +70,10 @@ def test_env_file_points_plain_commands_at_the_demo(tmp_path: Path) -> None:
 
 def test_env_for_real_htcondor_names_its_config_not_a_schedd_dir(tmp_path: Path) -> None:
     layout = prepare(tmp_path / "demo", 3, False)
-    lines = export_lines(demo_env(layout, tmp_path / "condor_config"))
+    condor = {"CONDOR_CONFIG": str(tmp_path / "condor_config"), "_CONDOR_CONDOR_IDS": "65534.65534"}
+    lines = export_lines(demo_env(layout, condor))
     assert f"export CONDOR_CONFIG={tmp_path / 'condor_config'}" in lines
+    assert "export _CONDOR_CONDOR_IDS=65534.65534" in lines
     assert not [line for line in lines if "GLIDEIN_SCHEDD_DIR" in line]
 
 
