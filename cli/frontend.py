@@ -77,7 +77,7 @@ def _entry_lines(d: EntryDecision) -> list[str]:
         f"  entry {d.entry.name}{down}",
         f"    matched idle jobs : {m.count} (prop {m.prop:.1f}, share {m.idle_share}, in glideins "
         f"{m.prop_mc:.1f}, only here {m.hereonly}, old {m.old_count}); matched running jobs {m.running}, "
-        f"{s.running} on its pilots",
+        f"{s.jobs_running} on its pilots",
         f"    glideins          : {s.total} total, {s.idle} usable idle (not usable: {unusable}), "
         f"{s.running} running, {s.failed} failed",
         f"    request           : ReqIdleGlideins={p.min_idle} ReqMaxGlideins={p.max_run} "

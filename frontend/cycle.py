@@ -76,7 +76,7 @@ class EntryDecision:
             jobs_idle_old=m.old_count,
             jobs_idle_unique=m.hereonly,
             jobs_running=m.running,
-            jobs_running_here=s.running,
+            jobs_running_here=s.jobs_running,
             glideins_total=s.total,
             glideins_idle=s.idle,
             glideins_running=s.running,
@@ -97,7 +97,7 @@ class EntryDecision:
             "OldIdle": m.old_count,
             "IdleShare": m.idle_share,
             "Running": m.running,
-            "RunningHere": s.running,
+            "RunningHere": s.jobs_running,
             "GlideinsTotal": s.total,
             "GlideinsIdle": s.idle,
             "GlideinsRunning": s.running,
@@ -108,7 +108,7 @@ class EntryDecision:
         """(idle, running) jobs of this entry for pages and /metrics: its whole share of the group's
         idle jobs and the jobs running on its pilots. Summed over the entries they give the group's
         figures; a job that matches every entry is counted once, not at each."""
-        return self.match.idle_share, self.slots.running
+        return self.match.idle_share, self.slots.jobs_running
 
     def log_line(self) -> str:
         m, s, p, r = self.match, self.slots, self.pressure, self.removal

@@ -80,6 +80,7 @@ class EntrySlots:
     idle_all: int = 0
     running: int = 0
     failed: int = 0
+    jobs_running: int = 0  # jobs on the running slots (embedded startd: JobsRunning; else 1 a slot)
     not_usable: Counter[str] = field(default_factory=Counter)
 
     def counts(self) -> SlotCounts:
@@ -133,6 +134,14 @@ def _short_of(ad: ClassAd, needs: Sequence[Need], check_gpus: bool) -> str | Non
         if not any(getattr(need, resource) <= getattr(free, resource) for need in needs):
             return resource
     return "resources"
+
+
+def _jobs_on(ad: ClassAd) -> int:
+    """Jobs a running slot runs: the embedded startd's JobsRunning (one pilot, several jobs), else 1."""
+    value = _value(ad, "JobsRunning")
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    return 1
 
 
 def slot_state(ad: ClassAd) -> str:
@@ -195,6 +204,7 @@ def count_slots(
                 counts.not_usable[reason] += 1
         elif state == "running":
             counts.running += 1
+            counts.jobs_running += _jobs_on(ad)
         elif state == "failed":
             counts.failed += 1
     if rule.rule != "all":

@@ -46,12 +46,14 @@ def test_shares_of_jobs_matching_every_entry(n: int) -> None:
 
 
 def test_glideclient_ad_carries_the_entry_job_figures(tmp_path: Path) -> None:
-    """Two entries every job matches: 20 running jobs, 6 of them on ce1's pilots, 4 on ce2's, 9 idle."""
+    """Two entries every job matches: 20 running jobs, 6 of them on ce1's pilots, 4 on ce2's (one pilot
+    runs two), 9 idle."""
     keys = FactoryKeys()
     config = load_frontend_config(write_config(tmp_path, keys))
     wms = FakeBus({"glidefactory": [entry_ad(keys, "ce1", "SiteA"), entry_ad(keys, "ce2", "SiteB")]})
     busy = [slot("ce1", Name=f"a{i}", State="Claimed", Activity="Busy") for i in range(6)]
-    busy += [slot("ce2", Name=f"b{i}", State="Claimed", Activity="Busy") for i in range(4)]
+    busy += [slot("ce2", Name=f"b{i}", State="Claimed", Activity="Busy") for i in range(2)]
+    busy += [slot("ce2", Name="b2", State="Claimed", Activity="Busy", JobsRunning=2)]  # one pilot, 2 jobs
     idle = [slot("ce2", Name="idle")]
     frontend = FakeSourcesFrontend(config, wms, FakeBus({"Machine": busy + idle}), clock=lambda: NOW)  # type: ignore[arg-type]
     frontend.sources = [FakeSource([JobCluster(job("SiteA,SiteB"), 9, running=20, old_idle=3)])]
@@ -81,8 +83,8 @@ def test_glideclient_ad_carries_the_entry_job_figures(tmp_path: Path) -> None:
     )
     assert (ce1["GlideinMonitorRunningHere"], ce2["GlideinMonitorRunningHere"]) == (6, 4)
     assert ce1["GlideinMonitorIdleShare"] + ce2["GlideinMonitorIdleShare"] == 9
-    assert (ce2["GlideinMonitorGlideinsTotal"], ce2["GlideinMonitorGlideinsIdle"]) == (5, 1)
-    assert (ce2["GlideinMonitorGlideinsRunning"], ce2["GlideinMonitorGlideinsFailed"]) == (4, 0)
+    assert (ce2["GlideinMonitorGlideinsTotal"], ce2["GlideinMonitorGlideinsIdle"]) == (4, 1)
+    assert (ce2["GlideinMonitorGlideinsRunning"], ce2["GlideinMonitorGlideinsFailed"]) == (3, 0)
     resources = {str(a["GlideFactoryName"]): a for a in frontend.pool.advertised}  # type: ignore[attr-defined]
     idle = [int(r["GlideClientMonitorJobsIdle"]) for r in resources.values()]
     assert sorted(idle) == [4, 5] and int(resources["ce1@gl@fac"]["GlideClientMonitorJobsRunningHere"]) == 6
