@@ -13,7 +13,7 @@ from glidein.pool import cedar
 from glidein.pool.collector import planner
 from glidein.pool.collector.ads import MAX_LIFETIME, Record, build_record, encode_record
 from glidein.pool.collector.limits import check_expression
-from glidein.pool.collector.store import AdStore
+from glidein.pool.collector.store import AdStore, ValueFilter
 
 log = logging.getLogger(__name__)
 _LIST_SPLIT = re.compile(r"[\s,]+")
@@ -35,6 +35,7 @@ class QuerySpec:
     types: set[str] | None
     constraint: classads.ExprTree
     terms: dict[str, set[str]] = field(default_factory=dict)
+    filters: list[ValueFilter] = field(default_factory=list)
     limit: int | None = None
     projection: set[str] | None = None
 
@@ -48,12 +49,35 @@ def _exprs(raw_lines: list[bytes]) -> dict[str, str]:
     return exprs
 
 
-def _constraint(text: str | None, where: str) -> tuple[classads.ExprTree, dict[str, set[str]]]:
-    """The parsed constraint and its index terms; ClassAdError (naming `where`) if it is too big."""
+Plan = tuple[classads.ExprTree, dict[str, set[str]], list[ValueFilter]]
+
+
+def _value_filters(new: str, terms: dict[str, set[str]]) -> list[ValueFilter]:
+    """The `&&` terms of a constraint that reference one plain attribute (not an equality term
+    already), each to be evaluated once per distinct value of that attribute."""
+    filters = []
+    for term in planner.conjuncts(new) or ():
+        if "random" in term.lower():
+            continue  # a value drawn per ad cannot be drawn once per value
+        try:
+            refs = classads.external_refs(term)
+        except ClassAdError:
+            continue
+        if len(refs) == 1:
+            (ref,) = refs
+            if planner.plain_name(ref) and ref.lower() not in terms:
+                filters.append(ValueFilter(ref.lower(), classads.parse_expr(term)))
+    return filters
+
+
+def _constraint(text: str | None, where: str) -> Plan:
+    """The parsed constraint, its index terms and value filters; ClassAdError (naming `where`) if
+    it is too big."""
     if text:
         check_expression(text, where)
     new = cedar.old_to_new(text) if text else "true"
-    return classads.parse_expr(new), planner.index_terms(new)
+    terms = planner.index_terms(new)
+    return classads.parse_expr(new), terms, _value_filters(new, terms)
 
 
 def _positive_int(text: str | None) -> int | None:
@@ -123,11 +147,12 @@ class Collector:
         else:
             if "requirements" not in exprs:
                 raise ClassAdError("invalidation without Requirements")
-            constraint, terms = _constraint(exprs["requirements"], "Requirements")
+            constraint, terms, filters = _constraint(exprs["requirements"], "Requirements")
             if types is not None and "mytype" in terms:
                 types &= terms["mytype"]
             now = self.clock()
-            records = self.store.candidates(types if types is not None else terms.get("mytype"), terms)
+            scope = types if types is not None else terms.get("mytype")
+            records = self.store.candidates(scope, terms, filters)
             doomed = self._matching(records, constraint, now, None, peer)
             removed = sum(self.store.remove(r.my_type, r.name) for r in doomed)
         self.stats.invalidated += removed
@@ -163,10 +188,10 @@ class Collector:
         projection: set[str] | None,
     ) -> QuerySpec:
         """`text`: (constraint text or None, attribute it came from)."""
-        constraint, terms = _constraint(*text)
+        constraint, terms, filters = _constraint(*text)
         if "mytype" in terms:
             types = terms["mytype"] if types is None else types & terms["mytype"]
-        return QuerySpec(types, constraint, terms, limit, projection)
+        return QuerySpec(types, constraint, terms, filters, limit, projection)
 
     def _matching(
         self, records: list[Record], constraint: classads.ExprTree, now: float, limit: int | None, peer: str
@@ -187,6 +212,6 @@ class Collector:
         self.stats.queries += 1
         now = self.clock()
         for spec in specs:
-            records = self.store.candidates(spec.types, spec.terms)
+            records = self.store.candidates(spec.types, spec.terms, spec.filters)
             for record in self._matching(records, spec.constraint, now, spec.limit, peer):
                 yield encode_record(record, spec.projection)

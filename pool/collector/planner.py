@@ -17,6 +17,7 @@ _TERM = re.compile(
     r'|"(?P<v2>[^"\\]*)"\s*(?:==|=\?=)\s*(?:MY\.)?(?P<a2>[A-Za-z_]\w*))\s*\Z',
     re.I,
 )
+_NAME = re.compile(r"[A-Za-z_]\w*\Z")
 _OPEN = "([{"
 _CLOSE = ")]}"
 
@@ -97,15 +98,30 @@ def _disjunction(text: str) -> tuple[str, set[str]] | None:
     return attr, values
 
 
+def plain_name(ref: str) -> bool:
+    """An attribute reference without scope (`Cpus`, not `TARGET.Cpus` or `a.b`)."""
+    return bool(_NAME.match(ref))
+
+
+def conjuncts(constraint: str) -> list[str] | None:
+    """The top-level `&&` terms of a constraint; the whole text as one term when it is a top-level
+    `||` (which binds looser than `&&`); None when a top-level `?:` makes terms unsafe to split."""
+    text = _strip_parens(constraint)
+    alternatives = _split_top(text, "||")
+    if alternatives is None:
+        return None
+    return [text] if len(alternatives) > 1 else _split_top(text, "&&")
+
+
 def index_terms(constraint: str) -> dict[str, set[str]]:
     """{lower attr: lower string values} the constraint requires one of, e.g. {"mytype": {"x"}}."""
     if "==" not in constraint and "=?=" not in constraint:
         return {}  # no term to find
-    conjuncts = _split_top(_strip_parens(constraint), "&&")
     terms: dict[str, set[str]] = {}
-    if conjuncts is None:
+    conjuncts_ = conjuncts(constraint)
+    if conjuncts_ is None:
         return terms
-    for conjunct in conjuncts:
+    for conjunct in conjuncts_:
         found = _disjunction(conjunct)
         if found is None:
             continue

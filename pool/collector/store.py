@@ -7,12 +7,20 @@ store builds an index of that attribute on first use and keeps it up to date: ad
 is a plain string literal are filed under it, ads where it is any other expression are always
 candidates, ads without it cannot match. The query still evaluates its whole constraint on
 every candidate, so an index only ever narrows the scan.
+
+An index is also a table of the distinct values of its attribute: a conjunct of a constraint that
+references only that attribute (`stringListMember(GLIDEIN_Site, "A,B")`, `regexp(...)`) is
+evaluated once per distinct value instead of once per ad (`ValueFilter`), and only the ads
+whose value can pass are scanned. An index whose attribute is mostly not a plain string (`Cpus`)
+narrows nothing: it is dropped and not built again.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from glidein.common import classads
 from glidein.pool.collector.ads import Record
@@ -22,6 +30,22 @@ Key = tuple[str, str]
 INDEX_MIN_ADS = 1000  # smaller stores are scanned, not indexed
 MAX_INDEXES = 16
 _PLAIN = re.compile(rb'"([^"\\\0]*)"[ \t]*\Z')
+MAX_VALUES_SHARE = 8  # a value filter pays when the ads outnumber the distinct values this much
+
+
+@dataclass(frozen=True)
+class ValueFilter:
+    """One `&&` term of a constraint that references only `attr` (lower-cased)."""
+
+    attr: str
+    term: classads.ExprTree
+
+    def passes(self, value: str | None) -> bool:
+        """Whether an ad whose `attr` is the string `value` (None: absent) can satisfy the whole
+        constraint: unless the term is false, undefined or error there (`&&` is then not true)."""
+        ad = classads.ClassAd() if value is None else classads.ClassAd({self.attr: value})
+        result = classads.evaluate(self.term, ad)
+        return not (result is False or result is classads.UNDEFINED or result is classads.ERROR)
 
 
 class AttrIndex:
@@ -32,7 +56,8 @@ class AttrIndex:
         self.pattern = re.compile(rb"\0[ \t]*(" + name + rb")[ \t]*=[ \t]*([^\0]*)", re.I)
         self.lower_name = attr.lower().encode()
         self.probe = b"\0" + attr.encode() + b" = "  # the spelling ads use, learnt from the first one
-        self.values: dict[str, dict[Key, Record]] = {}
+        self.values: dict[str, dict[Key, Record]] = {}  # exact string value -> records
+        self.spellings: dict[str, set[str]] = {}  # lower-cased value -> exact values filed
         self.other: dict[Key, Record] = {}
         self.filed: dict[Key, str | None] = {}  # key -> its value bucket (None: in `other`)
 
@@ -59,8 +84,9 @@ class AttrIndex:
             return  # no such attribute: `attr == "x"` cannot be true
         plain = _PLAIN.match(expr)
         if plain:
-            value = plain.group(1).decode("utf-8", "replace").lower()
+            value = plain.group(1).decode("utf-8", "replace")
             self.values.setdefault(value, {})[key] = record
+            self.spellings.setdefault(value.lower(), set()).add(value)
             self.filed[key] = value
         else:
             self.other[key] = record
@@ -77,23 +103,36 @@ class AttrIndex:
         del bucket[key]
         if not bucket:
             del self.values[value]
+            spellings = self.spellings[value.lower()]
+            spellings.discard(value)
+            if not spellings:
+                del self.spellings[value.lower()]
 
-    def candidates(self, values: set[str]) -> list[Record]:
-        found = [r for v in values for r in self.values.get(v, {}).values()]
+    def exact(self, values: set[str]) -> list[str]:
+        """The filed values equal to one of `values` (lower-cased) ignoring case, as ClassAd `==`."""
+        return [spelling for value in values for spelling in self.spellings.get(value, ())]
+
+    def candidates(self, exact: Sequence[str]) -> list[Record]:
+        found = [r for value in exact for r in self.values[value].values()]
         return found + list(self.other.values())
 
-    def size(self, values: set[str]) -> int:
-        return sum(len(self.values.get(v, ())) for v in values) + len(self.other)
+    def size(self, exact: Sequence[str]) -> int:
+        return sum(len(self.values[value]) for value in exact) + len(self.other)
+
+    def mostly_other(self) -> bool:
+        return len(self.other) > len(self.filed) // 2
 
 
 class AdStore:
     """All live ads; `now` is always passed in (the server owns the clock)."""
 
-    def __init__(self, index_min_ads: int = INDEX_MIN_ADS) -> None:
+    def __init__(self, index_min_ads: int = INDEX_MIN_ADS, values_share: int = MAX_VALUES_SHARE) -> None:
         self.types: dict[str, dict[str, Record]] = {}
         self.indexes: dict[str, AttrIndex] = {}
+        self.unindexed: set[str] = set()  # attributes whose index would not narrow
         self.count = 0
         self.index_min_ads = index_min_ads
+        self.values_share = values_share
 
     def __len__(self) -> int:
         return self.count
@@ -136,34 +175,63 @@ class AdStore:
         return len(stale)
 
     def _index(self, attr: str) -> AttrIndex | None:
+        """The index of `attr`, built on first use in a large store; None when it would not narrow."""
         index = self.indexes.get(attr)
-        if index is None and self.count >= self.index_min_ads and len(self.indexes) < MAX_INDEXES:
-            index = self.indexes[attr] = AttrIndex(attr)
-            for type_key, bucket in self.types.items():
-                for name_key, record in bucket.items():
-                    index.add((type_key, name_key), record)
-            log.info("indexed attribute %s over %d ads", attr, self.count)
+        if index is not None or attr in self.unindexed:
+            return index
+        if self.count < self.index_min_ads or len(self.indexes) >= MAX_INDEXES:
+            return None
+        index = AttrIndex(attr)
+        for type_key, bucket in self.types.items():
+            for name_key, record in bucket.items():
+                index.add((type_key, name_key), record)
+        if index.mostly_other():
+            self.unindexed.add(attr)
+            log.info("attribute %s is mostly not a string over %d ads: not indexed", attr, self.count)
+            return None
+        self.indexes[attr] = index
+        log.info("indexed attribute %s over %d ads", attr, self.count)
         return index
 
-    def candidates(self, types: set[str] | None, terms: dict[str, set[str]]) -> list[Record]:
+    def _filtered(self, value_filter: ValueFilter, scan: int) -> tuple[int, AttrIndex, list[str]] | None:
+        """(candidates, index, values) of the values of its index that can pass `value_filter`;
+        None when it cannot narrow (no index, too many values, or ads without it can pass)."""
+        index = self._index(value_filter.attr)
+        if index is None or len(index.values) * self.values_share > scan or value_filter.passes(None):
+            return None
+        exact = [value for value in index.values if value_filter.passes(value)]
+        return index.size(exact), index, exact
+
+    def candidates(
+        self, types: set[str] | None, terms: dict[str, set[str]], filters: Sequence[ValueFilter] = ()
+    ) -> list[Record]:
         """Ads that may match: of `types` (lower-cased; None = all) and, per the equality `terms`
-        {lower attr: lower values} of the constraint, through the most selective index."""
+        {lower attr: lower values} and the one-attribute `filters` of the constraint, through the
+        most selective index."""
         names = terms.get("name")
         buckets = (
             list(self.types.values()) if types is None else [self.types[t] for t in types if t in self.types]
         )
         if names is not None:
             return [r for r in (b.get(n) for b in buckets for n in names) if r is not None]
-        best: tuple[int, AttrIndex, set[str]] | None = None
+        scan = sum(len(bucket) for bucket in buckets)
+        best: tuple[int, AttrIndex, list[str]] | None = None
         for attr, values in terms.items():
             index = None if attr == "mytype" else self._index(attr)
-            if index is not None and (best is None or index.size(values) < best[0]):
-                best = (index.size(values), index, values)
-        scan = sum(len(bucket) for bucket in buckets)
+            if index is not None:
+                exact = index.exact(values)
+                if best is None or index.size(exact) < best[0]:
+                    best = (index.size(exact), index, exact)
+        for value_filter in filters:
+            if best is not None and best[0] * self.values_share < scan:
+                break  # narrow enough already
+            found = self._filtered(value_filter, scan)
+            if found is not None and (best is None or found[0] < best[0]):
+                best = found
         if best is None or best[0] >= scan:
             return [record for bucket in buckets for record in bucket.values()]
-        found = best[1].candidates(best[2])
-        return found if types is None else [r for r in found if r.my_type.lower() in types]
+        found_records = best[1].candidates(best[2])
+        return found_records if types is None else [r for r in found_records if r.my_type.lower() in types]
 
     def matching(
         self,

@@ -1,14 +1,17 @@
-"""The collector server's buffered-update path: whole update messages taken from the read buffer."""
+"""Collector speed-ups: updates taken from the read buffer, value filters that narrow a scan."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from glidein.pool import cedar
+from glidein.pool.collector.commands import Collector, QuerySpec
 from glidein.pool.collector.server import CollectorServer, Config, Conn
+from glidein.pool.collector.store import AdStore
 
 UPDATE_STARTD = cedar.COMMANDS["UPDATE_STARTD_AD"]
 UPDATE_ACK = cedar.COMMANDS["UPDATE_STARTD_AD_WITH_ACK"]
+QUERY_STARTD = cedar.COMMANDS["QUERY_STARTD_ADS"]
 
 
 def _update(name: str, command: int = UPDATE_STARTD, **values: cedar.Literal) -> bytes:
@@ -50,3 +53,42 @@ def test_buffered_updates_leave_oversized_and_multi_packet_messages() -> None:
     conn = _conn(cedar.frame(payload.payload(), max_packet=16))
     server.buffered_updates(conn)
     assert conn.pos == 0
+
+
+def _store(ads: int) -> tuple[Collector, AdStore]:
+    store = AdStore(index_min_ads=100)
+    collector = Collector(store, default_lifetime=100, clock=lambda: 1000.0)
+    for i in range(ads):
+        ad = cedar.make_ad({"MyType": "Machine", "Name": f"s{i}", "Cpus": 8, "Site": f"Site{i % 50}"})
+        collector.update(UPDATE_STARTD, cedar.Message(cedar.Encoder().put_ad(ad).payload()), "p")
+    return collector, store
+
+
+def _plan(collector: Collector, constraint: str) -> QuerySpec:
+    request = [*cedar.make_ad({"MyType": "Query"}), ("Requirements", constraint)]
+    return collector.query_specs(QUERY_STARTD, cedar.Message(cedar.Encoder().put_ad(request).payload()))[0]
+
+
+def test_a_function_of_one_attribute_scans_only_the_values_that_pass() -> None:
+    collector, store = _store(1000)
+    spec = _plan(collector, 'stringListMember(Site, "Site7,Site9,Other") && Cpus >= 8')
+    assert [f.attr for f in spec.filters] == ["site", "cpus"]
+    candidates = store.candidates(spec.types, spec.terms, spec.filters)
+    assert len(candidates) == 40  # 2 of 50 sites, not the 1,000 ads
+    found = store.matching(candidates, spec.constraint, 1000.0)
+    assert sorted(int(r.name[1:]) % 50 for r in found) == [7] * 20 + [9] * 20
+    assert "cpus" not in store.indexes  # the Site filter narrowed enough: Cpus not tried
+    spec = _plan(collector, "Cpus >= 8")
+    assert len(store.candidates(spec.types, spec.terms, spec.filters)) == 1000
+    assert "cpus" in store.unindexed and "cpus" not in store.indexes  # numbers: no index would narrow
+
+
+def test_terms_that_pass_without_the_attribute_or_mix_attributes_are_not_filters() -> None:
+    collector, store = _store(1000)
+    for constraint in (
+        'Site =!= "Site7"',
+        'isUndefined(Site) || Site == "Site7"',
+        'strcat(Site, Name) == "x"',
+    ):
+        spec = _plan(collector, constraint)
+        assert len(store.candidates(spec.types, spec.terms, spec.filters)) == 1000, constraint

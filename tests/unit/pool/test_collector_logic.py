@@ -141,6 +141,8 @@ def test_safe_expressions_pass() -> None:
         ('MyType =!= "a"', {}),
         ('TARGET.MyType == "a"', {}),
         ('"a" == MyType && f(Name == "x")', {"mytype": {"a"}}),
+        ('MyType == "a" && X > 1 || Name == "y"', {}),  # || binds looser: not a conjunction
+        ('(MyType == "a" && X > 1) || MyType == "b"', {}),
     ],
 )
 def test_planner_terms(constraint: str, terms: dict[str, set[str]]) -> None:
@@ -158,6 +160,12 @@ ATOMS = [
     'Site =?= "s2" || Site == "S3"',
     "X =?= undefined",
     'MyType == "nothere"',
+    'stringListMember(Site, "S1,s2")',  # value filters: evaluated once per distinct Site
+    'regexp("^s", Site, "i")',
+    'toLower(Site) == "s3"',
+    'Site =!= "S1"',
+    "isUndefined(Site)",
+    'MyType == "ALPHA" && X > 2 || Name == "n0"',
 ]
 
 
@@ -178,7 +186,8 @@ ATOMS = [
 def test_indexed_query_equals_full_scan(
     records: list[tuple[str, str, int, str | None]], atoms: list[str], op: str
 ) -> None:
-    collector = Collector(AdStore(index_min_ads=0), default_lifetime=100, clock=Clock())  # always index
+    store = AdStore(index_min_ads=0, values_share=0)  # always index, always try value filters
+    collector = Collector(store, default_lifetime=100, clock=Clock())
     for my_type, name, x, site in records:
         spelling = ("Site", "site", "SITE")[x % 3]  # the index must find every spelling
         ad = _ad(my_type, name, X=x) + ([(spelling, site)] if site else [])
