@@ -21,6 +21,7 @@ from glidein.common.bus import Bus
 from glidein.common.errors import ClassAdError, ConfigError, NotFoundError
 
 DEFAULT_POOL = "127.0.0.1:9618"
+DIRECT_MODES = ("slots", "schedd", "master", "negotiator", "submitters")
 
 
 def _pool_arg(parser: argparse.ArgumentParser) -> None:
@@ -59,17 +60,34 @@ def _status(args: argparse.Namespace) -> int:
 def status_text(options: StatusOptions) -> str:
     """What condor_status prints for `options` (the ads come from the collector or the daemon)."""
     pool = options.pool
-    constraint = options.constraint()
-    if options.direct is not None:
-        pool = direct_address(options, constraint)
+    if options.direct is not None and options.mode in DIRECT_MODES:
+        pool = direct_address(options)
     bus = Bus([pool], timeout=10.0, retries=1)
-    ads = bus.query(options.my_type, constraint)
+    ads = bus.query(options.my_type, options.constraint())
     if options.limit:
-        ads = ads[: options.limit]
+        ads = ads[: options.limit]  # the first ones the collector sends, as condor_status's -limit
     if options.output in ("long", "xml", "json"):
         ads = project(ads, options.attributes)  # as condor_status asks: sorted on what it gets back
     ads = sort_ads(ads, [] if options.no_sort else options.sort or list(DEFAULT_SORT))
     return _output(options, ads)
+
+
+def direct_address(options: StatusOptions) -> str:
+    """-direct NAME: the host:port of the daemon NAME (from its ad), which answers the query itself.
+
+    As condor_status, only slots, schedds, masters, negotiators and submitters are asked directly;
+    for the other kinds -direct changes nothing."""
+    assert options.direct is not None
+    bus = Bus([options.pool], timeout=10.0, retries=1)
+    name = classads.quote(options.direct)
+    found = bus.query(options.my_type, f"Name == {name} || Machine == {name}")
+    address = classads.eval_attr(found[0], "MyAddress") if found else None
+    if not isinstance(address, str) or not address.startswith("<"):
+        what = options.my_type or "daemon"
+        raise NotFoundError(
+            f"-direct: no {what} ad named {options.direct} with a MyAddress on {options.pool}"
+        )
+    return address[1:].split("?")[0].rstrip(">")
 
 
 def _output(options: StatusOptions, ads: list[classads.ClassAd]) -> str:
@@ -86,21 +104,6 @@ def _output(options: StatusOptions, ads: list[classads.ClassAd]) -> str:
             options.mask.headings.clear()
         return render_custom(options.mask, ads)
     return render_table(options, ads)
-
-
-def direct_address(options: StatusOptions, constraint: str) -> str:
-    """-direct NAME: the address of the daemon NAME, which answers the query itself."""
-    assert options.direct is not None
-    bus = Bus([options.pool], timeout=10.0, retries=1)
-    name = classads.quote(options.direct)
-    found = bus.query(options.my_type, f"(Name == {name} || Machine == {name})")
-    address = classads.eval_attr(found[0], "MyAddress") if found else None
-    if not isinstance(address, str):
-        raise NotFoundError(
-            f"-direct: no {options.my_type or 'daemon'} ad named {options.direct} on {options.pool}"
-        )
-    host_port = address.strip("<>").split("?")[0]
-    return host_port
 
 
 def _read_ads(path: str) -> list[classads.ClassAd]:

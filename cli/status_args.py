@@ -111,8 +111,8 @@ def parse_status_args(words: Sequence[str]) -> StatusOptions:
     index = 0
     while index < len(words):
         index = _one(words, index, options, modes)
-    if options.compact and options.mode != "slots":
-        raise ConfigError("-compact shows slots only")
+    if options.compact:
+        raise ConfigError("-compact (slots rolled up per machine) is not implemented; use the default table")
     return options
 
 
@@ -131,8 +131,7 @@ def _one(words: Sequence[str], index: int, options: StatusOptions, modes: list[s
             return index + 1
     if _matches(word, "subsystem", 4) or _matches(word, "type", 4):
         (my_type,) = _need(words, index, 1)
-        known = (m for m, (t, _) in MODES.items() if t and t.lower() == my_type.lower())
-        _set_mode(options, next(known, f"type:{my_type}"), word, modes)
+        _set_mode(options, f"type:{my_type}", word, modes)  # condor_status's plain MyType/TargetType/Name
         return index + 2
     return _value_option(words, index, options)
 

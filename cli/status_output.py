@@ -9,6 +9,7 @@ in hex) and the keys are compared with HTCondor's "natural" compare (digit runs 
 from __future__ import annotations
 
 import functools
+import re
 import struct
 from collections.abc import Sequence
 
@@ -115,6 +116,14 @@ def _xml_text(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+def _xml_expr(text: str) -> str:
+    """An expression as HTCondor's XML unparser writes it: `=?=`/`=!=` as is/isnt, then escaped."""
+    parts = re.split(r'("(?:[^"\\]|\\.)*")', text)  # odd items are string literals
+    for index in range(0, len(parts), 2):
+        parts[index] = parts[index].replace("=?=", "is").replace("=!=", "isnt")
+    return _xml_text("".join(parts))
+
+
 def _xml_value(value: object, raw_text: str) -> str:
     if isinstance(value, bool):
         return f'<b v="{"t" if value else "f"}"/>'
@@ -125,7 +134,9 @@ def _xml_value(value: object, raw_text: str) -> str:
         return f"<r>{real}</r>"
     if isinstance(value, str):
         return f"<s>{_xml_text(value)}</s>"
-    return f"<e>{_xml_text(raw_text)}</e>"
+    if isinstance(value, list):
+        return "<l>" + "".join(_xml_value(item, str(item)) for item in value) + "</l>"
+    return f"<e>{_xml_expr(raw_text)}</e>"
 
 
 def xml_form(ads: Sequence[classads.ClassAd], only: Sequence[str] = ()) -> str:
