@@ -22,6 +22,7 @@ FINAL_WAIT = 10.0  # seconds for what was SIGKILLed to be gone
 
 
 def stop_kept(root: Path, out: TextIO = sys.stdout) -> int:
+    """Stop the demo in `root`; 0 when nothing of it runs any more, else 1."""
     pid_file = root / "pids.json"
     running = running_from_pid_file(pid_file)
     groups = {name: _pgid(pid) for name, pid in running.items()}
@@ -32,7 +33,8 @@ def stop_kept(root: Path, out: TextIO = sys.stdout) -> int:
     removed = cleanup.remove_pilots(root / "factory.yaml")
     cleanup.wait_pilots(root / "factory", 20.0)
     killed += stop_pid_file(pid_file)
-    killed += [f"{pilots} pilots" for pilots in [cleanup.kill_pilots(root / "factory")] if pilots]
+    pilots = cleanup.kill_pilots(root / "factory")
+    killed += [f"{pilots} pilots"] if pilots else []
     killed += [f"the rest of {name}'s group" for name in cleanup.kill_named_groups(groups, GROUP_GRACE)]
     left = cleanup.wait_gone(groups, root / "factory", FINAL_WAIT)
     print(stop_report(root, running, removed, killed, left), file=out, flush=True)
