@@ -8,7 +8,14 @@ is split among them in proportion to their weights:
 * a number >= 0 is the weight (a negative one counts as 0);
 * undefined, an error or a non-number means "no history": the entry gets a fair share, the mean
   weight of the group's entries that have one (1 when none has: the even split of glideinWMS);
-* when every entry a job matches weighs 0, that job is split evenly (nobody is better).
+* when every entry a job matches weighs 0, that job is split evenly (nobody is better);
+* an entry weighing less than a third (`CUTOFF`) of the group's best entry weighs 0: it gets no
+  share of the jobs that better entries also match (jobs only it matches stay its own). A
+  proportional share cannot keep a poor site from getting pilots: the frontend asks for at
+  least one pilot per cycle from every entry with a share of idle jobs (`frontend.pressure`),
+  and a late-binding pilot that starts takes whatever job is idle. The entry's figures leave the
+  factory's window once no pilot of it ends there, and it is then new again: tried with a fair
+  share, the way a blocked black hole is retried.
 
 The frontend adds one figure of its own to each entry ad it weighs,
 ``GLIDEIN_Feedback_RelativeThroughput``: the entry's `GLIDEIN_Feedback_JobsPerPilotHour` over the
@@ -59,6 +66,7 @@ EVEN_RANK = "undefined"  # every entry "new": glideinWMS's even split
 JOBS_PER_HOUR = "GLIDEIN_Feedback_JobsPerPilotHour"
 RELATIVE_THROUGHPUT = "GLIDEIN_Feedback_RelativeThroughput"
 THROUGHPUT_RANGE = (0.1, 10.0)
+CUTOFF = 1.0 / 3.0  # an entry weighing less than this share of the group's best gets weight 0
 
 
 @dataclass(frozen=True)
@@ -68,8 +76,11 @@ class EntryWeight:
     name: str
     weight: float
     rank: float | None  # the rank's value; None: no history (fair share)
+    cut: bool = False  # weighed under CUTOFF of the group's best: no share of the jobs they share
 
     def text(self) -> str:
+        if self.cut:
+            return f"0 (rank {self.rank:.3g}: under {CUTOFF:.2g} of the group's best entry)"
         if self.rank is None:
             return f"{self.weight:.3g} (no history: fair share, the mean of the others)"
         return f"{self.weight:.3g} (rank {self.rank:.3g})"
@@ -110,7 +121,7 @@ def with_relative_throughput(entries: Sequence[ClassAd]) -> list[ClassAd]:
 
 
 def entry_weights(rank: str, entries: Sequence[ClassAd], names: Sequence[str]) -> list[EntryWeight]:
-    """The weight of each entry (`names[i]` names `entries[i]`)."""
+    """The weight of each entry (`names[i]` names `entries[i]`); one under CUTOFF of the best is 0."""
     if RELATIVE_THROUGHPUT.lower() in rank.lower():
         entries = with_relative_throughput(entries)
     ranks = [rank_value(rank, ad) for ad in entries]
@@ -118,8 +129,11 @@ def entry_weights(rank: str, entries: Sequence[ClassAd], names: Sequence[str]) -
     fair = statistics.fmean(known) if known else 1.0
     if fair <= 0:  # every judged entry is failing: newcomers are tried as if all were new
         fair = 1.0
+    raw = [fair if r is None else max(0.0, r) for r in ranks]
+    floor = CUTOFF * max(raw, default=0.0)
     return [
-        EntryWeight(name, fair if r is None else max(0.0, r), r) for name, r in zip(names, ranks, strict=True)
+        EntryWeight(name, 0.0, r, cut=True) if 0 < w < floor else EntryWeight(name, w, r)
+        for name, w, r in zip(names, raw, ranks, strict=True)
     ]
 
 

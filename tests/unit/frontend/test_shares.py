@@ -27,7 +27,7 @@ GOOD: dict[str, object] = {
 FLAKY: dict[str, object] = {
     "GLIDEIN_Feedback_Pilots": 20,
     "GLIDEIN_Feedback_ValidationRate": 0.5,
-    "GLIDEIN_Feedback_QueueWaitMedian": 600.0,
+    "GLIDEIN_Feedback_QueueWaitMedian": 150.0,
 }
 FAILING: dict[str, object] = {"GLIDEIN_Feedback_Pilots": 8, "GLIDEIN_Feedback_ValidationRate": 0.0}
 NEW: dict[str, object] = {
@@ -51,10 +51,10 @@ def test_default_rank_prefers_success_and_short_waits_and_new_entries_get_the_me
     ads = [ad("A", GOOD), ad("B", FLAKY), ad("C", NEW), ad("D", FAILING)]
     w = {x.name: x for x in entry_weights(DEFAULT_RANK, ads, ["A", "B", "C", "D"])}
     assert w["A"].weight == pytest.approx(1.0 / 1.1)
-    assert w["B"].weight == pytest.approx(0.5 / 3.0)
+    assert w["B"].weight == pytest.approx(0.5 / 1.5)
     assert w["D"].weight == 0.0  # failing validation, pilots never started: no wait, rate 0
     assert w["C"].rank is None
-    assert w["C"].weight == pytest.approx((1.0 / 1.1 + 0.5 / 3.0 + 0.0) / 3)
+    assert w["C"].weight == pytest.approx((1.0 / 1.1 + 0.5 / 1.5 + 0.0) / 3)
     assert "no history" in w["C"].text() and "rank" in w["A"].text()
 
 
@@ -110,7 +110,7 @@ def test_decide_group_and_explain_show_the_weights(tmp_path: Path) -> None:
     requests = {d.entry.name: d.pressure.min_idle for d in outcome.decisions}
     assert requests["A@gl@fac"] > requests["B@gl@fac"]
     text = "\n".join(explain_lines(outcome))
-    assert "weight (rank)     : 0.909 (rank 0.909); 56% of the jobs every entry matches" in text
+    assert "weight (rank)     : 0.909 (rank 0.909); 49% of the jobs every entry matches" in text
     assert "(no history: fair share, the mean of the others)" in text
 
 
@@ -122,11 +122,36 @@ def test_default_rank_weighs_throughput_relative_to_the_group_and_failed_jobs() 
     fast = ad("F", {**same, jobs: 240.0, fail: 0.0})
     slow = ad("S", {**same, jobs: 80.0, fail: 0.4})
     other = ad("O", same)  # no jobs/h yet: throughput as the others (1)
-    w = [x.weight for x in entry_weights(DEFAULT_RANK, [fast, slow, other], ["F", "S", "O"])]
-    assert w == pytest.approx([1.5, 0.5 * 0.6, 1.0])
+    w = entry_weights(DEFAULT_RANK, [fast, slow, other], ["F", "S", "O"])
+    assert [x.rank for x in w] == pytest.approx([1.5, 0.5 * 0.6, 1.0])
+    assert [x.weight for x in w] == pytest.approx([1.5, 0.0, 1.0])  # 0.3 is under a third of 1.5
+    assert w[1].cut and "under 0.33 of the group's best entry" in w[1].text()
     assert "GLIDEIN_Feedback_RelativeThroughput" not in fast  # the caller's ads are left alone
     lone = entry_weights(DEFAULT_RANK, [slow], ["S"])  # alone in its group: its own mean
     assert lone[0].weight == pytest.approx(0.6)
     idle = ad("I", {**same, jobs: 0.0})  # pilots that found no job
-    assert entry_weights(DEFAULT_RANK, [fast, idle], ["F", "I"])[1].weight == pytest.approx(0.1)
+    assert entry_weights(DEFAULT_RANK, [fast, idle], ["F", "I"])[1].rank == pytest.approx(0.1)
     assert [x.weight for x in entry_weights(EVEN_RANK, [fast, slow], ["F", "S"])] == [1.0, 1.0]
+
+
+def test_an_entry_under_a_third_of_the_best_gets_no_share_of_shared_jobs_but_keeps_its_own() -> None:
+    """Proportional shares cannot starve a poor site (the frontend asks at least one pilot per
+    cycle of every entry with a share): under a third of the best, the share is 0."""
+    good = ad("A", GOOD)  # 1 / 1.1
+    poor = ad("B", {**FLAKY, "GLIDEIN_Feedback_ValidationRate": 0.25})  # 0.25 / 1.5: 0.18 of A
+    near = ad("C", {**FLAKY, "GLIDEIN_Feedback_ValidationRate": 0.45})  # 0.3 / 0.91: 0.33, just under
+    weights = entry_weights(DEFAULT_RANK, [good, poor, near], ["A", "B", "C"])
+    assert [x.cut for x in weights] == [False, True, True]
+    fine = entry_weights(DEFAULT_RANK, [good, ad("D", FLAKY)], ["A", "D"])  # 0.37 of A: kept
+    assert [x.weight for x in fine] == pytest.approx([1.0 / 1.1, 0.5 / 1.5])
+    ads, names = [good, poor], ["A", "B"]
+    result = match(
+        EXPR,
+        [JobCluster(job("A,B"), 30), JobCluster(job("B"), 4)],
+        ads,
+        names,
+        [x.weight for x in entry_weights(DEFAULT_RANK, ads, names)],
+    )
+    assert (result.entries["A"].prop, result.entries["B"].prop) == pytest.approx((30.0, 4.0))
+    new = entry_weights(DEFAULT_RANK, [good, poor, ad("N", {})], ["A", "B", "N"])[2]
+    assert new.rank is None and not new.cut  # a new entry: the mean (0.55 of the best), tried
