@@ -36,7 +36,7 @@ def test_job_held_for_missing_input_is_released_after_the_fix_and_runs(
     held = pool.glidein("q", "-hold")
     assert held.returncode == 0, held.stderr
     row = next(line for line in held.stdout.splitlines() if line.startswith("   1.0 "))
-    assert "   13     cannot read input file" in row
+    assert "   13/0   cannot read input file" in row
     assert "0 idle, 0 running, 1 held" in held.stdout
 
     data.write_text("fixed")
