@@ -58,7 +58,8 @@ def _check(command: str, out: str, demo: Path) -> None:
     elif words == ["glidein", "q"]:
         assert "-- Schedd: demo_schedd" in out and re.search(r"\b2\.0\b", out)  # batch or -nobatch
     elif words[:2] == ["glidein", "rm"]:
-        assert f"Job {words[2]} marked for removal" in out
+        job = words[2] if "." in words[2] else words[2] + r"\.\d+"
+        assert re.search(rf"^Job {job} marked for removal$", out, re.M)
     elif "-factory" in words:
         names = set(re.findall(r"(LOCAL_\w+)@demo@demo_factory", out))
         assert names == {"LOCAL_SlowQueue", "LOCAL_Flaky", "LOCAL_BlackHole"}
