@@ -53,7 +53,12 @@ def _status(args: argparse.Namespace) -> int:
     if options.help:
         sys.stdout.write(USAGE)
         return 0
-    sys.stdout.write(status_text(options))
+    text = status_text(options)
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `glidein status | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
