@@ -1,15 +1,23 @@
-"""Collector benchmark: ingest rate, query latency over 100,000 ads, memory per ad.
+"""Collector benchmark: glidein's collector and the real condor_collector side by side (issue 17).
 
-Starts `glidein collector` as its own process on a free loopback port, then:
-- ingest: CLIENTS processes advertise ADS ads in total with the real htcondor2 client
-  (UPDATE_STARTD_AD / UPDATE_AD_GENERIC, BATCH ads per connection); the clock stops when the
-  collector reports all ads stored;
-- selective queries (1% of the ads) with htcondor2: one the MyType index serves, one on
-  GLIDEIN_Site (an attribute index built on first use), one no index can serve;
-- a full dump of every ad with htcondor2;
-- RSS growth of the collector process per stored ad.
-Targets: ingest >= 20,000 ads/s, selective query <= 50 ms, full dump <= 2 s, <= 5 KB per ad.
-Run: .venv/bin/python bench/collector.py [--ads 100000] [--clients 4]
+For each size (default 10,000 / 50,000 / 100,000 ads) it starts a fresh `glidein collector` process
+and a fresh condor_collector (a personal pool from the HTCondor harness, `bench/anchor_kit`,
+security off on both servers) and drives both with the same htcondor2 client and ads:
+- ingest: CLIENTS processes advertise the ads (99% slot ads of 25 attributes with
+  UPDATE_STARTD_AD, 1% glidefactory ads with UPDATE_AD_GENERIC), BATCH ads per advertise() call,
+  in ROUNDS rounds with the servers' order swapped each round, so that both see the same load;
+  a round's clock stops at the start of the first count query that finds every ad stored;
+- 1% queries with htcondor2: by MyType, by GLIDEIN_Site (equality), a function of GLIDEIN_Site
+  (`stringListMember(...) && Cpus >= 8`, the query issue 17 says no index serves: glidein now
+  evaluates it once per distinct site) and one only a full scan serves (one term mixing three
+  attributes), median of 7 (5);
+- a full dump with htcondor2; CPU per stored ad and RSS growth per ad of the server process.
+The ratio column is glidein / condor for rates and condor / glidein for times (x > 1: glidein ahead).
+Targets: ingest >= 1.5x condor_collector, selective queries >= 10x faster, a 1% query no index
+serves <= 50 ms at 100,000 ads, full dump <= 2 s, <= 5 KB per ad.
+1M ads is not run by default: glidein holds about 4 GB for it and the clients take minutes to
+build the ads; `--sizes 1000000 --no-condor` runs it where there is memory.
+Run: .venv/bin/python bench/collector.py [--sizes 10000,50000,100000] [--clients 2] [--batch 100]
 """
 
 from __future__ import annotations
@@ -22,11 +30,20 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from anchor_kit.condor import Anchor, client_env, start_anchor
+
 ROOT = Path(__file__).resolve().parents[1]
 SITES = 100
+INDEXED = 'MyType == "glidefactory"'
+BY_SITE = 'GLIDEIN_Site == "Site7"'
+BY_VALUE = 'stringListMember(GLIDEIN_Site, "Site7,Other") && Cpus >= 8'  # issue 17's "no index serves"
+SCAN = 'ifThenElse(Cpus >= 8, GLIDEIN_Site, Machine) == "Site7"'  # one term, three attributes
+COUNTED = 'MyType == "Machine" || MyType == "glidefactory"'
 
 
 def slot_ad(i: int) -> dict[str, object]:
@@ -56,12 +73,25 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def advertise_worker(address: str, span: tuple[int, int], batch: int, cpu: Any, go: Any) -> None:
-    """The real htcondor2 client, BATCH ads per connection."""
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Server:
+    name: str
+    address: str
+    pid: int
+
+
+def advertise_worker(address: str, span: tuple[int, int], batch: int, go: Any) -> None:
+    """The real htcondor2 client, BATCH ads per advertise() call (one connection each)."""
     import htcondor2
 
     from glidein.common import classads
 
+    htcondor2.reload_config()
     client = htcondor2.Collector(address)
     slots, factories = [], []
     for i in range(*span):
@@ -70,166 +100,182 @@ def advertise_worker(address: str, span: tuple[int, int], batch: int, cpu: Any, 
         else:
             slots.append(classads.from_dict(slot_ad(i)))
     go.wait()  # ads are built before the clock starts
-    started = time.process_time()
     for group, command in ((slots, "UPDATE_STARTD_AD"), (factories, "UPDATE_AD_GENERIC")):
         for first in range(0, len(group), batch):
             client.advertise(group[first : first + batch], command)
-    with cpu.get_lock():
-        cpu.value += time.process_time() - started
 
 
-def raw_worker(address: str, span: tuple[int, int], go: Any) -> None:
-    """Pre-encoded UPDATE_STARTD_AD messages on one connection: measures the server alone."""
-    from glidein.common import classads
-    from glidein.pool import cedar
+def count(address: str) -> int:
+    import htcondor2
 
-    command = cedar.COMMANDS["UPDATE_STARTD_AD"]
-    data = b"".join(
-        cedar.frame(
-            cedar.Encoder()
-            .put_int(command)
-            .put_ad(classads.to_old_pairs(classads.from_dict(slot_ad(i))))
-            .payload()
-        )
-        for i in range(*span)
-        if i % 100
-    )
-    go.wait()
-    with cedar.Connection(address, timeout=120) as conn:
-        conn.sock.sendall(data + cedar.frame(cedar.Encoder().put_int(cedar.DC_NOP).payload()))
+    return len(htcondor2.Collector(address).query(htcondor2.AdType.Any, COUNTED, ["MyType"]))
 
 
-def collector_stat(address: str, attr: str) -> int:
-    from glidein.pool import cedar
-
-    (own,) = cedar.query(address, "COLLECTOR", "true", [attr])
-    return int(str(cedar.literal(dict(own)[attr])))
-
-
-def stored(address: str) -> int:
-    return collector_stat(address, "TotalAds") - 1
-
-
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def ingest(address: str, target: Any, spans: list[tuple[int, int]], done: Any, extra: tuple = ()) -> float:
-    """Seconds from the moment the prepared workers start sending until `done()` is true."""
+def ingest(server: Server, spans: list[tuple[int, int]], batch: int, total: int) -> tuple[float, float]:
+    """Seconds from the moment the prepared clients start until a count query finds every ad, and
+    the server's CPU seconds until the clients were done (the count queries left out)."""
+    address = server.address
     ctx = multiprocessing.get_context("fork")
     go = ctx.Barrier(len(spans) + 1)
-    workers = [ctx.Process(target=target, args=(address, span, *extra, go)) for span in spans]
+    workers = [ctx.Process(target=advertise_worker, args=(address, span, batch, go)) for span in spans]
     for worker in workers:
         worker.start()
     go.wait()
-    started = time.perf_counter()
-    while not done():
-        time.sleep(0.02)
-    elapsed = time.perf_counter() - started
+    started, cpu = time.perf_counter(), cpu_seconds(server.pid)
     for worker in workers:
         worker.join()
-    return elapsed
+    cpu = cpu_seconds(server.pid) - cpu
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        asked = time.perf_counter()
+        if count(address) >= total:
+            return asked - started, cpu
+        time.sleep(0.01)
+    raise SystemExit(f"{address} did not store {total} ads within 120 s")
 
 
-def raw_dump(address: str) -> float:
-    """Seconds for the whole answer of a full query to arrive, without building ClassAds."""
-    from glidein.pool import cedar
-
-    request = cedar.make_ad({"MyType": "Query", "TargetType": "Any"})
-    request.append(("Requirements", "true"))
-    started = time.perf_counter()
-    with cedar.Connection(address, timeout=60) as conn:
-        conn.start_command(cedar.COMMANDS["QUERY_ANY_ADS"])
-        conn.send(cedar.Encoder().put_ad(request))
-        conn.receive()
-    return time.perf_counter() - started
-
-
-def timed_query(address: str, ad_type: object, constraint: str, runs: int) -> tuple[float, int]:
+def timed_query(address: str, ad_type: str, constraint: str, runs: int) -> tuple[float, int]:
     import htcondor2
 
     client = htcondor2.Collector(address)
-    times, count = [], 0
+    times, found = [], 0
     for _ in range(runs):
         started = time.perf_counter()
-        count = len(client.query(ad_type, constraint))
+        found = len(client.query(getattr(htcondor2.AdType, ad_type), constraint))
         times.append(time.perf_counter() - started)
-    return statistics.median(times), count
+    return statistics.median(times), found
+
+
+def fill(servers: list[Server], size: int, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Ingest `size` ads into every server in ROUNDS rounds, the servers' order swapped each round
+    (so a change in the machine's load falls on both); ingest rate and CPU over all rounds."""
+    per = size // args.rounds // args.clients * args.clients
+    seconds = {server.name: 0.0 for server in servers}
+    cpu = dict(seconds)
+    rss = {server.name: rss_kib(server.pid) for server in servers}
+    for n in range(args.rounds):
+        share = per // args.clients
+        spans = [(n * per + k * share, n * per + (k + 1) * share) for k in range(args.clients)]
+        for server in servers if n % 2 == 0 else servers[::-1]:
+            took, used = ingest(server, spans, args.batch, (n + 1) * per)
+            seconds[server.name] += took
+            cpu[server.name] += used
+    total = per * args.rounds
+    return {
+        server.name: {
+            "ingest": total / seconds[server.name],
+            "cpu_us": cpu[server.name] / total * 1e6,
+            "bytes_per_ad": (rss_kib(server.pid) - rss[server.name]) * 1024 / total,
+        }
+        for server in servers
+    }
+
+
+QUERIES = (  # figure, ad type, constraint, runs
+    ("by_type", "Any", INDEXED, 7),
+    ("site_first", "Startd", BY_SITE, 1),
+    ("by_site", "Startd", BY_SITE, 7),
+    ("by_value", "Startd", BY_VALUE, 5),
+    ("scan", "Startd", SCAN, 5),
+    ("dump", "Any", "", 3),
+)
+
+
+def measure(servers: list[Server], size: int, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Every figure of every server holding `size` ads (they start empty)."""
+    figures = fill(servers, size, args)
+    for key, ad_type, constraint, runs in QUERIES:
+        for server in servers:
+            took, found = timed_query(server.address, ad_type, constraint, runs)
+            figures[server.name][key], figures[server.name]["n_" + key] = took, found
+    return figures
+
+
+def start_glidein() -> tuple[subprocess.Popen[bytes], Server]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "glidein.cli", "collector", "--port", str(port)],
+        cwd=ROOT, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            time.sleep(0.05)
+    time.sleep(0.3)
+    return proc, Server("glidein", f"127.0.0.1:{port}", proc.pid)
+
+
+def run_size(size: int, args: argparse.Namespace) -> dict[str, dict[str, float]]:
+    """Fresh servers, the same workload on each in turn."""
+    anchor: Anchor | None = None if args.no_condor else start_anchor()
+    os.environ.update(client_env(anchor))  # the same client config against both servers
+    import htcondor2
+
+    htcondor2.reload_config()
+    proc, glidein = start_glidein()
+    try:
+        servers = [glidein]
+        if anchor is not None:
+            pid = anchor.daemon_pid("condor_collector")
+            servers.append(Server(f"condor {anchor.version()}", anchor.collector, pid))
+        results = measure(servers, size, args)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        if anchor is not None:
+            anchor.stop()
+    return results
+
+
+ROWS = (  # key, label, unit, higher is better, target
+    ("ingest", "ingest", "ads/s", True, ">= 1.5x condor"),
+    ("cpu_us", "server CPU per stored ad", "us", False, ""),
+    ("by_type", "1% query, MyType index", "ms", False, ">= 10x faster"),
+    ("by_site", "1% query, GLIDEIN_Site index", "ms", False, ">= 10x faster"),
+    ("by_value", "1% stringListMember(GLIDEIN_Site)", "ms", False, "<= 50 ms at 100,000"),
+    ("scan", "1% query only a scan serves", "ms", False, "<= 50 ms at 100,000"),
+    ("dump", "full dump (htcondor2 client)", "s", False, "<= 2 s"),
+    ("bytes_per_ad", "RSS growth per ad", "bytes", False, "<= 5 KB"),
+)
+
+
+def report(size: int, results: dict[str, dict[str, float]], args: argparse.Namespace) -> None:
+    names = list(results)
+    print(f"\n{size:,} ads, {args.clients} client processes, {args.batch} ads per advertise() call")
+    print(f"  {'figure':32s}" + "".join(f"{name:>22s}" for name in names) + f"{'ratio':>8s}   target")
+    for key, label, unit, higher, target in ROWS:
+        values = [results[name][key] for name in names]
+        scale = 1000 if unit == "ms" else 1
+        cells = "".join(f"{v * scale:>16,.1f} {unit:5s}" for v in values)
+        ratio = ""
+        if len(values) == 2 and min(values) > 0:
+            ratio = f"{(values[0] / values[1] if higher else values[1] / values[0]):7.1f}x"
+        print(f"  {label:32s}{cells}{ratio:>8s}   {target}")
+    first = results[names[0]]
+    answers = " / ".join(
+        f"{first['n_' + key]:.0f}" for key in ("by_type", "by_site", "by_value", "scan", "dump")
+    )
+    print(
+        f"  (ads answered: {answers}; glidein's first GLIDEIN_Site query, which builds the index:"
+        f" {first['site_first'] * 1000:.0f} ms; load average {os.getloadavg()[0]:.1f} at the end)"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--ads", type=int, default=100_000)
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--sizes", default="10000,50000,100000")
+    parser.add_argument("--clients", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=4, help="ingest rounds, servers alternating")
+    parser.add_argument("--no-condor", action="store_true", help="glidein's collector alone")
     args = parser.parse_args()
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    server = subprocess.Popen(
-        [sys.executable, "-m", "glidein.cli", "collector", "--port", str(port)],
-        cwd=ROOT, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        run(server, address, args)
-    finally:
-        server.terminate()
-        server.wait(10)
-
-
-def run(server: subprocess.Popen[bytes], address: str, args: argparse.Namespace) -> None:
-    import htcondor2
-
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", int(address.split(":")[1])), timeout=0.2).close()
-            break
-        except OSError:
-            time.sleep(0.05)
-    time.sleep(0.5)
-    rss_before = rss_kib(server.pid)
-    share = args.ads // args.clients
-    spans = [(n * share, (n + 1) * share) for n in range(args.clients)]
-    total = share * args.clients
-    client_cpu = multiprocessing.get_context("fork").Value("d", 0.0)
-    server_cpu = cpu_seconds(server.pid)
-    extra = (args.batch, client_cpu)
-    seconds = ingest(address, advertise_worker, spans, lambda: stored(address) >= total, extra)
-    server_cpu = cpu_seconds(server.pid) - server_cpu
-    rss_after = rss_kib(server.pid)
-    print(f"collector bench: {total} ads, {args.clients} client processes, {args.batch} ads per connection")
-    print(
-        f"ingest, htcondor2 clients: {total / seconds:,.0f} ads/s ({seconds:.2f} s)   target >= 20,000/s\n"
-        f"  CPU per ad: server {server_cpu / total * 1e6:.0f} us,"
-        f" htcondor2 advertise {client_cpu.value / total * 1e6:.0f} us, on {os.cpu_count()} cores"
-    )
-    slots = sum(1 for i in range(total) if i % 100)
-    updates = collector_stat(address, "UpdatesTotal") + slots
-    server_cpu = cpu_seconds(server.pid)
-    seconds = ingest(address, raw_worker, spans, lambda: collector_stat(address, "UpdatesTotal") >= updates)
-    server_cpu = cpu_seconds(server.pid) - server_cpu
-    print(
-        f"ingest, pre-encoded updates (server alone): {slots / seconds:,.0f} ads/s ({seconds:.2f} s),"
-        f" server CPU {server_cpu / slots * 1e6:.0f} us per ad"
-    )
-    indexed, n1 = timed_query(address, htcondor2.AdType.Any, 'MyType == "glidefactory"', 7)
-    print(f"selective query, MyType index ({n1} ads): {indexed * 1000:.1f} ms   target <= 50 ms")
-    first, _ = timed_query(address, htcondor2.AdType.Startd, 'GLIDEIN_Site == "Site7"', 1)
-    indexed, n2 = timed_query(address, htcondor2.AdType.Startd, 'GLIDEIN_Site == "Site7"', 7)
-    print(
-        f"selective query, GLIDEIN_Site ({n2} ads): {indexed * 1000:.1f} ms   target <= 50 ms"
-        f" (first query, which builds the attribute index: {first * 1000:.0f} ms)"
-    )
-    unindexable = 'stringListMember(GLIDEIN_Site, "Site7,Other") && Cpus >= 8'
-    scanned, n4 = timed_query(address, htcondor2.AdType.Startd, unindexable, 5)
-    print(f"selective query no index can serve ({n4} ads): {scanned * 1000:.1f} ms   target <= 50 ms")
-    dump, n3 = timed_query(address, htcondor2.AdType.Any, "", 3)
-    raw = raw_dump(address)
-    print(f"full dump ({n3} ads): {dump:.2f} s with htcondor2   target <= 2 s; raw bytes only: {raw:.2f} s")
-    print(
-        f"memory: {(rss_after - rss_before) * 1024 / total:,.0f} bytes per ad (RSS growth)   target <= 5 KB"
-    )
+    print(f"collector bench (load average {os.getloadavg()[0]:.1f} at the start)")
+    for size in (int(text) for text in args.sizes.split(",")):
+        results = run_size(size, args)
+        report(size, results, args)
 
 
 if __name__ == "__main__":

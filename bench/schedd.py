@@ -1,8 +1,15 @@
-"""Embedded schedd benchmark: submit rate, RSS with 1M queued jobs, autocluster query time, claim latency.
+"""Embedded schedd benchmark, beside the real condor_schedd: submit rate, RSS, autocluster query, claim.
 
-Starts a real `glidein schedd` process on a free loopback port with a fresh state dir and drives
-it over its HTTP API. Targets (issue 4): >= 5,000 jobs/s submitted, <= 2 GB RSS for 1M jobs,
-autocluster query <= 1 s. Usage: `python bench/schedd.py [--jobs 1000000] [--per-submit 20000]`.
+For each size (default 10,000 / 100,000 / 1,000,000 jobs) it starts a real `glidein schedd` process
+on a free loopback port with a fresh state dir and submits the jobs over its HTTP API (files of
+`queue 20000` at most, per-job `arguments`/`output` with `$(Process)`, 20 autoclusters), then times
+the autocluster query, a selective one and a startd claim (median of 5). Up to `--condor-max` jobs
+(default 100,000) the same submit files go to a real condor_schedd (a personal pool from the
+HTCondor harness, `bench/anchor_kit`, fresh per size) with the htcondor2 client, one
+`Schedd.submit()` per file, and both rates are printed side by side with their ratio (one run, one
+size after the other on the same machine). Targets (issues 4 and 17): >= 5,000 jobs/s and ahead of
+condor_schedd, <= 2 GB RSS for 1M jobs, autocluster query <= 1 s.
+Usage: `python bench/schedd.py [--sizes 10000,100000,1000000] [--per-submit 20000] [--condor-max N]`.
 """
 
 from __future__ import annotations
@@ -18,7 +25,11 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from anchor_kit.condor import client_env, start_anchor
 
 from glidein.common import tokens
 from glidein.pool.schedd.client import ScheddClient
@@ -58,14 +69,18 @@ def _wait_up(url: str) -> None:
     raise SystemExit("schedd did not start")
 
 
+def submit_text(batch: int, n: int) -> str:
+    """The `batch`-th submit file: 20 autoclusters over the files, `queue n`."""
+    memory, site = 1024 * (1 + batch % 5), f"S{batch % 4}"
+    return SUBMIT.format(batch=batch, cpus=1 + batch % 2, memory=memory, site=site, n=n)
+
+
 def _submit_all(client: ScheddClient, total: int, per_submit: int, iwd: str) -> float:
     start = time.perf_counter()
     done = batch = 0
     while done < total:
         n = min(per_submit, total - done)
-        memory, site = 1024 * (1 + batch % 5), f"S{batch % 4}"
-        text = SUBMIT.format(batch=batch, cpus=1 + batch % 2, memory=memory, site=site, n=n)
-        client.submit(text, f"bench{batch}.sub", iwd, "bench")
+        client.submit(submit_text(batch, n), f"bench{batch}.sub", iwd, "bench")
         done += n
         batch += 1
     return time.perf_counter() - start
@@ -96,11 +111,19 @@ def _claim_time(url: str, token: str) -> float:
     return _timed(claim)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--jobs", type=int, default=1_000_000)
-    parser.add_argument("--per-submit", type=int, default=20_000)
-    args = parser.parse_args()
+@dataclass
+class GlideinFigures:
+    rate: float
+    seconds: float
+    rss_mb: float
+    db_mb: float
+    autoclusters: int
+    ac_time: float
+    ac_sel: float
+    claim: float
+
+
+def run_glidein(jobs: int, per_submit: int) -> GlideinFigures:
     with tempfile.TemporaryDirectory(prefix="bench-schedd-") as tmp:
         state, key_file = Path(tmp) / "state", Path(tmp) / "pool.key"
         tokens.generate_key(key_file)
@@ -111,7 +134,7 @@ def main() -> None:
             url = f"http://127.0.0.1:{port}"
             _wait_up(url)
             client = ScheddClient.locate(url, str(state))
-            elapsed = _submit_all(client, args.jobs, args.per_submit, tmp)
+            elapsed = _submit_all(client, jobs, per_submit, tmp)
             rss = _rss_mb(proc.pid)
             acs = client.autoclusters()
             ac_time = _timed(client.autoclusters)
@@ -122,16 +145,64 @@ def main() -> None:
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(30)
-    print(f"schedd benchmark: {args.jobs:,} jobs in {len(acs)} autoclusters, {args.per_submit:,} per submit")
-    rate = args.jobs / elapsed
-    print(f"  submit rate:              {rate:12,.0f} jobs/s  (target >= 5,000)  [{elapsed:.1f} s]")
-    print(
-        f"  schedd RSS after submit:  {rss:12,.0f} MB      (target <= 2,048)  [queue on disk {db_mb:,.0f} MB]"
+    return GlideinFigures(jobs / elapsed, elapsed, rss, db_mb, len(acs), ac_time, ac_sel, claim)
+
+
+def run_condor(jobs: int, per_submit: int) -> tuple[float, float, str] | None:
+    """(jobs/s, condor_schedd RSS in MB, version) for the same submit files; None without HTCondor."""
+    anchor = start_anchor(roles=("collector", "schedd"), secure=True)  # the schedd must know the owner
+    if anchor is None:
+        return None
+    try:
+        os.environ.update(client_env(anchor))
+        import htcondor2
+
+        htcondor2.reload_config()
+        schedd = htcondor2.Schedd(htcondor2.Collector(anchor.collector).locate(htcondor2.DaemonType.Schedd))
+        iwd = Path(anchor.tmp.name) / "iwd"
+        iwd.mkdir()
+        os.chmod(iwd, 0o777)
+        start = time.perf_counter()
+        done = batch = 0
+        while done < jobs:
+            n = min(per_submit, jobs - done)
+            text = submit_text(batch, n)
+            result = schedd.submit(htcondor2.Submit(f"iwd = {iwd}\n" + text))
+            done += result.num_procs()
+            batch += 1
+        elapsed = time.perf_counter() - start
+        return jobs / elapsed, _rss_mb(anchor.daemon_pid("condor_schedd")), anchor.version()
+    finally:
+        anchor.stop()
+
+
+def report(jobs: int, per_submit: int, mine: GlideinFigures, condor: tuple[float, float, str] | None) -> None:
+    print(f"\n{jobs:,} jobs in {mine.autoclusters} autoclusters, {min(per_submit, jobs):,} per submit")
+    anchor = ""
+    if condor is not None:
+        anchor = f"  condor_schedd {condor[2]}: {condor[0]:,.0f} jobs/s, glidein {mine.rate / condor[0]:.1f}x"
+    print(f"  submit rate:              {mine.rate:12,.0f} jobs/s  (target >= 5,000 and ahead){anchor}")
+    rss = f"  condor_schedd RSS {condor[1]:,.0f} MB" if condor is not None else ""
+    print(f"  schedd RSS after submit:  {mine.rss_mb:12,.0f} MB      (target <= 2,048){rss}")
+    print(f"  queue on disk:            {mine.db_mb:12,.0f} MB")
+    print(f"  autocluster query (all):  {mine.ac_time * 1000:12,.1f} ms      (target <= 1,000)")
+    print(f"  autocluster query (sel.): {mine.ac_sel * 1000:12,.1f} ms")
+    print(f"  claim latency (median):   {mine.claim * 1000:12,.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument("--per-submit", type=int, default=20_000)
+    parser.add_argument(
+        "--condor-max", type=int, default=100_000, help="largest size also run on condor_schedd"
     )
-    print(f"  autocluster query (all):  {ac_time * 1000:12,.1f} ms      (target <= 1,000)")
-    print(f"  autocluster query (sel.): {ac_sel * 1000:12,.1f} ms")
-    print(f"  claim latency (median):   {claim * 1000:12,.1f} ms")
-    print(f"  cpu count: {os.cpu_count()}")
+    args = parser.parse_args()
+    print(f"schedd benchmark ({os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start)")
+    for jobs in (int(text) for text in args.sizes.split(",")):
+        mine = run_glidein(jobs, args.per_submit)
+        condor = run_condor(jobs, args.per_submit) if jobs <= args.condor_max else None
+        report(jobs, args.per_submit, mine, condor)
 
 
 if __name__ == "__main__":

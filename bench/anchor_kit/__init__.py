@@ -1,0 +1,1 @@
+"""The real HTCondor daemons the benches measure glidein against (the anchors of issue 17)."""
