@@ -55,7 +55,8 @@ def _web(args: argparse.Namespace) -> int:
 def _graph(args: argparse.Namespace) -> int:
     store, key = RRDStore(args.root), RRDKey(args.kind, args.entry, args.client)
     start = store.data_start(RRDKey(args.kind))
-    period = args.period or fitting_period(None if start is None else time.time() - start)
+    age = None if start is None else time.time() - start
+    period = args.period or fitting_period(age, store.step_of(RRDKey(args.kind)))
     png = graph_png(store, key, args.chart, period)
     args.output.write_bytes(png)
     print(f"wrote {args.output} ({len(png)} bytes)")

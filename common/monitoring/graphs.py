@@ -25,6 +25,7 @@ from glidein.common.monitoring.rrd import RRD_LOCK, RRDKey, RRDStore, rrd_escape
 from glidein.common.timefmt import duration
 
 PERIODS: dict[str, int] = {
+    "10m": 600,
     "1h": 3600,
     "2h": 2 * 3600,
     "1d": 86400,
@@ -34,11 +35,16 @@ PERIODS: dict[str, int] = {
 }
 
 
-def fitting_period(age: float | None) -> str:
-    """The shortest period holding `age` seconds of data ("1d" when the age is unknown)."""
+MIN_POINTS = 20  # a default period shows at least this many of the file's steps
+
+
+def fitting_period(age: float | None, step: int | None = None) -> str:
+    """The shortest period holding `age` seconds of data and at least MIN_POINTS steps of `step`
+    seconds ("1d" when the age is unknown)."""
     if age is None:
         return "1d"
-    return next((name for name, span in PERIODS.items() if span >= age), "1y")
+    least = max(age, MIN_POINTS * (step or 0))
+    return next((name for name, span in PERIODS.items() if span >= least), "1y")
 
 
 @dataclass(frozen=True)

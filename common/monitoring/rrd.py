@@ -145,6 +145,13 @@ class RRDStore:
             path.with_suffix(".start").write_text(f"{start + self.config.step}\n")
         return path
 
+    def step_of(self, key: RRDKey) -> int | None:
+        """The step of the file (None when it does not exist)."""
+        path = self.path(key)
+        if not path.is_file():
+            return None
+        return int(self._call(rrdtool.info, [str(path)], path)["step"])
+
     def data_start(self, key: RRDKey) -> float | None:
         """When the file's first value was recorded (None: unknown, e.g. a file made before this)."""
         try:

@@ -255,8 +255,9 @@ class WebApp:
 
     def fitting_period(self) -> str:
         """The default period: the shortest that holds everything recorded since the first cycle."""
-        start = self.store.data_start(RRDKey(self.config.kind))
-        return fitting_period(None if start is None else self.clock() - start)
+        key = RRDKey(self.config.kind)
+        start = self.store.data_start(key)
+        return fitting_period(None if start is None else self.clock() - start, self.store.step_of(key))
 
     def render(self, template: str, **context: object) -> Response:
         stale = str(getattr(self.source, "last_error", "") or "")  # SnapshotFileSource says why

@@ -84,15 +84,16 @@ def test_graph_axis_has_whole_numbers_and_the_interval(tmp_path: Path) -> None:
 
 def test_default_period_fits_the_data(tmp_path: Path) -> None:
     assert fitting_period(None) == "1d"
-    assert fitting_period(600) == "1h" and fitting_period(3 * 3600) == "1d"
+    assert fitting_period(600) == "10m" and fitting_period(601) == "1h" and fitting_period(3 * 3600) == "1d"
+    assert fitting_period(300, step=300) == "2h"  # at least 20 points of a 300 s step
     assert fitting_period(10 * 365 * 86400) == "1y"
-    assert next(iter(PERIODS)) == "1h"
+    assert next(iter(PERIODS)) == "10m"
     monitor = run(tmp_path, 30, [Counts(pilots_running=1)] * 30)
     now = T0 + 30 * STEP
     source = StaticSource(Snapshot(now, ()))
     app = WebApp(WebConfig(), source, monitor.store, clock=lambda: float(now))
     page = app.handle("/").body.decode()
-    assert "<b>1h</b>" in page and "period=1h" in page  # a fresh install: 5 minutes of data
+    assert "<b>10m</b>" in page and "period=10m" in page  # a fresh install: 5 minutes of data
     later = WebApp(WebConfig(), source, monitor.store, clock=lambda: float(now + 5 * 3600))
     assert "<b>1d</b>" in later.handle("/").body.decode()
     fixed = WebApp(WebConfig(default_period="1w"), source, monitor.store, clock=lambda: float(now))
