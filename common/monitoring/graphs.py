@@ -107,7 +107,7 @@ class Window:
     start: int
     end: int
     interval: int  # seconds per plotted point
-    step: int  # the file's own step (for "now")
+    step: int  # the file's own step
     since: float | None  # when the data begins, if inside the window
 
 
