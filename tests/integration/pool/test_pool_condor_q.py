@@ -15,6 +15,7 @@ from glidein.cli import jobs_format as fmt
 from glidein.common import classads
 from glidein.common.bus import Bus
 from glidein.common.errors import ConfigError
+from glidein.frontend.requests import Entry, ResourceAd, ResourceInfo, resource_ad
 from glidein.pool.condor.release import find_release
 from tests.integration.pool.pool_helpers import Pool, script
 from tests.procs import Processes, free_port, wait_for, wait_for_port
@@ -93,18 +94,11 @@ def test_q_views_print_what_the_real_condor_q_prints(processes: Processes, tmp_p
 
 
 def _resource_ad(entry: str, site: str, asked: int) -> classads.ClassAd:
-    """A glideresource ad as the frontend publishes it (frontend/requests.py resource_ad)."""
-    return classads.from_dict(
-        {
-            "MyType": "glideresource",
-            "Name": f"{entry}@gf@factory@fe.main",
-            "GlideFactoryName": entry,
-            "GlideClientName": "fe.main",
-            "GLIDEIN_Site": site,
-            "GlideClientMonitorGlideinsRequestIdle": asked,
-            "GlideClientMonitorGlideinsRunning": 0,
-        }
-    )
+    """The glideresource ad the frontend publishes for an entry (frontend/requests.py)."""
+    ad = classads.from_dict({"GLIDEIN_Site": site, "GLIDEIN_Supported_VOs": "vo"})
+    found = Entry(name=f"{entry}@gf@factory", factory="factory", ad=ad, pub_key="", pub_key_id="")
+    info = ResourceInfo(request_idle=asked, glideins_running=0)
+    return resource_ad(ResourceAd(entry=found, frontend="fe", group="main", info=info, exprs={}))
 
 
 def test_better_analyze_names_the_failing_clause(processes: Processes, tmp_path: Path) -> None:
@@ -135,9 +129,8 @@ def test_better_analyze_names_the_failing_clause(processes: Processes, tmp_path:
     )
 
     waiting = pool.glidein("q", "-better-analyze", "2.0").stdout.splitlines()
-    assert any(
-        line.startswith("CE_B ") and " yes " in line and line.split()[-2:] == ["4", "0"] for line in waiting
-    )
+    entry_b = next(line for line in waiting if line.startswith("CE_B@gf@factory "))
+    assert entry_b.split()[1:] == ["fe.main", "yes", "4", "0"]
     assert waiting[-1] == (
         "Verdict: waiting for a pilot: 1 entries match, 4 pilots asked for them; "
         'condition [0] TARGET.GLIDEIN_Site == "SiteB" matches no slot yet.'
