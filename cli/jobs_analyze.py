@@ -6,7 +6,10 @@ checks when a slot claims) is evaluated with classad2 against every slot ad in t
 collector (MY = the job, TARGET = the slot), and each Requirements clause also against every
 glideresource ad there (the frontend publishes one per entry and group, carrying the entry's
 attributes and how many pilots it requests for it: frontend/requests.py). The collector is
-`-pool HOST:PORT`, else the one the schedd advertises to (its `--collector`).
+`-pool HOST:PORT`, else the one the schedd advertises to (its `--collector`). With `-wms
+HOST:PORT` the entries are read from the WMS collector instead: the glidefactory ads (the
+entries' attributes) and the frontends' glideclient ads (ReqIdleGlideins per entry,
+common/glideclient.py).
 """
 
 from __future__ import annotations
@@ -130,8 +133,37 @@ def _verdict(found: list[Clause], able: int, matched: int, asked: int) -> str:
     return "Verdict: no slot and no entry can run this job (no single condition alone is to blame)."
 
 
+def wms_entries(
+    factory_ads: list[classads.ClassAd], requests: list[classads.ClassAd]
+) -> list[classads.ClassAd]:
+    """glidefactory ads with what the frontends ask of each (glideclient ReqIdleGlideins, summed
+    over frontends and groups), in the attributes of a glideresource ad."""
+    asked: dict[str, int] = {}
+    clients: dict[str, list[str]] = {}
+    for ad in requests:
+        name, count = classads.eval_attr(ad, "ReqName"), classads.eval_attr(ad, "ReqIdleGlideins")
+        if isinstance(name, str):
+            number = count if isinstance(count, int) and not isinstance(count, bool) else 0
+            asked[name] = asked.get(name, 0) + number
+            clients.setdefault(name, []).append(_str(ad, "ClientName"))
+    out: list[classads.ClassAd] = []
+    for ad in factory_ads:
+        name = _str(ad, "Name")
+        extra = {
+            "GlideFactoryName": classads.quote(name),
+            "GlideClientName": classads.quote(",".join(clients.get(name, ["-"]))),
+            "GlideClientMonitorGlideinsRequestIdle": str(asked.get(name, 0)),
+        }
+        pairs = [(k, v) for k, v in classads.to_old_pairs(ad) if k not in extra]
+        out.append(classads.from_old_pairs(pairs + list(extra.items())))
+    return out
+
+
 def report(
-    job: classads.ClassAd, slots: list[classads.ClassAd], entries: list[classads.ClassAd]
+    job: classads.ClassAd,
+    slots: list[classads.ClassAd],
+    entries: list[classads.ClassAd],
+    source: str = "glideresource ads in the users' pool collector",
 ) -> list[str]:
     job_id = f"{classads.eval_attr(job, 'ClusterId')}.{classads.eval_attr(job, 'ProcId')}"
     requirements = dict(classads.to_old_pairs(job)).get("Requirements", "true")
@@ -149,26 +181,31 @@ def report(
         entries_text = "-" if clause.entries is None else str(clause.entries)
         lines.append(f"{f'[{index}]':<5}  {clause.slots:>8}  {entries_text:>7}  {clause.text}")
     summary, able = _slot_summary(job, slots, job_id)
-    lines += ["", summary, "", "Pilots (glideresource ads in the users' pool collector):"]
+    lines += ["", summary, "", f"Pilots ({source}):"]
     table, matched, asked = _entries_table(job, entries)
     lines += table if entries else ["    none: no frontend publishes entries to this pool"]
     lines += ["", _verdict(found, able, matched, asked)]
     return lines
 
 
-def better_analyze(client: ScheddClient, job_id: str, pool: str | None) -> int:
+def better_analyze(client: ScheddClient, job_id: str, pool: str | None, wms: str | None = None) -> int:
     job = _job(client, job_id)
     status = client.status()
     collector = pool or str(status.get("collector") or "")
     if not collector:
         raise GlideinError("-better-analyze: the schedd advertises to no collector: give -pool HOST:PORT")
     try:
-        bus = Bus([collector], timeout=10.0, retries=1)
-        slots = bus.query("Machine")
-        entries = bus.query("glideresource")
+        slots = Bus([collector], timeout=10.0, retries=1).query("Machine")
+        if wms:
+            bus = Bus([wms], timeout=10.0, retries=1)
+            entries = wms_entries(bus.query("glidefactory"), bus.query("glideclient"))
+            source = f"glidefactory and glideclient ads in the WMS collector {wms}"
+        else:
+            entries = Bus([collector], timeout=10.0, retries=1).query("glideresource")
+            source = "glideresource ads in the users' pool collector"
     except BusError as exc:
         raise GlideinError(f"-better-analyze: {exc}") from None
     address = client.url.split("//", 1)[-1]
     print(f"\n\n-- Schedd: {status.get('name')} : <{address}>\n-- Pool: {collector}")
-    print("\n".join(report(job, slots, entries)))
+    print("\n".join(report(job, slots, entries, source)))
     return 0

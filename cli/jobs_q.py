@@ -51,6 +51,9 @@ def register_q(subparsers: Subparsers) -> None:
     view.add_argument("-totals", "--totals", dest="view", action="store_const", const="totals")
     view.add_argument("-better-analyze", "--better-analyze", dest="analyze", metavar="JOB")
     parser.add_argument("-pool", "--pool", dest="pool", help="users' pool collector (-better-analyze)")
+    parser.add_argument(
+        "-wms", "--wms", dest="wms", help="WMS collector: entries and requests (-better-analyze)"
+    )
     parser.set_defaults(view="batch")
 
 
@@ -88,7 +91,7 @@ def _q(args: argparse.Namespace) -> int:
     if args.analyze:
         from glidein.cli.jobs_analyze import better_analyze
 
-        return better_analyze(_client(args), args.analyze, args.pool)
+        return better_analyze(_client(args), args.analyze, args.pool, args.wms)
     if args.autocluster:
         return _q_autoclusters(args)
     client = _client(args)

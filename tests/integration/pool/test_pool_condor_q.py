@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from glidein.cli import jobs_format as fmt
-from glidein.common import classads
+from glidein.common import classads, glideclient
 from glidein.common.bus import Bus
+from glidein.common.crypto import generate_signing_key
 from glidein.common.errors import ConfigError
+from glidein.common.glideclient import ClientRequest
 from glidein.frontend.requests import Entry, ResourceAd, ResourceInfo, resource_ad
 from glidein.pool.condor.release import find_release
 from tests.integration.pool.pool_helpers import Pool, script
@@ -144,3 +146,28 @@ def test_better_analyze_names_the_failing_clause(processes: Processes, tmp_path:
     )
     missing = pool.glidein("q", "-better-analyze", "9.0")
     assert missing.returncode == 2 and "no job 9.0 in the queue" in missing.stderr
+
+
+def test_better_analyze_reads_entries_and_requests_from_the_wms_collector(
+    processes: Processes, tmp_path: Path
+) -> None:
+    ports = free_port(), free_port()
+    pool_collector, wms = (f"127.0.0.1:{port}" for port in ports)
+    for port, name in zip(ports, ("collector-users", "collector-wms"), strict=True):
+        processes.glidein(["collector", "--port", str(port)], name)
+        wait_for_port(port)
+    factory_ad = {"MyType": "glidefactory", "Name": "CE_W@gf@factory", "GLIDEIN_Site": "SiteB"}
+    request = ClientRequest("CE_W@gf@factory", "fe", "main", req_idle=7, req_max=20, sequence=1)
+    ads = [factory_ad, glideclient.request_ad(request, generate_signing_key(), None)]
+    Bus([wms]).advertise([classads.from_dict(ad) for ad in ads])
+    pool = Pool(processes, tmp_path)
+    pool.start_schedd(extra=["--collector", pool_collector])
+    exe = script(tmp_path / "noop.sh", "exit 0\n")
+    pool.queue(f'executable = {exe}\nrequirements = TARGET.GLIDEIN_Site == "SiteB"\nqueue\n')
+    out = pool.glidein("q", "-better-analyze", "1.0", "-wms", wms)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert f"Pilots (glidefactory and glideclient ads in the WMS collector {wms}):" in lines
+    entry = next(line for line in lines if line.startswith("CE_W@gf@factory "))
+    assert entry.split()[1:4] == ["fe.main", "yes", "7"]
+    assert lines[-1].startswith("Verdict: waiting for a pilot: 1 entries match, 7 pilots asked for them;")
