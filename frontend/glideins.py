@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from glidein.common import classads
 from glidein.common.classads import ClassAd, ExprTree
@@ -28,9 +29,8 @@ from glidein.common.config.frontend import UsableIdle
 from glidein.frontend.pressure import SlotCounts, Totals
 
 
-@dataclass(frozen=True)
-class Need:
-    """What one idle job asks of a slot."""
+class Need(NamedTuple):
+    """What one idle job asks of a slot (a tuple: hashed fast, it keys the per-entry counts)."""
 
     cpus: float = 1.0
     memory: float = 0.0
