@@ -13,6 +13,8 @@ from pathlib import Path
 
 from glidein.cli.common import Subparsers, add_command
 from glidein.cli.status_args import USAGE, StatusOptions, parse_status_args
+from glidein.cli.status_compact import CONSTRAINT as COMPACT_CONSTRAINT
+from glidein.cli.status_compact import compact_rows, compact_sort, render_compact
 from glidein.cli.status_format import render_custom
 from glidein.cli.status_layouts import render_table
 from glidein.cli.status_output import DEFAULT_SORT, json_form, long_form, project, sort_ads, xml_form
@@ -53,6 +55,8 @@ def _status(args: argparse.Namespace) -> int:
     if options.help:
         sys.stdout.write(USAGE)
         return 0
+    if options.compact and options.totals:
+        print("Warning: ignoring -compact option because -total option is also set", file=sys.stderr)
     text = status_text(options)
     try:
         sys.stdout.write(text)
@@ -68,13 +72,20 @@ def status_text(options: StatusOptions) -> str:
     if options.direct is not None and options.mode in DIRECT_MODES:
         pool = direct_address(options)
     bus = Bus([pool], timeout=10.0, retries=1)
-    ads = bus.query(options.my_type, options.constraint())
+    constraint = options.constraint()
+    if options.compact:
+        constraint = f"({constraint}) && ({COMPACT_CONSTRAINT})"
+    ads = bus.query(options.my_type, constraint)
     if options.limit:
         ads = ads[: options.limit]  # the first ones the collector sends, as condor_status's -limit
     if options.output in ("long", "xml", "json"):
         ads = project(ads, options.attributes)  # as condor_status asks: sorted on what it gets back
-    ads = sort_ads(ads, [] if options.no_sort else options.sort or list(DEFAULT_SORT))
-    return _output(options, ads)
+    sort = [] if options.no_sort else options.sort
+    if options.compact and not options.totals:
+        if options.output == "table":
+            return render_compact(ads, compact_sort(sort, options.no_sort))
+        return _output(options, [row.ad for row in compact_rows(ads, compact_sort(sort, options.no_sort))])
+    return _output(options, sort_ads(ads, sort if options.no_sort or sort else list(DEFAULT_SORT)))
 
 
 def direct_address(options: StatusOptions) -> str:

@@ -111,8 +111,8 @@ def parse_status_args(words: Sequence[str]) -> StatusOptions:
     index = 0
     while index < len(words):
         index = _one(words, index, options, modes)
-    if options.compact:
-        raise ConfigError("-compact (slots rolled up per machine) is not implemented; use the default table")
+    if options.compact and options.mode != "slots":
+        raise ConfigError(f"-compact shows slots only, not {options.mode} ads")
     return options
 
 

@@ -266,7 +266,7 @@ def _pad(text: str, width: int) -> str:
 Renderer = Callable[[Column, classads.ClassAd], Cell]
 
 
-def _calc_width(column: Column, cell: Cell) -> int:
+def calc_width(column: Column, cell: Cell) -> int:
     """AttrListPrintMask's calc_column_width: the width a valid cell asks for at render time."""
     if cell.kind in ("int", "char", "float", "date"):
         return len(cell_text(column, cell))
@@ -287,7 +287,7 @@ def evaluate_rows(
             else:
                 cell = evaluate_cell(column, ad)
             if cell.valid and column.auto_width:
-                column.width = max(column.width, _calc_width(column, cell))
+                column.width = max(column.width, calc_width(column, cell))
             row.append(cell)
         rows.append(row)
     return rows

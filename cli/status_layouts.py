@@ -41,8 +41,8 @@ def _auto(attr: str, heading: str, fmt: str | None = "%s") -> Column:
 
 
 def _fixed(attr: str, heading: str, fmt: str) -> Column:
-    """A column whose width comes from its heading (printf pads the value)."""
-    return Column(fmt, attr, len(heading), left=True)
+    """A printf column without WIDTH: as wide as its heading, wider for a wider value."""
+    return Column(fmt, attr, len(heading), left=True, auto_width=True)
 
 
 @dataclass(frozen=True)
@@ -154,9 +154,11 @@ def _load_avg(column: Column, ad: classads.ClassAd) -> Cell:
 
 
 def _since(column: Column, ad: classads.ClassAd, now_attrs: Sequence[str], clamp: bool) -> Cell:
-    start = _number(column, ad)
+    """Seconds from the column's time to the first of `now_attrs`; a missing start counts as 0
+    (condor_status then shows the time since 1970)."""
+    start = _number(column, ad) or 0.0
     now = next((n for n in (_int_attr(ad, a) for a in now_attrs) if n is not None), None)
-    if start is None or now is None:
+    if now is None:
         return Cell(None, False, "string")
     elapsed = now - int(start)
     return Cell(format_time(max(elapsed, 0) if clamp else elapsed), True, "string")
@@ -228,21 +230,34 @@ def render_table(options: StatusOptions, ads: Sequence[classads.ClassAd]) -> str
 
 
 def _slot_totals(ads: Sequence[classads.ClassAd]) -> str:
-    """Slots by Arch/OpSys and state; an ad without them is counted as malformed."""
+    return slot_totals(ads)
+
+
+def slot_totals(ads: Sequence[classads.ClassAd], keys: Sequence[str] = (), rollup: bool = False) -> str:
+    """Slots by key (`keys[i]`, else Arch/OpSys) and state; an ad without them is malformed.
+    With `rollup` (-compact) a partitionable slot counts its children's states (ChildState) and,
+    while it has cpus left, its own."""
     counts: dict[str, dict[str, int]] = {}
     top = dict.fromkeys(SLOT_STATES, 0)
     malformed = 0
-    for ad in ads:
-        arch, opsys, state = (classads.eval_attr(ad, a) for a in ("Arch", "OpSys", "State"))
-        if not (isinstance(arch, str) and isinstance(opsys, str)):
+    for index, ad in enumerate(ads):
+        key = keys[index] if index < len(keys) and keys[index] else _arch_opsys(ad)
+        if key is None:
             malformed += 1
             continue
-        row = counts.setdefault(f"{arch}/{opsys}", dict.fromkeys(SLOT_STATES, 0))
-        if isinstance(state, str) and state in SLOT_STATES:
-            row[state] += 1
-            top[state] += 1
-        else:
-            malformed += 1
+        row = counts.setdefault(key, dict.fromkeys(SLOT_STATES, 0))
+        states = [classads.eval_attr(ad, "State")]
+        if rollup and classads.eval_attr(ad, "PartitionableSlot") is True:
+            children = classads.eval_attr(ad, "ChildState")
+            cpus = classads.eval_attr(ad, "Cpus")
+            has_cpus = isinstance(cpus, int | float) and cpus >= 0.1
+            states = (children if isinstance(children, list) else []) + (states if has_cpus else [])
+        for state in states:
+            if isinstance(state, str) and state in SLOT_STATES:
+                row[state] += 1
+                top[state] += 1
+            else:
+                malformed += 1
     head = printf(
         "%6.6s %5.5s %7.7s %9.9s %7.7s %10.10s %6.6s %8.8s %6.6s\n",
         "Total", "Owner", "Claimed", "Unclaimed", "Matched", "Preempting", "Drain", "Backfill", "BkIdle",
@@ -256,6 +271,11 @@ def _slot_totals(ads: Sequence[classads.ClassAd]) -> str:
     rows = [_key(key, TOTAL_KEY_WIDTH) + line(counts[key]) for key in sorted(counts, key=str.encode)]
     total = _key("Total", TOTAL_KEY_WIDTH) + line(top)
     return _table(head, rows, total, malformed)
+
+
+def _arch_opsys(ad: classads.ClassAd) -> str | None:
+    arch, opsys = classads.eval_attr(ad, "Arch"), classads.eval_attr(ad, "OpSys")
+    return f"{arch}/{opsys}" if isinstance(arch, str) and isinstance(opsys, str) else None
 
 
 def _table(head: str, rows: Sequence[str], total: str, malformed: int) -> str:

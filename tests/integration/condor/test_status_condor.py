@@ -11,7 +11,8 @@ Tolerated differences, each handled here and nowhere else:
   and accepts either output; a case is retried until one run sees no update in between.
 - `-startd` is a slot query in glidein (its pilots' slots): condor_status 25 asks for the startd
   daemon ads with it, so glidein's `-startd` is compared with condor_status's `-slots`.
-- A failed `-direct` exits with 1 in condor_status, 2 in glidein (every glidein error is 2).
+- A failed `-direct` exits with 1 in condor_status, 2 in glidein (every glidein error is 2),
+  and so does `-compact -total` print its warning (stderr is not compared).
 - `-af EXPR` where EXPR refers to attributes it does not name: see test_expressions_see_the_whole_ad.
 """
 
@@ -57,6 +58,114 @@ def _slot_ad(number: int, slot: tuple[object, ...]) -> str:
     )
 
 
+# partitionable slots with dynamic children (-compact rolls them up) and a machine with two slot types
+PARTITIONABLE = """\
+MyType = "Machine"
+TargetType = "Job"
+Name = "slot1@wn3.example.org"
+Machine = "wn3.example.org"
+MyAddress = "<127.0.0.1:9980?addrs=127.0.0.1-9980>"
+OpSys = "LINUX"
+OpSysAndVer = "AlmaLinux9"
+Arch = "X86_64"
+State = "Unclaimed"
+Activity = "Idle"
+SlotType = "Partitionable"
+PartitionableSlot = true
+SlotTypeId = 1
+Cpus = 2
+Memory = 2048
+TotalSlotCpus = 8
+TotalSlotMemory = 16384
+NumDynamicSlots = 2
+ChildState = { "Claimed", "Claimed" }
+ChildMemory = { 4096, 8192 }
+TotalLoadAvg = 3.5
+TotalCpus = 8
+RecentJobStarts = 4
+CondorLoadAvg = 0.1
+EnteredCurrentActivity = 1700000000
+MyCurrentTime = 1700003725
+ClassAdLifetime = 3600
+
+MyType = "Machine"
+TargetType = "Job"
+Name = "slot1_1@wn3.example.org"
+Machine = "wn3.example.org"
+MyAddress = "<127.0.0.1:9980?addrs=127.0.0.1-9980>"
+OpSys = "LINUX"
+OpSysAndVer = "AlmaLinux9"
+Arch = "X86_64"
+State = "Claimed"
+Activity = "Busy"
+SlotType = "Dynamic"
+DynamicSlot = true
+SlotTypeId = -1
+Cpus = 4
+Memory = 4096
+CondorLoadAvg = 0.9
+EnteredCurrentActivity = 1700000000
+MyCurrentTime = 1700003725
+ClassAdLifetime = 3600
+
+MyType = "Machine"
+TargetType = "Job"
+Name = "slot1_2@wn3.example.org"
+Machine = "wn3.example.org"
+MyAddress = "<127.0.0.1:9980?addrs=127.0.0.1-9980>"
+OpSys = "LINUX"
+OpSysAndVer = "AlmaLinux9"
+Arch = "X86_64"
+State = "Claimed"
+Activity = "Retiring"
+SlotType = "Dynamic"
+DynamicSlot = true
+SlotTypeId = -1
+Cpus = 2
+Memory = 8192
+EnteredCurrentActivity = 1700000000
+MyCurrentTime = 1700003725
+ClassAdLifetime = 3600
+
+MyType = "Machine"
+TargetType = "Job"
+Name = "slot1@wn4.example.org"
+Machine = "wn4.example.org"
+MyAddress = "<127.0.0.1:9981?addrs=127.0.0.1-9981>"
+OpSys = "LINUX"
+OpSysAndVer = "AlmaLinux9"
+Arch = "X86_64"
+State = "Claimed"
+Activity = "Idle"
+SlotType = "Partitionable"
+PartitionableSlot = true
+SlotTypeId = 1
+Cpus = 0
+Memory = 0
+TotalSlotCpus = 4
+TotalSlotMemory = 8192
+NumDynamicSlots = 0
+ChildState = { }
+TotalCpus = 4
+TotalLoadAvg = 0.0
+ClassAdLifetime = 3600
+
+MyType = "Machine"
+TargetType = "Job"
+Name = "slot2@wn4.example.org"
+Machine = "wn4.example.org"
+MyAddress = "<127.0.0.1:9981?addrs=127.0.0.1-9981>"
+OpSys = "LINUX"
+OpSysAndVer = "AlmaLinux9"
+Arch = "X86_64"
+State = "Unclaimed"
+Activity = "Idle"
+SlotType = "Static"
+SlotTypeId = 2
+Cpus = 1
+Memory = 1024
+ClassAdLifetime = 3600
+"""
 SCHEDDS = """\
 MyType = "Scheduler"
 Name = "schedd@sub1.example.org"
@@ -102,7 +211,7 @@ ReqIdleGlideins = 4
 ReqMaxGlideins = 10
 ClassAdLifetime = 3600
 """
-N_ADS = len(SLOTS) + 2 + 3
+N_ADS = len(SLOTS) + 5 + 2 + 3
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +244,8 @@ def pools(real_pool: CondorPool, glidein_pool: str, tmp_path_factory: pytest.Tem
     """Both collectors, holding the same ads (sent by the real condor_advertise)."""
     files = tmp_path_factory.mktemp("status-ads")
     slots = "\n".join(_slot_ad(number, slot) for number, slot in enumerate(SLOTS))
-    sends = [("slots", "UPDATE_STARTD_AD", slots), ("schedds", "UPDATE_SCHEDD_AD", SCHEDDS)]
+    sends = [("slots", "UPDATE_STARTD_AD", slots), ("pslots", "UPDATE_STARTD_AD", PARTITIONABLE)]
+    sends.append(("schedds", "UPDATE_SCHEDD_AD", SCHEDDS))
     for name, command, text in [*sends, ("generic", "UPDATE_AD_GENERIC", GENERIC)]:
         path = files / f"{name}.txt"
         path.write_text(text)
@@ -169,6 +279,10 @@ def _compare(real_pool: CondorPool, pool: str, args: list[str], condor_args: lis
 LAYOUTS = [
     [], ["-slots"], ["-schedd"], ["-any"], ["-collector"], ["-master"], ["-total"], ["-schedd", "-total"],
     ["-subsystem", "glidefactory"], ["-subsystem", "glideclient"], ["-slots", "-constraint", "Cpus > 100"],
+    ["-compact"], ["-compact", "-total"], ["-compact", "-sort", "Memory"], ["-compact", "-sort", "no"],
+    ["-compact", "-sort", "Name"],
+    ["-compact", "-af", "Name", "Cpus"],
+    ["-compact", "-long", "-attributes", "Name,Machine,SlotTypeId"], ["-compact", "wn3.example.org"],
 ]  # fmt: skip
 AUTOFORMAT = [
     ["-af", "Name", "Cpus", "LoadAvg", "Missing"], ["-af:h", "Name", "Cpus", "LoadAvg"], ["-af:j", "Name"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from glidein.cli.status_args import parse_status_args
+from glidein.cli.status_compact import compact_rows, compact_sort
 from glidein.cli.status_format import PrintMask, autoformat, format_column, render_custom
 from glidein.cli.status_layouts import LAYOUTS, first_cell, format_time
 from glidein.cli.status_output import long_form, natural_cmp, sort_ads, xml_form
@@ -43,7 +44,7 @@ def test_sort_guards_and_disables() -> None:
         (["-limit", "x"], "-limit needs a number of ads, not 'x'"),
         (["-format", "%d"], "-format needs 2 more arguments"),
         (["-schedd", "-master"], "-master contradicts -schedd"),
-        (["-compact"], "-compact (slots rolled up per machine) is not implemented"),
+        (["-compact", "-schedd"], "-compact shows slots only, not schedd ads"),
         (["-pool"], "-pool needs 1 more argument"),
     ],
 )
@@ -141,3 +142,21 @@ def test_renderers() -> None:
     columns = {column.attr: column for column in LAYOUTS["master"].columns}
     assert first_cell(columns["CondorVersion"], master).value == "25.13.2.123"
     assert first_cell(columns["DetectedMemory"], master).value == "2.0 GB"
+
+
+def test_compact_folds_a_machines_slots() -> None:
+    ads = _ads(
+        'Name = "slot1@m"\nMachine = "m"\nState = "Claimed"\nActivity = "Busy"\nCpus = 2\nMemory = 2048\n',
+        'Name = "slot2@m"\nMachine = "m"\nState = "Unclaimed"\nActivity = "Idle"\nCpus = 1\nMemory = 1024\n',
+        'Name = "slot1@p"\nMachine = "p"\nSlotTypeId = 1\nPartitionableSlot = true\nState = "Unclaimed"\n'
+        'Activity = "Idle"\nCpus = 0\nMemory = 0\nNumDynamicSlots = 2\nChildState = {"Claimed", "Claimed"}\n',
+    )
+    rows = compact_rows(ads, compact_sort([]))
+    assert [str(row.cells[0].value) for row in rows] == ["m", "p"]
+    machine, pslot = rows
+    # two slots; the busy one's cpus and memory are not free; the largest slot has 2 GB
+    assert (machine.number(2), machine.number(7), machine.number(8), machine.number(12)) == (2, 1, 1.0, 2.0)
+    assert machine.cells[10].value == "**"  # Claimed/Busy and Unclaimed/Idle
+    assert pslot.cells[10].value == "C "  # an exhausted partitionable slot: its children's state
+    assert compact_sort(["Memory"]) == ['join(":", Machine, SlotTypeId)', "Memory"]
+    assert compact_sort([], no_sort=True) == ['join(":", Machine, SlotTypeId)']
