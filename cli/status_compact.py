@@ -147,7 +147,8 @@ def _rolled_up(ad: classads.ClassAd, code: str) -> str:
 
 
 def _row(ad: classads.ClassAd, key: str) -> Row:
-    cells = [evaluate_cell(column, ad) for column in COLUMNS]
+    own = (1, 3, ACT_CODE)  # rendered below
+    cells = [Cell() if index in own else evaluate_cell(column, ad) for index, column in enumerate(COLUMNS)]
     name = platform(ad)
     cells[1] = Cell(name, name is not None, "string")
     tag = classads.eval_attr(ad, "SlotType")

@@ -10,6 +10,7 @@ condor_status.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -71,6 +72,7 @@ def collapse_escapes(text: str) -> str:
     return re.sub(r"\\(.)", lambda m: _ESCAPES.get(m.group(1), m.group(1)), text)
 
 
+@functools.lru_cache(maxsize=256)
 def conversion(fmt: str) -> re.Match[str] | None:
     """The first printf conversion of `fmt` (None: literal text only)."""
     for match in _CONVERSION.finditer(fmt):
@@ -229,6 +231,15 @@ def _unparse_tree(tree: classads.ExprTree) -> str:
 
 def _printf(fmt: str, match: re.Match[str], value: object) -> str:
     """`fmt` with its conversion replaced by `value` (C printf rules via Python's %)."""
+    head, spec, tail = _split_format(fmt)
+    return head + printf(spec, value) + tail
+
+
+@functools.lru_cache(maxsize=256)
+def _split_format(fmt: str) -> tuple[str, str, str]:
+    """(text before, Python % spec, text after) of `fmt`'s one conversion."""
+    match = conversion(fmt)
+    assert match is not None
     flags, width, precision, _length, letter = match.groups()
     if letter in "vVrR":
         letter = "s"
@@ -236,8 +247,7 @@ def _printf(fmt: str, match: re.Match[str], value: object) -> str:
         letter = "d"
     dot = f".{precision or 0}" if precision is not None else ""
     spec = "%" + flags.replace("'", "") + width + dot + letter
-    head, tail = fmt[: match.start()].replace("%%", "%"), fmt[match.end() :].replace("%%", "%")
-    return head + printf(spec, value) + tail
+    return fmt[: match.start()].replace("%%", "%"), spec, fmt[match.end() :].replace("%%", "%")
 
 
 def cell_text(column: Column, cell: Cell) -> str:
