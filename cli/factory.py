@@ -124,14 +124,17 @@ def _dt_add(args: argparse.Namespace) -> int:
 
 
 def _dt_end(args: argparse.Namespace) -> int:
-    ended = DowntimeStore(_db(args)).end(time.time(), args.entry, args.id)
+    cfg = _config(args.config)
+    _known(args.config, cfg, args.entry)
+    ended = DowntimeStore(_db(args, cfg)).end(time.time(), args.entry, args.id)
     print(f"ended downtime(s) {', '.join(map(str, ended))}")
     return 0
 
 
 def _dt_list(args: argparse.Namespace) -> int:
-    now = time.time()
-    for d in DowntimeStore(_db(args)).all():
+    now, cfg = time.time(), _config(args.config)
+    _known(args.config, cfg, args.entry)
+    for d in DowntimeStore(_db(args, cfg)).all():
         if (args.all or d.active(now) or d.start > now) and (args.entry in (ALL, d.entry)):
             print(("ACTIVE " if d.active(now) else "       ") + d.describe())
     return 0

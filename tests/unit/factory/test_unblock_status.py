@@ -87,6 +87,8 @@ def test_unblock_and_downtime_name_an_unknown_entry(tmp_path: Path) -> None:
     for args in (
         ["factory", "unblock", "NoSuchEntry"],
         ["factory", "downtime", "add", "--entry", "NoSuchEntry"],
+        ["factory", "downtime", "end", "--entry", "NoSuchEntry"],
+        ["factory", "downtime", "list", "--entry", "NoSuchEntry"],
     ):
         result = run_glidein([*args, "--config", str(setup.config)])
         assert result.returncode != 0
