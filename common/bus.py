@@ -2,8 +2,13 @@
 
 The same code talks to `glidein collector` and to a real `condor_collector`. Ads of custom MyTypes
 (glidefactory, glideclient, ...) travel as generic ads; slot ads (MyType "Machine") and schedd ads
-(MyType "Scheduler") use their own commands. Advertising goes to every pool (each must succeed);
-a query asks the pools in order and returns the first answer.
+(MyType "Scheduler") use their own commands. Advertising and invalidating go to every pool and
+go on when some are down: one warning line per collector when it goes down and one when it
+answers again, BusError only when no pool took the ads. A query asks every pool and merges the
+answers by (MyType, Name), keeping the copy with the highest AdSequence (then LastHeardFrom): an
+ad held by two collectors is one ad, and a collector that restarted empty hides nothing the other
+still holds; BusError only when no pool answered. A pool known to be down gets one attempt, not
+the retries, until it answers again.
 
 The bindings hold the GIL during network calls: never run a server thread in a process that uses
 this module (servers get their own process).
@@ -92,48 +97,81 @@ class Bus:
         self.sleep = sleep
         self.max_ads = max_ads
         self._secured: dict[str, float] = {}  # collector -> when it refused a client without security
+        self.down: set[str] = set()  # collectors whose last call failed (one warning per outage)
         htcondor2.param["QUERY_TIMEOUT"] = str(max(1, int(timeout)))
         self._collectors = {pool: htcondor2.Collector(pool) for pool in self.pools}
 
     def _attempt(self, pool: str, what: str, call: Callable[[], T]) -> T:
         """Run `call` with retries and back-off; BusError naming the pool when all fail."""
         delay = 0.2
-        for attempt in range(self.retries + 1):
+        retries = 0 if pool in self.down else self.retries
+        for attempt in range(retries + 1):
             try:
                 return call()
             except (htcondor2.HTCondorException, OSError, RuntimeError, cedar.CedarError) as exc:
-                if attempt == self.retries:
+                if attempt == retries:
                     raise BusError(f"{what} at collector {pool} failed: {exc}") from exc
                 log.debug("collector=%s %s failed (attempt %d): %s", pool, what, attempt + 1, exc)
                 self.sleep(delay)
                 delay *= 2
         raise AssertionError("unreachable")
 
+    def _mark(self, pool: str, error: BusError | None) -> None:
+        """Log a collector going down (warning) or answering again (info), once per change."""
+        if error is not None and pool not in self.down:
+            self.down.add(pool)
+            log.warning("collector=%s is down, going on with the others: %s", pool, error)
+        elif error is None and pool in self.down:
+            self.down.discard(pool)
+            log.info("collector=%s answers again", pool)
+
+    def _each(self, what: str, call: Callable[[str, htcondor2.Collector], T]) -> list[T]:
+        """`call` at every pool; the answers of those that worked, BusError when none did."""
+        answers, errors = [], []
+        for pool, collector in self._collectors.items():
+            try:
+                answers.append(call(pool, collector))
+            except BusError as exc:
+                errors.append(str(exc))
+                self._mark(pool, exc)
+            else:
+                self._mark(pool, None)
+        if not answers:
+            raise BusError(f"no collector {what}: " + "; ".join(errors))
+        return answers
+
     def advertise(self, ads: Sequence[classads.ClassAd]) -> None:
-        """Send every ad (each with MyType and Name) to every pool; BusError if any pool fails."""
+        """Send every ad (each with MyType and Name) to every pool; BusError only if no pool took them."""
         groups: dict[str, list[classads.ClassAd]] = {}
         for ad in ads:
             _string_attr(ad, "Name")
             groups.setdefault(_commands(_string_attr(ad, "MyType"))[0], []).append(ad)
-        for pool, collector in self._collectors.items():
+
+        def send(pool: str, collector: htcondor2.Collector) -> None:
             for command, group in groups.items():
                 call = functools.partial(collector.advertise, group, command)
                 self._attempt(pool, f"advertise {len(group)} ads", call)
 
+        if groups:
+            self._each("took the ads", send)
+
     def invalidate(self, my_type: str, constraint: str = "true") -> None:
-        """Remove the ads of `my_type` matching `constraint` from every pool."""
+        """Remove the ads of `my_type` matching `constraint` from every pool (BusError if none took it)."""
         classads.parse_expr(constraint)  # ClassAdError names a bad constraint before any I/O
         command = _commands(my_type)[2]
         query = classads.ClassAd({"MyType": "Query", "TargetType": my_type})
         query["Requirements"] = classads.parse_expr(constraint)
-        for pool, collector in self._collectors.items():
+
+        def send(pool: str, collector: htcondor2.Collector) -> None:
             call = functools.partial(collector.advertise, [query], command)
             self._attempt(pool, f"invalidate {my_type}", call)
+
+        self._each(f"took the invalidation of {my_type} ads", send)
 
     def query(
         self, my_type: str | None, constraint: str = "true", projection: Sequence[str] = ()
     ) -> list[classads.ClassAd]:
-        """Ads of `my_type` (None: any) matching `constraint`, from the first pool that answers."""
+        """Ads of `my_type` (None: any) matching `constraint`, merged over the pools that answer."""
         classads.parse_expr(constraint)
         if my_type is None:
             ad_type, full = htcondor2.AdType.Any, constraint
@@ -143,17 +181,16 @@ class Bus:
             if ad_type == htcondor2.AdType.Any:
                 full = f"(MyType == {classads.quote(my_type)}) && ({constraint})"
         command, target = _QUERY.get((my_type or "").lower(), ("QUERY_ANY_ADS", "Any"))
-        errors = []
-        for pool, collector in self._collectors.items():
-            try:
-                wire = _WireQuery(pool, cedar.COMMANDS[command], target, full, list(projection))
-                call = functools.partial(self._query_one, wire, collector, ad_type)
-                return self._attempt(pool, "query", call)
-            except BusError as exc:
-                errors.append(str(exc))
-                if len(errors) < len(self.pools):
-                    log.warning("%s; trying the next collector", exc)
-        raise BusError("no collector answered: " + "; ".join(errors))
+        wanted = list(projection)
+        if wanted and len(self.pools) > 1:  # what the merge needs
+            wanted += [a for a in _MERGE_ATTRS if a.lower() not in {w.lower() for w in wanted}]
+
+        def ask(pool: str, collector: htcondor2.Collector) -> list[classads.ClassAd]:
+            wire = _WireQuery(pool, cedar.COMMANDS[command], target, full, wanted)
+            return self._attempt(pool, "query", functools.partial(self._query_one, wire, collector, ad_type))
+
+        answers = self._each("answered", ask)
+        return answers[0] if len(answers) == 1 else merge_answers(answers)
 
     def _query_one(
         self, wire: _WireQuery, collector: htcondor2.Collector, ad_type: htcondor2.AdType
@@ -170,6 +207,38 @@ class Bus:
                     ad for number, blob in enumerate(answer, 1) if (ad := _bounded_ad(blob, wire, number))
                 ]
         return list(collector.query(ad_type, wire.constraint, wire.projection))
+
+
+_MERGE_ATTRS = ("MyType", "Name", "AdSequence", "LastHeardFrom")
+
+
+def _freshness(ad: classads.ClassAd) -> tuple[float, float]:
+    values = []
+    for attr in ("AdSequence", "LastHeardFrom"):
+        value = ad.get(attr)
+        number = isinstance(value, int | float) and not isinstance(value, bool)
+        values.append(float(value) if number else -1.0)
+    return values[0], values[1]
+
+
+def merge_answers(answers: Sequence[list[classads.ClassAd]]) -> list[classads.ClassAd]:
+    """One ad per (MyType, Name) over several collectors' answers: the freshest copy (highest
+    AdSequence, then LastHeardFrom; the first answer's on a tie). Ads without a string Name are
+    taken from the first answer only (they cannot be told apart)."""
+    merged: dict[tuple[str, str], classads.ClassAd] = {}
+    nameless: list[classads.ClassAd] = []
+    for number, answer in enumerate(answers):
+        for ad in answer:
+            name, my_type = ad.get("Name"), ad.get("MyType")
+            if not isinstance(name, str):
+                if number == 0:
+                    nameless.append(ad)
+                continue
+            key = (str(my_type).lower() if isinstance(my_type, str) else "", name)
+            held = merged.get(key)
+            if held is None or _freshness(ad) > _freshness(held):
+                merged[key] = ad
+    return nameless + list(merged.values())
 
 
 class _NeedsSecurity(Exception):
