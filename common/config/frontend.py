@@ -222,6 +222,24 @@ class FrontendLoop(StrictModel):
     classad_lifetime: PosInt = Field(default=600, description="`ClassAdLifetime` of requests (seconds).")
 
 
+class HighAvailability(StrictModel):
+    """An active and a standby frontend for the same groups (glideinWMS's `<high_availability>`)."""
+
+    role: Literal["active", "standby"] = Field(
+        default="active",
+        description="`standby`: publish nothing while the active frontend's ads are on the WMS collectors, "
+        "take over when they vanish (expired or withdrawn), step back when they return.",
+    )
+    active: SimpleName | None = Field(
+        default=None,
+        description="FrontendName of the active frontend (default: `name`). The standby publishes under the "
+        "same name and identity, so the factories see one client and pilots are not doubled.",
+    )
+    check_interval: PosInt | None = Field(
+        default=None, description="Seconds between a standby's checks for the active (default loop.interval)."
+    )
+
+
 class FrontendConfig(StrictModel):
     """Top level of the frontend configuration."""
 
@@ -241,6 +259,13 @@ class FrontendConfig(StrictModel):
     credentials: list[Credential] = Field(min_length=1, description="Pilot credentials.")
     groups: list[Group] = Field(min_length=1, description="Groups.")
     monitoring: Monitoring = Field(default_factory=Monitoring, description="RRD history and snapshot.")
+    high_availability: HighAvailability = Field(
+        default_factory=HighAvailability, description="Active or standby (frontend/ha.py)."
+    )
+
+    @property
+    def is_standby(self) -> bool:
+        return self.high_availability.role == "standby"
 
     def group(self, name: str) -> Group | None:
         return next((group for group in self.groups if group.name == name), None)
@@ -259,6 +284,15 @@ class FrontendConfig(StrictModel):
         problems += duplicate_names(
             self.security.trusted_factories, ("security", "trusted_factories"), "factory"
         )
+        active = self.high_availability.active
+        if active is not None and active != self.name:
+            problems.append(
+                (
+                    ("high_availability", "active"),
+                    f"the standby publishes as the active frontend: give it the same name ({active!r}, "
+                    f"not {self.name!r}), else the factories see two clients and double the pilots",
+                )
+            )
         known = {cred.name for cred in self.credentials}
         for g_index, group in enumerate(self.groups):
             for c_index, name in enumerate(group.credentials or []):

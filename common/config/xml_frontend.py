@@ -36,8 +36,10 @@ What maps where (anything else is listed once per kind, with a count and its fir
     (no element: `max_level: NO`, as glideinWMS never removes then).
   - `<attrs><attr name value>` (the frontend's, overridden by the group's) -> `params`;
     `type="expr"` attributes are Python and not mapped.
-* `<high_availability enabled="True">` has no place: run one frontend. `<files>` have no place
-  here: stage them from the factory (`staging.frontend_files`).
+* `<high_availability enabled="True" check_interval>` -> `high_availability: {role: standby,
+  active: <name>, check_interval}`: the standby publishes under the frontend's own name (a note
+  when `<ha_frontend frontend_name>` differs). `<files>` have no place here: stage them from the
+  factory (`staging.frontend_files`).
 
 After `glidein config import-xml frontend.xml -o frontend.yaml` (it checks the result as
 `glidein config check` does), fill in what glideinWMS does not have, as its notes say: each
@@ -159,7 +161,7 @@ def _top(root: Node, out: Data, notes: list[str], report: Report) -> None:
     monitor = _take(root.child("monitor"), "base_dir")
     if monitor:
         out["monitoring"] = {"dir": monitor}
-    _high_availability(root.child("high_availability"), report)
+    _high_availability(root.child("high_availability"), out, notes)
     _files(root, report)
 
 
@@ -338,17 +340,30 @@ class _Credentials:
         return name
 
 
-def _high_availability(node: Node | None, report: Report) -> None:
+def _high_availability(node: Node | None, out: Data, notes: list[str]) -> None:
+    """enabled=True (a glideinWMS slave) -> `high_availability: {role: standby, ...}` publishing under
+    the frontend's own name, which the active must share (the factories see one client)."""
     if node is None:
         return
     enabled = node.take_bool("enabled")
-    node.take("check_interval")
+    interval = node.take_int("check_interval")
     masters = node.child("ha_frontends")
-    if masters is not None:
-        for master in masters.children_named("ha_frontend"):
-            master.take("frontend_name")
-    if enabled:
-        report.note("<high_availability enabled=True> has no place here: run one frontend", node.where())
+    actives = (
+        [m.take("frontend_name") for m in masters.children_named("ha_frontend")]
+        if masters is not None
+        else []
+    )
+    if not enabled:
+        return
+    out["high_availability"] = {"role": "standby", "active": out["name"]}
+    if interval:
+        out["high_availability"]["check_interval"] = interval
+    for active in actives:
+        if active and active != out["name"]:
+            notes.append(
+                f"high_availability: standby of {active!r}, published as {out['name']!r} (its name): give "
+                "the active frontend the same name, or the factories see two clients"
+            )
 
 
 def _files(root: Node, report: Report) -> None:

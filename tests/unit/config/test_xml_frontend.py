@@ -78,7 +78,9 @@ def test_odd_example_imports_its_awkward_cases() -> None:
     assert [c.lifetime for c in config.credentials][-1] == 7 * 86400
     dropped = "\n".join(result.dropped)
     assert "<match_attr> not needed" in dropped and "(4 times; first at odd.xml:49)" in dropped
-    assert "<high_availability enabled=True> has no place here" in dropped
+    assert config.is_standby and config.high_availability.active == "F"  # published as the active
+    assert config.high_availability.check_interval == 60
+    assert any("standby of 'F_master', published as 'F'" in n for n in result.notes)
     assert "<glideins_removal requests_tracking=True> not mapped" in dropped
     assert "?sock=... (HTCondor shared port) dropped" in dropped
     assert "<attr type='expr'> not mapped" in dropped
