@@ -7,6 +7,7 @@ The pool defaults to $GLIDEIN_COLLECTOR, else 127.0.0.1:9618.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from pathlib import Path
@@ -51,12 +52,16 @@ def register(subparsers: Subparsers) -> None:
 
 
 def _status(args: argparse.Namespace) -> int:
+    if not args.debug:  # condor_status says nothing about how it reached the collector
+        logging.getLogger("glidein.common.bus").setLevel(logging.WARNING)
     options = parse_status_args(args.words)
     if options.help:
         sys.stdout.write(USAGE)
         return 0
     if options.compact and options.totals:
         print("Warning: ignoring -compact option because -total option is also set", file=sys.stderr)
+    for warning in options.warnings:
+        print(f"glidein status: {warning}", file=sys.stderr)
     text = status_text(options)
     try:
         sys.stdout.write(text)

@@ -71,6 +71,14 @@ class StatusOptions:
     compact: bool = False
     direct: str | None = None
     help: bool = False
+    warnings: list[str] = field(default_factory=list)  # as condor_status: said, then carried on
+
+    def formatted(self, word: str) -> None:
+        """An -af or -format: it sets the output unless whole ads were asked for before it."""
+        if self.output in ("long", "xml", "json"):
+            self.warnings.append(f"{word} contradicts -{self.output}: whole ads shown")
+        else:
+            self.output = "custom"
 
     def constraint(self) -> str:
         """The whole constraint: every -constraint and -sort guard AND any name filter."""
@@ -157,7 +165,7 @@ def _constraint(options: StatusOptions, text: str) -> None:
 
 def _format(options: StatusOptions, fmt: str, attr: str) -> None:
     options.mask.columns.append(format_column(fmt, attr))
-    options.output = "custom" if options.output == "table" else options.output
+    options.formatted("-format")
 
 
 def _attributes(options: StatusOptions, text: str) -> None:
@@ -215,6 +223,5 @@ def _autoformat(words: Sequence[str], index: int, colon: str, options: StatusOpt
     if next_index < len(words) and words[next_index] == "-":
         next_index += 1  # a lone '-' ends the list
     autoformat(colon, exprs, options.mask)
-    if options.output in ("table", "custom"):
-        options.output = "custom"
+    options.formatted(words[index])
     return next_index

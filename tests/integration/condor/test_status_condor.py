@@ -12,7 +12,7 @@ Tolerated differences, each handled here and nowhere else:
 - `-startd` is a slot query in glidein (its pilots' slots): condor_status 25 asks for the startd
   daemon ads with it, so glidein's `-startd` is compared with condor_status's `-slots`.
 - A failed `-direct` exits with 1 in condor_status, 2 in glidein (every glidein error is 2),
-  and so does `-compact -total` print its warning (stderr is not compared).
+  and its messages on stderr are its own (a test checks that both warn, or neither).
 - `-af EXPR` where EXPR refers to attributes it does not name: see test_expressions_see_the_whole_ad.
 """
 
@@ -272,6 +272,11 @@ def _compare(real_pool: CondorPool, pool: str, args: list[str], condor_args: lis
         after = _run(condor, env)
         if ours.stdout in (before.stdout, after.stdout):
             assert (ours.returncode == 0) == (before.returncode == 0), (args, ours.stderr, before.stderr)
+            assert bool(ours.stderr) == bool(before.stderr), (
+                args,
+                ours.stderr,
+                before.stderr,
+            )  # warned or not
             return
     assert ours.stdout == after.stdout, f"{args} on {pool}: glidein stderr {ours.stderr[-500:]}"
 
