@@ -159,10 +159,21 @@ class FactoryCycle:
         self.frontends.update(found, self.validator.factory_keys.keys(), self.clock())
 
     def _pilot_context(
-        self, entry: str, clients: Iterable[str], stage: staging.StageResult | None
+        self, entry: str, clients: Iterable[str], stage: staging.StageResult | None, packed: bool = False
     ) -> PilotContext | None:
         if stage is None:
             return None
+        wrapper, extra = str(staging.WRAPPER_PATH), list[str]()
+        if packed:  # the entry's pilots carry the stage (factory/selfcontained.py)
+            from glidein.factory import selfcontained
+
+            try:
+                out_dir = self.state_dir / selfcontained.PACKED_DIR
+                pilot = selfcontained.pack(Path(self.cfg.staging.dir), out_dir)
+            except (GlideinError, OSError) as exc:
+                log.error("entry=%s no self-contained pilot, nothing submitted: %s", entry, exc)
+                return None
+            wrapper, extra = str(pilot.path), pilot.args()
         parts = urlsplit(str(self.cfg.staging.url))
         report_key_path = Path(self.cfg.security.report_key or (self.state_dir / "report.key"))
         from glidein.factory.web import load_or_create_report_key
@@ -177,8 +188,8 @@ class FactoryCycle:
             factory=self.cfg.name,
             glidein=self.cfg.glidein_name,
             python="python3",
-            wrapper=str(staging.WRAPPER_PATH),
-            stage_args={c: stage.pilot_args(entry, c) for c in clients},
+            wrapper=wrapper,
+            stage_args={c: [*stage.pilot_args(entry, c), *extra] for c in clients},
             report_url=f"{parts.scheme}://{parts.netloc}",
             report_key=report_key,
         )
@@ -338,7 +349,9 @@ class FactoryCycle:
             blocked_reason=health.reason if health.blocked(now) else "",
             db_path=self.db_path,
             work_dir=self._work_dir(),
-            pilots=self._pilot_context(entry.name, [r.request.client for r in kept], stage),
+            pilots=self._pilot_context(
+                entry.name, [r.request.client for r in kept], stage, getattr(entry, "self_contained", False)
+            ),
             state_dir=str(self.state_dir),
             reports_since=now - self.health_policies.get(entry.name, HealthPolicy()).window,
         )

@@ -336,6 +336,17 @@ def record_reports(store: PilotStore, entry: str, state_dir: Path, since: float)
     return len(reports)
 
 
+def collect_packed(store: PilotStore, submitter: Any, task: EntryTask) -> None:
+    """Self-contained pilots that ended: their log and report, from their stdout (selfcontained.py)."""
+    from glidein.factory.selfcontained import collect
+
+    where = getattr(submitter, "stdout_path", None)
+    if where is None:
+        return
+    for pilot_id in store.unreported_ends(task.entry.name, task.reports_since):
+        collect(Path(task.state_dir), pilot_id, where(pilot_id))
+
+
 def _work(task: EntryTask, result: EntryResult) -> None:
     store = _store(task.db_path)
     submitter = make_submitter(task.entry, task.work_dir)
@@ -345,6 +356,8 @@ def _work(task: EntryTask, result: EntryResult) -> None:
         _apply_status(store, records, statuses, task.now)
         records = store.active(task.entry.name)
     if task.state_dir:
+        if getattr(task.entry, "self_contained", False):
+            collect_packed(store, submitter, task)
         record_reports(store, task.entry.name, Path(task.state_dir), task.reports_since)
     inputs = EntryInputs(
         policy_of(task.entry),

@@ -50,6 +50,8 @@ STOP_TIMEOUT = 90.0  # seconds from SIGTERM to the startd (or its launcher) to S
 MAX_LISTING = 16 << 20  # bytes of a signature or description file
 MAX_TARBALL = 2 << 30  # bytes of an untar or startd_bundle file; other files MAX_FILE
 MAX_FILE = 256 << 20
+SCHEMES = ("http://", "https://")  # a self-contained pilot (unpack.py) adds file:// for its own files
+FINAL_HOOKS: List[Any] = []  # called with (report, local log path) after the final report (unpack.py)
 
 
 # -dir keywords of glideinWMS: the first of these variables naming a directory, else the job's dir
@@ -279,6 +281,8 @@ class Reporter:
         self.flush()
         if self.base:
             self._post("report", json.dumps(report).encode(), "application/json")
+        for hook in FINAL_HOOKS:
+            hook(report, self.local)
 
 
 # ---- download and verification ----
@@ -298,7 +302,7 @@ def _read_capped(resp: Any, url: str, limit: int) -> bytes:
 
 def fetch(url: str, retries: int, log: Reporter, timeout: float = 30.0, limit: int = MAX_LISTING) -> bytes:
     """GET at most `limit` bytes with timeout and exponential back-off; proxies from http(s)_proxy."""
-    if not url.startswith(("http://", "https://")):
+    if not url.startswith(SCHEMES):
         raise PilotFailure("Config", "URL %s: only http and https are supported" % url, "download")
     delay = 1.0
     for attempt in range(retries + 1):

@@ -294,6 +294,12 @@ class Entry(StrictModel):
         default_factory=list, description="Frontends allowed here; empty = every configured frontend."
     )
     files: list[StagedFile] = Field(default_factory=list, description="Entry-level staged files.")
+    self_contained: bool = Field(
+        default=False,
+        description="Pilots carry the whole stage (wrapper, signature files, files) packed into the"
+        " executable, verified by hash and signature as a download is, for worker nodes that cannot"
+        " reach `staging.url`; their log and final report come back in their stdout.",
+    )
     requirements: ClassAdExpr | None = Field(
         default=None, description="Optional `Requirements` advertised in the entry ad (ClassAd expression)."
     )

@@ -208,5 +208,9 @@ class HTCondorSubmitter:
     def remove(self, pilots: Sequence[PilotRef]) -> None:
         self._act("Remove", pilots)
 
+    def stdout_path(self, pilot_id: str) -> Path:
+        """The pilot's transferred stdout: a self-contained pilot's output block."""
+        return self.log_dir / f"{pilot_id}.out"
+
     def release(self, pilots: Sequence[PilotRef]) -> None:
         self._act("Release", pilots)

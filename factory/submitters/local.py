@@ -173,5 +173,9 @@ class LocalSubmitter:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGTERM)
 
+    def stdout_path(self, pilot_id: str) -> Path:
+        """Where the pilot's stdout (and stderr) goes: a self-contained pilot's output block."""
+        return self.jobs / pilot_id / "pilot.log"
+
     def release(self, pilots: Sequence[PilotRef]) -> None:
         """A local site never holds pilots."""

@@ -396,6 +396,10 @@ class SlurmSubmitter:
         if ids:
             self._run(["scancel", *ids], "scancel")
 
+    def stdout_path(self, pilot_id: str) -> Path:
+        """The pilot's `--output` file: a self-contained pilot's output block."""
+        return self.out_dir / f"{pilot_id}.out"
+
     def release(self, pilots: Sequence[PilotRef]) -> None:
         ids = [p.backend_id for p in pilots if p.backend_id]
         if ids:
