@@ -28,21 +28,18 @@ def _site(tmp_path: Path, processes: Processes, real_startd: bool = False) -> St
     return site
 
 
-@pytest.fixture(autouse=True)
-def collector_port() -> Iterator[None]:
+@pytest.fixture
+def listening() -> Iterator[dict[str, str]]:
     """A listening loopback port for the pilot's network check (the web server's stays closed)."""
-    global COLLECTOR
     with socket.create_server(("127.0.0.1", 0)) as server:
-        COLLECTOR = "127.0.0.1:%d" % server.getsockname()[1]
-        yield
+        address = f"127.0.0.1:{server.getsockname()[1]}"
+        yield {"GLIDEIN_Collector": address, "GLIDEIN_Schedd": "http://" + address}
 
 
-COLLECTOR = ""
-
-
-def packed_argv(site: StageSite, pilot: selfcontained.PackedPilot, pilot_id: str, **params: str) -> list[str]:
-    listening = {"GLIDEIN_Collector": COLLECTOR, "GLIDEIN_Schedd": "http://" + COLLECTOR}
-    argv = site.pilot_argv(pilot_id, **(listening | params))
+def packed_argv(
+    site: StageSite, pilot: selfcontained.PackedPilot, pilot_id: str, params: dict[str, str]
+) -> list[str]:
+    argv = site.pilot_argv(pilot_id, **params)
     return [argv[0], str(pilot.path), *argv[2:], *pilot.args()]
 
 
@@ -53,11 +50,11 @@ def run(site: StageSite, argv: list[str], out: Path) -> subprocess.CompletedProc
 
 
 def test_packed_pilot_runs_without_the_web_server_and_brings_back_log_and_report(
-    tmp_path: Path, processes: Processes
+    tmp_path: Path, processes: Processes, listening: dict[str, str]
 ) -> None:
     site = _site(tmp_path, processes)
     pilot = selfcontained.pack(site.stage_dir, tmp_path / "packed")
-    proc = run(site, packed_argv(site, pilot, "p1"), tmp_path / "p1.out")
+    proc = run(site, packed_argv(site, pilot, "p1", listening), tmp_path / "p1.out")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (site.markers / "startd").exists()
     assert (site.markers / "order").read_text().split()[::2] == ["m1", "e1s"]
@@ -104,7 +101,7 @@ def _victims(pilot: selfcontained.PackedPilot) -> dict[str, str]:
 
 @pytest.mark.parametrize("what", ["content", "manifest", "signature"])
 def test_one_changed_byte_in_the_packed_pilot_is_refused_before_anything_runs(
-    tmp_path: Path, processes: Processes, what: str
+    tmp_path: Path, processes: Processes, listening: dict[str, str], what: str
 ) -> None:
     site = _site(tmp_path, processes)
     pilot = selfcontained.pack(site.stage_dir, tmp_path / "packed")
@@ -112,24 +109,26 @@ def test_one_changed_byte_in_the_packed_pilot_is_refused_before_anything_runs(
     # as shipped (the pilot's -packed_sha256 unchanged): refused by the payload hash, one line
     changed = _tampered(pilot, victim, tmp_path / "changed.py")
     stale = selfcontained.PackedPilot(changed.path, pilot.sha256)
-    proc = run(site, packed_argv(site, stale, "t1"), tmp_path / "t1.out")
+    proc = run(site, packed_argv(site, stale, "t1", listening), tmp_path / "t1.out")
     assert proc.returncode == 5, proc.stderr[-2000:]
     lines = proc.stderr.strip().splitlines()
-    assert lines == ["glidein_startup: packed pilot refused: payload of %s: SHA-256 differs from"
-                     " -packed_sha256 (changed in transit?)" % changed.path]  # fmt: skip
+    why = f"payload of {changed.path}: SHA-256 differs from -packed_sha256 (changed in transit?)"
+    assert lines == [f"glidein_startup: packed pilot refused: {why}"]
     assert list(site.markers.iterdir()) == []
     # with a matching payload hash: the wrapper's own hash chain refuses it, as a download
-    proc = run(site, packed_argv(site, changed, "t2"), tmp_path / "t2.out")
+    proc = run(site, packed_argv(site, changed, "t2", listening), tmp_path / "t2.out")
     assert proc.returncode == 5, proc.stderr[-2000:]
     assert list(site.markers.iterdir()) == [], "a script or the startd ran"
     for pilot_id in ("t1", "t2"):
         assert selfcontained.collect(site.state_dir, pilot_id, tmp_path / f"{pilot_id}.out") == "stored"
         report = site.report(pilot_id)
         assert report["failure_class"] == "Corruption" and report["results"] == [], pilot_id
-    assert "verify" == site.report("t2")["step"]
+    assert site.report("t2")["step"] == "verify"
 
 
-def test_a_raw_byte_flip_anywhere_in_the_payload_text_is_refused(tmp_path: Path, processes: Processes) -> None:
+def test_a_raw_byte_flip_anywhere_in_the_payload_text_is_refused(
+    tmp_path: Path, processes: Processes, listening: dict[str, str]
+) -> None:
     site = _site(tmp_path, processes)
     pilot = selfcontained.pack(site.stage_dir, tmp_path / "packed")
     data = bytearray(pilot.path.read_bytes())
@@ -139,7 +138,7 @@ def test_a_raw_byte_flip_anywhere_in_the_payload_text_is_refused(tmp_path: Path,
         copy[offset] = ord("A") if copy[offset] != ord("A") else ord("B")
         target = tmp_path / f"flip{index}.py"
         target.write_bytes(bytes(copy))
-        proc = run(site, packed_argv(site, selfcontained.PackedPilot(target, pilot.sha256), f"f{index}"),
-                   tmp_path / "f.out")  # fmt: skip
+        flipped = selfcontained.PackedPilot(target, pilot.sha256)
+        proc = run(site, packed_argv(site, flipped, f"f{index}", listening), tmp_path / "f.out")
         assert proc.returncode == 5 and "packed pilot refused" in proc.stderr, proc.stderr[-1000:]
         assert list(site.markers.iterdir()) == []
