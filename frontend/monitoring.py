@@ -59,7 +59,7 @@ def pilots_from_slots(slots: Sequence[Mapping[str, object]], frontend: str) -> l
         entry = str(slot.get("GLIDEIN_Entry_Name") or "")
         found[pid] = PilotRecord(
             pid, entry, str(client), str(slot.get("GLIDEIN_Site") or entry),
-            PilotState.RUNNING if running else PilotState.IDLE, started, started,
+            PilotState.RUNNING if running else PilotState.IDLE, None, started,  # submit: the factory knows
         )  # fmt: skip
     return sorted(found.values(), key=lambda p: p.pilot_id)
 
