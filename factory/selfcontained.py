@@ -137,6 +137,8 @@ def read_block(output: bytes) -> tuple[dict[str, object], str]:
     lines = output[start + len(BEGIN) : end].split(b"\n")
     text = b"".join(ln.strip() for ln in lines if ln.strip() and b" " not in ln.strip())
     given = output[end + len(END) : end + len(END) + 64].decode("ascii", "replace")
+    if len(given) != 64 or set(given) - set("0123456789abcdef"):
+        raise UnpackError("the output block has no end line (cut short?)")
     if hashlib.sha256(text).hexdigest() != given:
         raise UnpackError("the output block's SHA-256 differs from its end line")
     try:
