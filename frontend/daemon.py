@@ -36,6 +36,7 @@ from glidein.common.config.frontend import FrontendConfig, Group
 from glidein.common.errors import GlideinError
 from glidein.frontend import credentials, jobs
 from glidein.frontend.cycle import EntryDecision, GroupOutcome, decide_group
+from glidein.frontend.ha import ACTIVE, MODE_ATTR, RESOURCE_MODE_ATTR, STANDBY, Standby, mark, own_constraint
 from glidein.frontend.monitoring import make_monitor
 from glidein.frontend.pressure import RemovalHistory
 from glidein.frontend.requests import (
@@ -106,6 +107,10 @@ class Frontend:
         self.minter = credentials.TokenMinter(config.collectors.user_pool[0], clock)
         self.trusted = {f.name: f.signing_key for f in config.security.trusted_factories}
         self.monitor = make_monitor(config)
+        self.mode = STANDBY if config.is_standby else ACTIVE
+        self.standby = None
+        if config.is_standby:
+            self.standby = Standby(self.wms, self.pool, config.high_availability.active or config.name, clock)
 
     @property
     def key(self) -> Ed25519PrivateKey:
@@ -213,10 +218,14 @@ class Frontend:
             lifetime,
         )
         globals_ = global_ads(info, snap.entries, sent, self.key, sequences, now=now)
+        if self.standby is not None:
+            globals_ = []  # the active's globals tell the standby it is alive: never overwrite them
+            if not self.standby.may_serve():  # again right before advertising: the active wins
+                return
         if requests or globals_:
-            self.wms.advertise(globals_ + requests)
+            self.wms.advertise(globals_ + mark(requests, MODE_ATTR, self.mode))
         if resources:
-            self.pool.advertise(resources)
+            self.pool.advertise(mark(resources, RESOURCE_MODE_ATTR, self.mode))
 
     def _resource_ad(self, decision: EntryDecision, group: Group, exprs: dict[str, str]) -> ClassAd:
         triggered = {
@@ -229,7 +238,10 @@ class Frontend:
         return resource_ad(res)
 
     def cycle(self) -> list[GroupOutcome]:
-        """One cycle; returns what was decided (advertised unless reading failed)."""
+        """One cycle; returns what was decided (advertised unless reading failed). A standby
+        whose active frontend is on the bus does nothing."""
+        if self.standby is not None and not self.standby.may_serve():
+            return []
         try:
             snap = self.snapshot()
         except GlideinError as exc:
@@ -256,17 +268,26 @@ class Frontend:
             self.monitor.record(self.wms, results, self.clock())
         return results
 
+    def interval(self) -> float:
+        """Seconds to the next cycle: a standby standing by checks every high_availability.check_interval."""
+        ha = self.config.high_availability
+        if self.standby is not None and not self.standby.serving and ha.check_interval:
+            return float(ha.check_interval)
+        return float(self.config.loop.interval)
+
     def invalidate(self) -> None:
-        """Withdraw our requests, glideclientglobal and glideresource ads (graceful stop)."""
-        name = classads.quote(self.config.name)
-        targets = (
-            (self.wms, "glideclient", "FrontendName"),
-            (self.wms, "glideclientglobal", "FrontendName"),
-            (self.pool, "glideresource", "GlideFrontendName"),
-        )
-        for bus, my_type, attr in targets:
+        """Withdraw our requests, glideclientglobal and glideresource ads (graceful stop); only
+        those we published in our HA mode (an active's stop leaves a serving standby's ads)."""
+        name = self.config.name
+        targets = [
+            (self.wms, "glideclient", own_constraint("FrontendName", name, self.mode)),
+            (self.pool, "glideresource", own_constraint("GlideFrontendName", name, self.mode)),
+        ]
+        if self.standby is None:
+            targets.append((self.wms, "glideclientglobal", f"FrontendName == {classads.quote(name)}"))
+        for bus, my_type, constraint in targets:
             try:
-                bus.invalidate(my_type, f"{attr} == {name}")
+                bus.invalidate(my_type, constraint)
             except GlideinError as exc:
                 log.warning("could not invalidate %s ads: %s", my_type, exc)
 
@@ -303,7 +324,8 @@ class Runner:
             frontend.cycle()
             if self.once:
                 return 0
-            while not self.stop and not self.reload and time.monotonic() - started < config.loop.interval:
+            interval = frontend.interval()
+            while not self.stop and not self.reload and time.monotonic() - started < interval:
                 time.sleep(0.2)
             if self.stop:
                 log.info("stopping: withdrawing our ads")
