@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -29,6 +30,8 @@ _KINDS = {
     "V": "value",
     "r": "raw",
     "R": "raw",
+    "T": "time",  # HTCondor's own: seconds as days+hh:mm:ss
+    "Y": "date",  # HTCondor's own: a Unix time as month/day hour:minute (local time)
 }
 _CONVERSION = re.compile(r"%([-#0 +']*)(\d*)(?:\.(\d*))?([hlLqjzt]*)([a-zA-Z%])")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "a": "\a", "b": "\b", "f": "\f"}
@@ -77,7 +80,7 @@ def conversion(fmt: str) -> re.Match[str] | None:
     """The first printf conversion of `fmt` (None: literal text only)."""
     for match in _CONVERSION.finditer(fmt):
         if match.group(5) != "%":
-            return match if match.group(5) in _KINDS or match.group(5) in "TY" else None
+            return match if match.group(5) in _KINDS else None
     return None
 
 
@@ -102,7 +105,10 @@ def _separators(options: str, mask: PrintMask) -> str:
             mask.col_prefix, mask.row_prefix = "", "\n"
         elif char == "t":
             mask.col_prefix = "\t"
-    return "r" if "r" in options or "o" in options else "V" if "V" in options else "v"
+    for letter, chars in (("r", "ro"), ("V", "V"), ("Y", "Y"), ("T", "T")):
+        if any(char in options for char in chars):
+            return letter
+    return "v"
 
 
 def autoformat(options: str, exprs: Sequence[str], mask: PrintMask) -> None:
@@ -186,8 +192,7 @@ def evaluate_cell(column: Column, ad: classads.ClassAd) -> Cell:
     match = conversion(column.fmt) if column.fmt else None
     if column.fmt and match is None:
         return Cell(column.fmt, True, "literal")
-    letter = match.group(5) if match else "v"
-    kind = _KINDS.get(letter, "int" if letter == "T" else "date")
+    kind = _KINDS[match.group(5)] if match else "value"
     in_ad = _lookup(ad, column.attr)
     tree = in_ad if in_ad is not None else cached_expr(column.attr)
     if kind == "string" and in_ad is not None:
@@ -204,7 +209,7 @@ def evaluate_cell(column: Column, ad: classads.ClassAd) -> Cell:
 
 def _typed(kind: str, value: object) -> Cell:
     """A value checked against the conversion's type (%d wants a number, %s a string)."""
-    if kind in ("int", "char", "float", "date"):
+    if kind in ("int", "char", "float", "time", "date"):
         if not isinstance(value, int | float):
             return Cell(None, False, kind)
         return Cell(float(value) if kind == "float" else int(value), True, kind)
@@ -261,10 +266,27 @@ def cell_text(column: Column, cell: Cell) -> str:
     assert match is not None
     if cell.kind in ("int", "char", "float"):
         return _pad(_printf(fmt, match, cell.value), column.width)
-    if cell.kind == "date":
-        return _pad(str(cell.value), column.width)
+    if cell.kind in ("time", "date"):
+        seconds = int(str(cell.value))
+        return _pad(format_time(seconds) if cell.kind == "time" else format_date(seconds), column.width)
     as_is = cell.kind == "string" or (isinstance(cell.value, str) and match.group(5) != "V")
     return _printf(fmt, match, cell.value if as_is else unparse(cell.value))
+
+
+def format_time(seconds: int) -> str:
+    """HTCondor's format_time: `%3d+%02d:%02d:%02d` (days+hours:minutes:seconds)."""
+    days, rest = divmod(seconds, 86400)
+    hours, rest = divmod(rest, 3600)
+    minutes, secs = divmod(rest, 60)
+    return printf("%3d+%02d:%02d:%02d", days, hours, minutes, secs)
+
+
+def format_date(when: int) -> str:
+    """HTCondor's format_date: `%2d/%-2d %02d:%02d` (month/day hour:minute, local time)."""
+    if when < 0:
+        return "    ???    "
+    tm = time.localtime(when)
+    return printf("%2d/%-2d %02d:%02d", tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min)
 
 
 def _pad(text: str, width: int) -> str:
@@ -278,7 +300,7 @@ Renderer = Callable[[Column, classads.ClassAd], Cell]
 
 def calc_width(column: Column, cell: Cell) -> int:
     """AttrListPrintMask's calc_column_width: the width a valid cell asks for at render time."""
-    if cell.kind in ("int", "char", "float", "date"):
+    if cell.kind in ("int", "char", "float", "time", "date"):
         return len(cell_text(column, cell))
     wanted = unparse_width(cell.value) if cell.kind != "literal" else len(str(cell.value))
     return column.width if wanted is None else wanted

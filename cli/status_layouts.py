@@ -23,6 +23,7 @@ from glidein.cli.status_format import (
     display_row,
     evaluate_cell,
     evaluate_rows,
+    format_time,
     printf,
 )
 from glidein.common import classads
@@ -119,14 +120,6 @@ LAYOUTS: dict[str, Layout] = {
     ),
     "frontend": _glidein_layout("Name", "ReqIdleGlideins", "ReqMaxGlideins", "ReqRemoveExcess"),
 }  # fmt: skip
-
-
-def format_time(seconds: int) -> str:
-    """HTCondor's format_time: `%3d+%02d:%02d:%02d` (days+hours:minutes:seconds)."""
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    return printf("%3d+%02d:%02d:%02d", days, hours, minutes, secs)
 
 
 def _int_attr(ad: classads.ClassAd, name: str) -> int | None:

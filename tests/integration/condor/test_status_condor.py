@@ -308,6 +308,8 @@ FORMAT = [
     ["-format", "%V\\n", "Name"], ["-format", "%r\\n", "Cpus*2"], ["-format", "%x|", "Memory"],
     ["-format", "%o|", "Memory", "-format", "%e\\n", "LoadAvg"],
     ["-format", "literal\\n", "Name"], ["-format", "%5.1f%%\\n", "LoadAvg*100"],
+    ["-format", "[%15T]", "MyCurrentTime - EnteredCurrentActivity", "-format", "%Y\\n", "MyCurrentTime"],
+    ["-af:T", "MyCurrentTime - EnteredCurrentActivity"], ["-af:hY", "Name", "MyCurrentTime"],
 ]  # fmt: skip
 SELECTION = [
     ["-sort", "Memory", "-af", "Name", "Memory"], ["-sort", "-Memory", "-af", "Name"],

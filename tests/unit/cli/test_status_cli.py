@@ -10,8 +10,8 @@ import pytest
 
 from glidein.cli.status_args import parse_status_args
 from glidein.cli.status_compact import compact_rows, compact_sort
-from glidein.cli.status_format import PrintMask, autoformat, format_column, render_custom
-from glidein.cli.status_layouts import LAYOUTS, first_cell, format_time
+from glidein.cli.status_format import PrintMask, autoformat, format_column, format_time, render_custom
+from glidein.cli.status_layouts import LAYOUTS, first_cell
 from glidein.cli.status_output import long_form, natural_cmp, sort_ads, xml_form
 from glidein.common import classads
 from glidein.common.errors import ClassAdError, ConfigError
