@@ -22,11 +22,13 @@ import hashlib
 import json
 import logging
 import os
+import shlex
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from glidein.common.errors import ConfigError, GlideinError
+from glidein.common.errors import ConfigError, GlideinError, SubmitError
 from glidein.factory import staging
 from glidein.factory.web import pilot_dir
 
@@ -42,6 +44,7 @@ MAX_JSON = 4 << 20  # bytes of the block's JSON once decompressed
 BEGIN = b"==== GLIDEIN PILOT OUTPUT BEGIN 1 ===="
 END = b"==== GLIDEIN PILOT OUTPUT END sha256="
 CHECKED = ".packed_output"  # in the pilot's dir: its output was read once
+HEREDOC = "GLIDEIN_PACKED_PILOT_END"  # ends the packed pilot embedded in a batch script
 
 
 class UnpackError(GlideinError):
@@ -115,6 +118,22 @@ def pack(stage_dir: Path, out_dir: Path) -> PackedPilot:
         log.info("packed the stage into %s (%d bytes, sha256 %s)", target, target.stat().st_size, digest)
     _CACHE[key] = PackedPilot(target, digest)
     return _CACHE[key]
+
+
+def shell_embedded(argv: Sequence[str]) -> tuple[list[str], str] | None:
+    """For a batch script: the lines that write the packed pilot `argv[1]` out of the script itself
+    (a quoted here-document: verbatim) and the command that runs it; None for other pilots."""
+    if PACKED_ARG not in argv or len(argv) < 2:
+        return None
+    try:
+        text = Path(argv[1]).read_text()
+    except (OSError, ValueError) as exc:
+        raise SubmitError(f"{argv[1]}: cannot embed the packed pilot: {exc}") from None
+    if HEREDOC in text.splitlines():
+        raise SubmitError(f"{argv[1]}: holds the line {HEREDOC}: cannot embed it")
+    lines = ['packed=$(mktemp "${TMPDIR:-/tmp}/glidein_pilot.XXXXXX") || exit 1']
+    lines += [f"cat > \"$packed\" <<'{HEREDOC}'", text.rstrip("\n"), HEREDOC]
+    return lines, f'{shlex.quote(argv[0])} "$packed" {shlex.join(argv[2:])}'
 
 
 def _tail(path: Path) -> bytes:

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from glidein.common.errors import SubmitError
 from glidein.factory.pilot_states import PilotState
+from glidein.factory.selfcontained import shell_embedded
 from glidein.factory.submitters.base import JOB_PREFIX, BackendStatus, PilotRef, PilotSpec
 from glidein.factory.submitters.param_file import SUFFIX, forget, with_param_file, write_param_file
 
@@ -269,7 +270,9 @@ def batch_script(spec: PilotSpec, exit_file: Path, param_file: Path | None = Non
     lines = ["#!/bin/sh", f"# glidein pilot {spec.pilot_id} of entry {spec.entry} for {spec.client}"]
     lines += [f"export {k}={shlex.quote(v)}" for k, v in sorted(spec.env.items())]
     argv = with_param_file(spec.argv, str(param_file)) if param_file is not None else spec.argv
-    lines += [shlex.join(argv), "rc=$?"]
+    packed = shell_embedded(argv)  # a self-contained pilot travels inside the script
+    lines += [*packed[0], packed[1]] if packed else [shlex.join(argv)]
+    lines.append("rc=$?" + ('; rm -f "$packed"' if packed else ""))
     if param_file is not None:
         lines.append(f"rm -f {shlex.quote(str(param_file))}")
     lines += [f"echo $rc > {shlex.quote(str(exit_file))}", "exit $rc", ""]
