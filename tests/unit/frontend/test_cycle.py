@@ -201,11 +201,13 @@ def test_one_signed_glideclientglobal_per_factory_the_factory_believes(setup: tu
 def test_invalidate_withdraws_our_ads(setup: tuple) -> None:  # type: ignore[type-arg]
     frontend, wms, pool, _keys, _tmp = setup
     frontend.invalidate()
-    assert wms.invalidated == [
-        ("glideclient", 'FrontendName == "fe"'),
+    assert wms.invalidated == [  # our own (an active's): a serving standby's ads stay
+        ("glideclient", '(FrontendName == "fe") && (FrontendHAMode =!= "standby")'),
         ("glideclientglobal", 'FrontendName == "fe"'),
     ]
-    assert pool.invalidated == [("glideresource", 'GlideFrontendName == "fe"')]
+    assert pool.invalidated == [
+        ("glideresource", '(GlideFrontendName == "fe") && (GlideFrontendHAMode =!= "standby")')
+    ]
 
 
 def test_monitoring_row_from_the_factory_client_ads(setup: tuple) -> None:  # type: ignore[type-arg]
