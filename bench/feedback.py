@@ -24,7 +24,7 @@ pilots submitted and started (factory.db), idle pilots requested (ReqIdleGlidein
 frontend's cycles, from its log) and the frontend's weights; the factory's feedback figures at
 the end (GLIDEIN_Feedback_* as its ads carry them); the job runs per site and how many failed; the
 jobs' figures: mean and maximum time from first submission to success, their sum (the jobs' total
-time), and first submission to the last completion. About 12 minutes; docs/PERFORMANCE.md
+time), and first submission to the last completion. About 16 minutes; docs/PERFORMANCE.md
 records runs.
 Run: .venv/bin/python bench/feedback.py [--waves N] [--per-wave N] [--period S] [--job-seconds S]
      [--slots N] [--slow-speed F] [--slow-job-failure F] [--slow-pilot-failure F]
@@ -404,7 +404,7 @@ def report(run: RunFigures, jobs: int) -> list[str]:
 def parse_args() -> Options:
     parser = argparse.ArgumentParser(description="even split vs feedback rank: a fast and a slow, flaky site")
     add = parser.add_argument
-    add("--waves", type=int, default=8, help="waves of jobs (default 8)")
+    add("--waves", type=int, default=12, help="waves of jobs (default 12)")
     add("--per-wave", type=int, default=12, help="jobs per wave (default 12)")
     add("--period", type=float, default=30.0, help="seconds between waves (default 30)")
     add("--job-seconds", type=int, default=20, help="seconds of work of each job (default 20)")
@@ -413,7 +413,7 @@ def parse_args() -> Options:
     add("--slow-job-failure", type=float, default=0.2, help="its jobs failing (default 0.2)")
     add("--slow-pilot-failure", type=float, default=0.25, help="its pilots failing (default 0.25)")
     add("--slow-queue-wait", type=float, default=3.0, help="its queue wait, s (default 3)")
-    add("--retire", type=int, default=40, help="pilots retire after this many s (default 40)")
+    add("--retire", type=int, default=80, help="pilots retire after this many s (default 80)")
     add("--timeout", type=float, default=900.0, help="seconds for the jobs (default 900)")
     add("--wait-scale", type=float, default=30.0, help="rank's wait scale, s (default 30)")
     a = parser.parse_args()
