@@ -97,8 +97,9 @@ def payload(stage_dir: Path, result: staging.StageResult) -> bytes:
     return b"".join(lines)
 
 
-def pack(stage_dir: Path, out_dir: Path) -> PackedPilot:
-    """The packed pilot of the current stage of `stage_dir` (written once into `out_dir`)."""
+def pack(stage_dir: Path, out_dir: Path, keep_s: float = 86400) -> PackedPilot:
+    """The packed pilot of the current stage of `stage_dir` (written once into `out_dir`); packed
+    pilots of older stages unused for `keep_s` seconds are deleted (queued pilots may need them)."""
     current = (stage_dir / staging.CURRENT_FILE).read_bytes() if stage_dir.is_dir() else b""
     key = (str(out_dir), hashlib.sha256(current).hexdigest())
     cached = _CACHE.get(key)
@@ -116,6 +117,7 @@ def pack(stage_dir: Path, out_dir: Path) -> PackedPilot:
         os.chmod(tmp, 0o755)  # noqa: S103 - the program the batch system runs
         tmp.replace(target)
         log.info("packed the stage into %s (%d bytes, sha256 %s)", target, target.stat().st_size, digest)
+        prune(out_dir, target, keep_s)
     _CACHE[key] = PackedPilot(target, digest)
     return _CACHE[key]
 
@@ -134,6 +136,17 @@ def shell_embedded(argv: Sequence[str]) -> tuple[list[str], str] | None:
     lines = ['packed=$(mktemp "${TMPDIR:-/tmp}/glidein_pilot.XXXXXX") || exit 1']
     lines += [f"cat > \"$packed\" <<'{HEREDOC}'", text.rstrip("\n"), HEREDOC]
     return lines, f'{shlex.quote(argv[0])} "$packed" {shlex.join(argv[2:])}'
+
+
+def prune(out_dir: Path, current: Path, keep_s: float) -> list[str]:
+    """Delete the packed pilots other than `current` last written more than `keep_s` seconds ago."""
+    removed = []
+    limit = current.stat().st_mtime - keep_s
+    for path in out_dir.glob("glidein_pilot.*.py"):
+        if path != current and path.stat().st_mtime < limit:
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed
 
 
 def _tail(path: Path) -> bytes:

@@ -134,8 +134,22 @@ def local_args(argv: List[str], stage: str) -> List[str]:
     return out
 
 
+def hold(argv: List[str]) -> None:
+    """Keep the node `-hold_time` seconds, as the wrapper does after a failure (black-hole guard);
+    SIGTERM ends the wait."""
+    import signal
+
+    given = argv[argv.index("-hold_time") + 1] if "-hold_time" in argv[:-1] else "1200"
+    deadline = time.time() + (int(given) if given.isdigit() else 1200)
+    stop: List[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.append(signum))
+    while time.time() < deadline and not stop:
+        time.sleep(min(1.0, max(0.0, deadline - time.time())))
+
+
 def refuse(message: str, argv: List[str]) -> int:
-    """One line on stderr, and the failure report in stdout for the factory; exit Corruption."""
+    """One line on stderr, and the failure report in stdout for the factory; exit Corruption after
+    holding the node."""
     sys.stderr.write("glidein_startup: packed pilot refused: %s\n" % message)
     pilot_id = argv[argv.index("-pilot_id") + 1] if "-pilot_id" in argv[:-1] else ""
     report: Dict[str, Any] = {"pilot_id": pilot_id, "status": "failure", "failure_class": "Corruption"}
@@ -143,6 +157,7 @@ def refuse(message: str, argv: List[str]) -> int:
     report.update(results=[], startd=None, time=time.time())
     sys.stdout.write(output_block(report, "packed pilot refused: %s\n" % message))
     sys.stdout.flush()
+    hold(argv)
     return CORRUPTION
 
 
