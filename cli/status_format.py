@@ -235,9 +235,26 @@ def _unparse_tree(tree: classads.ExprTree) -> str:
 
 
 def _printf(fmt: str, match: re.Match[str], value: object) -> str:
-    """`fmt` with its conversion replaced by `value` (C printf rules via Python's %)."""
+    """`fmt` with its conversion replaced by `value` (C printf rules via Python's %): without
+    l/ll an integer conversion takes the low 32 bits, %u/%x/%o unsigned, %c one byte."""
     head, spec, tail = _split_format(fmt)
+    letter, length = match.group(5), match.group(4)
+    if letter in "aA" and isinstance(value, float):
+        value = _hex_float(value, upper=letter == "A")
+    if isinstance(value, int) and letter in "diuoxXc":
+        bits = 64 if "l" in length or "j" in length or "z" in length else 32
+        value &= (1 << bits) - 1 if letter != "c" else 0xFF
+        if letter in "di" and value >= 1 << (bits - 1):
+            value -= 1 << bits
     return head + printf(spec, value) + tail
+
+
+def _hex_float(value: float, upper: bool) -> str:
+    """C's %a: `0x1.8p+1` (Python's float.hex pads the fraction with zeros)."""
+    mantissa, _, exponent = value.hex().partition("p")
+    mantissa = mantissa.rstrip("0").rstrip(".")
+    text = f"{mantissa}p{exponent}"
+    return text.upper() if upper else text
 
 
 @functools.lru_cache(maxsize=256)
@@ -246,9 +263,9 @@ def _split_format(fmt: str) -> tuple[str, str, str]:
     match = conversion(fmt)
     assert match is not None
     flags, width, precision, _length, letter = match.groups()
-    if letter in "vVrR":
-        letter = "s"
-    elif letter == "u":
+    if letter in "vVrRaA":
+        letter, precision = "s", None if letter in "aA" else precision
+    elif letter in "ui":
         letter = "d"
     dot = f".{precision or 0}" if precision is not None else ""
     spec = "%" + flags.replace("'", "") + width + dot + letter

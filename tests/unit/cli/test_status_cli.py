@@ -97,6 +97,11 @@ def test_format_conversions_want_their_type() -> None:
         ("100%%|", "Cpus"): "100%%|",  # no conversion: printed as given
         ("%4.1f%%|", "Cpus"): " 3.0%|",
         ("[%d]\\n", "Missing"): "",
+        ("%x|", "-5"): "fffffffb|",  # C: the low 32 bits, unsigned
+        ("%d|", "123456789012"): "-1097262572|",
+        ("%lld|", "123456789012"): "123456789012|",
+        ("%c|", "65"): "A|",
+        ("%a|", "Cpus * 1.5"): "0x1.2p+2|",
     }
     for (fmt, attr), expected in cases.items():
         mask = PrintMask(columns=[format_column(fmt, attr)])
