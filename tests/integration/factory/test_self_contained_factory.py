@@ -2,17 +2,15 @@
 port (no `glidein factory web` at all). The real factory packs the stage into the pilot; the pilot
 verifies it, starts the real embedded startd, which joins the pool and runs a user job; when the
 pilot ends the factory unpacks the log and report from its stdout, records the report and the
-pilots page shows the pilot with its log."""
+pilots page (headless Chromium) shows the pilot with its log."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import signal
-import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
@@ -20,12 +18,9 @@ from glidein.common import tokens
 from glidein.common.bus import Bus
 from glidein.common.classads import from_dict
 from glidein.common.glideclient import ClientRequest, request_ad
-from glidein.common.monitoring.rrd import RRDStore
-from glidein.common.monitoring.snapshot import Snapshot, StaticSource
-from glidein.common.web.app import WebApp, WebConfig
 from glidein.factory import staging
-from glidein.factory.monitoring import FactoryMonitor
 from glidein.factory.state import PilotStore
+from tests.cdp import Browser
 from tests.factory_support import FactorySetup, local_entry, write_factory
 from tests.integration.pool.pool_helpers import Pool, script
 from tests.procs import Processes, free_port, wait_for, wait_for_port
@@ -63,23 +58,42 @@ def ask(setup: FactorySetup, bus: Bus, pool: Pool, collector: str, idle: int, se
     bus.advertise([from_dict(request_ad(req, setup.frontend_key, str(glob["PubKeyValue"])))])
 
 
-def pilots_page(setup: FactorySetup, pilot_id: str) -> tuple[str, bytes]:
-    store = PilotStore(setup.state_dir / "factory.db")
+@pytest.fixture
+def browser(tmp_path: Path) -> Iterator[Browser]:
+    b = Browser(tmp_path / "chromium.log")
     try:
-        cfg = SimpleNamespace(monitoring=SimpleNamespace(dir=None, pilots_listed=100, enabled=False, step=10))
-        records = FactoryMonitor(cfg, store.conn, setup.state_dir).pilot_records({"e1": "Site_e1"})
+        yield b
     finally:
-        store.close()
-    source = StaticSource(Snapshot(time.time(), (), tuple(records)), setup.state_dir / "pilots")
-    app = WebApp(WebConfig(), source, RRDStore(setup.state_dir / "mon"), clock=time.time)
-    page = app.handle("/pilots").body.decode()
-    log = app.handle(f"/pilots/{pilot_id}/log")
-    assert log.status == 200, log.body[:300]
-    return page, log.body
+        b.close()
 
 
+def check_pilots_page(setup: FactorySetup, processes: Processes, browser: Browser, pilot_id: str) -> None:
+    """The factory's pilots page (`glidein monitor web` on its monitoring dir) in headless Chromium:
+    the pilot's row says its validation passed and its log link serves the log from its stdout."""
+    port = free_port()
+    root, pilots_dir = setup.state_dir / "monitor", setup.state_dir / "pilots"
+    args = ["monitor", "web", "--root", str(root), "--port", str(port), "--pilots-dir", str(pilots_dir)]
+    processes.glidein(args, "monitor-web")
+    wait_for_port(port)
+    page, row = browser.open_page(), f"document.getElementById('pilot-{pilot_id}')"
+
+    def validation() -> str:
+        browser.navigate(page, f"http://127.0.0.1:{port}/pilots")
+        text = browser.evaluate(page, f"{row} ? {row}.querySelector('td.validation').innerText : ''")
+        return str(text)
+
+    wait_for(lambda: validation() == "passed", timeout=30)  # the snapshot of a cycle after the report
+    links = browser.evaluate(page, f"Array.from({row}.querySelectorAll('a.log-link')).map(a => a.href)")
+    log_link = f"http://127.0.0.1:{port}/pilots/{pilot_id}/log"
+    assert log_link in links, links
+    browser.navigate(page, log_link)
+    text = str(browser.evaluate(page, "document.body.innerText"))
+    assert "verified level main" in text and "FINAL success" in text and "startd ran 1 jobs" in text
+
+
+@pytest.mark.browser
 def test_self_contained_pilot_runs_a_job_without_the_web_server_and_reports_through_stdout(
-    jobs_dir: Path, processes: Processes
+    jobs_dir: Path, processes: Processes, browser: Browser
 ) -> None:
     tmp = jobs_dir
     port = free_port()
@@ -120,6 +134,4 @@ def test_self_contained_pilot_runs_a_job_without_the_web_server_and_reports_thro
         wait_for(lambda: store.conn.execute(sql, (pilot_id,)).fetchone()[0] == "success", timeout=30)
     finally:
         store.close()
-    page, log = pilots_page(setup, pilot_id)
-    assert pilot_id in page and f'href="/pilots/{pilot_id}/log"' in page
-    assert b"verified level main" in log and b"FINAL success" in log and b"startd ran 1 jobs" in log
+    check_pilots_page(setup, processes, browser, pilot_id)
