@@ -161,7 +161,17 @@ def refuse(message: str, argv: List[str]) -> int:
     return CORRUPTION
 
 
+def interpreter() -> str:
+    """This Python's path: sys.executable is empty when it was started with no PATH to find itself
+    (HTCondor's local universe runs a `#!/usr/bin/env python3` job so), yet scripts run with it."""
+    if sys.executable:
+        return sys.executable
+    found = os.path.realpath("/proc/self/exe") if os.path.exists("/proc/self/exe") else ""
+    return found or shutil.which("python3", path=os.defpath) or "python3"
+
+
 def main(argv: List[str], own_path: str) -> int:
+    sys.executable = interpreter()
     expected, rest = split_args(argv)
     try:
         files = read_payload(own_path, expected)
