@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from glidein.common import classads
 from glidein.common.classad_core import PARSE_ERRORS, cached_expr, to_py
-from glidein.common.errors import ClassAdError
+from glidein.common.errors import ClassAdError, ConfigError
 
 # printf conversions: letter -> kind (HTCondor's printf_fmt_t)
 _KINDS = {
@@ -36,6 +36,7 @@ _KINDS = {
 _CONVERSION = re.compile(r"%([-#0 +']*)(\d*)(?:\.(\d*))?([hlLqjzt]*)([a-zA-Z%])")
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'", "a": "\a", "b": "\b", "f": "\f"}
 ALT_NONE, ALT_QUESTION = " ", "?"
+MAX_WIDTH = 10_000  # -format widths and precisions: a line, not a gigabyte
 
 
 @dataclass
@@ -90,6 +91,8 @@ def format_column(fmt: str, attr: str) -> Column:
     text = collapse_escapes(fmt)
     column = Column(text, attr)
     match = conversion(text)
+    if match and max(int(match.group(2) or 0), int(match.group(3) or 0)) > MAX_WIDTH:
+        raise ConfigError(f"-format {fmt!r}: a width or precision above {MAX_WIDTH} is not shown")
     if match and match.group(2):
         column.width, column.left = int(match.group(2)), "-" in match.group(1)
     return column
@@ -246,7 +249,10 @@ def _printf(fmt: str, match: re.Match[str], value: object) -> str:
         value &= (1 << bits) - 1 if letter != "c" else 0xFF
         if letter in "di" and value >= 1 << (bits - 1):
             value -= 1 << bits
-    return head + printf(spec, value) + tail
+    try:
+        return head + printf(spec, value) + tail
+    except (TypeError, ValueError, OverflowError):  # e.g. a precision Python refuses: the value is left out
+        return head + tail
 
 
 def _hex_float(value: float, upper: bool) -> str:

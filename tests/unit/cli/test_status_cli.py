@@ -46,6 +46,8 @@ def test_sort_guards_and_disables() -> None:
         (["-schedd", "-master"], "-master contradicts -schedd"),
         (["-compact", "-schedd"], "-compact shows slots only, not schedd ads"),
         (["-pool"], "-pool needs 1 more argument"),
+        (["-format", "%.999999999f", "Cpus"], "a width or precision above 10000 is not shown"),
+        (["-format", "%99999999999999999999d", "Cpus"], "a width or precision above 10000"),
     ],
 )
 def test_bad_words_are_one_line_errors(words: list[str], message: str) -> None:
