@@ -306,9 +306,12 @@ def format_time(seconds: int) -> str:
 
 def format_date(when: int) -> str:
     """HTCondor's format_date: `%2d/%-2d %02d:%02d` (month/day hour:minute, local time)."""
-    if when < 0:
+    try:
+        tm = time.localtime(when)
+    except (OSError, OverflowError, ValueError):
+        tm = None
+    if when < 0 or tm is None:
         return "    ???    "
-    tm = time.localtime(when)
     return printf("%2d/%-2d %02d:%02d", tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min)
 
 

@@ -6,6 +6,8 @@ tests/integration/condor/test_status_condor.py; these check the pieces' rules on
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from glidein.cli.status_args import parse_status_args
@@ -14,7 +16,7 @@ from glidein.cli.status_format import PrintMask, autoformat, format_column, form
 from glidein.cli.status_layouts import LAYOUTS, first_cell
 from glidein.cli.status_output import long_form, natural_cmp, sort_ads, xml_form
 from glidein.common import classads
-from glidein.common.errors import ClassAdError, ConfigError
+from glidein.common.errors import ClassAdError, ConfigError, GlideinError
 
 
 def _ads(*texts: str) -> list[classads.ClassAd]:
@@ -167,3 +169,24 @@ def test_compact_folds_a_machines_slots() -> None:
     assert pslot.cells[10].value == "C "  # an exhausted partitionable slot: its children's state
     assert compact_sort(["Memory"]) == ['join(":", Machine, SlotTypeId)', "Memory"]
     assert compact_sort([], no_sort=True) == ['join(":", Machine, SlotTypeId)']
+
+
+def test_random_formats_print_or_fail_in_one_line() -> None:
+    """Random -format strings and -af options over odd values: text or a GlideinError, never a crash."""
+    ads = _ads(
+        'Name = "a"\nCpus = 3\nL = 1.5\nS = "x%sy"\nB = true\nLi = {1, "a", [x = 1]}\nE = 1/0\n'
+        "Big = 9223372036854775807\nMachine = 1\nState = {1}\nEnteredCurrentActivity = 1e300\n",
+        'Name = "b"\nMachine = "m"\n',
+    )
+    rng = random.Random(19)
+    pieces = ["%", "-", "0", "#", " ", "+", "'", "5", ".", "3", "l", "h", "x", "\\n", "\\"]
+    attrs = ["Name", "Cpus", "L", "S", "B", "Li", "E", "Big", "Missing", "Cpus/0", "L*1e300*1e300", "-Big"]
+    for _ in range(3000):
+        fmt = "".join(rng.choice([*pieces, rng.choice("diouxXcfFeEgGaAsvVrRTY%pnq*")]) for _ in range(6))
+        words = ["-format", fmt, rng.choice(attrs)]
+        if rng.random() < 0.4:
+            words = ["-af:" + "".join(rng.sample("lhVrjtng,TY", 3)), rng.choice(attrs), rng.choice(attrs)]
+        try:
+            render_custom(parse_status_args(words).mask, ads)
+        except GlideinError as exc:
+            assert "\n" not in str(exc)
