@@ -26,7 +26,7 @@ def test_same_request_and_entry_in_two_collectors_count_once(
     entry = verify_entry(entry_ads[0], trusted)
     now = time.time()
 
-    def request(idle: int, sequence: int) -> object:
+    def request(idle: int, sequence: int) -> ClassAd:
         return request_ad(
             Request(entry, "fe", "main", "frontend", idle, 10), frontend_key, sequence, 300, now
         )
