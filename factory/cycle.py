@@ -170,7 +170,7 @@ class FactoryCycle:
             try:
                 out_dir = self.state_dir / selfcontained.PACKED_DIR
                 keep = float(getattr(self.cfg.staging, "grace_period", 86400))
-                pilot = selfcontained.pack(Path(self.cfg.staging.dir), out_dir, keep)
+                pilot = selfcontained.pack(Path(self.cfg.staging.dir), out_dir, keep, stage)
             except (GlideinError, OSError) as exc:
                 log.error("entry=%s no self-contained pilot, nothing submitted: %s", entry, exc)
                 return None

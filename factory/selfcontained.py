@@ -97,15 +97,18 @@ def payload(stage_dir: Path, result: staging.StageResult) -> bytes:
     return b"".join(lines)
 
 
-def pack(stage_dir: Path, out_dir: Path, keep_s: float = 86400) -> PackedPilot:
-    """The packed pilot of the current stage of `stage_dir` (written once into `out_dir`); packed
-    pilots of older stages unused for `keep_s` seconds are deleted (queued pilots may need them)."""
-    current = (stage_dir / staging.CURRENT_FILE).read_bytes() if stage_dir.is_dir() else b""
-    key = (str(out_dir), hashlib.sha256(current).hexdigest())
+def pack(
+    stage_dir: Path, out_dir: Path, keep_s: float = 86400, result: staging.StageResult | None = None
+) -> PackedPilot:
+    """The packed pilot of `result` (default: the current stage of `stage_dir`), written once into
+    `out_dir`: the cycle passes the stage its `-sign*` arguments come from, so a new stage written
+    meanwhile cannot pair them with other files. Packed pilots of older stages unused for `keep_s`
+    seconds are deleted (queued pilots may need them)."""
+    result = staging.load_result(stage_dir) if result is None else result
+    key = (str(out_dir), hashlib.sha256(result.to_json().encode()).hexdigest())
     cached = _CACHE.get(key)
     if cached is not None and cached.path.is_file():
         return cached
-    result = staging.load_result(stage_dir)
     data = payload(stage_dir, result)
     digest = hashlib.sha256(data).hexdigest()
     target = out_dir / f"glidein_pilot.{digest[:20]}.py"

@@ -66,3 +66,19 @@ def test_a_pilot_holding_the_end_line_is_not_embedded(tmp_path: Path) -> None:
     bad.write_text(f"print(1)\n{selfcontained.HEREDOC}\nrm -rf x\n")
     with pytest.raises(SubmitError, match="cannot embed"):
         selfcontained.shell_embedded(["python3", str(bad), "-packed_sha256", "00"])
+
+
+def test_the_stage_the_arguments_come_from_is_packed_even_after_a_newer_one(tmp_path: Path) -> None:
+    _stage(tmp_path, "A")
+    older = staging.load_result(tmp_path / "stage")
+    _stage(tmp_path, "B")  # written between the cycle's reading of the stage and its packing
+    newer = staging.load_result(tmp_path / "stage")
+    pilot = selfcontained.pack(tmp_path / "stage", tmp_path / "packed", result=older)
+    payload = pilot.path.read_bytes().partition(selfcontained.PAYLOAD_LINE.encode())[2]
+    names = {line.split(b" ")[1].decode() for line in payload.splitlines()}
+
+    def signature(result: staging.StageResult) -> str:
+        return f"stage/signature.{result.entries['e1'].descript.split('.')[1]}.txt"
+
+    assert signature(older) in names and signature(newer) not in names
+    assert selfcontained.pack(tmp_path / "stage", tmp_path / "packed").path != pilot.path  # the newer
