@@ -224,7 +224,11 @@ def run_size(size: int, args: argparse.Namespace) -> dict[str, dict[str, float]]
         results = measure(servers, size, args)
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(120)  # freeing a million ads takes a while
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
         if anchor is not None:
             anchor.stop()
     return results
