@@ -6,7 +6,8 @@ a standby frontend (same name and key; the standby with `high_availability: {rol
 Wave 1 of jobs runs; the first WMS collector is killed -9 while they run; when wave 1 is done and
 its pilots have left, the active frontend is killed -9. The standby takes over when the active's
 ads expire (their ClassAdLifetime); wave 2 is submitted only then, so only the standby's requests
-can bring pilots for it. Then the active comes back and the standby steps back.
+can bring pilots for it (with `restart_factory`, the factory is killed -9 while wave 2 runs and
+started again, as systemd would). Then the active comes back and the standby steps back.
 
 All along a sampler records the factory's live pilots (factory.db), the clients they were
 submitted for, and the glideclient ads on the surviving collector with who sent them.
@@ -67,6 +68,7 @@ class Figures:
 class Scenario:
     def __init__(self, root: Path, jobs: int = 6, lifetime: int = 12, check_interval: int = 1) -> None:
         self.root, self.jobs, self.lifetime, self.check = root, jobs, lifetime, check_interval
+        self.restart_factory = False  # kill -9 the factory while wave 2 runs, start it again
         self.layout: DemoLayout = prepare(root, jobs, use_slurm=False)
         self.wms2 = free_ports(("wms2",))["wms2"]
         self.sup = Supervisor(self.layout.logs, root / "pids.json")
@@ -201,6 +203,11 @@ class Scenario:
         fig.vanished_s, fig.takeover_s = gone - killed, time.monotonic() - gone
         before = self._db("SELECT count(*) FROM pilots")[0][0]
         self.submit(100)
+        if self.restart_factory:  # as systemd's Restart=on-failure would, while wave 2 runs
+            poll(lambda: any(j.get("JobStatus") == 2 for j in self.schedd().jobs()), until, "wave 2 runs")
+            self.kill("factory")
+            time.sleep(1)
+            self.sup.glidein("factory", ["factory", "run", "--config", str(self.layout.factory_config)])
         poll(self.done, until, "wave 2 done")
         fig.pilots_wave2 = self._db("SELECT count(*) FROM pilots")[0][0] - before
         back = time.monotonic()
