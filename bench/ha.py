@@ -14,6 +14,7 @@ itself adds: at most one check and one cycle), the step-back time after the acti
 (its start-up, its first cycle, the standby's next check), the most live pilots (limit 4).
 
 Run: .venv/bin/python bench/ha.py [--runs 3] [--jobs 6] [--lifetime 12] [--check-interval 1]
+     [--restart-factory]  (also kill -9 the factory while wave 2 runs and start it again)
 """
 
 from __future__ import annotations
@@ -28,9 +29,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.ha_scenario import MAX_PILOTS, Figures, Scenario
 
 
-def one_run(jobs: int, lifetime: int, check: int) -> Figures:
+def one_run(jobs: int, lifetime: int, check: int, restart_factory: bool) -> Figures:
     with tempfile.TemporaryDirectory(prefix="glidein-ha-") as tmp:
         scenario = Scenario(Path(tmp) / "ha", jobs=jobs, lifetime=lifetime, check_interval=check)
+        scenario.restart_factory = restart_factory
         try:
             scenario.start()
             return scenario.run(timeout=600)
@@ -44,10 +46,13 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=6, help="jobs per wave (3 s each)")
     parser.add_argument("--lifetime", type=int, default=12, help="frontends' classad_lifetime (s)")
     parser.add_argument("--check-interval", type=int, default=1, help="the standby's check interval (s)")
+    parser.add_argument(
+        "--restart-factory", action="store_true", help="also kill -9 the factory in wave 2 and restart it"
+    )
     args = parser.parse_args()
     runs = []
     for number in range(1, args.runs + 1):
-        fig = one_run(args.jobs, args.lifetime, args.check_interval)
+        fig = one_run(args.jobs, args.lifetime, args.check_interval, args.restart_factory)
         done = sum(1 for j in fig.jobs if j.get("JobStatus") == 4)
         print(f"run {number}: " + "; ".join(fig.lines()) + f"; jobs done {done}/{2 * args.jobs}", flush=True)
         runs.append(fig)
