@@ -23,9 +23,8 @@ from glidein.common.errors import ConfigError
 from glidein.demo.layout import prepare
 
 SEED = 13
-CASES = 1500
-BUDGET_S = 30.0  # the seeded sequence stops there on a slow machine (at least MIN_CASES run)
-MIN_CASES = 600
+CASES = 600  # a fixed seeded sequence: the same cases on any machine, however loaded
+HANG_S = 10.0  # one case taking longer than this is a hang (a YAML bomb), not a slow machine
 ETC = Path(__file__).resolve().parents[3] / "etc"
 MARKER = "/tmp/glidein-config-fuzz-marker"  # a tag that ran code would create it
 HOSTILE = [
@@ -147,18 +146,16 @@ def test_mutated_configs_fail_only_with_config_errors_naming_the_file(tmp_path: 
     outcomes: Counter[str] = Counter()
     start = time.monotonic()
     for _number in range(CASES):
-        if time.monotonic() - start > BUDGET_S:
-            break
         name = rng.choice(sorted(examples))
         mutate = _text_mutation if rng.random() < 0.7 else _data_mutation
         text = mutate(rng, examples[name])
         began = time.monotonic()
         outcomes[_check_one(text, name, base)] += 1
-        assert time.monotonic() - began < 3.0, text[:300]
+        assert time.monotonic() - began < HANG_S, text[:300]
     ran = sum(outcomes.values())
     print(f"config fuzz: {ran} cases in {time.monotonic() - start:.1f} s, {dict(outcomes)}")
     assert not Path(MARKER).exists(), "a YAML tag ran code"
-    assert ran >= MIN_CASES and outcomes["refused"] > ran // 3 and outcomes["loaded"] > ran // 20, outcomes
+    assert ran == CASES and outcomes["refused"] > ran // 3 and outcomes["loaded"] > ran // 20, outcomes
 
 
 @pytest.mark.parametrize("junk", [b"\xff\xfe\x00binary", b"a: 1\n\x00\x01\x02: 3\n", b"\x80" * 100])
