@@ -726,7 +726,18 @@ class Pilot:
         return None
 
 
+def own_interpreter() -> str:
+    """This interpreter's path: sys.executable is empty when python3 was started with no PATH
+    (HTCondor's local universe runs `#!/usr/bin/env python3` jobs so), yet scripts and the startd
+    are started with it."""
+    if sys.executable:
+        return sys.executable
+    found = os.path.realpath("/proc/self/exe") if os.path.exists("/proc/self/exe") else ""
+    return found or "/usr/bin/python3"
+
+
 def main(argv: List[str]) -> int:
+    sys.executable = own_interpreter()
     opts: Dict[str, str] = {}
     try:
         opts, params = parse_args(argv)
