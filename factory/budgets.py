@@ -12,6 +12,7 @@ Keys: `fe:<frontend>` and `sc:<frontend>:<security class>` (the same keys as ent
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -74,6 +75,20 @@ def share_budgets(
         for entry in entries:
             out[entry][key] = shares.get(entry, 0)
     return out
+
+
+def per_entry_clients(
+    rows: Sequence[tuple[str, str, str, PilotState, int]],
+) -> tuple[dict[str, Counter[str]], dict[str, Counter[str]]]:
+    """Idle and running pilots per entry and client, from (entry, client, sec, state, n) rows."""
+    idle: dict[str, Counter[str]] = {}
+    running: dict[str, Counter[str]] = {}
+    for entry, client, _sec, state, n in rows:
+        if state in IDLE_STATES:
+            idle.setdefault(entry, Counter())[client] += n
+        elif state == PilotState.RUNNING:
+            running.setdefault(entry, Counter())[client] += n
+    return idle, running
 
 
 def count_keys(rows: Sequence[tuple[str, str, str, PilotState, int]]) -> dict[str, KeyCounts]:

@@ -33,7 +33,6 @@ from glidein.factory.frontends import Expectations, FrontendWatch
 from glidein.factory.health import Health, HealthPolicy, assess
 from glidein.factory.keys import FactoryKeys, load_keys
 from glidein.factory.monitoring import FactoryMonitor  # [demo] monitoring hook
-from glidein.factory.pilot_states import IDLE_STATES, PilotState
 from glidein.factory.requests import FrontendTrust, RequestValidator, ValidRequest, plain, validate_all
 from glidein.factory.state import PilotStore, StateWriteError, apply_unblocks
 from glidein.factory.state_dir import STOPPED, StateGuard, status_document
@@ -362,13 +361,7 @@ class FactoryCycle:
         if not self.fe_limits:
             return tasks
         rows = self.store.client_counts()
-        idle: dict[str, Counter[str]] = {}
-        running: dict[str, Counter[str]] = {}
-        for entry, client, _sec, state, n in rows:
-            if state in IDLE_STATES:
-                idle.setdefault(entry, Counter())[client] += n
-            elif state == PilotState.RUNNING:
-                running.setdefault(entry, Counter())[client] += n
+        idle, running = budgets.per_entry_clients(rows)
         demands = {
             t.entry.name: budgets.entry_demands(
                 [r.request for r in t.requests if r.request.client not in t.down_clients],

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from glidein.common.errors import ConfigError, GlideinError, SubmitError
 from glidein.factory import staging
-from glidein.factory.web import pilot_dir
+from glidein.factory.web import pilot_dir, write_report
 
 log = logging.getLogger(__name__)
 UNPACK_PATH = staging.PACKAGE_ROOT / "pilot_wrapper" / "unpack.py"
@@ -207,14 +207,5 @@ def collect(state_dir: Path, pilot_id: str, stdout: Path) -> str:
     tmp = directory / "log.txt.tmp"
     tmp.write_text(text)
     os.replace(tmp, directory / "log.txt")
-    tmp = directory / "report.json.tmp"
-    tmp.write_text(json.dumps(report, indent=1, sort_keys=True))
-    os.replace(tmp, directory / "report.json")
-    log.info(
-        "pilot=%s report from its stdout status=%s class=%s step=%s",
-        pilot_id,
-        report.get("status"),
-        report.get("failure_class"),
-        report.get("step"),
-    )
+    write_report(directory, pilot_id, report, " from its stdout")
     return "stored"

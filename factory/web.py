@@ -211,17 +211,23 @@ def _store(config: WebConfig, pilot_id: str, what: str, body: bytes) -> tuple[HT
         return HTTPStatus.BAD_REQUEST, "report is not JSON"
     if not isinstance(report, dict) or report.get("status") not in ("success", "failure"):
         return HTTPStatus.BAD_REQUEST, "report needs status success|failure"
+    write_report(directory, pilot_id, report, "")
+    return HTTPStatus.OK, ""
+
+
+def write_report(directory: Path, pilot_id: str, report: dict[str, object], source: str) -> None:
+    """Store a pilot's final report atomically and log one line (`source`: how it came, if not HTTP)."""
     tmp = directory / "report.json.tmp"
     tmp.write_text(json.dumps(report, indent=1, sort_keys=True))
     os.replace(tmp, directory / "report.json")
     log.info(
-        "pilot=%s report status=%s class=%s step=%s",
+        "pilot=%s report%s status=%s class=%s step=%s",
         pilot_id,
+        source,
         report.get("status"),
         report.get("failure_class"),
         report.get("step"),
     )
-    return HTTPStatus.OK, ""
 
 
 def make_server(config: WebConfig) -> PilotWebServer:
