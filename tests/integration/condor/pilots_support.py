@@ -119,8 +119,17 @@ class Factory:
         return [{"id": r[0], "status": int(r[1]), "job": f"{r[2]}.{r[3]}"} for r in rows]
 
     def remove_all(self) -> None:
-        """condor_rm every pilot of this factory's entries still in the factory's schedd."""
-        ids = [job["job"] for job in self.schedd_jobs()]
+        """condor_rm every pilot of this factory's entries still in the factory's schedd (waiting
+        up to a minute for a schedd its master is restarting)."""
+        listed: list[list[str]] = []
+
+        def listing() -> bool:
+            with contextlib.suppress(GlideinError):
+                listed.append([job["job"] for job in self.schedd_jobs()])
+            return bool(listed)
+
+        wait_for(listing, timeout=60, interval=1)
+        ids = listed[0]
         if ids:
             with contextlib.suppress(GlideinError):
                 self.sites.factory.tool("condor_rm", *ids)

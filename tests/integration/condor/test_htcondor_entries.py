@@ -101,7 +101,11 @@ def test_held_pilots_are_released_then_removed(sites: Sites, factory_for: Any) -
 def schedd_pid(pool: Any) -> int:
     """The pid of the condor_schedd under `pool`'s condor_master."""
     for pid in children_of(pool.proc.pid):
-        if Path(f"/proc/{pid}/comm").read_text().strip() == "condor_schedd":
+        try:  # a child may end between the listing and this read (the killed schedd being reaped)
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
+        if comm == "condor_schedd":
             return pid
     return 0
 
