@@ -208,3 +208,15 @@ def test_identity_attributes_in_any_spelling() -> None:
     assert (record.my_type, record.name, record.expires) == ("t", "n", 105.0)
     slot = build_record(b'Name = "slot1@h"\0Cpus = 1\0', "Machine", 0.0, 10)
     assert slot.my_type == "Machine" and b'MyType = "Machine"\0' in slot.blob
+
+
+def test_projection_brings_what_projected_expressions_reference(collector: Collector) -> None:
+    """As condor_collector: `Projection = "Req"` also sends the ad's attributes Req references
+    (through other attributes too), so that the client evaluates Req as in the whole ad."""
+    ad = _ad("glidefactory", "e1", Site="A", Cpus=4, Other=1)
+    ad += [("Req", 'TARGET.Cpus > 1 && MY.Site == "A" && Mid'), ("Mid", "Cpus > 2"), ("Lit", "7")]
+    collector.update(UPDATE_GENERIC, _msg(ad), "p")
+    (got,) = _query(collector, "true", Projection="Req")
+    assert set(got) == {"req", "site", "mid", "cpus"}
+    (got,) = _query(collector, "true", Projection="Lit,Name")
+    assert set(got) == {"lit", "name"}
