@@ -19,7 +19,9 @@ query. `Bus.query` speaks CEDAR itself (`glidein.pool.cedar`, the no-security su
 deadline for the whole answer), bounds every ad with `classad_limits.check_text` (AD limits) before
 classad2 parses it, and skips a hostile ad with one log line; an answer of more than `max_ads` ads
 fails the query. A collector that demands authentication (a secured condor_collector) is asked
-through the bindings instead, which authenticate: there the collector's own ingest is the bound.
+through the bindings instead, which authenticate, in a worker process that bounds the answer's
+count, size, time and memory, and whose crash fails the query only (`secured_query`); its ads
+are bounded and parsed here as above.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from typing import TypeVar
 
 import htcondor2
 
-from glidein.common import classads
+from glidein.common import classads, secured_query
 from glidein.common.classad_limits import AD, OPEN, OPERATOR_CHARS, check_text
 from glidein.common.errors import BusError, ClassAdError
 from glidein.pool import cedar
@@ -187,14 +189,12 @@ class Bus:
 
         def ask(pool: str, collector: htcondor2.Collector) -> list[classads.ClassAd]:
             wire = _WireQuery(pool, cedar.COMMANDS[command], target, full, wanted)
-            return self._attempt(pool, "query", functools.partial(self._query_one, wire, collector, ad_type))
+            return self._attempt(pool, "query", functools.partial(self._query_one, wire, ad_type))
 
         answers = self._each("answered", ask)
         return answers[0] if len(answers) == 1 else merge_answers(answers)
 
-    def _query_one(
-        self, wire: _WireQuery, collector: htcondor2.Collector, ad_type: htcondor2.AdType
-    ) -> list[classads.ClassAd]:
+    def _query_one(self, wire: _WireQuery, ad_type: htcondor2.AdType) -> list[classads.ClassAd]:
         marked = self._secured.get(wire.address)
         if marked is None or time.monotonic() - marked >= SECURED_RECHECK_S:
             try:
@@ -206,7 +206,16 @@ class Bus:
                 return [
                     ad for number, blob in enumerate(answer, 1) if (ad := _bounded_ad(blob, wire, number))
                 ]
-        return list(collector.query(ad_type, wire.constraint, wire.projection))
+        request = secured_query.Request(wire.address, int(ad_type), wire.constraint, wire.projection)
+        ads = []
+        bounds = secured_query.Bounds(self.timeout, self.max_ads)
+        for number, (kind, data) in enumerate(secured_query.query(request, bounds), 1):
+            if kind != b"A":
+                why = data[:200].decode("utf-8", "replace")
+                log.warning("collector=%s skipped ad %d of a query answer: %s", wire.address, number, why)
+            elif ad := _bounded_ad(data, wire, number):
+                ads.append(ad)
+        return ads
 
 
 _MERGE_ATTRS = ("MyType", "Name", "AdSequence", "LastHeardFrom")
