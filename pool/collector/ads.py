@@ -9,7 +9,6 @@ inject another.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass
 
@@ -27,10 +26,6 @@ PRIVATE = {"capability", "childclaimids", "claimid", "claimidlist", "claimids", 
 STAMPED = {"lastheardfrom"}
 _PROBES = (("mytype", "\0MyType = "), ("name", "\0Name = "), ("classadlifetime", "\0ClassAdLifetime = "))
 MAX_LIFETIME = 86400.0  # a day: the longest ClassAdLifetime honoured unless configured
-# A value that references nothing: a number, a plain string, a boolean or undefined.
-_LITERAL = re.compile(
-    rb'[ \t]*(?:[-+]?[0-9.]+(?:[eE][-+]?[0-9]+)?|"[^"\\]*"|true|false|undefined)[ \t]*\Z', re.I
-)
 _SPECIAL = re.compile(r"\0[ \t]*(MyType|Name|Machine|ClassAdLifetime)[ \t]*=[ \t]*([^\0]*)", re.I)
 
 
@@ -220,36 +215,6 @@ def build_record(
     return Record(my_type, ad_name, ad, blob, blob.count(b"\0"), now + lifetime)
 
 
-def _line_name(line: bytes) -> str:
-    return line.split(b"=", 1)[0].strip().decode("utf-8", "replace").lower()
-
-
-def _referenced(record: Record, names: list[str]) -> set[str]:
-    """Lower-cased attributes of the ad that the expressions of `names` reference, directly or
-    through other attributes (classad2's internal references, as condor_collector's putClassAd
-    expands a projection); a reference that fails to resolve adds nothing."""
-    found: set[str] = set()
-    for name in names:
-        with contextlib.suppress(Exception):  # classad2 raises its own types (absent, too deep)
-            found.update(ref.lower() for ref in record.ad.internalRefs(record.ad.lookup(name)))
-    return found
-
-
-def project(record: Record, projection: set[str]) -> tuple[bytes, int]:
-    """(wire lines, count) of the projected attributes of an ad and of what they reference.
-
-    As condor_collector does: a projected attribute that is an expression brings the ad's
-    attributes it references, so that the client evaluates it as it would in the whole ad."""
-    named = [(_line_name(line), line) for line in record.blob.split(b"\0")[:-1]]
-    expressions = [
-        name for name, line in named if name in projection and not _LITERAL.match(line, line.find(b"=") + 1)
-    ]
-    wanted = projection | _referenced(record, expressions) if expressions else projection
-    lines = [line for name, line in named if name in wanted]
-    return b"".join(line + b"\0" for line in lines), len(lines)
-
-
-def encode_record(record: Record, projection: set[str] | None = None) -> bytes:
-    """The record as a query answer item: `more` = 1, then the ad (projected if asked)."""
-    blob, count = project(record, projection) if projection else (record.blob, record.count)
-    return b"".join((cedar.INT.pack(1), cedar.INT.pack(count), blob, b"\0\0"))
+def encode_record(record: Record) -> bytes:
+    """The whole record as a query answer item: `more` = 1, then the ad."""
+    return b"".join((cedar.INT.pack(1), cedar.INT.pack(record.count), record.blob, b"\0\0"))

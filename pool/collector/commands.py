@@ -13,6 +13,7 @@ from glidein.pool import cedar
 from glidein.pool.collector import planner
 from glidein.pool.collector.ads import MAX_LIFETIME, Record, build_record, encode_record
 from glidein.pool.collector.limits import check_expression
+from glidein.pool.collector.projection import Projection
 from glidein.pool.collector.store import AdStore, ValueFilter
 
 log = logging.getLogger(__name__)
@@ -37,7 +38,7 @@ class QuerySpec:
     terms: dict[str, set[str]] = field(default_factory=dict)
     filters: list[ValueFilter] = field(default_factory=list)
     limit: int | None = None
-    projection: set[str] | None = None
+    projection: Projection | None = None
 
 
 def _exprs(raw_lines: list[bytes]) -> dict[str, str]:
@@ -85,11 +86,11 @@ def _positive_int(text: str | None) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def _projection(text: str | None) -> set[str] | None:
+def _projection(text: str | None) -> Projection | None:
     value = cedar.literal(text) if text else None
     if not isinstance(value, str) or not value.strip():
         return None
-    return {name.lower() for name in _LIST_SPLIT.split(value.strip()) if name}
+    return Projection(name for name in _LIST_SPLIT.split(value.strip()) if name)
 
 
 class Collector:
@@ -185,7 +186,7 @@ class Collector:
         types: set[str] | None,
         text: tuple[str | None, str],
         limit: int | None,
-        projection: set[str] | None,
+        projection: Projection | None,
     ) -> QuerySpec:
         """`text`: (constraint text or None, attribute it came from)."""
         constraint, terms, filters = _constraint(*text)
@@ -214,4 +215,4 @@ class Collector:
         for spec in specs:
             records = self.store.candidates(spec.types, spec.terms, spec.filters)
             for record in self._matching(records, spec.constraint, now, spec.limit, peer):
-                yield encode_record(record, spec.projection)
+                yield spec.projection.item(record) if spec.projection else encode_record(record)
