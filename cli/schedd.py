@@ -8,6 +8,7 @@ from pathlib import Path
 from glidein.cli.common import Subparsers, add_command
 from glidein.pool.schedd.client import default_state_dir
 from glidein.pool.schedd.daemon import ScheddOptions, run_schedd
+from glidein.pool.schedd.relay import RelayOptions, parse_submitter
 
 
 def register(subparsers: Subparsers) -> None:
@@ -24,6 +25,14 @@ def register(subparsers: Subparsers) -> None:
     )
     parser.add_argument("--lease", type=float, default=30.0, help="seconds a claim lives without heartbeat")
     parser.add_argument("--advertise-interval", type=float, default=30.0, help="seconds between schedd ads")
+    relay = parser.add_argument_group("relay mode (a site relay: pilots handed to the entry's submitter)")
+    relay.add_argument("--relay-entry", help="the factory entry this relay serves (turns relay mode on)")
+    relay.add_argument("--relay-factory", default="", help="the factory's name (GlideinRelayFactory)")
+    relay.add_argument(
+        "--relay-submitter", default='{"type": "local"}', help="the entry's submitter section as JSON"
+    )
+    relay.add_argument("--relay-max-per-cycle", type=int, default=10, help="pilots handed over per cycle")
+    relay.add_argument("--relay-interval", type=float, default=5.0, help="seconds between relay cycles")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -36,5 +45,18 @@ def _run(args: argparse.Namespace) -> int:
         collector=args.collector,
         lease_s=args.lease,
         advertise_interval=args.advertise_interval,
+        relay=_relay(args),
     )
     return run_schedd(options)
+
+
+def _relay(args: argparse.Namespace) -> RelayOptions | None:
+    if args.relay_entry is None:
+        return None
+    return RelayOptions(
+        entry=args.relay_entry,
+        factory=args.relay_factory,
+        submitter=parse_submitter(args.relay_submitter),
+        max_per_cycle=args.relay_max_per_cycle,
+        interval=args.relay_interval,
+    )

@@ -73,6 +73,7 @@ REGISTRY: dict[str, str] = {
     "local": "glidein.factory.submitters.local:LocalSubmitter",
     "slurm": "glidein.factory.submitters.slurm:SlurmSubmitter",
     "htcondor": "glidein.factory.submitters.htcondor:HTCondorSubmitter",
+    "relay": "glidein.factory.submitters.relay:RelaySubmitter",
 }
 
 

@@ -3,9 +3,10 @@
 `python -m glidein.pool.schedd.advertise --url URL --collector HOST:PORT [--interval S] [--parent PID]`
 Every interval it reads GET <URL>/status and advertises MyType "Scheduler" with Name,
 ScheddHttpAddress, TotalIdleJobs, TotalRunningJobs, TotalHeldJobs and ClassAdLifetime (3
-intervals) through `glidein.common.bus.Bus`. It runs apart from the HTTP server because the
-htcondor2 bindings hold the GIL during network calls. It exits when its parent is gone, and
-invalidates the ad on SIGTERM.
+intervals) through `glidein.common.bus.Bus`; a relay's ad adds is_glidein = true and the
+GlideinRelay* attributes (entry, factory, backend, start and update times, pilots). It runs
+apart from the HTTP server because the htcondor2 bindings hold the GIL during network calls.
+It exits when its parent is gone, and invalidates the ad on SIGTERM.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import logging
 import os
 import signal
 import threading
+import time
 import urllib.request
 from types import FrameType
 
@@ -27,18 +29,30 @@ from glidein.common.log import setup_logging
 log = logging.getLogger(__name__)
 
 
-def schedd_ad(status: dict[str, object], interval: float) -> classads.ClassAd:
-    return classads.from_dict(
-        {
-            "MyType": "Scheduler",
-            "Name": str(status["name"]),
-            "ScheddHttpAddress": str(status["url"]),
-            "TotalIdleJobs": int(str(status["idle"])),
-            "TotalRunningJobs": int(str(status["running"])),
-            "TotalHeldJobs": int(str(status["held"])),
-            "ClassAdLifetime": int(interval * 3),
-        }
-    )
+def schedd_ad(status: dict[str, object], interval: float, now: float | None = None) -> classads.ClassAd:
+    ad: dict[str, object] = {
+        "MyType": "Scheduler",
+        "Name": str(status["name"]),
+        "ScheddHttpAddress": str(status["url"]),
+        "TotalIdleJobs": int(str(status["idle"])),
+        "TotalRunningJobs": int(str(status["running"])),
+        "TotalHeldJobs": int(str(status["held"])),
+        "ClassAdLifetime": int(interval * 3),
+    }
+    relay = status.get("relay")
+    if isinstance(relay, dict):  # a site relay (relay.py): found by `-schedd -c 'is_glidein =?= true'`
+        pilots = relay.get("pilots")
+        counts = pilots if isinstance(pilots, dict) else {}
+        ad.update(
+            is_glidein=True,
+            GlideinRelayEntry=str(relay["entry"]),
+            GlideinRelayFactory=str(relay["factory"]),
+            GlideinRelayBackend=str(relay.get("backend", "")),
+            GlideinRelayStartTime=int(str(relay.get("started", 0))),
+            GlideinRelayUpdateTime=int(time.time() if now is None else now),
+            GlideinRelayPilots=sum(int(str(n)) for n in counts.values()),
+        )
+    return classads.from_dict(ad)
 
 
 def _status(url: str) -> dict[str, object]:

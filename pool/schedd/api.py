@@ -20,6 +20,8 @@ Startds (`Authorization: Bearer <pool token with scope "startd">`):
   POST /claims/<id>/heartbeat          -> 200 {"job_id"} | 410 claim gone (lease lost or removed)
   POST /claims/<id>/complete  {"exit_code", "stdout", "stderr" (base64)} -> 200 | 410
   POST /claims/<id>/release   {"reason"}                             -> 200 | 410
+Relay mode (`glidein schedd --relay-entry ...`): /relay/* with a pool token of scope "relay",
+see relay_api.py.
 Errors: 400 bad input (JSON nested deeper than MAX_JSON_DEPTH, expressions beyond
 classad_limits, a Content-Length that is not plain digits or that the body falls short of),
 401 no valid startd token, 403 local-user secret refused, 404 unknown path, 405 unknown method,
@@ -38,6 +40,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from glidein.common import classads, tokens
 from glidein.common.classad_core import PARSE_ERRORS
@@ -46,6 +49,9 @@ from glidein.common.errors import ClassAdError, GlideinError, NotFoundError, Sec
 from glidein.pool.schedd.payload import decode_output, job_payload, write_outputs
 from glidein.pool.schedd.queue import JobQueue
 from glidein.pool.schedd.queue_users import HOLD_INPUT, action
+
+if TYPE_CHECKING:
+    from glidein.pool.schedd.relay import Relay
 
 log = logging.getLogger(__name__)
 MAX_BODY = 96 * 1024 * 1024
@@ -72,6 +78,7 @@ class ApiContext:
     name: str
     url: str
     collector: str = ""  # the users' pool collector the schedd advertises to (for -better-analyze)
+    relay: Relay | None = None  # relay mode (relay.py): /relay/* endpoints, relay facts in /status
 
 
 class _Reply(Exception):
@@ -227,6 +234,10 @@ def _text(data: dict[str, object], key: str, default: str | None = None) -> str:
 def _route(
     req: Handler, ctx: ApiContext, method: str, path: str, query: dict[str, str]
 ) -> tuple[HTTPStatus, object]:
+    if path.startswith("/relay/"):
+        from glidein.pool.schedd.relay_api import route
+
+        return route(ctx.relay, ctx.pool_key, method, path, req.headers.get("Authorization", ""), req.body)
     if method == "GET":
         return _route_get(ctx, path, query)
     if path == "/submit":
@@ -273,6 +284,7 @@ def _route_get(ctx: ApiContext, path: str, query: dict[str, str]) -> tuple[HTTPS
             "collector": ctx.collector,
             **ctx.queue.totals(),
             "autoclusters": len(ctx.queue.acs.by_id),
+            **({"relay": ctx.relay.describe()} if ctx.relay is not None else {}),
         }
     if path == "/jobs":
         limit = int(query["limit"]) if _LIMIT.fullmatch(query.get("limit", "")) else 0

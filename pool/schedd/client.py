@@ -31,6 +31,7 @@ class ScheddClient:
     url: str
     secret: str | None = None
     timeout: float = 120.0
+    token: str | None = None  # a pool token, sent as `Authorization: Bearer` (a relay's /relay/* calls)
 
     @classmethod
     def locate(cls, url: str | None = None, state_dir: str | None = None) -> ScheddClient:
@@ -58,6 +59,8 @@ class ScheddClient:
         request.add_header("Content-Type", "application/json")
         if self.secret:
             request.add_header("X-Glidein-Secret", self.secret)
+        if self.token:
+            request.add_header("Authorization", f"Bearer {self.token}")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as reply:  # noqa: S310 - the schedd URL the user gave
                 raw = reply.read()
@@ -67,6 +70,13 @@ class ScheddClient:
             reason = getattr(exc, "reason", exc)
             raise GlideinError(f"cannot reach the schedd at {self.url}: {reason}") from None
         return json.loads(raw) if raw else None
+
+    def call(self, method: str, path: str, body: object = None) -> dict[str, object]:
+        """Any endpoint that answers a JSON object (the relay's /relay/*)."""
+        result = self._call(method, path, body)
+        if not isinstance(result, dict):
+            raise GlideinError(f"schedd at {self.url}: {method} {path} did not answer a JSON object")
+        return result
 
     def status(self) -> dict[str, object]:
         result = self._call("GET", "/status")

@@ -29,6 +29,7 @@ from glidein.common import tokens
 from glidein.common.errors import ConfigError
 from glidein.pool.schedd.api import ApiContext, ScheddHTTPServer
 from glidein.pool.schedd.queue import JobQueue, QueueOptions
+from glidein.pool.schedd.relay import Relay, RelayOptions, make_relay
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,7 @@ class ScheddOptions:
     collector: str | None = None
     lease_s: float = 30.0
     advertise_interval: float = 30.0
+    relay: RelayOptions | None = None  # relay mode: hands pilots to the entry's submitter (relay.py)
 
 
 def local_secret(state_dir: Path) -> str:
@@ -91,6 +93,7 @@ def run_schedd(opts: ScheddOptions) -> int:
         log.warning("binding %s: reads are open to anyone who reaches it; startds need tokens", opts.host)
     opts.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = tokens.load_key(opts.pool_key)
+    relay = make_relay(opts.relay, opts.state_dir, opts.name) if opts.relay else None
     queue = JobQueue(opts.state_dir, QueueOptions(name=opts.name, lease_s=opts.lease_s))
     spool = opts.state_dir / "spool"
     spool.mkdir(exist_ok=True)
@@ -99,10 +102,13 @@ def run_schedd(opts: ScheddOptions) -> int:
         server = ScheddHTTPServer((opts.host, opts.port), ctx)
     except OSError as exc:
         queue.close()
+        if relay is not None:
+            relay.close()
         raise ConfigError(f"cannot listen on {opts.host}:{opts.port}: {exc.strerror}") from None
     ctx.url = f"http://{opts.host}:{server.server_address[1]}"
     queue.options.address = f"{opts.host}:{server.server_address[1]}"
     ctx.collector = opts.collector or ""
+    ctx.relay = relay
     _write_address(opts.state_dir, ctx.url)
     stop = threading.Event()
 
@@ -116,6 +122,8 @@ def run_schedd(opts: ScheddOptions) -> int:
         threading.Thread(target=server.serve_forever, args=(0.2,), daemon=True),
         threading.Thread(target=_reaper, args=(queue, stop, min(1.0, opts.lease_s / 4)), daemon=True),
     ]
+    if ctx.relay is not None:
+        threads.append(threading.Thread(target=ctx.relay.run, args=(stop,), daemon=True))
     for thread in threads:
         thread.start()
     advertiser = _start_advertiser(opts, ctx.url)
@@ -133,12 +141,16 @@ def run_schedd(opts: ScheddOptions) -> int:
             log.warning("advertiser exited with %s; restarting it", advertiser.returncode)
             time.sleep(1.0)
             advertiser = _start_advertiser(opts, ctx.url)
-    _shutdown(server, queue, advertiser)
+    _shutdown(server, queue, advertiser, ctx.relay)
     return 0
 
 
-def _shutdown(server: ScheddHTTPServer, queue: JobQueue, advertiser: subprocess.Popen[bytes] | None) -> None:
+def _shutdown(
+    server: ScheddHTTPServer, queue: JobQueue, advertiser: subprocess.Popen[bytes] | None, relay: Relay | None
+) -> None:
     server.shutdown()
+    if relay is not None:
+        relay.close()
     server.server_close()
     if advertiser is not None and advertiser.poll() is None:
         advertiser.terminate()
