@@ -133,13 +133,18 @@ def test_relay_removes_a_running_pilot(processes: Processes, tmp_path: Path) -> 
     relay.start()
     sub = relay.wait_advertised(relay.port)
     sub.submit([pilot("r1", sleep=120.0)])
-    wait_for(lambda: sub.status([PilotRef("r1", "")]).get("r1") is not None
-             and sub.status([PilotRef("r1", "")])["r1"].state == S.RUNNING, timeout=30)  # fmt: skip
+
+    def running() -> bool:
+        status = sub.status([PilotRef("r1", "")]).get("r1")
+        return status is not None and status.state == S.RUNNING
+
+    wait_for(running, timeout=60, interval=0.3)
     sub.remove([PilotRef("r1", "")])
-    seen = relay.wait_ended(sub, ["r1"], timeout=30)
+    seen = relay.wait_ended(sub, ["r1"], timeout=60)
     assert seen["r1"].state == S.REMOVED
 
 
+@pytest.mark.slurm
 def test_relay_hands_pilots_to_slurm(processes: Processes, tmp_path: Path, slurm_conf: str) -> None:
     out_dir = tmp_path / "slurm"
     out_dir.mkdir(mode=0o755)
