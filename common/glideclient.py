@@ -14,14 +14,20 @@ its own clock with a skew allowance, `glidein.factory.requests.CLOCK_SKEW`).
 
 from __future__ import annotations
 
+import functools
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from glidein.common import crypto
+
+
+@functools.lru_cache(maxsize=16)
+def _key_id(key: Ed25519PrivateKey) -> str:
+    return crypto.key_id(key)  # the same key signs every ad of a cycle: computed once
 
 
 def expiry(lifetime: int, now: float | None = None) -> int:
@@ -53,6 +59,8 @@ def request_ad(
     factory_pub_b64: str | None,
     pub_key_id: str | None = None,
     now: float | None = None,
+    *,
+    seal: Callable[[str, bytes, str], str] = crypto.seal,
 ) -> dict[str, object]:
     """The signed glideclient ad as a dict (secrets sealed for `factory_pub_b64`, the X25519 key
     the entry ad publishes; `ReqPubKeyID` is the entry ad's `PubKeyID`, by default computed).
@@ -72,7 +80,7 @@ def request_ad(
         "ReqRemoveExcess": req.remove_excess,
         "ReqRemoveExcessMargin": req.remove_margin,
         "ReqIdleLifetime": req.idle_lifetime,
-        "FrontendSigningKeyID": crypto.key_id(signing_key),
+        "FrontendSigningKeyID": _key_id(signing_key),
         "AdSequence": req.sequence,
         "ClassAdLifetime": req.lifetime,
         "ReqExpiry": expiry(req.lifetime, now),
@@ -84,7 +92,7 @@ def request_ad(
     if req.secrets and factory_pub_b64:
         ad["ReqPubKeyID"] = pub_key_id or crypto.key_id(factory_pub_b64)
         plain = json.dumps(dict(req.secrets), sort_keys=True).encode()
-        ad["GlideinEncParams"] = crypto.seal(factory_pub_b64, plain, f"{req.frontend}|{name}")
+        ad["GlideinEncParams"] = seal(factory_pub_b64, plain, f"{req.frontend}|{name}")
     crypto.sign_ad(ad, signing_key)
     return ad
 
@@ -117,7 +125,7 @@ def global_ad(
         "FrontendName": glob.frontend,
         "FrontendIdentity": glob.identity,
         "FrontendVersion": glob.version,
-        "FrontendSigningKeyID": crypto.key_id(signing_key),
+        "FrontendSigningKeyID": _key_id(signing_key),
         "FrontendSigningKey": crypto.public_key_b64(signing_key),
         "GroupNames": ",".join(glob.groups),
         "NumberOfGroups": len(glob.groups),

@@ -15,6 +15,7 @@ from glidein.common import classads
 from glidein.common.classads import ClassAd
 from glidein.common.config.frontend import FrontendConfig, FrontendTotals, Group, GroupLimits
 from glidein.frontend.glideins import EntrySlots, count_slots
+from glidein.frontend.match_memo import MatchMemo
 from glidein.frontend.matching import EntryMatch, JobCluster, MatchResult, match
 from glidein.frontend.pressure import (
     Cap,
@@ -142,6 +143,7 @@ def decide_group(
     slot_ads: Sequence[ClassAd],
     history: Mapping[str, RemovalHistory],
     now: float,
+    memo: MatchMemo | None = None,
 ) -> GroupOutcome:
     chosen = [e for e in entries if entry_passes(e, group.factory_constraint)]
     names = [e.name for e in chosen]
@@ -149,7 +151,7 @@ def decide_group(
     # an entry in downtime or blocked takes no share of the jobs it matches: the open entries get it
     values = [0.0 if e.closed_reason() else w.weight for e, w in zip(chosen, weights, strict=True)]
     total = sum(values)
-    result = match(group.match_expr, clusters, [e.ad for e in chosen], names, values)
+    result = match(group.match_expr, clusters, [e.ad for e in chosen], names, values, memo=memo)
     needs = {name: m.needs for name, m in result.entries.items()}
     pool = count_slots(slot_ads, f"{config.name}.{group.name}", needs, group.usable_idle, now)
     policy, r_policy = pressure_policy(group.limits, config.limits), removal_policy(group)

@@ -37,19 +37,21 @@ from glidein.common.errors import GlideinError
 from glidein.frontend import credentials, jobs
 from glidein.frontend.cycle import EntryDecision, GroupOutcome, decide_group
 from glidein.frontend.ha import ACTIVE, MODE_ATTR, RESOURCE_MODE_ATTR, STANDBY, Standby, mark, own_constraint
+from glidein.frontend.matching import new_memo
 from glidein.frontend.monitoring import make_monitor
 from glidein.frontend.pressure import RemovalHistory
 from glidein.frontend.requests import (
     Entry,
+    EntryVerifier,
     FrontendInfo,
     Request,
     ResourceAd,
+    SealCache,
     Sequencer,
     factory_of,
     global_ads,
     request_ad,
     resource_ad,
-    verify_entries,
 )
 
 log = logging.getLogger(__name__)
@@ -106,7 +108,11 @@ class Frontend:
         self.history = HistoryStore(state / "removal_history.json")
         self.minter = credentials.TokenMinter(config.collectors.user_pool[0], clock)
         self.trusted = {f.name: f.signing_key for f in config.security.trusted_factories}
+        self.verifier = EntryVerifier(self.trusted)  # unchanged entry ads are not checked again
         self.monitor = make_monitor(config)
+        self.job_ads = jobs.AdCache()  # autocluster ads parsed in the last cycle, reused when unchanged
+        self.seals = SealCache()  # secrets sealed in the last cycle, reused while unchanged
+        self.match_memo = new_memo()  # what matching read of those ads in the last cycle
         self.mode = STANDBY if config.is_standby else ACTIVE
         self.standby = None
         if config.is_standby:
@@ -122,7 +128,7 @@ class Frontend:
 
     def snapshot(self) -> Snapshot:
         """Entries, slots and job sources; GlideinError (fail closed) when a collector is down."""
-        entries = verify_entries(self.wms.query("glidefactory"), self.trusted)
+        entries = self.verifier.verify(self.wms.query("glidefactory"))
         slots = self.pool.query("Machine")
         schedd_ads = self.pool.query("Scheduler") if self.config.discover_schedds else []
         return Snapshot(entries, slots, self._sources(schedd_ads))
@@ -132,10 +138,11 @@ class Frontend:
         sources: list[jobs.JobSource] = []
         for ref in self.config.schedds:
             if ref.type == "embedded" and ref.url:
-                sources.append(jobs.EmbeddedSchedd(ref.name, ref.url))
+                sources.append(jobs.EmbeddedSchedd(ref.name, ref.url, cache=self.job_ads))
             else:
                 sources.append(jobs.LazyHTCondorSchedd(ref.name, by_name.get(ref.name), query=ref.query))
-        return sources + jobs.sources_from_ads(schedd_ads, known=[r.name for r in self.config.schedds])
+        known = [r.name for r in self.config.schedds]
+        return sources + jobs.sources_from_ads(schedd_ads, known=known, cache=self.job_ads)
 
     def decide(self, snap: Snapshot, group: Group) -> GroupOutcome | None:
         projection = jobs.job_projection(group.match_expr, [e.ad for e in snap.entries])
@@ -152,6 +159,7 @@ class Frontend:
             slot_ads=snap.slots,
             history=history,
             now=self.clock(),
+            memo=self.match_memo,
         )
 
     # ------------------------------------------------------------ writing
@@ -199,6 +207,7 @@ class Frontend:
         sequences = iter(self.sequencer.block(count))
         sent: Counter[str] = Counter()
         now = self.clock()
+        self.seals.next_cycle()
         for group, outcome in outcomes:
             exprs = {
                 "GlideClientMatchingGlideinCondorExpr": group.match_expr,
@@ -207,7 +216,7 @@ class Frontend:
             }
             for decision in outcome.decisions:
                 req = self.request_for(decision, group, schedd_url)
-                requests.append(request_ad(req, self.key, next(sequences), lifetime, now))
+                requests.append(request_ad(req, self.key, next(sequences), lifetime, now, seal=self.seals))
                 sent[factory_of(decision.entry)] += 1
                 resources.append(self._resource_ad(decision, group, exprs))
         info = FrontendInfo(
@@ -242,6 +251,8 @@ class Frontend:
         whose active frontend is on the bus does nothing."""
         if self.standby is not None and not self.standby.may_serve():
             return []
+        self.job_ads.next_cycle()
+        self.match_memo.next_cycle()
         try:
             snap = self.snapshot()
         except GlideinError as exc:

@@ -85,11 +85,38 @@ class ScheddLike(Protocol):
 # ---------------------------------------------------------------- embedded schedd
 
 
+class AdCache:
+    """Autocluster ads parsed before, by their JSON text: a schedd's autoclusters change little
+    from one cycle to the next, and parsing 50,000 ads costs seconds (bench/frontend.py). Holds
+    what this cycle and the previous one used (`next_cycle`); the ads it returns are shared, never
+    changed by their users."""
+
+    def __init__(self) -> None:
+        self._now: dict[str, ClassAd] = {}
+        self._before: dict[str, ClassAd] = {}
+        self.parsed = 0
+
+    def next_cycle(self) -> None:
+        self._before, self._now = self._now, {}
+
+    def ad(self, value: object) -> ClassAd:
+        text = json.dumps(value, separators=(",", ":"))
+        ad = self._now.get(text)
+        if ad is None:
+            ad = self._before.pop(text, None)
+            if ad is None:
+                ad = classads.parse_ad(text)
+                self.parsed += 1
+            self._now[text] = ad
+        return ad
+
+
 class EmbeddedSchedd:
-    def __init__(self, name: str, url: str, timeout: float = 30.0) -> None:
+    def __init__(self, name: str, url: str, timeout: float = 30.0, cache: AdCache | None = None) -> None:
         if not url.startswith(("http://", "https://")):
             raise GlideinError(f"schedd {name}: URL must be http:// or https://, got {url!r}")
         self.name, self.url, self.timeout = name, url.rstrip("/"), timeout
+        self.cache = cache or AdCache()
 
     def _get(self, path: str) -> object:
         try:
@@ -107,14 +134,14 @@ class EmbeddedSchedd:
         out = []
         for item in items:
             try:
-                out.append(_cluster_from_item(item, self.name))
+                out.append(_cluster_from_item(item, self.name, self.cache))
             except (ClassAdError, KeyError, TypeError, ValueError) as exc:
                 log.warning("schedd=%s skipping a malformed autocluster: %s", self.name, exc)
         return out
 
 
-def _cluster_from_item(item: Any, schedd: str) -> JobCluster:
-    ad = classads.parse_ad(json.dumps(item["ad"]))
+def _cluster_from_item(item: Any, schedd: str, cache: AdCache | None = None) -> JobCluster:
+    ad = cache.ad(item["ad"]) if cache is not None else classads.parse_ad(json.dumps(item["ad"]))
     idle, running = int(item["idle"]), int(item["running"])
     old = item.get("old_idle")
     if idle < 0 or running < 0:
@@ -219,8 +246,11 @@ class LazyHTCondorSchedd:
         return HTCondorSchedd(self.name, schedd, mode=self.query).clusters(constraint, projection)
 
 
-def sources_from_ads(ads: Iterable[ClassAd], known: Iterable[str] = ()) -> list[JobSource]:
-    """Schedds found as schedd ads on the user pool (those named in `known` are left out)."""
+def sources_from_ads(
+    ads: Iterable[ClassAd], known: Iterable[str] = (), cache: AdCache | None = None
+) -> list[JobSource]:
+    """Schedds found as schedd ads on the user pool (those named in `known` are left out); the
+    embedded ones share `cache`."""
     skip = set(known)
     out: list[JobSource] = []
     for ad in ads:
@@ -230,7 +260,7 @@ def sources_from_ads(ads: Iterable[ClassAd], known: Iterable[str] = ()) -> list[
         skip.add(name)
         url = classads.eval_attr(ad, "ScheddHttpAddress")
         if isinstance(url, str) and url.startswith(("http://", "https://")):
-            out.append(EmbeddedSchedd(name, url))
+            out.append(EmbeddedSchedd(name, url, cache=cache))
         elif isinstance(classads.eval_attr(ad, "MyAddress"), str):
             out.append(LazyHTCondorSchedd(name, ad))
         else:

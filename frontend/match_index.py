@@ -117,6 +117,7 @@ def _unwrap(text: str) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _core(text: str) -> str:
     """`text` without enclosing parentheses and `&& true` operands (what the indexes recognise)."""
     pieces = [p for p in conjuncts(text) if p.strip().lower() != "true"]

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 from glidein.common import classads
 from glidein.common.classads import ClassAd
-from glidein.frontend.glideins import Need, job_need
+from glidein.frontend.glideins import Need
 from glidein.frontend.match_index import (
     REQUIREMENTS,
     EntryIndex,
@@ -40,8 +40,8 @@ from glidein.frontend.match_index import (
     conjuncts,
     indices,
     top_name,
-    value_text,
 )
+from glidein.frontend.match_memo import AdFacts, MatchMemo
 from glidein.frontend.shares import split
 
 
@@ -143,36 +143,46 @@ def _int_attr(ad: ClassAd, name: str, default: int) -> int | None:
     return None
 
 
-def key_attributes(match_expr: str, clusters: Sequence[JobCluster], entries: Sequence[ClassAd]) -> list[str]:
+def key_attributes(
+    match_expr: str, clusters: Sequence[JobCluster], entries: Sequence[ClassAd], memo: MatchMemo | None = None
+) -> list[str]:
     """Job attributes any expression references: the match expression and each job's Requirements
     (through other attributes too), and what entries' Requirements ask of the job."""
+    memo = memo or new_memo()
     names: set[str] = {REQUIREMENTS}
+
+    def refs(ad: ClassAd) -> frozenset[str]:
+        return frozenset(classads.internal_refs(combined_expr(match_expr, ad), ad))
+
     for cluster in clusters:
-        names |= classads.internal_refs(combined_expr(match_expr, cluster.ad), cluster.ad)
+        names |= memo.refs(memo.facts(cluster.ad), match_expr, refs)
     for entry in entries:
         if REQUIREMENTS in entry:
-            refs = classads.external_refs(entry.lookup(REQUIREMENTS), entry)
-            names |= {top_name(r) for r in refs}
+            found = classads.external_refs(entry.lookup(REQUIREMENTS), entry)
+            names |= {top_name(r) for r in found}
     return sorted(names, key=str.lower)
+
+
+def new_memo() -> MatchMemo:
+    """A memo for one cycle's matching (the daemon keeps one across cycles)."""
+    return MatchMemo(request_cpus)
 
 
 class _JobClass:
     """Clusters alike in every referenced attribute: one test, summed counts."""
 
-    def __init__(self, match_expr: str, ad: ClassAd, cache: PrepareCache) -> None:
-        self.ad = ad
-        self.test = JobTest(job_test_parts(match_expr, ad), combined_expr(match_expr, ad), ad, cache)
+    def __init__(self, test: JobTest, ad: ClassAd) -> None:
+        self.ad, self.test = ad, test
         self.idle = self.old = self.running = 0
         self.idle_cpus = self.old_cpus = 0.0
         # What the idle jobs ask of a slot, from each autocluster's own ad: the class is keyed by
         # what the expressions reference, which need not include RequestMemory or RequestCpus.
         self.needs: dict[Need, int] = {}
 
-    def add(self, cluster: JobCluster) -> None:
-        cpus = request_cpus(cluster.ad)
+    def add(self, cluster: JobCluster, facts: AdFacts) -> None:
+        cpus = facts.cpus
         if cluster.idle > 0:
-            need = job_need(cluster.ad)
-            self.needs[need] = self.needs.get(need, 0) + cluster.idle
+            self.needs[facts.need] = self.needs.get(facts.need, 0) + cluster.idle
         self.idle += cluster.idle
         self.old += cluster.old
         self.running += cluster.running
@@ -180,15 +190,23 @@ class _JobClass:
         self.old_cpus += cluster.old * cpus
 
 
-def _job_classes(match_expr: str, clusters: Sequence[JobCluster], keys: Sequence[str]) -> list[_JobClass]:
+def _job_classes(
+    match_expr: str, clusters: Sequence[JobCluster], keys: Sequence[str], memo: MatchMemo
+) -> list[_JobClass]:
     classes: dict[tuple[str | None, ...], _JobClass] = {}
-    cache: PrepareCache = {}
+    names = tuple(keys)
+
+    def build(ad: ClassAd, cache: PrepareCache) -> JobTest:
+        return JobTest(job_test_parts(match_expr, ad), combined_expr(match_expr, ad), ad, cache)
+
     for cluster in clusters:
-        key = tuple(value_text(cluster.ad, name) for name in keys)
+        facts = memo.facts(cluster.ad)
+        key = memo.key(facts, names)
         job_class = classes.get(key)
         if job_class is None:
-            job_class = classes[key] = _JobClass(match_expr, cluster.ad, cache)
-        job_class.add(cluster)
+            test = memo.test((match_expr, names, key), cluster.ad, build)
+            job_class = classes[key] = _JobClass(test, cluster.ad)
+        job_class.add(cluster, facts)
     return list(classes.values())
 
 
@@ -198,11 +216,15 @@ def match(
     entries: Sequence[ClassAd],
     names: Sequence[str],
     weights: Sequence[float] | None = None,
+    *,
+    memo: MatchMemo | None = None,
 ) -> MatchResult:
     """Counts per entry name (`names[i]` names `entries[i]`) for one group's idle/running jobs;
-    `weights[i]` weighs entry i in the prop split (`frontend.shares`; None: even, as glideinWMS)."""
-    keys = key_attributes(match_expr, clusters, entries)
-    job_classes = _job_classes(match_expr, clusters, keys)
+    `weights[i]` weighs entry i in the prop split (`frontend.shares`; None: even, as glideinWMS).
+    `memo` carries what was read of the same autocluster ads in the last cycle (`match_memo`)."""
+    memo = memo or new_memo()
+    keys = key_attributes(match_expr, clusters, entries, memo)
+    job_classes = _job_classes(match_expr, clusters, keys, memo)
     index = EntryIndex(entries)
     result = MatchResult({name: EntryMatch() for name in names}, key_attrs=tuple(keys))
     result.job_classes = len(job_classes)
