@@ -33,6 +33,7 @@ def register(subparsers: Subparsers) -> None:
     )
     relay.add_argument("--relay-max-per-cycle", type=int, default=10, help="pilots handed over per cycle")
     relay.add_argument("--relay-interval", type=float, default=5.0, help="seconds between relay cycles")
+    relay.add_argument("--relay-lifetime", type=float, default=0.0, help="seconds it runs (0: until stopped)")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -59,4 +60,5 @@ def _relay(args: argparse.Namespace) -> RelayOptions | None:
         submitter=parse_submitter(args.relay_submitter),
         max_per_cycle=args.relay_max_per_cycle,
         interval=args.relay_interval,
+        lifetime=args.relay_lifetime,
     )

@@ -14,6 +14,7 @@ by a pilot that ended otherwise (removed while queued).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -155,8 +156,10 @@ class LocalSubmitter:
         if not self.site.exists():
             return {}
         try:
-            states = self._scan()
-            self._schedule(states)
+            with open(self.site / ".schedule.lock", "a") as lock:  # one scheduler at a time: a site
+                fcntl.flock(lock, fcntl.LOCK_EX)  # relay and the factory may both poll this site
+                states = self._scan()
+                self._schedule(states)
         except (OSError, ValueError) as exc:
             raise SubmitError(f"local site {self.site}: cannot read pilot status: {exc}") from None
         forget([self.jobs / n / PARAM_FILE for n, st in states.items() if st.state in FINAL])

@@ -12,7 +12,8 @@ A relay that cannot be found or reached is a SubmitError: the factory submits no
 status unknown, marks nothing lost.
 
 Parameters (any object with these attributes, e.g. RelayParams): collectors (list of host:port),
-factory (name), key_file (pool key path), url (optional: skip the lookup), timeout (seconds).
+factory (name), key_file (pool key path), url (optional: skip the lookup), timeout (seconds),
+name (optional: only the relay of this name).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class RelayParams:
     key_file: str = ""
     url: str = ""
     timeout: float = 30.0
+    name: str = ""  # this relay only (the one the factory's monitor found live)
 
 
 @dataclass(frozen=True)
@@ -51,10 +53,11 @@ class RelayAd:
     updated: int
 
 
-def relay_constraint(entry: str, factory: str) -> str:
+def relay_constraint(entry: str, factory: str, name: str = "") -> str:
+    named = f" && Name =?= {classads.quote(name)}" if name else ""
     return (
         f"is_glidein =?= true && GlideinRelayEntry =?= {classads.quote(entry)}"
-        f" && GlideinRelayFactory =?= {classads.quote(factory)}"
+        f" && GlideinRelayFactory =?= {classads.quote(factory)}{named}"
     )
 
 
@@ -71,8 +74,8 @@ def freshest(ads: Sequence[classads.ClassAd]) -> RelayAd | None:
     return max(found, key=lambda r: r.updated, default=None)
 
 
-def find_relay(collectors: Sequence[str], entry: str, factory: str) -> RelayAd | None:
-    ads = Bus(list(collectors), timeout=10.0).query("Scheduler", relay_constraint(entry, factory))
+def find_relay(collectors: Sequence[str], entry: str, factory: str, name: str = "") -> RelayAd | None:
+    ads = Bus(list(collectors), timeout=10.0).query("Scheduler", relay_constraint(entry, factory, name))
     return freshest(ads)
 
 
@@ -99,6 +102,7 @@ class RelaySubmitter:
         self.key_file = str(getattr(params, "key_file", "") or "")
         self.url = str(getattr(params, "url", "") or "")
         self.timeout = float(getattr(params, "timeout", 30.0) or 30.0)
+        self.name = str(getattr(params, "name", "") or "")
         self.out_dir = Path(work_dir) / "relay" / entry
         self.relay_name = ""
         self._client: ScheddClient | None = None
@@ -112,13 +116,13 @@ class RelaySubmitter:
             url, name = self.url, self.url
             if not url:
                 try:
-                    found = find_relay(self.collectors, self.entry, self.factory)
+                    found = find_relay(self.collectors, self.entry, self.factory, self.name)
                 except GlideinError as exc:
                     raise SubmitError(f"entry {self.entry}: cannot look up its relay: {exc}") from None
                 if found is None:
                     raise SubmitError(
                         f"entry {self.entry}: no relay advertised on {','.join(self.collectors) or '(none)'}"
-                        f" ({relay_constraint(self.entry, self.factory)})"
+                        f" ({relay_constraint(self.entry, self.factory, self.name)})"
                     )
                 url, name = found.url, found.name
             self.relay_name = name

@@ -49,6 +49,7 @@ class RelayOptions:
     submitter: dict[str, Any]  # the entry's `submitter` section (type local, slurm, ...)
     max_per_cycle: int = 10
     interval: float = 5.0
+    lifetime: float = 0.0  # seconds the relay runs, then shuts down (0: until stopped)
 
     def check(self) -> None:
         if not self.entry or not self.factory:
@@ -57,6 +58,8 @@ class RelayOptions:
             raise ConfigError(f"relay: --relay-max-per-cycle must be >= 1, got {self.max_per_cycle}")
         if self.interval <= 0:
             raise ConfigError(f"relay: --relay-interval must be > 0, got {self.interval:g}")
+        if self.lifetime < 0:
+            raise ConfigError(f"relay: --relay-lifetime must be >= 0, got {self.lifetime:g}")
 
 
 def parse_submitter(text: str) -> dict[str, Any]:
@@ -105,6 +108,7 @@ def relay_argv(
         "--relay-entry", opts.entry, "--relay-factory", opts.factory,
         "--relay-submitter", json.dumps(opts.submitter, sort_keys=True),
         "--relay-max-per-cycle", str(opts.max_per_cycle), "--relay-interval", f"{opts.interval:g}",
+        "--relay-lifetime", f"{opts.lifetime:g}",
     ]  # fmt: skip
 
 
@@ -169,7 +173,8 @@ class Relay:
         }
 
     def run(self, stop: threading.Event) -> None:
-        """Cycles until `stop`; a failing cycle is logged and the next one tries again."""
+        """Cycles until `stop`; a failing cycle is logged and the next one tries again. At the end
+        of its lifetime it sets `stop` (the schedd shuts down: the factory's monitor deploys the next)."""
         self.done.clear()
         try:
             while True:
@@ -177,6 +182,11 @@ class Relay:
                     self.cycle()
                 except (GlideinError, OSError, ValueError) as exc:
                     log.error("relay entry=%s cycle failed: %s", self.opts.entry, exc)
+                if self.opts.lifetime and self.clock() - self.started >= self.opts.lifetime:
+                    log.info(
+                        "relay entry=%s lifetime of %gs over: stopping", self.opts.entry, self.opts.lifetime
+                    )
+                    stop.set()
                 if stop.wait(self.opts.interval):
                     return
         finally:
