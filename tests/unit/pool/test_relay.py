@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import threading
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from glidein.pool.schedd.advertise import schedd_ad
 from glidein.pool.schedd.relay import Relay, RelayOptions, make_backend, parse_submitter, relay_argv
 from glidein.pool.schedd.relay_api import route
 from glidein.pool.schedd.relay_store import QUEUED, SUBMITTED, SUBMITTING, RelayStore
+from tests.procs import wait_for
 
 S = PilotState
 
@@ -174,3 +176,21 @@ def test_cli_builds_relay_options_from_relay_argv() -> None:
     built = cli_schedd._relay(args)
     assert built == opts
     assert json.loads(args.relay_submitter) == {"type": "local", "slots": 3}
+
+
+def test_relay_stops_at_the_end_of_its_lifetime(tmp_path: Path) -> None:
+    now = [100.0]
+    opts = RelayOptions("e1", "f1", {"type": "fake"}, interval=0.01, lifetime=30.0)
+    store = RelayStore(tmp_path / "queue.sqlite")
+    relay = Relay(
+        opts, store, FakeSubmitter("e1"), tmp_path / "out", "r1", clock=lambda: now[0], started=100.0
+    )
+    stop = threading.Event()
+    worker = threading.Thread(target=relay.run, args=(stop,))
+    worker.start()
+    relay.store.add([_spec("p0")], 1.0)
+    wait_for(lambda: bool(_backend(relay).submitted), timeout=10)
+    assert not stop.is_set()
+    now[0] = 130.0
+    worker.join(10)
+    assert stop.is_set() and relay.done.is_set()
