@@ -22,8 +22,9 @@ from glidein.common.errors import ClassAdError
 REQUIREMENTS = "Requirements"
 # String literals and quoted names (kept as they are), or a scope keyword with its optional dot.
 _SCOPE_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'|\b(target|my)\b(\s*\.)?', re.I | re.S)
-# `stringListMember(MY.attr, "a,b c")` with plain items: answered from an index of the entries.
-_MEMBER = re.compile(r'^stringListMember\(\s*MY\.([A-Za-z_]\w*)\s*,\s*"([\w.:@/\-, ]*)"\s*\)$', re.I)
+# `stringListMember(MY.attr, "a,b c")` with plain items: answered from an index of the entries;
+# `stringListIMember` the same, case-insensitive (ASCII only, as HTCondor folds case).
+_MEMBER = re.compile(r'^stringList(I?)Member\(\s*MY\.([A-Za-z_]\w*)\s*,\s*"([\w.:@/\-, ]*)"\s*\)$', re.I)
 # `member(MY.attr, split("a,b c"))`: the same, but member compares with == (case-insensitive).
 _ITEMS = r'"([\w.:@/\-, ]*)"'
 _MEMBER_SPLIT = re.compile(
@@ -241,7 +242,7 @@ class EntryIndex:
             others = 0
             for index, entry in enumerate(self.entries):
                 literal = _PLAIN_STRING.match(value_text(entry, attr) or "")
-                if literal:
+                if literal and (literal.group(1).isascii() or not fold):
                     value = literal.group(1).lower() if fold else literal.group(1)
                     by_value[value] = by_value.get(value, 0) | (1 << index)
                 else:
@@ -254,12 +255,15 @@ class EntryIndex:
         None when `piece` is not such a test."""
         member = _MEMBER.match(piece)
         if member:
-            attr, items, fold = member.group(1), member.group(2), False
+            fold = bool(member.group(1))
+            attr, items = member.group(2), member.group(3).lower() if fold else member.group(3)
         else:
             split = _MEMBER_SPLIT.match(piece)
             if not split:
                 return None
             attr, items, fold = split.group(1), (split.group(2) or split.group(3) or "").lower(), True
+        if fold and not items.isascii():
+            return None  # classad2 folds ASCII letters only: evaluated
         by_value, others = self._member_index(attr, fold)
         mask = 0
         for item in {i for i in re.split(r"[, ]+", items) if i}:

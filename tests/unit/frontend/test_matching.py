@@ -30,6 +30,7 @@ MATCH_EXPRS = [
     'regexp("^[AB]", TARGET.GLIDEIN_Site) || Owner == "bob"',
     # flattening leaves DESIRED_Sites inside split(): inlined as a constant, or the slow path
     "member(TARGET.GLIDEIN_Site, split(DESIRED_Sites)) && RequestMemory <= TARGET.GLIDEIN_MaxMemMBs",
+    "stringListIMember(TARGET.GLIDEIN_Site, DESIRED_Sites) && RequestMemory <= TARGET.GLIDEIN_MaxMemMBs",
 ]
 
 
@@ -220,6 +221,7 @@ def test_conjunct_cache_shares_evaluations_across_job_classes() -> None:
     [
         "member(TARGET.GLIDEIN_Site, split(DESIRED_Sites))",  # == : case-insensitive
         "stringListMember(TARGET.GLIDEIN_Site, DESIRED_Sites)",  # case-sensitive
+        "stringListIMember(TARGET.GLIDEIN_Site, DESIRED_Sites)",  # case-insensitive
     ],
 )
 def test_site_index_keeps_classad_case_rules(expr: str) -> None:
@@ -232,3 +234,39 @@ def test_site_index_keeps_classad_case_rules(expr: str) -> None:
     want = [classads.evaluate(expr, jobs[0], e) is True for e in entries]
     assert [result.entries[n].count == 1 for n in names] == want
     assert any(want)
+
+
+# Site names and lists as written by hand: case variants, non-ASCII letters (HTCondor folds ASCII
+# only), delimiters doubled or leading, a value that is not a plain name.
+SITE_NAMES = ["SiteA", "sitea", "SITEA", "Sité", "SITÉ", "sité", "T2_CH", "t2_ch", "x.y-z", "a b"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    expr=st.sampled_from(
+        [
+            "member(TARGET.GLIDEIN_Site, split(DESIRED_Sites))",
+            "stringListMember(TARGET.GLIDEIN_Site, DESIRED_Sites)",
+            "stringListIMember(TARGET.GLIDEIN_Site, DESIRED_Sites)",
+        ]
+    ),
+    sites=st.lists(st.one_of(st.sampled_from(SITE_NAMES), st.none(), st.just(7)), min_size=1, max_size=8),
+    lists=st.lists(
+        st.tuples(
+            st.lists(st.sampled_from(SITE_NAMES), max_size=4), st.sampled_from([",", ", ", " ", ",,", " ,"])
+        ),
+        min_size=1,
+        max_size=5,
+    ),
+)
+def test_site_index_equals_classad2(
+    expr: str, sites: list[object], lists: list[tuple[list[str], str]]
+) -> None:
+    """The index's answer is classad2's for every entry and job (the fast path is exact)."""
+    entries = [classads.from_dict({"GLIDEIN_Site": s, "GLIDEIN_CPUS": 1}) for s in sites]
+    jobs = [classads.from_dict({"DESIRED_Sites": sep + sep.join(items)}) for items, sep in lists]
+    names = [f"e{i}" for i in range(len(entries))]
+    for job in jobs:
+        result = match(expr, [JobCluster(job, 1)], entries, names)
+        want = [classads.evaluate(expr, job, e) is True for e in entries]
+        assert [result.entries[n].count == 1 for n in names] == want, job["DESIRED_Sites"]
