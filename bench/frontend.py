@@ -16,9 +16,11 @@ Run: .venv/bin/python bench/frontend.py [--scenario typical|distinct|generic|all
 from __future__ import annotations
 
 import argparse
+import cProfile
 import json
 import logging
 import os
+import pstats
 import random
 import resource
 import shutil
@@ -176,11 +178,22 @@ class MemoryBus:
 
     def __init__(self, ads: dict[str, list[classads.ClassAd]]) -> None:
         self.ads, self.advertised = ads, 0
+        self.projected: dict[tuple[str, tuple[str, ...]], list[ClassAd]] = {}
 
     def query(
         self, my_type: str | None, constraint: str = "true", projection: Sequence[str] = ()
     ) -> list[ClassAd]:
-        return list(self.ads.get(my_type or "", []))
+        """The ads of `my_type`; with a projection, only those attributes (as a collector answers),
+        projected once and kept (the bench leaves the wire out)."""
+        ads = self.ads.get(my_type or "", [])
+        if not projection:
+            return list(ads)
+        key = (my_type or "", tuple(projection))
+        if key not in self.projected:
+            self.projected[key] = [
+                classads.from_dict({n: ad.lookup(n) for n in projection if n in ad}) for ad in ads
+            ]
+        return list(self.projected[key])
 
     def advertise(self, ads: Sequence[ClassAd]) -> None:
         self.advertised += len(ads)
@@ -225,7 +238,9 @@ class Steps:
         return timed
 
 
-def run(scenario: str, n_jobs: int, n_clusters: int, n_entries: int, cycles: int) -> None:
+def run(
+    scenario: str, n_jobs: int, n_clusters: int, n_entries: int, cycles: int, profile: bool = False
+) -> None:
     rng = random.Random(7)
     tmp = Path(tempfile.mkdtemp(prefix="bench-frontend-"))
     keys = FactoryKeys()
@@ -250,9 +265,12 @@ def run(scenario: str, n_jobs: int, n_clusters: int, n_entries: int, cycles: int
         for number in range(1, cycles + 1):
             steps.times.clear()
             checked, parsed = fe.verifier.checked, fe.job_ads.parsed
+            profiler = cProfile.Profile() if profile and number == cycles else None
             started = time.perf_counter()
-            outcomes = fe.cycle()
+            outcomes = fe.cycle() if profiler is None else profiler.runcall(fe.cycle)
             total = time.perf_counter() - started
+            if profiler is not None:
+                pstats.Stats(profiler).sort_stats("tottime").print_stats(25)
             report(scenario, number, outcomes, steps.times, total)
             print(
                 f"    entry signatures checked {fe.verifier.checked - checked:,}, "
@@ -322,12 +340,13 @@ def main() -> None:
     parser.add_argument("--entries", type=int, default=1_000)
     parser.add_argument("--cycles", type=int, default=2, help="cycles of one frontend (the first parses all)")
     parser.add_argument("--size", choices=[*SIZES, "curve"], help="a named size, or all three in turn")
+    parser.add_argument("--profile", action="store_true", help="cProfile the last cycle (top 25 by own time)")
     args = parser.parse_args()
     scenarios = list(EXPRS) if args.scenario == "all" else [args.scenario]
     sizes = [SIZES[args.size]] if args.size in SIZES else list(SIZES.values()) if args.size else []
     for scenario in scenarios:
         for n_jobs, n_clusters, n_entries in sizes or [(args.jobs, args.autoclusters, args.entries)]:
-            run(scenario, n_jobs, n_clusters, n_entries, args.cycles)
+            run(scenario, n_jobs, n_clusters, n_entries, args.cycles, args.profile)
     raw_rate()
 
 

@@ -92,23 +92,37 @@ class AdCache:
     changed by their users."""
 
     def __init__(self) -> None:
-        self._now: dict[str, ClassAd] = {}
-        self._before: dict[str, ClassAd] = {}
+        self._now: dict[object, ClassAd] = {}
+        self._before: dict[object, ClassAd] = {}
         self.parsed = 0
 
     def next_cycle(self) -> None:
         self._before, self._now = self._now, {}
 
     def ad(self, value: object) -> ClassAd:
-        text = json.dumps(value, separators=(",", ":"))
-        ad = self._now.get(text)
+        key = _json_key(value)
+        ad = self._now.get(key)
         if ad is None:
-            ad = self._before.pop(text, None)
+            ad = self._before.pop(key, None)
             if ad is None:
-                ad = classads.parse_ad(text)
+                ad = classads.parse_ad(json.dumps(value))
                 self.parsed += 1
-            self._now[text] = ad
+            self._now[key] = ad
         return ad
+
+
+def _json_key(value: object) -> object:
+    """A decoded JSON ad as a dict key: (name, type, value) per attribute, typed so that 1, 1.0
+    and true differ (Python holds them equal); its JSON text when a value is a list or an object."""
+    if isinstance(value, dict):
+        key = tuple((name, type(v), v) for name, v in value.items())
+        try:
+            hash(key)
+        except TypeError:
+            pass
+        else:
+            return key
+    return json.dumps(value, separators=(",", ":"))
 
 
 class EmbeddedSchedd:

@@ -73,6 +73,18 @@ class FrontendMonitor:
         self.name = config.name
         self.monitor = Monitor(root, "frontend", RRDConfig(step=config.monitoring.step))
         self.pool = pool if pool is not None else Bus(list(config.collectors.user_pool))
+        # Entry ads as dicts, by ad object: the verified entries come back unchanged cycle after
+        # cycle (requests.EntryVerifier), 5,000 of them at global-pool scale (bench/frontend.py).
+        self._entry_dicts: dict[int, tuple[ClassAd, dict[str, object]]] = {}
+
+    def _entry_dict(
+        self, ad: ClassAd, seen: dict[int, tuple[ClassAd, dict[str, object]]]
+    ) -> dict[str, object]:
+        found = self._entry_dicts.get(id(ad))
+        if found is None or found[0] is not ad:
+            found = (ad, dict(classads.to_dict(ad)))
+        seen[id(ad)] = found
+        return found[1]
 
     def pilots(self) -> list[PilotRecord]:
         """The pilots of our groups in the user pool; none (one line) when the pool cannot be read."""
@@ -94,11 +106,13 @@ class FrontendMonitor:
             ]
             entries: dict[str, dict[str, object]] = {}
             jobs: dict[tuple[str, str], tuple[int, int]] = {}
+            seen: dict[int, tuple[ClassAd, dict[str, object]]] = {}
             for outcome in outcomes:
                 for d in outcome.decisions:
-                    entries[d.entry.name] = classads.to_dict(d.entry.ad)
+                    entries[d.entry.name] = self._entry_dict(d.entry.ad, seen)
                     short = str(d.entry.attr("EntryName") or d.entry.name)
                     jobs[(short, f"{self.name}.{outcome.group}")] = d.jobs_here()
+            self._entry_dicts = seen
             statuses = entries_from_ads(list(entries.values()), client_ads, jobs)
             self.monitor.record_cycle(statuses, now, self.pilots())
         except GlideinError as exc:

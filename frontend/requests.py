@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from glidein.common import classads, crypto, glideclient
 from glidein.common.classads import ClassAd
 from glidein.common.errors import ConfigError, GlideinError
+from glidein.frontend.ad_build import ad_of
 
 log = logging.getLogger(__name__)
 _NOT_ENTRY_ATTRS = frozenset(
@@ -355,9 +356,7 @@ def request_ad(
         lifetime=lifetime,
         monitor=req.monitor,
     )
-    return classads.from_dict(
-        glideclient.request_ad(wire, key, req.entry.pub_key, req.entry.pub_key_id, now, seal=seal)
-    )
+    return ad_of(glideclient.request_ad(wire, key, req.entry.pub_key, req.entry.pub_key_id, now, seal=seal))
 
 
 @dataclass
@@ -436,4 +435,4 @@ def resource_ad(res: ResourceAd) -> ClassAd:
     for key, text in res.triggered.items():
         prefix = "GlideClientCurb" if key.startswith("Curb") else "GlideClientLimit"
         values[prefix + key.removeprefix("Curb")] = text
-    return classads.from_dict(values)
+    return ad_of(values)

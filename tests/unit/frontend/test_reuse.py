@@ -92,6 +92,14 @@ def test_autocluster_ads_parsed_once_while_their_json_is_the_same() -> None:
     assert cache.parsed == 3
 
 
+def test_autocluster_ads_equal_in_python_but_not_in_json_are_parsed_apart() -> None:
+    cache = AdCache()
+    ads = [cache.ad({"RequestCpus": v}) for v in (1, True, 1.0)]
+    assert [type(ad["RequestCpus"]) for ad in ads] == [int, bool, float]
+    listed = [cache.ad({"L": [1]}), cache.ad({"L": [True]})]  # not hashable: keyed by JSON text
+    assert [ad.eval("L") for ad in listed] == [[1], [True]]
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     expr=st.sampled_from(MATCH_EXPRS),
