@@ -25,6 +25,7 @@ from glidein.common.errors import GlideinError
 from glidein.common.log import log_exception
 from glidein.factory.autoconf.refresh import Refresher
 from glidein.factory.cycle import BusLike, FactoryCycle
+from glidein.factory.relay.monitor import RelayMonitor
 from glidein.factory.state import StateWriteError
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,7 @@ class FactoryDaemon:
                 if self.reload_requested:
                     self._reload(cycle)
                 started = time.monotonic()
+                RelayMonitor(Path(cycle.cfg.state_dir), cycle.cfg.name).tick(cycle.entries())
                 cycle.run_once()
                 if once:
                     break

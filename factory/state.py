@@ -36,7 +36,7 @@ CREATE TABLE IF NOT EXISTS pilots (
     security_class TEXT NOT NULL DEFAULT '', credential_id TEXT NOT NULL DEFAULT '',
     backend_id TEXT NOT NULL DEFAULT '', state TEXT NOT NULL, submit_time REAL NOT NULL,
     state_since REAL NOT NULL, held_reason TEXT NOT NULL DEFAULT '', releases INTEGER NOT NULL DEFAULT 0,
-    exit_code INTEGER, end_time REAL, report_status TEXT, failure_class TEXT
+    exit_code INTEGER, end_time REAL, report_status TEXT, failure_class TEXT, relay TEXT
 );
 CREATE INDEX IF NOT EXISTS pilots_entry_state ON pilots (entry, state);
 CREATE INDEX IF NOT EXISTS pilots_entry_end ON pilots (entry, end_time);
@@ -105,7 +105,7 @@ def connect(path: str | Path) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=NORMAL")
     conn.executescript(_SCHEMA)
     have = {row[1] for row in conn.execute("PRAGMA table_info(pilots)")}
-    for column in ("report_status", "failure_class"):  # databases made before reports were kept
+    for column in ("report_status", "failure_class", "relay"):  # databases made before these were kept
         if column not in have:
             conn.execute(f"ALTER TABLE pilots ADD COLUMN {column} TEXT")
     if "expiry" not in {row[1] for row in conn.execute("PRAGMA table_info(sequences)")}:
@@ -295,6 +295,20 @@ class PilotStore:
                 "UPDATE pilots SET report_status = ?, failure_class = ? WHERE pilot_id = ?",
                 [(status, klass, pid) for pid, (status, klass) in reports.items()],
             )
+
+    def set_relay(self, pilot_ids: Sequence[str], relay: str) -> None:
+        """Record the site relay the pilots were submitted through (factory/relay/route.py)."""
+        with self._tx() as conn:
+            conn.executemany(
+                "UPDATE pilots SET relay = ? WHERE pilot_id = ?", [(relay, p) for p in pilot_ids]
+            )
+
+    def relays(self, entry: str) -> dict[str, str]:
+        """Pilot id -> the relay it went through, for `entry`'s pilots that went through one."""
+        rows = self.conn.execute(
+            "SELECT pilot_id, relay FROM pilots WHERE entry = ? AND relay IS NOT NULL", (entry,)
+        )
+        return {str(r[0]): str(r[1]) for r in rows}
 
     # ------------------------------------------------------------ request sequences (replay guard)
 

@@ -17,6 +17,7 @@ from glidein.common.errors import GlideinError
 from glidein.factory.entry import ClientOutcome, EntryInputs, EntryPolicy, Limits, decide
 from glidein.factory.pilot_states import PilotState
 from glidein.factory.reconcile import reconcile
+from glidein.factory.relay.route import relay_route
 from glidein.factory.requests import ValidRequest
 from glidein.factory.state import NewPilot, PilotRecord, PilotStore, StateWriteError
 from glidein.factory.submitters.base import BackendStatus, PilotRef, PilotSpec, submitter_class
@@ -349,7 +350,10 @@ def collect_packed(store: PilotStore, submitter: Any, task: EntryTask) -> None:
 
 def _work(task: EntryTask, result: EntryResult) -> None:
     store = _store(task.db_path)
-    submitter = make_submitter(task.entry, task.work_dir)
+    factory = task.pilots.factory if task.pilots is not None else ""
+    submitter, relay_block = relay_route(
+        task.entry, factory, task.work_dir, make_submitter(task.entry, task.work_dir), store
+    )
     records = store.active(task.entry.name)
     statuses = _status(task, submitter, records, result)
     if statuses is not None:
@@ -368,6 +372,7 @@ def _work(task: EntryTask, result: EntryResult) -> None:
         status_ok=statuses is not None,
         down_clients=task.down_clients,
         blocked_reason=task.blocked_reason
+        or relay_block
         or ("" if task.pilots is not None else "no stage to point pilots at"),
         shared_budgets=task.shared_budgets,
         request_expiries=store.request_expiries(task.entry.name),
@@ -377,6 +382,8 @@ def _work(task: EntryTask, result: EntryResult) -> None:
     if decision.submit:
         _submit(task, store, submitter, decision.submit, result)
     result.lines = _as_done(decision.lines, task.entry.name, decision.submit, result)
+    if relay_block and task.requests:
+        result.lines.append(f"entry={task.entry.name} nothing submitted: {relay_block}")
     _act(task, store, submitter, decision, result)
     for rec in store.active(task.entry.name):
         key = "idle" if rec.view.is_idle else rec.state.value

@@ -28,6 +28,7 @@ from glidein.common.config.base import (
     StrictModel,
 )
 from glidein.common.config.files import StagedFile
+from glidein.common.config.relay import Relay
 
 
 class LocalSubmitter(StrictModel):
@@ -299,6 +300,10 @@ class Entry(StrictModel):
         description="Pilots carry the whole stage (wrapper, signature files, files) packed into the"
         " executable, verified by hash and signature as a download is, for worker nodes that cannot"
         " reach `staging.url`; their log and final report come back in their stdout.",
+    )
+    relay: Relay | None = Field(
+        default=None,
+        description="A site relay the entry's pilots go through (docs/OPERATIONS.md, Site relays).",
     )
     requirements: ClassAdExpr | None = Field(
         default=None, description="Optional `Requirements` advertised in the entry ad (ClassAd expression)."

@@ -39,6 +39,7 @@ from glidein.common.config.entry import (
 )
 from glidein.common.config.files import StagedFile
 from glidein.common.config.monitoring import Monitoring
+from glidein.common.config.relay import relay_problems
 
 
 class Signing(StrictModel):
@@ -263,6 +264,7 @@ class FactoryConfig(StrictModel):
             seen.setdefault(entry.name, _dotted(loc))
             problems += allow_problems(entry.allow_frontends, (*loc, "allow_frontends"), classes)
             problems += _reference_problems(entry, loc, classes)
+            problems += relay_problems(entry, loc) if enabled else []
         return problems
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -128,9 +128,12 @@ class HTCondorSubmitter:
             tmp.replace(target)
         return str(target)
 
-    def _prepare(self, specs: Sequence[PilotSpec]) -> tuple[dict[str, str], list[dict[str, str]]]:
-        """The batch's description and item data; the pilots' parameter files written."""
-        desc = description(specs[0], self.params, self.log_dir, self._token_file(specs[0]))
+    def _prepare(
+        self, specs: Sequence[PilotSpec], route: Mapping[str, str]
+    ) -> tuple[dict[str, str], list[dict[str, str]]]:
+        """The batch's description (`route`'s commands win: a site relay's) and item data; the
+        pilots' parameter files written."""
+        desc = description(specs[0], self.params, self.log_dir, self._token_file(specs[0])) | dict(route)
         desc["executable"] = self._executable(Path(desc["executable"]))
         rows, owner = [], self._owner()
         for spec in specs:
@@ -139,8 +142,9 @@ class HTCondorSubmitter:
             rows.append(row)
         return desc, rows
 
-    def submit(self, pilots: Sequence[PilotSpec]) -> dict[str, str]:
-        """One schedd transaction per group of alike pilots; pilot id -> `cluster.proc`."""
+    def submit(self, pilots: Sequence[PilotSpec], route: Mapping[str, str] | None = None) -> dict[str, str]:
+        """One schedd transaction per group of alike pilots; pilot id -> `cluster.proc`. `route`:
+        submit commands replacing the entry's (factory/relay/route.py: through a site relay)."""
         import htcondor2
 
         self.log_dir.mkdir(parents=True, exist_ok=True)
@@ -150,7 +154,7 @@ class HTCondorSubmitter:
         schedd, out = self._schedd(), dict[str, str]()
         for specs in groups.values():
             try:
-                desc, rows = self._prepare(specs)
+                desc, rows = self._prepare(specs, route or {})
                 result = schedd.submit(htcondor2.Submit(desc), itemdata=iter(rows))
             except SubmitError:
                 self._forget([spec.pilot_id for spec in specs])

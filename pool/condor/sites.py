@@ -48,6 +48,9 @@ def grid_settings(root: Path, slurm_conf: str | None) -> dict[str, str]:
         "GRIDMANAGER_JOB_PROBE_INTERVAL": "5",
         "CONDOR_JOB_POLL_INTERVAL": "5",
         "GRIDMANAGER_MAX_SUBMITTED_JOBS_PER_RESOURCE": "1000",
+        # a Condor-C resource found down (a site relay redeployed) is pinged again after this many
+        # seconds (default 300): jobs at a relay that came back are followed again that soon
+        "GRIDMANAGER_RESOURCE_PROBE_INTERVAL": "5",
     }
     if slurm_conf:
         env = f"BLAHPD_CONFIG_LOCATION={root / BLAH_CONFIG} SLURM_CONF={slurm_conf}"
