@@ -14,7 +14,9 @@ Run: .venv/bin/python bench/factory.py [--entries 1000] [--clients 10] [--idle 2
 from __future__ import annotations
 
 import argparse
+import cProfile
 import logging
+import os
 import subprocess
 import sys
 import tempfile
@@ -28,6 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from glidein.common.classads import from_dict
 from glidein.common.config import load_factory_config
 from glidein.common.glideclient import ClientRequest, request_ad
+from glidein.common.monitoring.writer import BatchDone
 from glidein.factory.cycle import FactoryCycle
 from glidein.factory.submitters.base import PilotSpec
 from glidein.factory.submitters.local import LocalSubmitter
@@ -85,6 +88,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cycles", type=int, default=3)
     parser.add_argument("--bus", choices=("collector", "memory"), default="collector")
+    parser.add_argument("--profile", help="write a cProfile of the steady cycles to this file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="bench-factory-") as tmp_name:
@@ -132,15 +136,41 @@ def run_cycles(args: argparse.Namespace, tmp: Path, bus: Any, address: str) -> N
         f" {report.requests} requests valid, {report.submitted} pilots submitted"
         f" = {report.submitted / report.seconds:.0f} pilots/s end to end; {wall:.2f} s with status/monitoring"
     )
+    done = flush_monitor(cycle)
+    if done is not None:
+        print(f"first monitoring pass: {done.rows} RRD files created and written in {done.seconds:.1f} s")
+    steady(args, cycle)
+    cycle.shutdown()
+
+
+def flush_monitor(cycle: FactoryCycle) -> BatchDone | None:
+    monitor = cycle.monitor.monitor
+    return monitor.flush() if monitor is not None else None
+
+
+def steady(args: argparse.Namespace, cycle: FactoryCycle) -> None:
+    """Steady cycles back to back: `cycle` is run_once as the daemon sees it (status.json and
+    monitoring included; the RRD rows are handed to the writer thread, which first finishes the
+    previous cycle's); `+ rrd` also waits for this cycle's RRD files to be written."""
+    profiler = cProfile.Profile() if args.profile else None
     for n in range(2, args.cycles + 1):
         wall = time.perf_counter()
+        if profiler is not None and n > 2:  # cycle 2 still moves the new pilots to pending
+            profiler.enable()
         report = cycle.run_once()
-        wall = time.perf_counter() - wall
+        if profiler is not None:
+            profiler.disable()
+        took = time.perf_counter() - wall
+        done = flush_monitor(cycle)
+        with_rrd = time.perf_counter() - wall
+        rrd = f", rrd writes {done.seconds:.2f} s ({done.rows} files)" if done else ""
         print(
-            f"cycle {n} (steady): {report.seconds:.2f} s, {report.submitted} submitted,"
-            f" {report.requests} requests; {wall:.2f} s with status/monitoring"
+            f"cycle {n} (steady): work {report.seconds:.2f} s, {report.submitted} submitted,"
+            f" {report.requests} requests; cycle {took:.2f} s with status/monitoring;"
+            f" {with_rrd:.2f} s + rrd{rrd} (load {os.getloadavg()[0]:.1f})"
         )
-    cycle.shutdown()
+    if profiler is not None:
+        profiler.dump_stats(args.profile)
 
 
 if __name__ == "__main__":

@@ -12,22 +12,21 @@ import multiprocessing
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
-from glidein.common import classads
 from glidein.common.condor_auth import use_token_dir
 from glidein.common.errors import GlideinError
 from glidein.common.timefmt import iso
-from glidein.factory import ads, budgets, downtimes, staging
+from glidein.factory import ads, advertise, budgets, downtimes, staging
 from glidein.factory.closeness import MatrixSource, with_bandwidths
+from glidein.factory.contexts import PilotContexts
 from glidein.factory.entry import TokenBucket
 from glidein.factory.entry_config import allowed, frontend_limits, health_policy
-from glidein.factory.feedback import FeedbackBook
+from glidein.factory.feedback import Feedback, FeedbackBook
 from glidein.factory.frontends import MY_TYPE as CLIENT_GLOBAL
 from glidein.factory.frontends import Expectations, FrontendWatch
 from glidein.factory.health import Health, HealthPolicy, assess
@@ -35,9 +34,9 @@ from glidein.factory.keys import FactoryKeys, load_keys
 from glidein.factory.monitoring import FactoryMonitor  # [demo] monitoring hook
 from glidein.factory.requests import FrontendTrust, RequestValidator, ValidRequest, plain, validate_all
 from glidein.factory.state import PilotStore, StateWriteError, apply_unblocks
-from glidein.factory.state_dir import STOPPED, StateGuard, status_document
+from glidein.factory.state_dir import StateGuard, status_document
 from glidein.factory.submitters.base import BackendStatus, PilotRef
-from glidein.factory.worker import EntryResult, EntryTask, PilotContext, make_submitter, work_entry
+from glidein.factory.worker import EntryResult, EntryTask, make_submitter, work_entry
 
 log = logging.getLogger(__name__)
 GLOBAL_TYPES = ("glidefactoryglobal", "glidefactory", "glidefactoryclient")
@@ -63,6 +62,7 @@ class CycleReport:
 
 
 class FactoryCycle:
+    monitor: FactoryMonitor  # made by reload
     def __init__(self, cfg: Any, bus: BusLike, clock: Callable[[], float] = time.time) -> None:
         self.bus, self.clock = bus, clock
         self.state_dir = Path(cfg.state_dir)
@@ -75,7 +75,6 @@ class FactoryCycle:
         self.health: dict[str, Health] = self.store.load_health()  # blocks outlive a restart
         self.health_policies: dict[str, HealthPolicy] = {}
         self.executor: Executor | None = None
-        self.client_ads_sent: dict[str, tuple[dict[str, object], float]] = {}
         self.feedback = FeedbackBook(self.state_dir)  # figures for the entry ads (GLIDEIN_Feedback_*)
         self.cfg: Any = None
         self.reload(cfg)
@@ -88,6 +87,7 @@ class FactoryCycle:
         self.cfg = cfg
         self.closeness = MatrixSource(cfg.closeness, self.clock) if cfg.closeness else None
         self.ident = ads.Identity(cfg.name, cfg.glidein_name, cfg.loop.classad_lifetime)
+        self.client_ads, self.signed_ads = advertise.ClientAds(self.ident), advertise.SignedAds()
         if first:
             self.keys = self._load_keys()
         else:  # a reload never stops the daemon on keys it cannot write
@@ -106,7 +106,10 @@ class FactoryCycle:
         )
         identities = {fe.name: fe.identity for fe in cfg.frontends}
         self.frontends = FrontendWatch(Expectations(trust, identities, self.ident.global_name))
-        self.monitor = FactoryMonitor(cfg, self.store.conn, self.state_dir)  # [demo] monitoring hook
+        if not first:
+            self.monitor.flush(60.0)  # the old monitor's last RRD rows
+        # [demo] monitoring hook
+        self.monitor = FactoryMonitor(cfg, self.store.conn, self.state_dir, self.feedback)
         gone = old - {e.name for e in self.entries()}
         for name in sorted(gone):
             self._invalidate(f'EntryName == "{name}"', ("glidefactory", "glidefactoryclient"))
@@ -157,43 +160,6 @@ class FactoryCycle:
             return
         self.frontends.update(found, self.validator.factory_keys.keys(), self.clock())
 
-    def _pilot_context(
-        self, entry: str, clients: Iterable[str], stage: staging.StageResult | None, packed: bool = False
-    ) -> PilotContext | None:
-        if stage is None:
-            return None
-        wrapper, extra = str(staging.WRAPPER_PATH), list[str]()
-        if packed:  # the entry's pilots carry the stage (factory/selfcontained.py)
-            from glidein.factory import selfcontained
-
-            try:
-                out_dir = self.state_dir / selfcontained.PACKED_DIR
-                keep = float(getattr(self.cfg.staging, "grace_period", 86400))
-                pilot = selfcontained.pack(Path(self.cfg.staging.dir), out_dir, keep, stage)
-            except (GlideinError, OSError) as exc:
-                log.error("entry=%s no self-contained pilot, nothing submitted: %s", entry, exc)
-                return None
-            wrapper, extra = str(pilot.path), pilot.args()
-        parts = urlsplit(str(self.cfg.staging.url))
-        report_key_path = Path(self.cfg.security.report_key or (self.state_dir / "report.key"))
-        from glidein.factory.web import load_or_create_report_key
-
-        try:
-            report_key = load_or_create_report_key(report_key_path)
-        except OSError as exc:  # no key, no pilot that can report: submit nothing
-            self.guard.note("report key", f"cannot create {report_key_path}: {exc}{STOPPED}")
-            return None
-        self.guard.ok("report key")
-        return PilotContext(
-            factory=self.cfg.name,
-            glidein=self.cfg.glidein_name,
-            python="python3",
-            wrapper=wrapper,
-            stage_args={c: [*stage.pilot_args(entry, c), *extra] for c in clients},
-            report_url=f"{parts.scheme}://{parts.netloc}",
-            report_key=report_key,
-        )
-
     def _stage(self) -> staging.StageResult | None:
         try:
             return staging.load_result(Path(self.cfg.staging.dir))
@@ -242,12 +208,12 @@ class FactoryCycle:
             results = self._work_entries(
                 entries, requests, stage=stage, all_downtimes=all_downtimes, now=now, report=report
             )
-        self._advertise(entries, results, stage, all_downtimes, now)
+        figured = self._advertise(entries, results, stage, all_downtimes, now)
         report.seconds = time.monotonic() - started
         status = status_document(results, asdict(report), self.frontends.status(), self.health, now)
         self.guard.write_status(status)
         if not report.state_error:  # no entry worked: nothing to record (a gap in the RRDs)
-            self.monitor.record(entries, results, self.health, all_downtimes, now)  # [demo] monitoring hook
+            self.monitor.record(entries, results, self.health, all_downtimes, now, figured=figured)
         log.info(
             "cycle done: entries=%d requests=%d submitted=%d removed=%d failed_entries=%d seconds=%.2f%s",
             report.entries,
@@ -287,12 +253,13 @@ class FactoryCycle:
         report: CycleReport,
     ) -> list[EntryResult]:
         shared = self._shared_statuses(entries)
+        contexts = PilotContexts.for_cycle(self.cfg, self.state_dir, self.guard, stage)
         tasks = [
             self._task(
                 e,
                 requests.get(self.ident.entry_name(e.name), []),
                 shared=shared,
-                stage=stage,
+                contexts=contexts,
                 dts=all_downtimes,
                 now=now,
             )
@@ -309,7 +276,7 @@ class FactoryCycle:
         reqs: list[ValidRequest],
         *,
         shared: dict[str, Any],
-        stage: Any,
+        contexts: PilotContexts,
         dts: list[Any],
         now: float,
     ) -> EntryTask:
@@ -349,8 +316,8 @@ class FactoryCycle:
             blocked_reason=health.reason if health.blocked(now) else "",
             db_path=self.db_path,
             work_dir=self._work_dir(),
-            pilots=self._pilot_context(
-                entry.name, [r.request.client for r in kept], stage, getattr(entry, "self_contained", False)
+            pilots=contexts.get(
+                entry.name, [r.request.client for r in kept], getattr(entry, "self_contained", False)
             ),
             state_dir=str(self.state_dir),
             reports_since=now - self.health_policies.get(entry.name, HealthPolicy()).window,
@@ -423,17 +390,13 @@ class FactoryCycle:
     # ------------------------------------------------------------ outputs
     def _advertise(
         self, entries: Sequence[Any], results: Sequence[EntryResult], stage: Any, dts: list[Any], now: float
-    ) -> None:
+    ) -> dict[str, Feedback]:
+        """Send the ads; the entries' feedback figures of this cycle (monitoring shows them too)."""
         by_name = {r.entry: r for r in results}
-        stage_attrs = {"WebURL": str(self.cfg.staging.url)}
-        if stage is not None:
-            stage_attrs |= {
-                "WebSignHash": stage.main.sign,
-                "WebSignType": stage.hash_algorithm,
-                "WebDescriptFile": stage.main.descript,
-            }
+        web = advertise.stage_attrs(str(self.cfg.staging.url), stage)
         out = [ads.signed(ads.global_ad(self.ident, self.keys), self.keys)]
         ended = self.monitor.counters()  # pilots completed, validation failures, waste per client
+        figured: dict[str, Feedback] = {}
         for entry in entries:
             res = by_name.get(entry.name, EntryResult(entry.name))
             health = self.health.get(entry.name, Health())
@@ -448,33 +411,19 @@ class FactoryCycle:
                 res.totals.get("held", 0),
                 health.blocked_until if health.blocked(now) else 0.0,
             )
-            ad = ads.entry_ad(self.ident, self.keys, entry, stage_attrs, st)
+            ad = ads.entry_ad(self.ident, self.keys, entry, web, st)
             policy = self.health_policies.get(entry.name, HealthPolicy())
-            ad |= self.feedback.update(
-                self.store.conn, entry.name, now, policy.window, policy.quick_seconds
-            ).ad_attrs()
-            out.append(ads.signed(ad, self.keys))
-            out += self._changed_client_ads(entry.name, res.clients, now, ended)
+            fb = self.feedback.update(self.store.conn, entry.name, now, policy.window, policy.quick_seconds)
+            figured[entry.name] = fb
+            ad |= fb.ad_attrs()
+            out.append(self.signed_ads.signed(ad, self.keys))
+            out += self.client_ads.changed(entry.name, res.clients, now, ended)
         try:
             self.bus.advertise(out)
         except GlideinError as exc:
-            self.client_ads_sent.clear()  # send them all again next time
+            self.client_ads.forget()
             log.warning("advertising %d ads failed: %s", len(out), exc)
-
-    def _changed_client_ads(
-        self, entry: str, clients: Sequence[Any], now: float, ended: dict[tuple[str, str], Any]
-    ) -> list[Any]:
-        """Monitoring ads (unsigned) that changed, or were last sent a third of their lifetime ago."""
-        out = []
-        refresh = self.ident.lifetime / 3
-        for outcome in clients:
-            counts = ended.get((entry, outcome.client))
-            ad = ads.client_ad(self.ident, entry, outcome, counts.as_dict() if counts else None)
-            last = self.client_ads_sent.get(str(ad["Name"]))
-            if last is None or last[0] != ad or now - last[1] >= refresh:
-                self.client_ads_sent[str(ad["Name"])] = (ad, now)
-                out.append(classads.from_dict(ad))
-        return out
+        return figured
 
     def _invalidate(self, constraint: str, types: Sequence[str] = GLOBAL_TYPES) -> None:
         full = (
@@ -492,5 +441,6 @@ class FactoryCycle:
         if self.executor is not None:
             self.executor.shutdown(wait=True, cancel_futures=True)
             self.executor = None
+        self.monitor.flush(60.0)  # the last cycle's RRD files, written in a thread
         self.store.close()
         self.downtime_store.close()

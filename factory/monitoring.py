@@ -33,7 +33,7 @@ from glidein.common.monitoring.recorder import Monitor
 from glidein.common.monitoring.rrd import RRDConfig
 from glidein.common.monitoring.snapshot import LOG_FILES
 from glidein.factory import downtimes
-from glidein.factory.feedback import FeedbackBook
+from glidein.factory.feedback import Feedback, FeedbackBook
 from glidein.factory.health import VALIDATION_CLASSES, VALIDATION_CODES, Health
 from glidein.factory.web import read_report
 
@@ -149,16 +149,24 @@ def _feedback_window(entry: Any) -> tuple[float, float]:
 class FactoryMonitor:
     """Built from the factory config; `record` is called at the end of every cycle, never raises."""
 
-    def __init__(self, cfg: Any, conn: sqlite3.Connection, state_dir: Path) -> None:
+    def __init__(
+        self, cfg: Any, conn: sqlite3.Connection, state_dir: Path, feedback: FeedbackBook | None = None
+    ) -> None:
         section = getattr(cfg, "monitoring", None)  # None: a config object without the section
         self.root = Path(section.dir) if section and section.dir else state_dir / "monitor"
         self.listed = int(section.pilots_listed) if section else 0
         self.conn, self.state_dir = conn, state_dir
         self.monitor: Monitor | None = None
-        if section is not None and section.enabled:
-            self.monitor = Monitor(self.root, "factory", RRDConfig(step=int(section.step)))
+        if section is not None and section.enabled:  # RRDs written in a thread while the daemon goes on
+            self.monitor = Monitor(self.root, "factory", RRDConfig(step=int(section.step)), background=True)
         self.ended: dict[str, Ended] = {}
-        self.feedback = FeedbackBook(state_dir)
+        self.feedback = feedback or FeedbackBook(state_dir)  # the cycle's: figured once per cycle
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait (at most `timeout`) for the RRD files of the last cycle to be written."""
+        writer = self.monitor.writer if self.monitor is not None else None
+        if writer is not None and writer.flush(timeout) is None and writer.busy:
+            log.warning("monitoring: RRD files still being written after %s s", timeout)
 
     def record(
         self,
@@ -167,12 +175,15 @@ class FactoryMonitor:
         health: Mapping[str, Health],
         all_downtimes: Sequence[downtimes.Downtime],
         now: float,
+        *,
+        figured: Mapping[str, Feedback] | None = None,
     ) -> None:
+        """`figured`: feedback figures the cycle already worked out at `now` (not done twice)."""
         if self.monitor is None:
             return
         started = time.monotonic()
         try:
-            statuses = self.entry_statuses(entries, results, health, all_downtimes, now)
+            statuses = self.entry_statuses(entries, results, health, all_downtimes, now, figured=figured)
             pilots = self.pilot_records({e.name: _site(e) for e in entries}, {e.name: e for e in entries})
             self.monitor.record_cycle(statuses, now, pilots)
         except (sqlite3.Error, OSError, ValueError) as exc:
@@ -195,6 +206,8 @@ class FactoryMonitor:
         health: Mapping[str, Health],
         all_downtimes: Sequence[downtimes.Downtime],
         now: float,
+        *,
+        figured: Mapping[str, Feedback] | None = None,
     ) -> list[EntryStatus]:
         by_name = {r.entry: r for r in results}
         counters: dict[str, dict[str, Counts]] = {}
@@ -218,7 +231,9 @@ class FactoryMonitor:
                 state, reason, until = EntryState.BLOCKED, h.reason, h.blocked_until
             else:
                 state, reason = EntryState.OK, ""
-            fb = self.feedback.update(self.conn, entry.name, now, *_feedback_window(entry))
+            fb = (figured or {}).get(entry.name) or self.feedback.update(
+                self.conn, entry.name, now, *_feedback_window(entry)
+            )
             out.append(EntryStatus(entry.name, _site(entry), state, reason, rows, fb.text(), until))
         return out
 

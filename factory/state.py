@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS sequences (
     expiry REAL NOT NULL DEFAULT 0,
     PRIMARY KEY (frontend, name)
 );
+CREATE INDEX IF NOT EXISTS sequences_name ON sequences (name);
 CREATE TABLE IF NOT EXISTS write_probe (id INTEGER PRIMARY KEY, time REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS health (
     entry TEXT PRIMARY KEY, blocked_until REAL NOT NULL, reason TEXT NOT NULL,
@@ -331,8 +332,8 @@ class PilotStore:
     def request_expiries(self, entry: str) -> dict[str, float]:
         """client -> ReqExpiry of its last accepted request to `entry` (Name entry@glidein@factory@client)."""
         out: dict[str, float] = {}
-        rows = self.conn.execute(
-            "SELECT name, expiry FROM sequences WHERE substr(name, 1, ?) = ?", (len(entry) + 1, f"{entry}@")
+        rows = self.conn.execute(  # names starting "entry@" ('A' follows '@'): an index range, not a scan
+            "SELECT name, expiry FROM sequences WHERE name >= ? AND name < ?", (f"{entry}@", f"{entry}A")
         )
         for name, expiry in rows:
             parts = str(name).split("@", 3)

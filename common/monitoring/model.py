@@ -9,6 +9,7 @@ disagree about a number.
 from __future__ import annotations
 
 import enum
+import operator
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, fields
@@ -69,23 +70,27 @@ class Counts:
     waste_seconds: int = 0  # wall time of pilots that ran no job, in seconds
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise GlideinError(f"monitoring counts: {f.name} must be an integer >= 0, got {value!r}")
+        for name in _COUNT_NAMES:
+            value = getattr(self, name)
+            is_int = type(value) is int or (isinstance(value, int) and not isinstance(value, bool))
+            if not is_int or value < 0:
+                raise GlideinError(f"monitoring counts: {name} must be an integer >= 0, got {value!r}")
+
+    def values(self) -> tuple[int, ...]:
+        """The numbers in field order (GAUGES, then COUNTERS)."""
+        return _values_of(self)
 
     def __add__(self, other: Counts) -> Counts:
-        return Counts(**{f.name: getattr(self, f.name) + getattr(other, f.name) for f in fields(self)})
+        return Counts(*map(int.__add__, _values_of(self), _values_of(other)))
 
     def as_dict(self) -> dict[str, int]:
-        return {f.name: int(getattr(self, f.name)) for f in fields(self)}
+        return dict(zip(_COUNT_NAMES, _values_of(self), strict=True))
 
     @classmethod
     def total(cls, many: Iterable[Counts]) -> Counts:
-        result = cls()
-        for counts in many:
-            result = result + counts
-        return result
+        """The sum of `many` (one pass per field, not one Counts per addition)."""
+        columns = list(zip(*map(_values_of, many), strict=True))
+        return cls(*map(sum, columns)) if columns else cls()
 
 
 GAUGES: tuple[str, ...] = (
@@ -99,7 +104,9 @@ GAUGES: tuple[str, ...] = (
     "jobs_running",
 )
 COUNTERS: tuple[str, ...] = ("pilots_completed", "validation_failures", "waste_seconds")
-assert set(GAUGES + COUNTERS) == {f.name for f in fields(Counts)}
+_COUNT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Counts))
+_values_of = operator.attrgetter(*_COUNT_NAMES)
+assert GAUGES + COUNTERS == _COUNT_NAMES  # Counts.values() is in this order
 
 
 @dataclass(frozen=True)
@@ -173,11 +180,11 @@ class PilotFilter:
 
 def client_totals(entries: Sequence[EntryStatus]) -> dict[str, Counts]:
     """Per client, the sum over every entry it uses."""
-    result: dict[str, Counts] = {}
+    many: dict[str, list[Counts]] = {}
     for entry in entries:
         for c in entry.clients:
-            result[c.client] = result.get(c.client, Counts()) + c.counts
-    return result
+            many.setdefault(c.client, []).append(c.counts)
+    return {name: Counts.total(counts) for name, counts in many.items()}
 
 
 class MonitoringSource(Protocol):

@@ -35,6 +35,8 @@ RRD_LOCK = threading.Lock()
 KIND_RE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 MAX_COMPONENT = 180
 CONSOLIDATIONS = ("AVERAGE", "MAX")
+MAX_CACHED_PATHS = 1_000_000  # checked paths kept (a key names the same file for ever)
+_TEMPLATE = ":".join(GAUGES + COUNTERS)  # the order of Counts.values()
 
 
 @dataclass(frozen=True)
@@ -125,11 +127,18 @@ class RRDStore:
         self.root = root
         self.config = config or RRDConfig()
         self._last: dict[Path, int] = {}  # last update written by this process, saves a file read
+        self._paths: dict[RRDKey, Path] = {}  # checked once: a key always names the same file
 
     def path(self, key: RRDKey) -> Path:
+        path = self._paths.get(key)
+        if path is not None:
+            return path
         path = self.root / key.relpath()
         if not path.resolve().is_relative_to(self.root.resolve()):
             raise GlideinError(f"monitoring: {key} would leave {self.root}")
+        if len(self._paths) >= MAX_CACHED_PATHS:
+            self._paths.clear()
+        self._paths[key] = path
         return path
 
     def exists(self, key: RRDKey) -> bool:
@@ -168,18 +177,17 @@ class RRDStore:
     def update(self, key: RRDKey, counts: Counts, when: float) -> bool:
         """Record `counts` at time `when`; False (and nothing written) if not after the last update."""
         stamp = int(when)
-        path = self.create(key, stamp - self.config.step)
+        path = self.path(key)
         last = self._last.get(path)
-        if last is None:
+        if last is None:  # not written by this process yet: the file may be new, or older
+            self.create(key, stamp - self.config.step)
             last = self.last_update(key)
         if last is not None and stamp <= last:
             log.debug("rrd %s: skip update at %d, last update at %d", path, stamp, last)
             return False
-        values = counts.as_dict()
-        names = GAUGES + COUNTERS
-        row = ":".join([str(stamp), *(str(values[n]) for n in names)])
+        row = ":".join(map(str, (stamp, *counts.values())))
         self._last.pop(path, None)  # unknown again if the update fails
-        self._call(rrdtool.update, [str(path), "-t", ":".join(names), row], path)
+        self._call(rrdtool.update, [str(path), "-t", _TEMPLATE, row], path)
         self._last[path] = stamp
         return True
 

@@ -140,7 +140,7 @@ def write_snapshot(path: Path, snap: Snapshot) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".snapshot-", suffix=".json")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(snapshot_to_dict(snap), out)
+            out.write(json.dumps(snapshot_to_dict(snap)))  # dumps: the C encoder (dump is Python)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -71,6 +71,7 @@ def test_record_writes_snapshot_with_states_counters_and_pilots(tmp_path: Path) 
     result = EntryResult("e1", clients=[ClientOutcome("fe.a", 0, 1, 0, 2, 4)])
     health = {"e2": Health(blocked_until=1e12, reason="5 of the last 5 pilots failed")}
     mon.record([_entry("e1"), _entry("e2")], [result], health, [], 200.0)
+    mon.flush(30)  # the RRD files are written in a thread
     snap = json.loads((tmp_path / "monitor" / "factory" / "snapshot.json").read_text())
     assert (tmp_path / "monitor" / "factory" / "entries").is_dir()
     entries = {e["name"]: e for e in snap["entries"]}
