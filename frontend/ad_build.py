@@ -9,11 +9,24 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from glidein.common import classads
-from glidein.common.classads import ClassAd
+from glidein.common.classads import ClassAd, ExprTree
 
 _ATTR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+@dataclass(frozen=True)
+class Expr:
+    """An expression with its text, unparsed once (an entry's attributes, the same every cycle)."""
+
+    tree: ExprTree
+    text: str
+
+    @classmethod
+    def of(cls, tree: ExprTree) -> Expr:
+        return cls(tree, str(tree))
 
 
 def ad_of(values: Mapping[str, object]) -> ClassAd:
@@ -24,14 +37,18 @@ def ad_of(values: Mapping[str, object]) -> ClassAd:
     for name, value in values.items():
         text = _literal_text(value)
         if text is None or not _ATTR_NAME.fullmatch(name):
-            return classads.from_dict(values)
+            return _from_dict(values)
         parts.append(f"{name} = {text}")
     if len({name.lower() for name in values}) != len(values):
-        return classads.from_dict(values)
+        return _from_dict(values)
     try:
         return ClassAd("[" + "; ".join(parts) + "]")
     except Exception:  # classad2 raises its own ClassAdException
-        return classads.from_dict(values)
+        return _from_dict(values)
+
+
+def _from_dict(values: Mapping[str, object]) -> ClassAd:
+    return classads.from_dict({k: v.tree if isinstance(v, Expr) else v for k, v in values.items()})
 
 
 def _literal_text(value: object) -> str | None:
@@ -41,6 +58,8 @@ def _literal_text(value: object) -> str | None:
         return str(value)
     if isinstance(value, str) and "\0" not in value:
         return classads.quote(value)
-    if isinstance(value, classads.ExprTree):
+    if isinstance(value, Expr):
+        return value.text
+    if isinstance(value, ExprTree):
         return str(value)  # its unparsed text reads back as the same expression
     return None

@@ -32,7 +32,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from glidein.common import classads, crypto, glideclient
 from glidein.common.classads import ClassAd
 from glidein.common.errors import ConfigError, GlideinError
-from glidein.frontend.ad_build import ad_of
+from glidein.frontend.ad_build import Expr, ad_of
 
 log = logging.getLogger(__name__)
 _NOT_ENTRY_ATTRS = frozenset(
@@ -71,6 +71,9 @@ class Entry:
     ad: ClassAd
     pub_key: str  # X25519 public key (base64) to seal secrets for
     pub_key_id: str
+    # What the glideresource ads take of the entry ad, unparsed once (`resource_ad`): the same
+    # Entry comes back every cycle while its ad is unchanged (EntryVerifier).
+    resource_attrs: dict[str, Expr] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def in_downtime(self) -> bool:
@@ -412,10 +415,12 @@ class ResourceAd:
 def resource_ad(res: ResourceAd) -> ClassAd:
     """The glideresource ad for the user pool, as glideinWMS's ResourceClassad."""
     client = f"{res.frontend}.{res.group}"
-    values: dict[str, object] = {}
-    for name in res.entry.ad:
-        if name.lower() not in _NOT_ENTRY_ATTRS:
-            values[name.replace("GlideinConfig", "GlideFactoryConfig", 1)] = res.entry.ad.lookup(name)
+    if not res.entry.resource_attrs:
+        for name in res.entry.ad:
+            if name.lower() not in _NOT_ENTRY_ATTRS:
+                renamed = name.replace("GlideinConfig", "GlideFactoryConfig", 1)
+                res.entry.resource_attrs[renamed] = Expr.of(res.entry.ad.lookup(name))
+    values: dict[str, object] = dict(res.entry.resource_attrs)
     values.update(
         {
             "MyType": "glideresource",
