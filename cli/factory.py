@@ -20,6 +20,7 @@ from typing import Any
 
 from glidein.cli.common import Subparsers, add_command
 from glidein.cli.factory_autoconf import register_autoconf
+from glidein.cli.factory_relay import register_relay
 from glidein.cli.factory_stage import register_stage
 from glidein.common.errors import ConfigError
 from glidein.common.timefmt import when_relative
@@ -35,6 +36,7 @@ def register(subparsers: Subparsers) -> None:
     group = parser.add_subparsers(dest="factory_command", metavar="SUBCOMMAND", required=True)
     register_stage(group)
     register_autoconf(group)
+    register_relay(group)
     run = add_command(group, "run", _run, "run the factory daemon")
     run.add_argument("--config", type=Path, required=True, help="factory config file (YAML)")
     run.add_argument("--once", action="store_true", help="run one cycle and exit")

@@ -71,6 +71,12 @@ class RelayMonitor:
         return out
 
     def step(self, entry: Any, force: bool = False) -> RelayState:
+        """Look, decide, act for one entry, holding its lock: the daemon and `glidein factory relay
+        deploy` never act on one entry at once (never two relays)."""
+        with store.locked(self.state_dir, entry.name):
+            return self._step(entry, force)
+
+    def _step(self, entry: Any, force: bool) -> RelayState:
         kind = self.kinds(entry, self.factory, self.state_dir)
         now = self.clock()
         current = store.load(self.state_dir, entry.name, entry.relay.kind)

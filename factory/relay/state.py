@@ -7,8 +7,11 @@ whether pilots may go through the relay. Written atomically (a temporary file re
 from __future__ import annotations
 
 import enum
+import fcntl
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -58,6 +61,20 @@ def load(state_dir: Path, entry: str, kind: str) -> RelayState:
     except (OSError, ValueError, TypeError, KeyError):
         return RelayState(entry, kind)
     return found if found.entry == entry else RelayState(entry, kind)
+
+
+@contextmanager
+def locked(state_dir: Path, entry: str) -> Iterator[None]:
+    """An exclusive lock on the entry's relay (`<entry>.lock` beside its state)."""
+    path = state_path(state_dir, entry).with_suffix(".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def save(state_dir: Path, state: RelayState) -> None:

@@ -229,3 +229,19 @@ def test_relay_config_errors_name_their_path(tmp_path: Path) -> None:
     no_collector = {"type": "htcondor", "grid_resource": "condor ce.example.org ce.example.org:9619"}
     (bad,) = factory_problems(tmp_path, {}, no_collector)
     assert "entries[0].relay.collector" in bad
+
+
+def test_cli_names_an_entry_without_relay_in_one_line(tmp_path: Path) -> None:
+    from tests.procs import run_glidein
+
+    data = yaml.safe_load((ETC / "factory.yaml").read_text())
+    data["state_dir"] = str(tmp_path / "state")
+    path = tmp_path / "factory.yaml"
+    path.write_text(yaml.safe_dump(data))
+    name = data["entries"][0]["name"]
+    done = run_glidein(["factory", "relay", "deploy", name, "--config", str(path)])
+    assert done.returncode != 0 and done.stderr.strip().count("\n") == 0
+    assert f"no enabled entry {name!r} with a relay" in done.stderr
+    assert (
+        run_glidein(["factory", "relay", "status", "--config", str(path)]).stdout == "no entry has a relay\n"
+    )
