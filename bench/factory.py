@@ -1,19 +1,26 @@
-"""Factory benchmark: cycle time for 1,000 entries x 10 clients, and local submissions per second.
+"""Factory benchmark: cycle time for ENTRIES x 10 clients at several sizes, and pilots/s per backend.
 
-- cycle: a factory with ENTRIES local entries (queue_wait 1 h: pilots are queued job files, no
-  processes) and CLIENTS signed, sealed requests per entry (ReqIdleGlideins = IDLE). Cycle 1
-  validates every request, submits ENTRIES x CLIENTS x IDLE pilots and advertises every ad; the
-  steady cycles that follow find the pressure met and submit nothing. Requests and ads go through
-  a real `glidein collector` process (--bus collector, default) or an in-memory bus (--bus memory).
-- submissions/s: LocalSubmitter.submit of N pilots in batches of 10 (the backend alone), and the
-  whole path of cycle 1 (bookkeeping + command lines + backend) per pilot.
-Targets: steady cycle <= 10 s, >= 200 pilots/s.
-Run: .venv/bin/python bench/factory.py [--entries 1000] [--clients 10] [--idle 2] [--bus memory]
+- cycle: a factory with ENTRIES entries and CLIENTS signed, sealed requests per entry
+  (ReqIdleGlideins = IDLE). Cycle 1 validates every request, submits ENTRIES x CLIENTS x IDLE pilots
+  and advertises every ad; the steady cycles that follow find the pressure met and submit nothing.
+  Requests and ads go through a real `glidein collector` process (--bus collector, default) or an
+  in-memory bus (--bus memory). Monitoring is on: status.json, the snapshot, and one RRD file per
+  entry x client, entry, client and the total (the first pass creates them). Each steady cycle is
+  printed as the daemon runs it (RRD rows handed to the writer thread, which first finishes the
+  previous cycle's) and again until its own RRD files are written.
+- backends: `--backend local` (pilots are queued job files, no processes; also LocalSubmitter.submit
+  alone, batches of 10) or `--backend slurm` (the test suite's one-node Slurm, started as a test
+  session starts it; every pilot an sbatch job held back an hour with --begin, scancel'ed at the
+  end by job id). Cycle 1 gives the pilots/s end to end (bookkeeping + command lines + backend).
+Targets (issue 17): steady cycle <= 5 s at 5,000 entries x 10 clients including monitoring.
+Run: .venv/bin/python bench/factory.py [--entries 100 1000 5000] [--clients 10] [--idle 2]
+     [--bus memory] [--backend slurm] [--profile FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import atexit
 import cProfile
 import logging
 import os
@@ -82,43 +89,80 @@ def make_bus(kind: str, tmp: Path) -> tuple[Any, str, subprocess.Popen[bytes] | 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--entries", type=int, default=1000)
+    parser.add_argument("--entries", type=int, nargs="+", default=[1000], help="one run per size")
     parser.add_argument("--clients", type=int, default=10)
     parser.add_argument("--idle", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cycles", type=int, default=3)
     parser.add_argument("--bus", choices=("collector", "memory"), default="collector")
+    parser.add_argument("--backend", choices=("local", "slurm"), default="local")
     parser.add_argument("--profile", help="write a cProfile of the steady cycles to this file")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    with tempfile.TemporaryDirectory(prefix="bench-factory-") as tmp_name:
-        tmp = Path(tmp_name)
-        print(
-            f"local backend submit: {bench_backend(tmp / 'backend', 2000):.0f} pilots/s"
-            " (2000 pilots, batches of 10)"
-        )
-        bus, address, proc = make_bus(args.bus, tmp)
-        try:
-            run_cycles(args, tmp, bus, address)
-        finally:
-            if proc is not None:
-                proc.terminate()
-                proc.wait(10)
+    if args.backend == "slurm" and not slurm_cluster():
+        return
+    if args.backend == "local":
+        with tempfile.TemporaryDirectory(prefix="bench-factory-") as tmp_name:
+            rate = bench_backend(Path(tmp_name), 2000)
+            print(f"local backend submit: {rate:.0f} pilots/s (2000 pilots, batches of 10)")
+    for size in args.entries:
+        with tempfile.TemporaryDirectory(prefix="bench-factory-") as tmp_name:
+            tmp = Path(tmp_name)
+            bus, address, proc = make_bus(args.bus, tmp)
+            try:
+                run_cycles(args, size, tmp, bus, address)
+            finally:
+                if proc is not None:
+                    proc.terminate()
+                    proc.wait(10)
 
 
-def run_cycles(args: argparse.Namespace, tmp: Path, bus: Any, address: str) -> None:
-    entries = [local_entry(f"e{i:04d}", slots=1) for i in range(args.entries)]
+def slurm_cluster() -> bool:
+    """The test suite's one-node Slurm (tests/slurm_support.py: started as a test session starts
+    it, stopped at exit if this process was the last to use it); SLURM_CONF set for sbatch."""
+    from tests import slurm_support
+
+    try:
+        slurm_support._join()
+    except BaseException as exc:  # pytest's skip outcome: no Slurm here
+        print(f"slurm backend: no cluster ({exc})")
+        return False
+    atexit.register(slurm_support._leave)
+    os.environ["SLURM_CONF"] = str(slurm_support.PREFIX / "etc" / "slurm.conf")
+    return True
+
+
+def make_entry(backend: str, name: str) -> dict[str, Any]:
+    """A local entry whose pilots stay queued, or a Slurm one whose jobs wait an hour (--begin)."""
+    entry = local_entry(name, slots=1)
+    if backend == "slurm":
+        entry["gatekeeper"] = "localhost"
+        entry["submitter"] = {"type": "slurm", "time_limit": 5, "sbatch_args": ["--begin=now+3600"]}
+    return entry
+
+
+def cancel_slurm_jobs(cycle: FactoryCycle) -> None:
+    """scancel every job the bench's factory submitted (by job id: the cluster is shared)."""
+    rows = cycle.store.conn.execute("SELECT backend_id FROM pilots WHERE backend_id != ''")
+    ids = [str(r[0]) for r in rows]
+    for i in range(0, len(ids), 500):
+        subprocess.run(["scancel", *ids[i : i + 500]], check=False, capture_output=True, timeout=120)
+    print(f"scancel: {len(ids)} Slurm jobs of the bench removed")
+
+
+def run_cycles(args: argparse.Namespace, size: int, tmp: Path, bus: Any, address: str) -> None:
+    entries = [make_entry(args.backend, f"e{i:04d}") for i in range(size)]
     for e in entries:
         e["limits"]["max_per_cycle"] = args.clients * args.idle
     started = time.perf_counter()
     setup = write_factory(tmp, entries, collector=address, workers=args.workers)
     cycle = FactoryCycle(load_factory_config(setup.config), bus)
-    print(f"setup: {args.entries} entries staged and loaded in {time.perf_counter() - started:.1f} s")
+    print(f"setup: {size} {args.backend} entries staged and loaded in {time.perf_counter() - started:.1f} s")
     cycle.run_once()  # keys and entry ads
     pub = setup.factory_pub()
     started = time.perf_counter()
     ads = []
-    for i in range(args.entries):
+    for i in range(size):
         for c in range(args.clients):
             req = ClientRequest(f"e{i:04d}@g@f1", "fe1", f"g{c}", args.idle, 10 * args.idle, 1, "frontend")
             req.secrets = {"GLIDEIN_Token": "tok" * 50}
@@ -132,15 +176,19 @@ def run_cycles(args: argparse.Namespace, tmp: Path, bus: Any, address: str) -> N
     report = cycle.run_once()
     wall = time.perf_counter() - wall
     print(
-        f"cycle 1 ({args.entries} entries x {args.clients} clients): {report.seconds:.2f} s,"
+        f"cycle 1 ({size} entries x {args.clients} clients, {args.backend}): {report.seconds:.2f} s,"
         f" {report.requests} requests valid, {report.submitted} pilots submitted"
         f" = {report.submitted / report.seconds:.0f} pilots/s end to end; {wall:.2f} s with status/monitoring"
     )
     done = flush_monitor(cycle)
     if done is not None:
         print(f"first monitoring pass: {done.rows} RRD files created and written in {done.seconds:.1f} s")
-    steady(args, cycle)
-    cycle.shutdown()
+    try:
+        steady(args, cycle)
+    finally:
+        if args.backend == "slurm":
+            cancel_slurm_jobs(cycle)
+        cycle.shutdown()
 
 
 def flush_monitor(cycle: FactoryCycle) -> BatchDone | None:

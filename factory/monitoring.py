@@ -45,7 +45,7 @@ _ENDED_SQL = (
 )
 _PILOTS_SQL = (
     "SELECT p.pilot_id, p.entry, p.client, p.state, p.submit_time, p.exit_code, p.end_time,"  # noqa: S608
-    f" {_FIRST_RUN} FROM pilots p ORDER BY p.submit_time DESC, p.pilot_id LIMIT ?"
+    f" {_FIRST_RUN}, p.relay FROM pilots p ORDER BY p.submit_time DESC, p.pilot_id LIMIT ?"
 )
 _PENDING_SQL = "SELECT entry, client, COUNT(*) FROM pilots WHERE state IN ('new', 'pending') GROUP BY 1, 2"
 
@@ -87,18 +87,21 @@ def client_rows(
         if o is None:
             rows.append(ClientStatus(client, base))
             continue
-        gauges = Counts(
-            pilots_idle=int(o.idle),
-            pilots_running=int(o.running),
-            pilots_held=int(o.held),
-            pilots_pending=min(int(o.idle), pending.get(client, 0)),
-            requested_idle=int(o.req_idle),
-            requested_max=int(o.req_max),
-            jobs_idle=int(getattr(o, "jobs_idle", 0)),
-            jobs_running=int(getattr(o, "jobs_running", 0)),
+        counts = Counts(  # the advertised gauges, the bookkeeping's counters (base has no gauges)
+            pilots_idle=int(o.idle) + base.pilots_idle,
+            pilots_running=int(o.running) + base.pilots_running,
+            pilots_held=int(o.held) + base.pilots_held,
+            pilots_pending=min(int(o.idle), pending.get(client, 0)) + base.pilots_pending,
+            requested_idle=int(o.req_idle) + base.requested_idle,
+            requested_max=int(o.req_max) + base.requested_max,
+            jobs_idle=int(getattr(o, "jobs_idle", 0)) + base.jobs_idle,
+            jobs_running=int(getattr(o, "jobs_running", 0)) + base.jobs_running,
+            pilots_completed=base.pilots_completed,
+            validation_failures=base.validation_failures,
+            waste_seconds=base.waste_seconds,
         )
         limit = "" if o.limit == "none" else str(o.limit)
-        rows.append(ClientStatus(client, gauges + base, limit))
+        rows.append(ClientStatus(client, counts, limit))
     return tuple(rows)
 
 
@@ -265,7 +268,7 @@ class FactoryMonitor:
         self, sites: Mapping[str, str], entries: Mapping[str, Any] | None = None
     ) -> list[PilotRecord]:
         out = []
-        for pid, entry, client, state, submit, code, end, start in self.conn.execute(
+        for pid, entry, client, state, submit, code, end, start, relay in self.conn.execute(
             _PILOTS_SQL, (self.listed,)
         ):
             report = read_report(self.state_dir, pid)
@@ -275,6 +278,7 @@ class FactoryMonitor:
                 PilotRecord(
                     str(pid), str(entry), str(client), sites.get(str(entry), str(entry)), PilotState(state),
                     submit, start, end, code, v.ok, v.first[:300], v.klass, v.jobs, logs, v.output,
+                    relay or "",
                 )
             )  # fmt: skip
         return out

@@ -169,3 +169,35 @@ def test_far_future_expiry_is_refused_and_future_sequence_does_not_lock_out() ->
         w.validator.validate(request_ad(fixed, w.fe_key, w.box_pub, now=clock.now))
     clock.now += 400
     assert w.validator.validate(request_ad(fixed, w.fe_key, w.box_pub, now=clock.now)).request.req_idle == 7
+
+
+def test_a_request_resigned_around_the_same_sealed_blob_is_opened_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The frontend signs its requests anew each cycle but reuses the sealed secrets: the factory
+    verifies every signature, and opens the blob once; another blob is opened (and checked)."""
+    w = World()
+    opened: list[str] = []
+    real_open = crypto.open_sealed
+
+    def counting(private: object, blob: str, aad: str) -> bytes:
+        opened.append(blob)
+        return real_open(private, blob, aad)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(crypto, "open_sealed", counting)
+    blobs: dict[tuple[str, bytes, str], str] = {}
+
+    def seal_once(public: str, plaintext: bytes, aad: str) -> str:
+        return blobs.setdefault((public, plaintext, aad), crypto.seal(public, plaintext, aad))
+
+    def ad(seq: int, token: str = "tok", **kw: object) -> dict[str, object]:
+        req = ClientRequest(ENTRY, "fe1", "main", 5, 20, seq, secrets={"GLIDEIN_Token": token})
+        return {**request_ad(req, w.fe_key, w.box_pub, seal=seal_once), **kw}
+
+    for seq in (1, 2, 3):
+        assert w.validator.validate(ad(seq)).secrets == {"GLIDEIN_Token": "tok"}
+    assert len(opened) == 1
+    assert w.validator.validate(ad(4, token="new")).secrets == {"GLIDEIN_Token": "new"}
+    assert len(opened) == 2
+    with pytest.raises(SecurityError):  # a blob swapped into a signed ad: the signature says no
+        w.validator.validate(ad(5, GlideinEncParams=ad(6, token="x")["GlideinEncParams"]))
