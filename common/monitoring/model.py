@@ -157,6 +157,7 @@ class PilotRecord:
     jobs_run: int | None = None
     logs: frozenset[LogKind] = frozenset()  # which logs the source can serve
     failure_output: str = ""  # the failing script's last output lines (from the report)
+    relay: str = ""  # the site relay the pilot went through (issue 16), or ""
 
     def __post_init__(self) -> None:
         if not PILOT_ID_RE.match(self.pilot_id):

@@ -84,6 +84,7 @@ def _pilot_to_dict(p: PilotRecord) -> dict[str, Any]:
         "jobs_run": p.jobs_run,
         "logs": sorted(k.value for k in p.logs),
         "failure_output": p.failure_output,
+        "relay": p.relay,
     }
 
 
@@ -131,6 +132,7 @@ def _pilot_from_dict(p: Mapping[str, Any]) -> PilotRecord:
         jobs_run=p.get("jobs_run"),
         logs=frozenset(LogKind(k) for k in p.get("logs", ())),
         failure_output=str(p.get("failure_output", "")),
+        relay=str(p.get("relay") or ""),
     )
 
 

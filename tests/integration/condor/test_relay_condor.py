@@ -13,17 +13,22 @@ import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
 from glidein.common.errors import GlideinError
+from glidein.common.monitoring.rrd import RRDStore
+from glidein.common.monitoring.snapshot import Snapshot, StaticSource
+from glidein.common.web.app import WebApp, WebConfig
+from glidein.factory.monitoring import FactoryMonitor
 from glidein.factory.state import PilotStore
 from glidein.pool.condor import relay as relay_files
 from glidein.pool.condor.personal import children_of, pool_account
 from glidein.pool.condor.release import Release
 from tests.integration.condor.pilots_support import Factory, Sites, condor_entry, start_sites
-from tests.procs import wait_for
+from tests.procs import run_glidein, wait_for
 
 pytestmark = pytest.mark.slurm
 ENTRY = "relay_site"
@@ -65,8 +70,8 @@ def relays(sites: Sites) -> list[list[str]]:
     return [line.split("\t") for line in out.splitlines() if line.strip()]
 
 
-def relay_queue(sites: Sites, relay_dir: Path) -> list[str]:
-    """Pilot ids in the relay's own queue (condor_q with the relay's condor_config)."""
+def relay_queue(sites: Sites, relay_dir: Path, *attrs: str) -> list[str]:
+    """Pilot ids (and `attrs`) in the relay's own queue (condor_q with the relay's condor_config)."""
     env = dict(
         os.environ,
         CONDOR_CONFIG=str(relay_dir / "condor_config"),
@@ -75,11 +80,19 @@ def relay_queue(sites: Sites, relay_dir: Path) -> list[str]:
     )
     if os.geteuid() == 0:
         env["_CONDOR_CONDOR_IDS"] = "{}.{}".format(*pool_account()[:2])
-    argv = [str(sites.factory.release.program("condor_q")), "-allusers", "-af", "GlideinPilotId"]
+    argv = [str(sites.factory.release.program("condor_q")), "-allusers", "-af", "GlideinPilotId", *attrs]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=30, check=False)
     if done.returncode != 0:
         raise GlideinError(done.stderr.strip())
+    if attrs:
+        return done.stdout.splitlines()
     return [line for line in done.stdout.split() if line != "undefined"]
+
+
+def handed(sites: Sites, relay_dir: Path) -> set[str]:
+    """Pilot ids whose Slurm job id the relay's queue holds (GridJobId `batch slurm <sandbox> <id>`)."""
+    rows = [line.split() for line in relay_queue(sites, relay_dir, "GridJobId")]
+    return {row[0] for row in rows if len(row) == 5 and row[1:3] == ["batch", "slurm"]}
 
 
 def slurm_pending(conf: str, before: set[str], relay_dir: Path) -> dict[str, str]:
@@ -149,6 +162,19 @@ def went_through(factory: Factory) -> dict[str, str]:
         store.close()
 
 
+def pilots_page(factory: Factory) -> str:
+    """The factory's pilots page, rendered from its bookkeeping as the monitoring snapshot is."""
+    store = PilotStore(factory.setup.state_dir / "factory.db")
+    cfg = SimpleNamespace(monitoring=SimpleNamespace(dir=None, pilots_listed=100, enabled=False, step=10))
+    try:
+        records = FactoryMonitor(cfg, store.conn, factory.setup.state_dir).pilot_records({ENTRY: "Site"})
+    finally:
+        store.close()
+    source = StaticSource(Snapshot(0.0, (), tuple(records)), factory.setup.state_dir / "pilots")
+    app = WebApp(WebConfig(), source, RRDStore(factory.setup.state_dir / "mon"))
+    return app.handle(f"/pilots?entry={ENTRY}").body.decode()
+
+
 def cleanup(sites: Sites, relay_dir: Path, slurm_before: set[str]) -> None:
     """Our relay jobs removed, the relay stopped by pid, our Slurm jobs cancelled."""
     with contextlib.suppress(GlideinError):
@@ -183,6 +209,11 @@ def _run(sites: Sites, factory: Factory, relay_dir: Path, before: set[str]) -> N
     ((name, entry, factory_name),) = relays(sites)
     assert (name.split("@")[0], entry, factory_name) == (f"relay-{ENTRY}", ENTRY, "f1")
     wait_for(lambda: logged(factory, "action=live") == 1, timeout=60, interval=0.5)
+    # by hand beside a live relay: nothing deployed (one relay at a time); status names it
+    config = str(factory.setup.config)
+    done = run_glidein(["factory", "relay", "deploy", ENTRY, "--config", config])
+    assert done.returncode == 0 and done.stdout.startswith(f"{ENTRY}: live kind=condor name={name} job=1.0")
+    assert "deploys=1" in run_glidein(["factory", "relay", "status", "--config", config]).stdout
 
     factory.ask(ENTRY, 6, seq=1)
     wait_for(lambda: len(factory.pilots(ENTRY)) == 6, timeout=60, interval=0.5)
@@ -194,6 +225,9 @@ def _run(sites: Sites, factory: Factory, relay_dir: Path, before: set[str]) -> N
     wait_for(lambda: set(relay_queue(sites, relay_dir)) == ids, timeout=60, interval=1)
     wait_for(lambda: len(slurm_pending(conf, before, relay_dir)) == 6, timeout=90, interval=1)
     in_slurm = slurm_pending(conf, before, relay_dir)
+    # killed once the relay holds the Slurm ids (its gridmanager saves each one a moment after
+    # the sbatch: a relay killed in that window would submit that pilot to Slurm again)
+    wait_for(lambda: handed(sites, relay_dir) == ids, timeout=60, interval=1)
 
     cycles_at_kill = sum("cycle done" in line for line in log_lines(factory))
     first_master = kill_relay(relay_dir)
@@ -210,9 +244,17 @@ def _run(sites: Sites, factory: Factory, relay_dir: Path, before: set[str]) -> N
     wait_for(lambda: len(factory.pilots(ENTRY)) == 8, timeout=60, interval=0.5)
     ids = set(factory.pilots(ENTRY))
     wait_for(lambda: sorted(relay_queue(sites, relay_dir)) == sorted(ids), timeout=90, interval=1)
-    wait_for(lambda: len(slurm_pending(conf, before, relay_dir)) == 8, timeout=90, interval=1)
+    try:
+        wait_for(lambda: len(slurm_pending(conf, before, relay_dir)) == 8, timeout=90, interval=1)
+    except AssertionError:
+        detail = relay_queue(sites, relay_dir, "JobStatus", "GridJobId", "HoldReason")
+        raise AssertionError(
+            f"Slurm {slurm_pending(conf, before, relay_dir)}; relay queue {detail}"
+        ) from None
     assert set(in_slurm) <= set(slurm_pending(conf, before, relay_dir))
     factory.wait_cycles(3)
     assert set(factory.pilots(ENTRY)) == ids and sorted(relay_queue(sites, relay_dir)) == sorted(ids)
     assert len(slurm_pending(conf, before, relay_dir)) == 8
     assert {p.state.value for p in factory.pilots(ENTRY).values()} == {"idle"}
+    page = pilots_page(factory)  # which relay each pilot went through
+    assert page.count('class="pilot"') == 8 and page.count(f'<td class="relay">{name}</td>') == 8
