@@ -51,6 +51,7 @@ class RelayKind(Protocol):
 # kind -> "module:Class", constructed as Class(entry, factory_name, state_dir)
 KINDS: dict[str, str] = {
     "condor": "glidein.factory.relay.condor:CondorRelay",
+    "glidein": "glidein.pool.schedd.relay_kind:GlideinRelay",
 }
 
 

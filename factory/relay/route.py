@@ -40,9 +40,14 @@ def relay_route(
     if relay is None or not relay.enabled:
         return submitter, ""
     found = store.load(Path(state_dir), entry.name, relay.kind)
+    own = relay.kind == "glidein"  # kind glidein takes every pilot call itself (pool/schedd/relay_kind.py)
     if found.phase == Phase.LIVE and found.name:
-        route = relay_kind(entry, factory, Path(state_dir)).route(found.name)
-        return ViaRelay(submitter, route, store_pilots.set_relay), ""
+        kind = relay_kind(entry, factory, Path(state_dir))
+        inner = kind.submitter(found.name) if own else submitter  # type: ignore[attr-defined]
+        return ViaRelay(inner, kind.route(found.name), store_pilots.set_relay), ""
     if relay.fallback:
         return submitter, ""
-    return submitter, f"no live relay ({found.phase.value}{': ' + found.reason if found.reason else ''})"
+    why = f"no live relay ({found.phase.value}{': ' + found.reason if found.reason else ''})"
+    if own:  # status through whichever relay is advertised, else none (fail closed: nothing marked lost)
+        return relay_kind(entry, factory, Path(state_dir)).submitter(""), why  # type: ignore[attr-defined]
+    return submitter, why
