@@ -98,9 +98,17 @@ class Relay(StrictModel):
 def relay_problems(entry: object, loc: Loc) -> list[Problem]:
     """Why an entry's relay cannot work with its submitter (a `condor` relay goes by Condor-C)."""
     relay = getattr(entry, "relay", None)
-    if relay is None or not relay.enabled or relay.kind != "condor":
+    if relay is None or not relay.enabled:
         return []
     submitter = getattr(entry, "submitter", None)
+    if relay.kind == "glidein":  # glidein's own schedd, deployed through a local or Slurm submitter
+        if getattr(submitter, "type", "") not in ("local", "slurm"):
+            return [((*loc, "relay", "kind"), "a glidein relay needs a local or slurm submitter")]
+        return (
+            [((*loc, "relay", "collector"), "required for a glidein relay")]
+            if relay.collector is None
+            else []
+        )
     where = (*loc, "relay", "kind")
     if getattr(submitter, "type", "") != "htcondor" or getattr(submitter, "grid_type", "") != "condor":
         return [(where, "a condor relay needs an htcondor submitter with a `condor` grid_resource (a CE)")]
