@@ -258,3 +258,40 @@ def _run(sites: Sites, factory: Factory, relay_dir: Path, before: set[str]) -> N
     assert {p.state.value for p in factory.pilots(ENTRY).values()} == {"idle"}
     page = pilots_page(factory)  # which relay each pilot went through
     assert page.count('class="pilot"') == 8 and page.count(f'<td class="relay">{name}</td>') == 8
+
+
+def start_script(job: Path, release: Release, relay_dir: Path) -> subprocess.Popen[bytes]:
+    """relay.sh run by hand as the pool account, as the CE's local universe runs it."""
+    uid, gid, _ = pool_account()
+    kwargs: dict[str, Any] = {"user": uid, "group": gid, "extra_groups": []} if os.geteuid() == 0 else {}
+    argv = [str(job / relay_files.SCRIPT_FILE), str(release.root), str(relay_dir)]
+    return subprocess.Popen(argv, cwd=job, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, **kwargs)
+
+
+def test_relay_script_runs_one_relay_per_dir_and_ends_after_its_lifetime(
+    condor_release: Release, condor_dir: Path
+) -> None:
+    job, relay_dir = condor_dir / "script-job", condor_dir / "script-relay"
+    # no collector answers there: the relay runs all the same (it would advertise to one)
+    cfg = relay_files.RelayConfig("by_hand", "f1", "127.0.0.1:9", lifetime=8, update_interval=5)
+    relay_files.write_files(job, cfg)
+    uid, gid, _ = pool_account()
+    for path in [job, *job.iterdir()]:
+        os.chown(path, uid, gid)
+    first = start_script(job, condor_release, relay_dir)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        wait_for((relay_dir / "master.pid").exists, timeout=20, interval=0.2)
+        assert int((relay_dir / "master.pid").read_text()) == first.pid  # exec: the job is the master
+        second = waiting = start_script(job, condor_release, relay_dir)
+        assert first.wait(60) == 99  # DAEMON_SHUTDOWN after the lifetime (the master's exit code)
+        assert waiting.poll() is None  # it waited for the lock all that time, and now runs
+        wait_for(lambda: int((relay_dir / "master.pid").read_text()) == waiting.pid, timeout=20, interval=0.2)
+        assert waiting.wait(60) == 99
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                for pid in [proc.pid, *children_of(proc.pid)]:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                proc.wait(10)
