@@ -71,6 +71,11 @@ class Relay(StrictModel):
         description="While no relay is live, submit pilots through the entry's normal route"
         " (default: submit none, and say so in the log and status).",
     )
+    submit_attrs: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra submit commands of the relay's job (the CE's route may want some, e.g."
+        " `+maxWallTime`); the entry's own `submitter.submit_attrs` are for its pilots, not the relay.",
+    )
     condor_config: dict[str, str] = Field(
         default_factory=dict,
         description="Extra condor_config lines of the relay (e.g. NETWORK_INTERFACE on a real head node).",

@@ -122,6 +122,7 @@ class CondorRelay:
             "+GlideinRelayFactory": classad_string(self.factory),
             "+GlideinRelayKind": classad_string("condor"),
         }
+        desc |= dict(self.relay.submit_attrs)  # the operator's own, after ours
         token = getattr(self.params, "token_file", None)
         if token:
             desc |= {

@@ -245,3 +245,37 @@ def test_cli_names_an_entry_without_relay_in_one_line(tmp_path: Path) -> None:
     assert (
         run_glidein(["factory", "relay", "status", "--config", str(path)]).stdout == "no entry has a relay\n"
     )
+
+
+def test_condor_relay_job_goes_by_the_entry_route_into_the_local_universe(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from glidein.common.config.entry import HTCondorSubmitter
+    from glidein.common.config.relay import Relay
+    from glidein.factory.relay.condor import CondorRelay
+
+    params = HTCondorSubmitter(
+        grid_resource="condor ce@ce.example.org ce.example.org:9619",
+        collector="wms.example.org:9618",
+        log_dir=str(tmp_path / "logs"),
+        submit_attrs={"+remote_JobUniverse": "9"},  # the pilots' route, not the relay's
+    )
+    relay = Relay(dir="/var/lib/relay", release_dir="/opt/condor", submit_attrs={"+maxWallTime": "1440"})
+    kind = CondorRelay(SimpleNamespace(name="e1", submitter=params, relay=relay), "f1", tmp_path)
+    desc = kind.description(kind._files())
+    assert desc["grid_resource"] == "condor ce@ce.example.org ce.example.org:9619"
+    assert (desc["universe"], desc["+remote_JobUniverse"], desc["+maxWallTime"]) == ("grid", "12", "1440")
+    assert desc["arguments"] == "/opt/condor /var/lib/relay"
+    assert desc["+GlideinRelayEntry"] == '"e1"' and desc["+GlideinRelayFactory"] == '"f1"'
+    assert desc["executable"] == str(tmp_path / "logs" / "relay" / relay_files.SCRIPT_FILE)
+    assert (
+        "COLLECTOR_HOST = wms.example.org:9618" in (tmp_path / "logs" / "relay" / "relay_config").read_text()
+    )
+    route = kind.route("relay-e1@head.example.org")
+    assert route.relay == "relay-e1@head.example.org"
+    assert route.submit == {
+        "grid_resource": "condor relay-e1@head.example.org wms.example.org:9618",
+        "+remote_JobUniverse": "9",
+        "+remote_GridResource": '"batch slurm"',
+        "+GlideinRelay": '"relay-e1@head.example.org"',
+    }
