@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Sequence
 from html.parser import HTMLParser
@@ -215,3 +216,16 @@ def test_a_broken_snapshot_file_is_shown_not_fatal(tmp_path: Path) -> None:
     r = app.handle("/")
     assert r.status == 200 and b'id="source-error"' in r.body and b"malformed monitoring snapshot" in r.body
     assert b"ce_slow" in r.body  # the last good data is still shown
+
+
+def test_a_pilot_ended_by_a_signal_shows_the_signal_not_a_negative_code(tmp_path: Path) -> None:
+    """A removed local pilot's exit code is -15 (SIGTERM): a count column never shows a negative."""
+    records = [
+        dataclasses.replace(p, exit_code=-15 if i == 0 else p.exit_code)
+        for i, p in enumerate(pilots(NOW, tmp_path))
+    ]
+    source = StaticSource(Snapshot(NOW, tuple(entries_at(6)), tuple(records)))
+    source.pilots_dir = tmp_path
+    web = WebApp(WebConfig(), source, Monitor(tmp_path / "mon", "factory").store, clock=lambda: float(NOW))
+    html = web.handle("/pilots").body.decode()
+    assert '<td class="signal">signal 15</td>' in html and ">-15<" not in html
