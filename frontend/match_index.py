@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from glidein.common import classads
 from glidein.common.classads import ClassAd, ExprTree, OneWayMatcher
 from glidein.common.errors import ClassAdError
+from glidein.frontend.verdicts import ValueKey, Verdicts, carried
 
 REQUIREMENTS = "Requirements"
 # String literals and quoted names (kept as they are), or a scope keyword with its optional dot.
@@ -209,29 +210,36 @@ class JobTest:
 class EntryIndex:
     """Entries as bit masks; caches per conjunct text and per set of referenced attributes."""
 
-    def __init__(self, entries: Sequence[ClassAd]) -> None:
+    def __init__(self, entries: Sequence[ClassAd], verdicts: Verdicts | None = None) -> None:
         self.entries = entries
         self.all = (1 << len(entries)) - 1
         self.with_requirements = [i for i, e in enumerate(entries) if REQUIREMENTS in e]
-        self._groups: dict[tuple[str, ...], list[tuple[int, ClassAd]]] = {}
+        self.verdicts = verdicts  # answers kept from the last cycle, by entry values
+        self._groups: dict[tuple[str, ...], list[tuple[int, ClassAd, ValueKey]]] = {}
+        self._keysets: dict[tuple[str, ...], frozenset[ValueKey]] = {}
         self._parts: dict[str, int] = {}
         self._whole: dict[str, int] = {}
         self._members: dict[tuple[str, bool], tuple[dict[str, int], int]] = {}
         self.evaluations = 0
         self.errors: list[str] = []
 
-    def _grouped(self, names: tuple[str, ...]) -> list[tuple[int, ClassAd]]:
-        """(mask, representative entry) per distinct value of `names`."""
+    def _grouped(self, names: tuple[str, ...]) -> list[tuple[int, ClassAd, ValueKey]]:
+        """(mask, representative entry, values) per distinct value of `names`."""
         groups = self._groups.get(names)
         if groups is None:
-            by_value: dict[tuple[str | None, ...], list[int]] = {}
+            by_value: dict[ValueKey, list[int]] = {}
+            plain: set[ValueKey] = set()
             for index, entry in enumerate(self.entries):
                 key = tuple(value_text(entry, n) for n in names)
                 if any(text is not None and classads.external_refs(text) for text in key):
                     key = ("#", str(index))  # an expression over other attributes: alone
+                else:
+                    plain.add(key)
                 by_value.setdefault(key, []).append(index)
-            groups = [(sum(1 << i for i in idx), self.entries[idx[0]]) for idx in by_value.values()]
+            groups = [(sum(1 << i for i in idx), self.entries[idx[0]], key) for key, idx in by_value.items()]
             self._groups[names] = groups
+            keys = frozenset(plain)
+            self._keysets[names] = keys if self.verdicts is None else self.verdicts.values(names, keys)
         return groups
 
     def _member_index(self, attr: str, fold: bool) -> tuple[dict[str, int], int]:
@@ -278,11 +286,16 @@ class EntryIndex:
             return cached & within
         mask, uncovered = 0, self.all
         indexed = self._indexed(piece)
+        if indexed is None and self.verdicts is not None and carried(text):
+            mask, complete = self._carried_mask(text, tree, names, within)
+            if complete:
+                self._parts[text] = mask
+            return mask & within
         if indexed is not None:  # plain items: the index answers exactly; others are evaluated below
             mask, uncovered = indexed
             self.evaluations += 1
         todo, complete = uncovered & within, not uncovered & ~within
-        for group_mask, entry in self._grouped(names) if todo else ():
+        for group_mask, entry, _ in self._grouped(names) if todo else ():
             if group_mask & todo:
                 self.evaluations += 1
                 if classads.holds(tree, entry):
@@ -290,6 +303,38 @@ class EntryIndex:
         if complete:
             self._parts[text] = mask
         return mask & within
+
+    def _carried_mask(
+        self, text: str, tree: ExprTree, names: tuple[str, ...], within: int
+    ) -> tuple[int, bool]:
+        """(entries where the conjunct holds, whether every entry was decided): answers for entry
+        values decided in the last cycle come from `verdicts`; the others are evaluated among
+        `within` only (the entries still in question for this job class)."""
+        assert self.verdicts is not None
+        groups = self._grouped(names)
+        keyset = self._keysets[names]
+        record = self.verdicts.get(text)
+        evaluated, skipped, held = record if record is not None else (frozenset(), frozenset(), frozenset())
+        mask, holding, left, fresh = 0, [], [], record is None
+        for group_mask, entry, key in groups:
+            plain = key in keyset
+            if plain and key in evaluated and key not in skipped:
+                ok = key in held
+            elif not group_mask & within:
+                if plain:
+                    left.append(key)
+                continue
+            else:
+                self.evaluations += 1
+                ok = classads.holds(tree, entry)
+                fresh = fresh or plain
+            if ok:
+                mask |= group_mask
+                if plain:
+                    holding.append(key)
+        if fresh:
+            self.verdicts.put(text, keyset, frozenset(left), frozenset(holding))
+        return mask, not left
 
     def mask(self, test: JobTest) -> int:
         """The entries whose ads pass `test` (entry Requirements not checked here)."""

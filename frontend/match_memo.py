@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from glidein.common.classads import ClassAd
 from glidein.frontend.glideins import Need, job_need
 from glidein.frontend.match_index import JobTest, PrepareCache, value_text
+from glidein.frontend.verdicts import Verdicts
 
 JobKey = tuple[str | None, ...]
 _TestKey = tuple[str, tuple[str, ...], JobKey]  # match expression, key attributes, their values
@@ -42,11 +43,13 @@ class MatchMemo:
         self._tests: dict[_TestKey, JobTest] = {}
         self._tests_before: dict[_TestKey, JobTest] = {}
         self.prepared: PrepareCache = {}
+        self.verdicts = Verdicts()  # conjunct answers by entry values (`verdicts`)
         self.computed = 0  # ads whose facts were computed (not remembered), for the bench and tests
 
     def next_cycle(self) -> None:
         self._before, self._now = self._now, {}
         self._tests_before, self._tests = self._tests, {}
+        self.verdicts.next_cycle()
         if len(self.prepared) > _PREPARED_MAX:
             self.prepared = {}
 

@@ -225,7 +225,7 @@ def match(
     memo = memo or new_memo()
     keys = key_attributes(match_expr, clusters, entries, memo)
     job_classes = _job_classes(match_expr, clusters, keys, memo)
-    index = EntryIndex(entries)
+    index = EntryIndex(entries, memo.verdicts)
     result = MatchResult({name: EntryMatch() for name in names}, key_attrs=tuple(keys))
     result.job_classes = len(job_classes)
     by_mask: dict[int, list[_JobClass]] = {}

@@ -1,0 +1,63 @@
+"""Conjunct results carried from one cycle to the next, by the entry values they read.
+
+Within a cycle `match_index.EntryIndex` evaluates a conjunct (flattened against a job class, the
+entry its only ad) once per distinct value of the entry attributes it references. The same job
+classes and the same entry values come back cycle after cycle, so the answer for a (conjunct
+text, entry values) pair is kept here: it is what classad2 gave for those very values. An entry
+whose values change, or a new value, is evaluated again; nothing else about the entries matters.
+
+Not carried: conjuncts that may not give the same answer twice (`time()`, `random()`, ... any
+text with "time" or "random" in it, or `eval(...)`, whose references are not known), and entries
+whose referenced attribute is itself an expression (`match_index` tests those one by one).
+Holds what this cycle and the previous one used (`next_cycle`).
+"""
+
+from __future__ import annotations
+
+import re
+
+ValueKey = tuple[str | None, ...]  # the unparsed values of the attributes a conjunct reads
+# the entry values of the last evaluation (shared between records), those of them left out, and
+# those the conjunct held for
+Record = tuple[frozenset[ValueKey], frozenset[ValueKey], frozenset[ValueKey]]
+_IMPURE = re.compile(r"time|random|\beval\s*\(", re.I)
+
+
+def carried(text: str) -> bool:
+    """Whether the answers of the conjunct `text` may be kept from one cycle to the next."""
+    return _IMPURE.search(text) is None
+
+
+class Verdicts:
+    """Per conjunct text: the entry values it was decided for, and those it held for."""
+
+    def __init__(self) -> None:
+        self._now: dict[str, Record] = {}
+        self._before: dict[str, Record] = {}
+        self._seen: dict[tuple[str, ...], frozenset[ValueKey]] = {}
+
+    def next_cycle(self) -> None:
+        self._before, self._now = self._now, {}
+
+    def values(self, names: tuple[str, ...], keys: frozenset[ValueKey]) -> frozenset[ValueKey]:
+        """`keys` (the entry values of `names` this cycle), as the object of the last cycle when
+        equal: records share it instead of each holding its own set."""
+        seen = self._seen.get(names)
+        if seen is not None and seen == keys:
+            return seen
+        self._seen[names] = keys
+        return keys
+
+    def get(self, text: str) -> Record | None:
+        found = self._now.get(text)
+        if found is None:
+            found = self._before.get(text)
+            if found is not None:
+                self._now[text] = found
+        return found
+
+    def put(
+        self, text: str, values: frozenset[ValueKey], skipped: frozenset[ValueKey], held: frozenset[ValueKey]
+    ) -> None:
+        """`text` was decided for `values` but `skipped` (not evaluated), and held for `held`."""
+        self._now[text] = (values, skipped, held)
