@@ -74,8 +74,14 @@ def rss_kib(pid: int) -> int:
 
 
 def cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process and of its live children (glidein's ingest helper)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    used = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        children = []
+    return used + sum(cpu_seconds(int(child)) for child in children)
 
 
 @dataclass
@@ -191,10 +197,10 @@ def measure(servers: list[Server], size: int, args: argparse.Namespace) -> dict[
     return figures
 
 
-def start_glidein() -> tuple[subprocess.Popen[bytes], Server]:
+def start_glidein(extra: list[str]) -> tuple[subprocess.Popen[bytes], Server]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "glidein.cli", "collector", "--port", str(port)],
+        [sys.executable, "-m", "glidein.cli", "collector", "--port", str(port), *extra],
         cwd=ROOT, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 20
@@ -215,7 +221,7 @@ def run_size(size: int, args: argparse.Namespace) -> dict[str, dict[str, float]]
     import htcondor2
 
     htcondor2.reload_config()
-    proc, glidein = start_glidein()
+    proc, glidein = start_glidein(["--no-ingest-helper"] if args.no_ingest_helper else [])
     try:
         servers = [glidein]
         if anchor is not None:
@@ -275,6 +281,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=4, help="ingest rounds, servers alternating")
     parser.add_argument("--no-condor", action="store_true", help="glidein's collector alone")
+    parser.add_argument("--no-ingest-helper", action="store_true", help="glidein checks updates in-process")
     args = parser.parse_args()
     print(f"collector bench (load average {os.getloadavg()[0]:.1f} at the start)")
     for size in (int(text) for text in args.sizes.split(",")):

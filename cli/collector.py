@@ -28,6 +28,8 @@ def register(subparsers: Subparsers) -> None:
     parser.add_argument("--max-attrs", type=int, default=defaults.max_attrs, help="attributes per ad")
     parser.add_argument("--idle-timeout", type=float, default=defaults.idle_timeout)
     parser.add_argument("--read-timeout", type=float, default=defaults.read_timeout)
+    parser.add_argument("--no-ingest-helper", action="store_true",
+                        help="check updates in the server process, not in a helper process")  # fmt: skip
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -44,6 +46,7 @@ def _run(args: argparse.Namespace) -> int:
         max_lifetime=args.max_lifetime, max_connections=args.max_connections,
         max_per_peer=args.max_per_peer, max_message=args.max_message,
         max_attrs=args.max_attrs, idle_timeout=args.idle_timeout, read_timeout=args.read_timeout,
+        ingest_helper=not args.no_ingest_helper,
     )  # fmt: skip
     asyncio.run(_serve(config))
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from glidein.common import classads
 from glidein.common.errors import ClassAdError
@@ -181,6 +182,68 @@ def _parse(body: str, added: str | None, stamp: int) -> classads.ClassAd | None:
         return None
 
 
+class Policy(NamedTuple):
+    """How long ads live: the default and the longest honoured ClassAdLifetime, in seconds."""
+
+    default_lifetime: float
+    max_lifetime: float = MAX_LIFETIME
+
+
+class Prepared(NamedTuple):
+    """An update checked and rewritten, not parsed yet: what `prepare` (in the ingest helper
+    process, or here) hands to `finish`, which parses it in the process that keeps the ads."""
+
+    my_type: str
+    name: str
+    lifetime: float
+    body: str  # new-syntax assignments, each followed by "; "
+    blob: bytes  # the kept wire lines, without the MyType and LastHeardFrom lines added
+    added: str | None  # a MyType line to add (typed update without one)
+    lines: int  # attributes the parsed ad must have (fast path), -1 (careful path)
+    default_type: str | None
+
+
+def prepare(blob: bytes, default_type: str | None, policy: Policy) -> Prepared:
+    """Check the wire lines of one update (each NUL-terminated) and make its new-syntax text;
+    ClassAdError says why not. The text is bounded (`limits.check_ad`) before anything else."""
+    text = blob.decode("utf-8", "replace")
+    check_ad(text, blob)
+    probe_text = "\0" + text
+    if not _plain(text, probe_text):
+        return _careful(text, default_type, policy)
+    exprs = _specials(probe_text)
+    my_type, ad_name, added = _identity(exprs, default_type)
+    lifetime = _lifetime(exprs, policy.default_lifetime, policy.max_lifetime)
+    lines = text.count("\0") + (2 if added else 1)
+    return Prepared(my_type, ad_name, lifetime, text.replace("\0", "; "), blob, added, lines, default_type)
+
+
+def _careful(text: str, default_type: str | None, policy: Policy) -> Prepared:
+    """`prepare` line by line: private and stamped attributes dropped, strings rewritten."""
+    text, body, exprs = _rewrite(text)
+    my_type, ad_name, added = _identity(exprs, default_type)
+    lifetime = _lifetime(exprs, policy.default_lifetime, policy.max_lifetime)
+    blob = text.encode("utf-8", "surrogateescape")
+    return Prepared(my_type, ad_name, lifetime, body, blob, added, -1, default_type)
+
+
+def finish(prepared: Prepared, now: float, policy: Policy) -> Record:
+    """The Record of a prepared update, stamped `now`; ClassAdError says why it does not parse."""
+    ad = _parse(prepared.body, prepared.added, stamp := int(now))
+    if prepared.lines >= 0 and (ad is None or len(ad) != prepared.lines):
+        # a stray quote joined lines, or a name repeats: take the careful path
+        prepared = _careful(prepared.blob.decode("utf-8", "replace"), prepared.default_type, policy)
+        ad = _parse(prepared.body, prepared.added, stamp)
+    if ad is None:
+        text = prepared.blob.decode("utf-8", "surrogateescape")
+        raise ClassAdError(f"{prepared.my_type} ad {prepared.name!r}: {_culprit(text)}")
+    blob = prepared.blob
+    if prepared.added:
+        blob += prepared.added.encode() + b"\0"
+    blob += b"LastHeardFrom = %d\0" % stamp
+    return Record(prepared.my_type, prepared.name, ad, blob, blob.count(b"\0"), now + prepared.lifetime)
+
+
 def build_record(
     blob: bytes,
     default_type: str | None,
@@ -188,31 +251,9 @@ def build_record(
     default_lifetime: float,
     max_lifetime: float = MAX_LIFETIME,
 ) -> Record:
-    """A Record from the wire lines of one update (each NUL-terminated); ClassAdError says why not.
-
-    The text is bounded (`limits.check_ad`) before anything parses it."""
-    text = blob.decode("utf-8", "replace")
-    check_ad(text, blob)
-    probe_text = "\0" + text
-    ad = None
-    if _plain(text, probe_text):
-        exprs = _specials(probe_text)
-        my_type, ad_name, added = _identity(exprs, default_type)
-        ad = _parse(text.replace("\0", "; "), added, stamp := int(now))
-        if ad is not None and len(ad) != text.count("\0") + (2 if added else 1):
-            ad = None  # a stray quote joined lines, or a name repeats: take the careful path
-    if ad is None:
-        text, body, exprs = _rewrite(text)
-        blob = text.encode("utf-8", "surrogateescape")
-        my_type, ad_name, added = _identity(exprs, default_type)
-        ad = _parse(body, added, stamp := int(now))
-        if ad is None:
-            raise ClassAdError(f"{my_type} ad {ad_name!r}: {_culprit(text)}")
-    if added:
-        blob += added.encode() + b"\0"
-    blob += b"LastHeardFrom = %d\0" % stamp
-    lifetime = _lifetime(exprs, default_lifetime, max_lifetime)
-    return Record(my_type, ad_name, ad, blob, blob.count(b"\0"), now + lifetime)
+    """A Record from the wire lines of one update (each NUL-terminated); ClassAdError says why not."""
+    policy = Policy(default_lifetime, max_lifetime)
+    return finish(prepare(blob, default_type, policy), now, policy)
 
 
 def encode_record(record: Record) -> bytes:

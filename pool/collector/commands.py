@@ -11,7 +11,7 @@ from glidein.common import classads
 from glidein.common.errors import ClassAdError
 from glidein.pool import cedar
 from glidein.pool.collector import planner
-from glidein.pool.collector.ads import MAX_LIFETIME, Record, build_record, encode_record
+from glidein.pool.collector.ads import MAX_LIFETIME, Policy, Prepared, Record, encode_record, finish, prepare
 from glidein.pool.collector.limits import check_expression
 from glidein.pool.collector.projection import Projection
 from glidein.pool.collector.store import AdStore, ValueFilter
@@ -106,17 +106,25 @@ class Collector:
         self.store = store
         self.default_lifetime = default_lifetime
         self.max_lifetime = max_lifetime
+        self.policy = Policy(default_lifetime, max_lifetime)
         self.clock = clock
         self.stats = Stats()
 
     def update(self, command: int, msg: cedar.Message, peer: str) -> Record | None:
         """Store the ad of an UPDATE_* message; a bad ad is logged (one line) and skipped."""
         _, blob = msg.get_ad_blob(alone=True)
-        now = self.clock()
         try:
-            record = build_record(
-                blob, cedar.command_type(command), now, self.default_lifetime, self.max_lifetime
-            )
+            prepared: Prepared | str = prepare(blob, cedar.command_type(command), self.policy)
+        except ClassAdError as exc:
+            prepared = str(exc)
+        return self.store_prepared(command, prepared, peer)
+
+    def store_prepared(self, command: int, prepared: Prepared | str, peer: str) -> Record | None:
+        """Store a prepared update (here or by the ingest helper), or log why it was rejected."""
+        try:
+            if isinstance(prepared, str):
+                raise ClassAdError(prepared)
+            record = finish(prepared, self.clock(), self.policy)
         except ClassAdError as exc:
             self.stats.rejected += 1
             log.warning("peer=%s rejected %s: %s", peer, cedar.COMMAND_NAMES.get(command), exc)

@@ -5,6 +5,8 @@ resumes) a session with no authentication, encryption or integrity and names the
 whose payload is the next message; any other number is a plain command with its payload in the
 same message. Several commands may follow on one connection (HTCondor clients send one ad per
 message and end with DC_NOP). Any protocol error closes that connection with one log line.
+Updates (UPDATE_* without an acknowledgement) go to the ingest helper process in batches, one per
+read (`ingest.py`); every other command first waits until the updates read before it are stored.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from glidein.common.errors import ClassAdError, ProtocolError
 from glidein.pool import cedar
 from glidein.pool.collector.ads import MAX_LIFETIME, build_record
 from glidein.pool.collector.commands import Collector
+from glidein.pool.collector.ingest import Batch, IngestHelper
 from glidein.pool.collector.store import AdStore
 
 log = logging.getLogger(__name__)
@@ -49,6 +52,7 @@ class Conn:
         self.peer = peer
         self.deadline = time.monotonic() + 60.0
         self.timed_out = False
+        self.failed = False  # closed for a protocol error already logged
         self.buf = bytearray()  # received bytes; those before `pos` are consumed
         self.pos = 0
 
@@ -82,6 +86,7 @@ class Config:
     read_timeout: float = 20.0  # seconds to finish a message once it has started
     sweep_interval: float = 1.0  # seconds between expiry sweeps
     self_ad_interval: float = 60.0
+    ingest_helper: bool = True  # check updates in a helper process (ingest.py)
 
 
 def is_loopback(host: str) -> bool:
@@ -105,6 +110,7 @@ class CollectorServer:
         self.refused = 0
         self.per_host: dict[str, int] = {}  # open connections by peer address
         self.tasks: set[asyncio.Task[None]] = set()
+        self.ingest = IngestHelper(self.collector, config.max_attrs)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -116,6 +122,8 @@ class CollectorServer:
         )
         sock = self.server.sockets[0]
         self.config.port = int(sock.getsockname()[1])
+        if self.config.ingest_helper:
+            await self.ingest.start()
         self.publish_self_ad()
         log.info(
             "collector %s listening on %s:%d (glidein %s, Python %s, default lifetime %ds, limits: %d"
@@ -146,6 +154,7 @@ class CollectorServer:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
         await self.server.wait_closed()
+        await self.ingest.stop()
         log.info("collector %s stopped", self.name)
 
     def publish_self_ad(self) -> None:
@@ -209,7 +218,9 @@ class CollectorServer:
         except (ProtocolError, cedar.CedarError, ClassAdError) as exc:
             log.warning("peer=%s closed: %s", conn.peer, exc)
         except (asyncio.IncompleteReadError, OSError) as exc:
-            if conn.timed_out:
+            if conn.failed:
+                pass  # logged when it failed
+            elif conn.timed_out:
                 log.warning("peer=%s closed: timed out", conn.peer)
             elif isinstance(exc, asyncio.IncompleteReadError):
                 log.warning("peer=%s closed: connection ended inside a message", conn.peer)
@@ -226,7 +237,8 @@ class CollectorServer:
             writer.close()
 
     def buffered_updates(self, conn: Conn) -> None:
-        """Store every whole one-packet update already in the read buffer, without awaiting.
+        """Hand every whole one-packet update already in the read buffer to the ingest helper in
+        one batch, without awaiting.
 
         HTCondor clients send one ad per message, so a read brings dozens of them; this skips the
         per-message coroutine machinery. Anything else (a partial message, a multi-packet one,
@@ -234,6 +246,7 @@ class CollectorServer:
         buf, pos, size = conn.buf, conn.pos, len(conn.buf)
         limit = min(cedar.MAX_PACKET, self.config.max_message - cedar.HEADER.size)
         header, payload_at = cedar.HEADER, cedar.HEADER.size
+        updates: list[tuple[int, bytes]] = []
         while size - pos > payload_at:
             end, length = header.unpack_from(buf, pos)
             start = pos + payload_at
@@ -242,14 +255,23 @@ class CollectorServer:
             command = cedar.INT.unpack_from(buf, start)[0]
             if command not in FAST_UPDATES:
                 break
-            msg = cedar.Message(bytes(buf[start : start + length]), self.config.max_attrs)
-            msg.pos = cedar.INT.size
-            pos = conn.pos = start + length
-            self.collector.update(command, msg, conn.peer)
+            updates.append((command, bytes(buf[start : start + length])))
+            pos = start + length
+        if updates:
+            self.ingest.submit(Batch(updates, conn.peer, lambda why: self.fail(conn, why), pos - conn.pos))
+            conn.pos = pos
+
+    def fail(self, conn: Conn, why: str) -> None:
+        """Close a connection for a protocol error found in one of its updates (one line)."""
+        if not conn.failed:
+            conn.failed = True
+            log.warning("peer=%s closed: %s", conn.peer, why)
+            conn.writer.transport.abort()
 
     async def serve(self, conn: Conn) -> None:
         while True:
             self.buffered_updates(conn)
+            await self.ingest.room()
             msg = await self.read_message(conn, first=True)
             if msg is None:
                 return
@@ -327,8 +349,18 @@ class CollectorServer:
         return command, await self.read_message(conn)
 
     async def dispatch(self, conn: Conn, command: int, msg: cedar.Message) -> bool:
-        """Run one command; False when the connection should close."""
+        """Run one command; False when the connection should close. An update joins the
+        others at the ingest helper (in order); anything else first waits until the updates
+        read before it are stored (a query that follows an update finds it)."""
         name = cedar.COMMAND_NAMES.get(command, "")
+        if name.startswith("UPDATE_") and command in FAST_UPDATES:
+            payload = cedar.INT.pack(command) + msg.data[msg.pos :]
+            self.ingest.submit(
+                Batch([(command, payload)], conn.peer, lambda why: self.fail(conn, why), len(payload))
+            )
+            return True
+        if not name.startswith("DC_NOP"):
+            await self.ingest.settled()
         if name.startswith("UPDATE_"):
             record = self.collector.update(command, msg, conn.peer)
             if command == cedar.COMMANDS["UPDATE_STARTD_AD"] and not msg.at_end():
