@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from glidein.common import classads
 from glidein.common.classads import ClassAd, ExprTree, OneWayMatcher
 from glidein.common.errors import ClassAdError
-from glidein.frontend.verdicts import ValueKey, Verdicts, carried
+from glidein.frontend.verdicts import Layout, ValueKey, Verdicts, carried
 
 REQUIREMENTS = "Requirements"
 # String literals and quoted names (kept as they are), or a scope keyword with its optional dot.
@@ -217,6 +217,7 @@ class EntryIndex:
         self.verdicts = verdicts  # answers kept from the last cycle, by entry values
         self._groups: dict[tuple[str, ...], list[tuple[int, ClassAd, ValueKey]]] = {}
         self._keysets: dict[tuple[str, ...], frozenset[ValueKey]] = {}
+        self._layouts: dict[tuple[str, ...], Layout] = {}
         self._parts: dict[str, int] = {}
         self._whole: dict[str, int] = {}
         self._members: dict[tuple[str, bool], tuple[dict[str, int], int]] = {}
@@ -239,7 +240,11 @@ class EntryIndex:
             groups = [(sum(1 << i for i in idx), self.entries[idx[0]], key) for key, idx in by_value.items()]
             self._groups[names] = groups
             keys = frozenset(plain)
-            self._keysets[names] = keys if self.verdicts is None else self.verdicts.values(names, keys)
+            if self.verdicts is not None:
+                keys = self.verdicts.values(names, keys)
+                if len(keys) == len(groups):  # no entry alone: the whole layout can be reused
+                    self._layouts[names] = self.verdicts.layout(names, tuple((k, m) for m, _, k in groups))
+            self._keysets[names] = keys
         return groups
 
     def _member_index(self, attr: str, fold: bool) -> tuple[dict[str, int], int]:
@@ -312,6 +317,10 @@ class EntryIndex:
         `within` only (the entries still in question for this job class)."""
         assert self.verdicts is not None
         groups = self._grouped(names)
+        layout = self._layouts.get(names)
+        known = self.verdicts.mask(text, layout) if layout is not None else None
+        if known is not None:
+            return known, True
         keyset = self._keysets[names]
         record = self.verdicts.get(text)
         evaluated, skipped, held = record if record is not None else (frozenset(), frozenset(), frozenset())
@@ -334,6 +343,8 @@ class EntryIndex:
                     holding.append(key)
         if fresh:
             self.verdicts.put(text, keyset, frozenset(left), frozenset(holding))
+        if layout is not None and not left:
+            self.verdicts.put_mask(text, layout, mask)
         return mask, not left
 
     def mask(self, test: JobTest) -> int:

@@ -5,6 +5,8 @@ entry its only ad) once per distinct value of the entry attributes it references
 classes and the same entry values come back cycle after cycle, so the answer for a (conjunct
 text, entry values) pair is kept here: it is what classad2 gave for those very values. An entry
 whose values change, or a new value, is evaluated again; nothing else about the entries matters.
+When the entries are the very same as last cycle (values, masks and order: the `Layout`), a
+conjunct's whole entry mask is reused without looking at each value.
 
 Not carried: conjuncts that may not give the same answer twice (`time()`, `random()`, ... any
 text with "time" or "random" in it, or `eval(...)`, whose references are not known), and entries
@@ -20,6 +22,7 @@ ValueKey = tuple[str | None, ...]  # the unparsed values of the attributes a con
 # the entry values of the last evaluation (shared between records), those of them left out, and
 # those the conjunct held for
 Record = tuple[frozenset[ValueKey], frozenset[ValueKey], frozenset[ValueKey]]
+Layout = tuple[tuple[ValueKey, int], ...]  # the entries' values and their bit masks, in order
 _IMPURE = re.compile(r"time|random|\beval\s*\(", re.I)
 
 
@@ -35,9 +38,33 @@ class Verdicts:
         self._now: dict[str, Record] = {}
         self._before: dict[str, Record] = {}
         self._seen: dict[tuple[str, ...], frozenset[ValueKey]] = {}
+        self._layouts: dict[tuple[str, ...], Layout] = {}
+        self._masks: dict[str, tuple[Layout, int]] = {}
+        self._masks_before: dict[str, tuple[Layout, int]] = {}
 
     def next_cycle(self) -> None:
         self._before, self._now = self._now, {}
+        self._masks_before, self._masks = self._masks, {}
+
+    def layout(self, names: tuple[str, ...], layout: Layout) -> Layout:
+        """`layout` as the object of the last cycle when equal (the same entries, values and
+        order): a conjunct's whole mask is then reused as it is (`mask`)."""
+        seen = self._layouts.get(names)
+        if seen is not None and seen == layout:
+            return seen
+        self._layouts[names] = layout
+        return layout
+
+    def mask(self, text: str, layout: Layout) -> int | None:
+        """The entries where `text` held, when they were decided for this very `layout`."""
+        found = self._masks.get(text) or self._masks_before.get(text)
+        if found is None or found[0] is not layout:
+            return None
+        self._masks[text] = found
+        return found[1]
+
+    def put_mask(self, text: str, layout: Layout, mask: int) -> None:
+        self._masks[text] = (layout, mask)
 
     def values(self, names: tuple[str, ...], keys: frozenset[ValueKey]) -> frozenset[ValueKey]:
         """`keys` (the entry values of `names` this cycle), as the object of the last cycle when
