@@ -166,6 +166,7 @@ def run_cycles(args: argparse.Namespace, size: int, tmp: Path, bus: Any, address
         for c in range(args.clients):
             req = ClientRequest(f"e{i:04d}@g@f1", "fe1", f"g{c}", args.idle, 10 * args.idle, 1, "frontend")
             req.secrets = {"GLIDEIN_Token": "tok" * 50}
+            req.lifetime = 6 * 3600  # the steady cycles come after a first cycle that may take minutes
             ads.append(from_dict(request_ad(req, setup.frontend_key, pub)))
     bus.advertise(ads)
     print(
