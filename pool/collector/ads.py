@@ -32,14 +32,28 @@ _SPECIAL = re.compile(r"\0[ \t]*(MyType|Name|Machine|ClassAdLifetime)[ \t]*=[ \t
 
 @dataclass(slots=True)
 class Record:
-    """One stored ad: identity, the ClassAd, its wire lines (NUL-terminated each), expiry."""
+    """One stored ad: identity, the ClassAd, expiry and `item`, the ad as a query answer sends
+    it (`more` = 1, the attribute count, its wire lines each NUL-terminated, two empty type
+    strings), made once when it is stored: an answer copies it as it is."""
 
     my_type: str
     name: str
     ad: classads.ClassAd
-    blob: bytes
-    count: int
+    item: bytes
     expires: float
+
+    @property
+    def blob(self) -> bytes:
+        """The wire lines, each NUL-terminated."""
+        return self.item[_ITEM_HEAD:-2]
+
+    @property
+    def count(self) -> int:
+        return int(cedar.INT.unpack_from(self.item, cedar.INT.size)[0])
+
+
+_ITEM_HEAD = 2 * cedar.INT.size
+_ONE = cedar.INT.pack(1)
 
 
 def _check_new(name: str, expr: str) -> None:
@@ -241,7 +255,8 @@ def finish(prepared: Prepared, now: float, policy: Policy) -> Record:
     if prepared.added:
         blob += prepared.added.encode() + b"\0"
     blob += b"LastHeardFrom = %d\0" % stamp
-    return Record(prepared.my_type, prepared.name, ad, blob, blob.count(b"\0"), now + prepared.lifetime)
+    item = b"".join((_ONE, cedar.INT.pack(blob.count(b"\0")), blob, b"\0\0"))
+    return Record(prepared.my_type, prepared.name, ad, item, now + prepared.lifetime)
 
 
 def build_record(
@@ -254,8 +269,3 @@ def build_record(
     """A Record from the wire lines of one update (each NUL-terminated); ClassAdError says why not."""
     policy = Policy(default_lifetime, max_lifetime)
     return finish(prepare(blob, default_type, policy), now, policy)
-
-
-def encode_record(record: Record) -> bytes:
-    """The whole record as a query answer item: `more` = 1, then the ad."""
-    return b"".join((cedar.INT.pack(1), cedar.INT.pack(record.count), record.blob, b"\0\0"))

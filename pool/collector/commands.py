@@ -11,7 +11,7 @@ from glidein.common import classads
 from glidein.common.errors import ClassAdError
 from glidein.pool import cedar
 from glidein.pool.collector import planner
-from glidein.pool.collector.ads import MAX_LIFETIME, Policy, Prepared, Record, encode_record, finish, prepare
+from glidein.pool.collector.ads import MAX_LIFETIME, Policy, Prepared, Record, finish, prepare
 from glidein.pool.collector.limits import check_expression
 from glidein.pool.collector.projection import Projection
 from glidein.pool.collector.store import AdStore, ValueFilter
@@ -34,7 +34,7 @@ class QuerySpec:
     """One table of a query: MyTypes to scan (None = all), constraint, limit, projection."""
 
     types: set[str] | None
-    constraint: classads.ExprTree
+    constraint: classads.ExprTree | None  # None: true
     terms: dict[str, set[str]] = field(default_factory=dict)
     filters: list[ValueFilter] = field(default_factory=list)
     limit: int | None = None
@@ -50,7 +50,7 @@ def _exprs(raw_lines: list[bytes]) -> dict[str, str]:
     return exprs
 
 
-Plan = tuple[classads.ExprTree, dict[str, set[str]], list[ValueFilter]]
+Plan = tuple[classads.ExprTree | None, dict[str, set[str]], list[ValueFilter]]  # None: true
 
 
 def _value_filters(new: str, terms: dict[str, set[str]]) -> list[ValueFilter]:
@@ -77,6 +77,8 @@ def _constraint(text: str | None, where: str) -> Plan:
     if text:
         check_expression(text, where)
     new = cedar.old_to_new(text) if text else "true"
+    if new.strip().lower() == "true":
+        return None, {}, []  # every ad: nothing to evaluate
     terms = planner.index_terms(new)
     return classads.parse_expr(new), terms, _value_filters(new, terms)
 
@@ -203,7 +205,12 @@ class Collector:
         return QuerySpec(types, constraint, terms, filters, limit, projection)
 
     def _matching(
-        self, records: list[Record], constraint: classads.ExprTree, now: float, limit: int | None, peer: str
+        self,
+        records: list[Record],
+        constraint: classads.ExprTree | None,
+        now: float,
+        limit: int | None,
+        peer: str,
     ) -> list[Record]:
         """store.matching; an ad on which the constraint fails to evaluate does not match (one line)."""
         failed: list[tuple[Record, Exception]] = []
@@ -223,4 +230,4 @@ class Collector:
         for spec in specs:
             records = self.store.candidates(spec.types, spec.terms, spec.filters)
             for record in self._matching(records, spec.constraint, now, spec.limit, peer):
-                yield spec.projection.item(record) if spec.projection else encode_record(record)
+                yield spec.projection.item(record) if spec.projection else record.item

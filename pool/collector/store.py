@@ -236,14 +236,17 @@ class AdStore:
     def matching(
         self,
         records: list[Record],
-        constraint: classads.ExprTree,
+        constraint: classads.ExprTree | None,
         now: float,
         limit: int | None = None,
         failed: list[tuple[Record, Exception]] | None = None,
     ) -> list[Record]:
-        """The live records for which `constraint` is true, at most `limit`. A record on which
+        """The live records for which `constraint` is true (None: true), at most `limit`. A record on which
         the evaluation raises (classad2 refuses deep expressions, `random(0)`) does not match;
         it is appended to `failed` with the exception."""
+        if constraint is None:  # true: every live record
+            live = [record for record in records if record.expires > now]
+            return live if limit is None else live[:limit]
         evaluate = constraint.eval
         found: list[Record] = []
         for record in records:
