@@ -273,21 +273,22 @@ class Relay:
         if not handed:
             return 0
         statuses = self.backend.status([PilotRef(p.pilot_id, p.backend_id) for p in handed])
-        ended = 0
         now = self.clock()
+        changed: list[tuple[str, str, int | None, str]] = []
+        ended = []
         for pilot in handed:
             status = statuses.get(pilot.pilot_id)
             if status is None:
                 self._missing(pilot, now)
                 continue
             if status.state.value != pilot.state or status.exit_code != pilot.exit_code:
-                self.store.set_state(
-                    pilot.pilot_id, status.state.value, now, status.exit_code, status.held_reason
-                )
+                changed.append((pilot.pilot_id, status.state.value, status.exit_code, status.held_reason))
             if status.state in (S.COMPLETED, S.FAILED, S.REMOVED):
-                self.keep_output(pilot.pilot_id)
-                ended += 1
-        return ended
+                ended.append(pilot.pilot_id)
+        for pilot_id in ended:  # the output kept before the end is recorded: none is ever missed
+            self.keep_output(pilot_id)
+        self.store.set_states(changed, now)
+        return len(ended)
 
     def _missing(self, pilot: RelayPilot, now: float) -> None:
         if pilot.state != MISSING:

@@ -16,10 +16,11 @@ until the backend took the pilot (the backend writes its own 0600 parameter file
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,6 +85,18 @@ class RelayStore:
         with self.lock:
             self.db.close()
 
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One transaction under the lock: a batch is recorded whole (and synced once)."""
+        with self.lock:
+            self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                self.db.execute("ROLLBACK")
+                raise
+            self.db.execute("COMMIT")
+
     def _select(self, where: str, args: Sequence[object] = ()) -> list[RelayPilot]:
         sql = f"SELECT {_COLUMNS} FROM relay_pilots WHERE {where}"  # noqa: S608 - constant clauses
         with self.lock:
@@ -92,7 +105,7 @@ class RelayStore:
     def add(self, specs: Iterable[Mapping[str, object]], now: float) -> list[str]:
         """Queue pilots; one already known (a factory's retry) is left as it is. Ids accepted."""
         out = []
-        with self.lock:
+        with self._tx():
             for spec in specs:
                 pilot_id = str(spec["pilot_id"])
                 self.db.execute(
@@ -119,7 +132,7 @@ class RelayStore:
 
     def take(self, limit: int, now: float) -> list[RelayPilot]:
         """Up to `limit` queued pilots, oldest first, marked `submitting` (committed)."""
-        with self.lock:
+        with self._tx():
             rows = self.db.execute(
                 f"SELECT {_COLUMNS} FROM relay_pilots WHERE stage = ? AND remove = 0"  # noqa: S608
                 " AND state NOT IN ('completed', 'failed', 'removed') ORDER BY queued, pilot_id LIMIT ?",
@@ -135,7 +148,7 @@ class RelayStore:
 
     def submitted(self, backend_ids: Mapping[str, str], now: float) -> None:
         """The backend took these pilots: record its ids and forget their secrets."""
-        with self.lock:
+        with self._tx():
             for pilot_id, backend_id in backend_ids.items():
                 (spec,) = self.db.execute(
                     "SELECT spec FROM relay_pilots WHERE pilot_id = ?", (pilot_id,)
@@ -149,7 +162,7 @@ class RelayStore:
 
     def requeue(self, ids: Iterable[str], now: float) -> None:
         """The backend did not take these pilots: queued again, for a later cycle."""
-        with self.lock:
+        with self._tx():
             self.db.executemany(
                 "UPDATE relay_pilots SET stage = ?, updated = ? WHERE pilot_id = ? AND stage = ?",
                 [(QUEUED, now, pilot_id, SUBMITTING) for pilot_id in ids],
@@ -158,18 +171,22 @@ class RelayStore:
     def set_state(
         self, pilot_id: str, state: str, now: float, exit_code: int | None = None, held_reason: str = ""
     ) -> None:
-        with self.lock:
-            self.db.execute(
+        self.set_states([(pilot_id, state, exit_code, held_reason)], now)
+
+    def set_states(self, rows: Sequence[tuple[str, str, int | None, str]], now: float) -> None:
+        """(pilot id, state, exit code, held reason) of several pilots, in one transaction."""
+        with self._tx():
+            self.db.executemany(
                 "UPDATE relay_pilots SET state = ?, exit_code = ?, held_reason = ?, updated = ?"
                 " WHERE pilot_id = ?",
-                (state, exit_code, held_reason, now, pilot_id),
+                [(state, code, held, now, pilot_id) for pilot_id, state, code, held in rows],
             )
 
     def flag(self, column: str, ids: Sequence[str], value: bool, now: float) -> list[str]:
         """Set the `remove` or `release` request of open pilots; the ids it was set on."""
         assert column in ("remove", "release")
         open_ids = [p.pilot_id for p in self.get(ids).values() if not p.final]
-        with self.lock:
+        with self._tx():
             self.db.executemany(
                 f"UPDATE relay_pilots SET {column} = ?, updated = ? WHERE pilot_id = ?",  # noqa: S608
                 [(int(value), now, pilot_id) for pilot_id in open_ids],
