@@ -67,7 +67,7 @@ def _value_filters(new: str, terms: dict[str, set[str]]) -> list[ValueFilter]:
         if len(refs) == 1:
             (ref,) = refs
             if planner.plain_name(ref) and ref.lower() not in terms:
-                filters.append(ValueFilter(ref.lower(), classads.parse_expr(term)))
+                filters.append(ValueFilter(ref.lower(), classads.parse_expr(term), term.strip()))
     return filters
 
 

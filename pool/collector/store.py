@@ -31,14 +31,22 @@ INDEX_MIN_ADS = 1000  # smaller stores are scanned, not indexed
 MAX_INDEXES = 16
 _PLAIN = re.compile(rb'"([^"\\\0]*)"[ \t]*\Z')
 MAX_VALUES_SHARE = 8  # a value filter pays when the ads outnumber the distinct values this much
+MAX_CACHED_FILTERS = 64  # value filters whose passing values are remembered (then forgotten at once)
 
 
 @dataclass(frozen=True)
 class ValueFilter:
-    """One `&&` term of a constraint that references only `attr` (lower-cased)."""
+    """One `&&` term of a constraint that references only `attr` (lower-cased); `text`, its
+    text, names it in the store's cache of which values pass (none for a term that calls
+    `time()`, whose answer changes)."""
 
     attr: str
     term: classads.ExprTree
+    text: str = ""
+
+    @property
+    def cacheable(self) -> bool:
+        return bool(self.text) and "time" not in self.text.lower()
 
     def passes(self, value: str | None) -> bool:
         """Whether an ad whose `attr` is the string `value` (None: absent) can satisfy the whole
@@ -133,6 +141,7 @@ class AdStore:
         self.count = 0
         self.index_min_ads = index_min_ads
         self.values_share = values_share
+        self.passing: dict[tuple[str, str], dict[str, bool]] = {}  # (attr, term text) -> value -> passes
 
     def __len__(self) -> int:
         return self.count
@@ -199,8 +208,30 @@ class AdStore:
         index = self._index(value_filter.attr)
         if index is None or len(index.values) * self.values_share > scan or value_filter.passes(None):
             return None
-        exact = [value for value in index.values if value_filter.passes(value)]
+        exact = self._passing_values(value_filter, index)
         return index.size(exact), index, exact
+
+    def _passing_values(self, value_filter: ValueFilter, index: AttrIndex) -> list[str]:
+        """The values of `index` that can pass `value_filter`, each evaluated once per filter
+        text (a term's answer for a value does not change unless it calls time())."""
+        if not value_filter.cacheable:
+            return [value for value in index.values if value_filter.passes(value)]
+        key = (value_filter.attr, value_filter.text)
+        known = self.passing.get(key)
+        if known is not None and len(known) > 2 * len(index.values) + 1000:
+            known = None  # values long gone: start again
+        if known is None:
+            if len(self.passing) >= MAX_CACHED_FILTERS:
+                self.passing.clear()
+            known = self.passing[key] = {}
+        exact = []
+        for value in index.values:
+            passes = known.get(value)
+            if passes is None:
+                passes = known[value] = value_filter.passes(value)
+            if passes:
+                exact.append(value)
+        return exact
 
     def candidates(
         self, types: set[str] | None, terms: dict[str, set[str]], filters: Sequence[ValueFilter] = ()

@@ -7,7 +7,7 @@ from typing import Any
 from glidein.pool import cedar
 from glidein.pool.collector.commands import Collector, QuerySpec
 from glidein.pool.collector.server import CollectorServer, Config, Conn
-from glidein.pool.collector.store import AdStore
+from glidein.pool.collector.store import AdStore, ValueFilter
 
 UPDATE_STARTD = cedar.COMMANDS["UPDATE_STARTD_AD"]
 UPDATE_ACK = cedar.COMMANDS["UPDATE_STARTD_AD_WITH_ACK"]
@@ -92,3 +92,32 @@ def test_terms_that_pass_without_the_attribute_or_mix_attributes_are_not_filters
     ):
         spec = _plan(collector, constraint)
         assert len(store.candidates(spec.types, spec.terms, spec.filters)) == 1000, constraint
+
+
+def test_which_values_pass_a_filter_is_evaluated_once_per_filter_text() -> None:
+    collector, store = _store(1000)
+    calls: list[str | None] = []
+    plain = ValueFilter.passes
+
+    def counted(self: ValueFilter, value: str | None) -> bool:
+        calls.append(value)
+        return plain(self, value)
+
+    ValueFilter.passes = counted  # type: ignore[method-assign]
+    try:
+        for _ in range(3):
+            spec = _plan(collector, 'stringListMember(Site, "Site7,Site9")')
+            assert len(store.candidates(spec.types, spec.terms, spec.filters)) == 40
+        assert len([value for value in calls if value is not None]) == 50  # 50 sites, once each
+        calls.clear()
+        for _ in range(2):
+            spec = _plan(collector, 'stringListMember(Site, "Site7,Site9") && time() > 0')
+            store.candidates(spec.types, spec.terms, spec.filters)
+        assert [value for value in calls if value is not None] == []  # the same term: known already
+        calls.clear()
+        for _ in range(2):
+            spec = _plan(collector, 'Site == strcat("Site", time() % 1 + 7)')
+            store.candidates(spec.types, spec.terms, spec.filters)
+        assert len([value for value in calls if value is not None]) == 100  # calls time(): not cached
+    finally:
+        ValueFilter.passes = plain  # type: ignore[method-assign]
