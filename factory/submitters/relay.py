@@ -34,6 +34,8 @@ from glidein.pool.schedd.client import ScheddClient
 
 log = logging.getLogger(__name__)
 TOKEN_LIFETIME_S = 300
+SUBMIT_CHUNK = 500  # pilots per submit call (the relay takes at most 1000)
+IDS_CHUNK = 5000  # pilot ids per status/remove/release call (the relay takes at most 10000)
 
 
 @dataclass(frozen=True)
@@ -147,38 +149,45 @@ class RelaySubmitter:
 
     def submit(self, pilots: Sequence[PilotSpec], route: Mapping[str, str] | None = None) -> dict[str, str]:
         """`route` (the relay monitor's submit commands) has nothing to say to an embedded relay."""
-        if not pilots:
-            return {}
-        reply = self._call("POST", "/relay/submit", {"pilots": [spec_json(p) for p in pilots]})
-        accepted = reply.get("accepted")
-        if not isinstance(accepted, list):
-            raise SubmitError(f"entry {self.entry}: relay {self.relay_name} answered no 'accepted' list")
-        return {str(pid): f"{self.relay_name}/{pid}" for pid in accepted}
+        out: dict[str, str] = {}
+        for start in range(0, len(pilots), SUBMIT_CHUNK):
+            chunk = [spec_json(p) for p in pilots[start : start + SUBMIT_CHUNK]]
+            try:
+                reply = self._call("POST", "/relay/submit", {"pilots": chunk})
+            except SubmitError:
+                if out:
+                    break  # keep what was accepted; the rest waits for the next cycle
+                raise
+            accepted = reply.get("accepted")
+            if not isinstance(accepted, list):
+                raise SubmitError(f"entry {self.entry}: relay {self.relay_name} answered no 'accepted' list")
+            out.update((str(pid), f"{self.relay_name}/{pid}") for pid in accepted)
+        return out
 
     def status(self, pilots: Sequence[PilotRef]) -> dict[str, BackendStatus]:
-        if not pilots:
-            return {}
-        reply = self._call("POST", "/relay/status", {"ids": [p.pilot_id for p in pilots]})
-        known = reply.get("pilots")
-        if not isinstance(known, dict):
-            raise SubmitError(f"entry {self.entry}: relay {self.relay_name} answered no 'pilots' object")
         out: dict[str, BackendStatus] = {}
-        for pilot_id, data in known.items():
-            try:
-                out[str(pilot_id)] = _status(str(pilot_id), data, self.relay_name)
-            except (KeyError, ValueError, TypeError):
-                log.warning(
-                    "entry=%s relay %s: bad status for pilot %s", self.entry, self.relay_name, pilot_id
-                )
+        for start in range(0, len(pilots), IDS_CHUNK):
+            ids = [p.pilot_id for p in pilots[start : start + IDS_CHUNK]]
+            known = self._call("POST", "/relay/status", {"ids": ids}).get("pilots")
+            if not isinstance(known, dict):
+                raise SubmitError(f"entry {self.entry}: relay {self.relay_name} answered no 'pilots' object")
+            for pilot_id, data in known.items():
+                try:
+                    out[str(pilot_id)] = _status(str(pilot_id), data, self.relay_name)
+                except (KeyError, ValueError, TypeError):
+                    relay = self.relay_name
+                    log.warning("entry=%s relay %s: bad status for pilot %s", self.entry, relay, pilot_id)
         return out
 
     def remove(self, pilots: Sequence[PilotRef]) -> None:
-        if pilots:
-            self._call("POST", "/relay/remove", {"ids": [p.pilot_id for p in pilots]})
+        self._each("/relay/remove", pilots)
 
     def release(self, pilots: Sequence[PilotRef]) -> None:
-        if pilots:
-            self._call("POST", "/relay/release", {"ids": [p.pilot_id for p in pilots]})
+        self._each("/relay/release", pilots)
+
+    def _each(self, path: str, pilots: Sequence[PilotRef]) -> None:
+        for start in range(0, len(pilots), IDS_CHUNK):
+            self._call("POST", path, {"ids": [p.pilot_id for p in pilots[start : start + IDS_CHUNK]]})
 
     def stdout_path(self, pilot_id: str) -> Path:
         """The pilot's output, fetched from the relay into <work dir>/relay/<entry>/<pilot id>.out
