@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from glidein.common import tokens
-from glidein.common.errors import SubmitError
+from glidein.common.errors import GlideinError, SubmitError
 from glidein.factory.pilot_states import PilotState
 from glidein.factory.submitters.base import PilotRef
 from tests.integration.pool.relay_helpers import (
@@ -163,3 +163,31 @@ def test_relay_hands_pilots_to_slurm(processes: Processes, tmp_path: Path, slurm
         job_id = seen[i].backend_id.split("/", 1)[1]
         assert job_id.isdigit(), seen[i]  # the Slurm job id, through the relay
         assert sub.stdout_path(i).read_text() == f"pilot {i} secret seen 1\n"
+
+
+BAD_BODIES = [
+    ("/relay/submit", {"pilots": "x"}, "'pilots' must be a list of 1 to 1000 pilots"),
+    ("/relay/submit", {"pilots": []}, "'pilots' must be a list of 1 to 1000 pilots"),
+    ("/relay/submit", {"pilots": [{"pilot_id": "a", "entry": ENTRY, "argv": []}]}, "pilots[0].argv: must be"),
+    ("/relay/submit", {"pilots": [{"pilot_id": "a", "entry": ENTRY, "argv": ["x"], "cpus": True}]}, "cpus"),
+    ("/relay/submit", {"pilots": [{"pilot_id": "a", "entry": ENTRY, "argv": ["x"], "env": {"A": 1}}]}, "env"),
+    ("/relay/status", {"ids": [1]}, "ids[0]: pilot id must be"),
+    ("/relay/status", {"ids": "p1"}, "'ids' must be a list"),
+    ("/relay/remove", {}, "'ids' must be a list"),
+    ("/relay/nothing", {}, "no such endpoint POST /relay/nothing"),
+]
+
+
+def test_relay_answers_bad_input_with_one_line_and_goes_on(processes: Processes, tmp_path: Path) -> None:
+    relay = RelaySite(processes, tmp_path, {"type": "local", "work_dir": str(tmp_path / "site")})
+    relay.start()
+    client = relay.wait_advertised(relay.port).client()
+    for path, body, message in BAD_BODIES:
+        with pytest.raises(GlideinError) as info:
+            client.call("POST", path, body)
+        assert message in str(info.value) and "\n" not in str(info.value), (path, body, str(info.value))
+    with pytest.raises(GlideinError, match="no output of pilot nope"):
+        client.call("GET", "/relay/output/nope")
+    with pytest.raises(GlideinError, match="path: pilot id must be"):
+        client.call("GET", "/relay/output/..%2Fqueue.sqlite")
+    assert relay.pilots() == [] and relay.proc is not None and relay.proc.poll() is None
