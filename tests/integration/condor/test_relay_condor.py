@@ -89,10 +89,13 @@ def relay_queue(sites: Sites, relay_dir: Path, *attrs: str) -> list[str]:
     return [line for line in done.stdout.split() if line != "undefined"]
 
 
-def handed(sites: Sites, relay_dir: Path) -> set[str]:
-    """Pilot ids whose Slurm job id the relay's queue holds (GridJobId `batch slurm <sandbox> <id>`)."""
+def handed(sites: Sites, relay_dir: Path) -> dict[str, str]:
+    """Pilot id -> its Slurm job id, as the relay's queue holds it (GridJobId `batch slurm
+    <sandbox> slurm/<date>/<id>`), for the pilots the relay has handed to Slurm."""
     rows = [line.split() for line in relay_queue(sites, relay_dir, "GridJobId")]
-    return {row[0] for row in rows if len(row) == 5 and row[1:3] == ["batch", "slurm"]}
+    return {
+        row[0]: row[4].rsplit("/", 1)[-1] for row in rows if len(row) == 5 and row[1:3] == ["batch", "slurm"]
+    }
 
 
 def slurm_pending(conf: str, before: set[str], relay_dir: Path) -> dict[str, str]:
@@ -227,7 +230,7 @@ def _run(sites: Sites, factory: Factory, relay_dir: Path, before: set[str]) -> N
     in_slurm = slurm_pending(conf, before, relay_dir)
     # killed once the relay holds the Slurm ids (its gridmanager saves each one a moment after
     # the sbatch: a relay killed in that window would submit that pilot to Slurm again)
-    wait_for(lambda: handed(sites, relay_dir) == ids, timeout=60, interval=1)
+    wait_for(lambda: set(handed(sites, relay_dir)) == ids, timeout=60, interval=1)
 
     cycles_at_kill = sum("cycle done" in line for line in log_lines(factory))
     first_master = kill_relay(relay_dir)
@@ -255,6 +258,8 @@ def _run(sites: Sites, factory: Factory, relay_dir: Path, before: set[str]) -> N
     factory.wait_cycles(3)
     assert set(factory.pilots(ENTRY)) == ids and sorted(relay_queue(sites, relay_dir)) == sorted(ids)
     assert len(slurm_pending(conf, before, relay_dir)) == 8
+    to_slurm = handed(sites, relay_dir)  # every pilot once in Slurm, and nothing else
+    assert set(to_slurm) == ids and set(to_slurm.values()) == set(slurm_pending(conf, before, relay_dir))
     assert {p.state.value for p in factory.pilots(ENTRY).values()} == {"idle"}
     page = pilots_page(factory)  # which relay each pilot went through
     assert page.count('class="pilot"') == 8 and page.count(f'<td class="relay">{name}</td>') == 8
