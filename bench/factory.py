@@ -218,6 +218,7 @@ def steady(args: argparse.Namespace, cycle: FactoryCycle) -> None:
             f" {report.requests} requests; cycle {took:.2f} s with status/monitoring;"
             f" {with_rrd:.2f} s + rrd{rrd} (load {os.getloadavg()[0]:.1f})"
         )
+        print("  " + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in report.phases.items()))
     if profiler is not None:
         profiler.dump_stats(args.profile)
 

@@ -32,7 +32,15 @@ from glidein.factory.frontends import Expectations, FrontendWatch
 from glidein.factory.health import Health, HealthPolicy, assess
 from glidein.factory.keys import FactoryKeys, load_keys
 from glidein.factory.monitoring import FactoryMonitor  # [demo] monitoring hook
-from glidein.factory.requests import FrontendTrust, RequestValidator, ValidRequest, plain, validate_all
+from glidein.factory.requests import (
+    KEY_ATTRS,
+    FrontendTrust,
+    RequestValidator,
+    ValidRequest,
+    plain,
+    split_known,
+    validate_all,
+)
 from glidein.factory.state import PilotStore, StateWriteError, apply_unblocks
 from glidein.factory.state_dir import StateGuard, status_document
 from glidein.factory.submitters.base import BackendStatus, PilotRef
@@ -59,10 +67,24 @@ class CycleReport:
     removed: int = 0
     failed_entries: list[str] = field(default_factory=list)
     state_error: str = ""  # non-empty: factory.db could not be written, nothing was worked
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step (logs, status, bench)
+
+
+class Laps:
+    """Seconds since the previous lap, recorded by name."""
+
+    def __init__(self, phases: dict[str, float]) -> None:
+        self.phases, self.last = phases, time.monotonic()
+
+    def __call__(self, name: str) -> None:
+        now = time.monotonic()
+        self.phases[name] = round(now - self.last, 3)
+        self.last = now
 
 
 class FactoryCycle:
     monitor: FactoryMonitor  # made by reload
+
     def __init__(self, cfg: Any, bus: BusLike, clock: Callable[[], float] = time.time) -> None:
         self.bus, self.clock = bus, clock
         self.state_dir = Path(cfg.state_dir)
@@ -134,22 +156,31 @@ class FactoryCycle:
     def _requests(self, report: CycleReport) -> dict[str, list[ValidRequest]]:
         if report.state_error:
             return {}  # accepting a request writes its sequence
-        try:
-            found = self.bus.query("glideclient")
-        except GlideinError as exc:
-            log.warning("cannot read requests this cycle (nothing new is submitted): %s", exc)
-            return {}
-        ours = [ad for ad in found if plain(ad, "ReqName") in self.validator.entries]
-        try:
-            valid = validate_all(self.validator, ours)
+        try:  # first the few attributes that tell an ad validated before; whole ads only if needed
+            found = self.bus.query("glideclient", projection=KEY_ATTRS)
+            valid, other = split_known(self.validator, (a for a in found if self._ours(a)))
+            if other:
+                whole = self.bus.query("glideclient")
+                fresh = [
+                    a
+                    for a in whole
+                    if self._ours(a) and (plain(a, "FrontendName"), plain(a, "Name")) in other
+                ]
+                valid += validate_all(self.validator, fresh)
         except StateWriteError as exc:
             report.state_error = self.guard.failed(str(exc))
+            return {}
+        except GlideinError as exc:
+            log.warning("cannot read requests this cycle (nothing new is submitted): %s", exc)
             return {}
         by_entry: dict[str, list[ValidRequest]] = {}
         for req in valid:
             by_entry.setdefault(req.entry, []).append(req)
         report.requests = len(valid)
         return by_entry
+
+    def _ours(self, ad: Any) -> bool:
+        return plain(ad, "ReqName") in self.validator.entries
 
     def _read_frontends(self) -> None:
         """The frontends' glideclientglobal ads: logged and shown in status.json, never used to submit."""
@@ -198,22 +229,28 @@ class FactoryCycle:
         entries = self.entries()
         self._unblock(now)
         report = CycleReport(entries=len(entries), state_error=self.guard.check(now))
+        lap = Laps(report.phases)
         requests = self._requests(report)
         self._read_frontends()
         stage = self._stage()
         all_downtimes = self.downtime_store.all()
+        lap("requests")
         if report.state_error:
             results = self.guard.read_only_results([e.name for e in entries])
         else:
             results = self._work_entries(
                 entries, requests, stage=stage, all_downtimes=all_downtimes, now=now, report=report
             )
+        lap("entries")
         figured = self._advertise(entries, results, stage, all_downtimes, now)
+        lap("advertise")
         report.seconds = time.monotonic() - started
         status = status_document(results, asdict(report), self.frontends.status(), self.health, now)
         self.guard.write_status(status)
+        lap("status")
         if not report.state_error:  # no entry worked: nothing to record (a gap in the RRDs)
             self.monitor.record(entries, results, self.health, all_downtimes, now, figured=figured)
+        lap("monitoring")
         log.info(
             "cycle done: entries=%d requests=%d submitted=%d removed=%d failed_entries=%d seconds=%.2f%s",
             report.entries,

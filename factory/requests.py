@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 PARAM_PREFIX = "GlideinParam"
 CLOCK_SKEW = 60.0  # seconds a frontend's clock may be behind or ahead of ours
 MAX_LIFETIME = 86_400.0  # a signed request honoured for at most a day after it was signed
+# what tells a request ad validated before (RequestValidator.known): a projected query reads only these
+KEY_ATTRS = ("Name", "FrontendName", "ReqName", "AdSequence", crypto.SIGNATURE_ATTR, "ReqPubKeyID")
 MAX_OPENED = 200_000  # sealed blobs kept opened (about 2 per request of a 5,000 x 10 factory)
 
 
@@ -178,8 +180,17 @@ class RequestValidator:
         cache: its values come from that verified ad, never from the one at hand; its expiry is
         checked again.
         """
-        key = (plain(ad, "FrontendName"), plain(ad, "Name"))
-        cached = self._seen.get(key)
+        cached = self.known(ad)
+        if cached is not None:
+            return cached
+        valid = self._validate(ad)
+        self._seen[(plain(ad, "FrontendName"), plain(ad, "Name"))] = valid
+        return valid
+
+    def known(self, ad: Mapping[str, object]) -> ValidRequest | None:
+        """The request validated before from this very ad (same Name, AdSequence and signature:
+        KEY_ATTRS are enough to tell), its expiry checked again; None when it is not that ad."""
+        cached = self._seen.get((plain(ad, "FrontendName"), plain(ad, "Name")))
         if (
             cached is not None
             and cached.sequence == _number(ad, "AdSequence")
@@ -188,9 +199,7 @@ class RequestValidator:
         ):
             check_expiry({"ReqExpiry": cached.expiry}, self.clock())
             return cached
-        valid = self._validate(ad)
-        self._seen[key] = valid
-        return valid
+        return None
 
     def _validate(self, ad: Mapping[str, object]) -> ValidRequest:
         frontend = _str(ad, "FrontendName")
@@ -281,6 +290,31 @@ def _params(signed: Mapping[str, object]) -> dict[str, str]:
         if attr.startswith(PARAM_PREFIX) and len(attr) > len(PARAM_PREFIX):
             out[attr[len(PARAM_PREFIX) :]] = str(value).lower() if isinstance(value, bool) else str(value)
     return out
+
+
+def split_known(
+    validator: RequestValidator, ads: Iterable[Mapping[str, object]]
+) -> tuple[list[ValidRequest], set[tuple[str | None, str | None]]]:
+    """(requests known from the very same ads, (FrontendName, Name) of the others): `ads` may
+    carry KEY_ATTRS only (a projected query); the others must be read whole and validated."""
+    known: list[ValidRequest] = []
+    other: set[tuple[str | None, str | None]] = set()
+    for ad in ads:
+        try:
+            hit = validator.known(ad)
+        except GlideinError as exc:
+            log.warning(
+                "skipping glideclient Name=%s FrontendName=%s: %s",
+                plain(ad, "Name"),
+                plain(ad, "FrontendName"),
+                exc,
+            )
+            continue
+        if hit is None:
+            other.add((plain(ad, "FrontendName"), plain(ad, "Name")))
+        else:
+            known.append(hit)
+    return known, other
 
 
 def validate_all(validator: RequestValidator, ads: Iterable[Mapping[str, object]]) -> list[ValidRequest]:

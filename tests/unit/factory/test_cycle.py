@@ -307,3 +307,47 @@ def test_black_hole_block_survives_a_factory_restart(tmp_path: Path, cleanup_pil
     ads = {ad["EntryName"]: ad for ad in bus.of("glidefactory")}
     assert ads["hole"]["GLIDEIN_Blocked"] is True
     restarted.shutdown()
+
+
+class ProjectingBus(MemoryBus):
+    """Answers a projected query with the asked attributes only, as a collector does; counts queries."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queries: list[tuple[str | None, tuple[str, ...]]] = []
+
+    def query(
+        self, my_type: str | None, constraint: str = "true", projection: Sequence[str] = ()
+    ) -> list[Any]:
+        self.queries.append((my_type, tuple(projection)))
+        found = super().query(my_type, constraint, projection)
+        if not projection:
+            return found
+        return [{k: ad[k] for k in projection if k in ad} for ad in found]
+
+
+def test_known_requests_are_read_projected_and_whole_ads_only_when_one_is_new(
+    tmp_path: Path, cleanup_pilots: None
+) -> None:
+    setup = write_factory(tmp_path, [local_entry("e1")])
+    bus = ProjectingBus()
+    cycle = FactoryCycle(load_factory_config(setup.config), bus)
+    cycle.run_once()  # keys and entry ads
+
+    def request_queries() -> list[tuple[str, ...]]:
+        asked = [p for t, p in bus.queries if t == "glideclient"]
+        bus.queries.clear()
+        return asked
+
+    request_queries()
+    ask(setup, bus, "e1", 3, seq=1)
+    assert cycle.run_once().requests == 1 and idle_of(cycle, "e1") == 3
+    first = request_queries()
+    assert len(first) == 2 and first[0] and first[1] == ()  # new: projected, then whole ads
+    for _ in range(2):
+        assert cycle.run_once().requests == 1 and idle_of(cycle, "e1") == 3
+        assert [len(p) > 0 for p in request_queries()] == [True]  # known: the projected query alone
+    ask(setup, bus, "e1", 5, seq=2)
+    assert cycle.run_once().requests == 1 and idle_of(cycle, "e1") == 5
+    assert len(request_queries()) == 2
+    cycle.shutdown()
