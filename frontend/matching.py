@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 
 from glidein.common import classads
 from glidein.common.classads import ClassAd
+from glidein.frontend.distribute import distribute
 from glidein.frontend.glideins import Need
 from glidein.frontend.match_index import (
     REQUIREMENTS,
@@ -38,11 +39,9 @@ from glidein.frontend.match_index import (
     JobTest,
     PrepareCache,
     conjuncts,
-    indices,
     top_name,
 )
 from glidein.frontend.match_memo import AdFacts, MatchMemo
-from glidein.frontend.shares import split
 
 
 @dataclass(frozen=True)
@@ -239,11 +238,7 @@ def match(
     result.evaluations, result.errors = index.evaluations, index.errors
     cpus = [glidein_cpus(entry) for entry in entries]
     weight = list(weights) if weights is not None else [1.0] * len(entries)
-    for mask, members in by_mask.items():
-        if mask:
-            matched = indices(mask)
-            fractions = split([weight[i] for i in matched])
-            _distribute(result, [names[i] for i in matched], [cpus[i] for i in matched], fractions, members)
+    distribute(list(by_mask.items()), weight, cpus, [result.entries[name] for name in names])
     _apportion(list(result.entries.values()), result.idle - result.unmatched)
     return result
 
@@ -256,32 +251,3 @@ def _apportion(counts: list[EntryMatch], total: int) -> None:
     order = sorted(range(len(counts)), key=lambda i: floors[i] - counts[i].prop)
     for rank, i in enumerate(order):
         counts[i].idle_share = floors[i] + (1 if rank < left else 0)
-
-
-def _distribute(
-    result: MatchResult, names: list[str], cpus: list[float], shares: list[float], members: list[_JobClass]
-) -> None:
-    idle = sum(m.idle for m in members)
-    old = sum(m.old for m in members)
-    running = sum(m.running for m in members)
-    idle_cpus = sum(m.idle_cpus for m in members)
-    old_cpus = sum(m.old_cpus for m in members)
-    here = idle if len(names) == 1 else 0
-    needs: dict[Need, int] = {}
-    for member in members:
-        for need, n in member.needs.items():
-            needs[need] = needs.get(need, 0) + n
-    need_items = list(needs.items())
-    for name, entry_cpus, share in zip(names, cpus, shares, strict=True):
-        counts = result.entries[name]
-        counts.count += idle
-        counts.prop += idle * share
-        counts.hereonly += here
-        counts.prop_mc += idle_cpus * share / entry_cpus
-        counts.old_count += old
-        counts.old_prop_mc += old_cpus * share / entry_cpus
-        counts.running += running
-        counts.classes += len(members)
-        own = counts.needs  # a plain loop: Counter.update costs 3x as much here (bench/frontend.py)
-        for need, n in need_items:
-            own[need] = own.get(need, 0) + n
