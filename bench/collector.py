@@ -11,12 +11,14 @@ security off on both servers) and drives both with the same htcondor2 client and
   (`stringListMember(...) && Cpus >= 8`, the query issue 17 says no index serves: glidein now
   evaluates it once per distinct site) and one only a full scan serves (one term mixing three
   attributes), median of 7 (5);
-- a full dump with htcondor2; CPU per stored ad and RSS growth per ad of the server process.
+- a full dump with htcondor2; CPU per stored ad (the server process and its children: glidein's
+  ingest helper) and RSS growth per ad of the server process.
 The ratio column is glidein / condor for rates and condor / glidein for times (x > 1: glidein ahead).
 Targets: ingest >= 1.5x condor_collector, selective queries >= 10x faster, a 1% query no index
 serves <= 50 ms at 100,000 ads, full dump <= 2 s, <= 5 KB per ad.
 1M ads is not run by default: glidein holds about 4 GB for it and the clients take minutes to
 build the ads; `--sizes 1000000 --no-condor` runs it where there is memory.
+`--no-ingest-helper` runs glidein's collector with updates checked in the server process (A/B).
 Run: .venv/bin/python bench/collector.py [--sizes 10000,50000,100000] [--clients 2] [--batch 100]
 """
 
