@@ -11,6 +11,7 @@ of ended pilots that ran no job, from their `report.json`). The pilots page list
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import sqlite3
 import time
@@ -39,13 +40,17 @@ from glidein.factory.web import read_report
 
 log = logging.getLogger(__name__)
 _FIRST_RUN = "(SELECT MIN(h.time) FROM history h WHERE h.pilot_id = p.pilot_id AND h.new_state = 'running')"
-_ENDED_SQL = (
+_ENDED = "p.state IN ('completed', 'failed', 'removed', 'lost')"
+_ENDED_IDS_SQL = f"SELECT p.pilot_id FROM pilots p WHERE {_ENDED}"  # noqa: S608
+_ENDED_SQL = (  # of the ended pilots not seen yet: the run time needs a look into their history
     f"SELECT p.pilot_id, p.entry, p.client, p.state, p.exit_code, p.end_time - COALESCE({_FIRST_RUN},"  # noqa: S608
-    " p.end_time) FROM pilots p WHERE p.state IN ('completed', 'failed', 'removed', 'lost')"
+    " p.end_time) FROM pilots p WHERE p.pilot_id IN (SELECT value FROM json_each(?))"
 )
-_PILOTS_SQL = (
+_PILOTS_SQL = (  # the newest first (index pilots_submit), then their first run time: not for every pilot
     "SELECT p.pilot_id, p.entry, p.client, p.state, p.submit_time, p.exit_code, p.end_time,"  # noqa: S608
-    f" {_FIRST_RUN}, p.relay FROM pilots p ORDER BY p.submit_time DESC, p.pilot_id LIMIT ?"
+    f" {_FIRST_RUN}, p.relay FROM (SELECT pilot_id, entry, client, state, submit_time, exit_code,"
+    " end_time, relay FROM pilots ORDER BY submit_time DESC, pilot_id LIMIT ?) p"
+    " ORDER BY p.submit_time DESC, p.pilot_id"
 )
 _PENDING_SQL = "SELECT entry, client, COUNT(*) FROM pilots WHERE state IN ('new', 'pending') GROUP BY 1, 2"
 
@@ -241,9 +246,10 @@ class FactoryMonitor:
         return out
 
     def _update_ended(self) -> dict[str, Ended]:
-        for pid, entry, client, state, code, run in self.conn.execute(_ENDED_SQL):
-            if pid in self.ended:
-                continue
+        new = [str(r[0]) for r in self.conn.execute(_ENDED_IDS_SQL) if r[0] not in self.ended]
+        if not new:
+            return self.ended
+        for pid, entry, client, state, code, run in self.conn.execute(_ENDED_SQL, (json.dumps(new),)):
             report = read_report(self.state_dir, pid)
             startd = report.get("startd") if report else None
             jobs = startd.get("jobs_run") if isinstance(startd, dict) else None

@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS pilots (
 );
 CREATE INDEX IF NOT EXISTS pilots_entry_state ON pilots (entry, state);
 CREATE INDEX IF NOT EXISTS pilots_entry_end ON pilots (entry, end_time);
+CREATE INDEX IF NOT EXISTS pilots_submit ON pilots (submit_time DESC, pilot_id);
 CREATE TABLE IF NOT EXISTS history (
     pilot_id TEXT NOT NULL, time REAL NOT NULL, old_state TEXT, new_state TEXT NOT NULL, reason TEXT NOT NULL
 );
