@@ -119,7 +119,7 @@ class FactoryDaemon:
                 if self.reload_requested:
                     self._reload(cycle)
                 started = time.monotonic()
-                RelayMonitor(Path(cycle.cfg.state_dir), cycle.cfg.name).tick(cycle.entries())
+                RelayMonitor(Path(cycle.cfg.state_dir), cycle.cfg.name).tick(cycle.cfg.all_entries())
                 cycle.run_once()
                 if once:
                     break

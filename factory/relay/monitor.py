@@ -36,7 +36,11 @@ def policy_of(relay: Any) -> Policy:
 
 
 def with_relay(entries: Sequence[Any]) -> list[Any]:
-    return [e for e in entries if getattr(e, "relay", None) is not None and e.relay.enabled]
+    return [
+        e
+        for e in entries
+        if getattr(e, "enabled", True) and getattr(e, "relay", None) is not None and e.relay.enabled
+    ]
 
 
 def probe(kind: RelayKind) -> Probe:

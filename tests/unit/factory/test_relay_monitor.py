@@ -137,7 +137,9 @@ def test_disabled_relays_and_entries_without_one_are_left_alone(tmp_path: Path) 
     kind = FakeKind()
     plain = Entry()
     plain.relay = None  # type: ignore[assignment]
-    assert monitor(tmp_path, kind, [0.0]).tick([plain, Entry(enabled=False)]) == {}
+    disabled_entry = Entry()
+    disabled_entry.enabled = False  # type: ignore[attr-defined]
+    assert monitor(tmp_path, kind, [0.0]).tick([plain, Entry(enabled=False), disabled_entry]) == {}
     assert kind.deployed == []
 
 
