@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from glidein.common import classads
 from glidein.common.classads import ClassAd, ExprTree, OneWayMatcher
 from glidein.common.errors import ClassAdError
-from glidein.frontend.verdicts import Layout, ValueKey, Verdicts, carried
+from glidein.frontend.verdicts import Layout, Positions, ValueKey, Verdicts, carried
 
 REQUIREMENTS = "Requirements"
 # String literals and quoted names (kept as they are), or a scope keyword with its optional dot.
@@ -216,7 +216,7 @@ class EntryIndex:
         self.with_requirements = [i for i, e in enumerate(entries) if REQUIREMENTS in e]
         self.verdicts = verdicts  # answers kept from the last cycle, by entry values
         self._groups: dict[tuple[str, ...], list[tuple[int, ClassAd, ValueKey]]] = {}
-        self._keysets: dict[tuple[str, ...], frozenset[ValueKey]] = {}
+        self._keysets: dict[tuple[str, ...], Positions] = {}
         self._layouts: dict[tuple[str, ...], Layout] = {}
         self._parts: dict[str, int] = {}
         self._whole: dict[str, int] = {}
@@ -229,17 +229,16 @@ class EntryIndex:
         groups = self._groups.get(names)
         if groups is None:
             by_value: dict[ValueKey, list[int]] = {}
-            plain: set[ValueKey] = set()
+            keys: Positions = {}
             for index, entry in enumerate(self.entries):
                 key = tuple(value_text(entry, n) for n in names)
                 if any(text is not None and classads.external_refs(text) for text in key):
                     key = ("#", str(index))  # an expression over other attributes: alone
                 else:
-                    plain.add(key)
+                    keys.setdefault(key, len(keys))
                 by_value.setdefault(key, []).append(index)
             groups = [(sum(1 << i for i in idx), self.entries[idx[0]], key) for key, idx in by_value.items()]
             self._groups[names] = groups
-            keys = frozenset(plain)
             if self.verdicts is not None:
                 keys = self.verdicts.values(names, keys)
                 if len(keys) == len(groups):  # no entry alone: the whole layout can be reused
@@ -318,31 +317,32 @@ class EntryIndex:
         assert self.verdicts is not None
         groups = self._grouped(names)
         layout = self._layouts.get(names)
-        known = self.verdicts.mask(text, layout) if layout is not None else None
-        if known is not None:
-            return known, True
+        whole = self.verdicts.mask(text, layout) if layout is not None else None
+        if whole is not None:
+            return whole, True
         keyset = self._keysets[names]
         record = self.verdicts.get(text)
-        evaluated, skipped, held = record if record is not None else (frozenset(), frozenset(), frozenset())
-        mask, holding, left, fresh = 0, [], [], record is None
+        known, skipped, held = record if record is not None else (None, 0, 0)
+        mask, holding, left, fresh = 0, 0, 0, record is None
         for group_mask, entry, key in groups:
-            plain = key in keyset
-            if plain and key in evaluated and key not in skipped:
-                ok = key in held
+            pos = keyset.get(key)  # None: an entry alone (its value an expression), evaluated
+            old = pos if known is keyset else None if known is None or pos is None else known.get(key)
+            if old is not None and not skipped >> old & 1:
+                ok = bool(held >> old & 1)
             elif not group_mask & within:
-                if plain:
-                    left.append(key)
+                if pos is not None:
+                    left |= 1 << pos
                 continue
             else:
                 self.evaluations += 1
                 ok = classads.holds(tree, entry)
-                fresh = fresh or plain
+                fresh = fresh or pos is not None
             if ok:
                 mask |= group_mask
-                if plain:
-                    holding.append(key)
+                if pos is not None:
+                    holding |= 1 << pos
         if fresh:
-            self.verdicts.put(text, keyset, frozenset(left), frozenset(holding))
+            self.verdicts.put(text, keyset, left, holding)
         if layout is not None and not left:
             self.verdicts.put_mask(text, layout, mask)
         return mask, not left

@@ -19,9 +19,10 @@ from __future__ import annotations
 import re
 
 ValueKey = tuple[str | None, ...]  # the unparsed values of the attributes a conjunct reads
-# the entry values of the last evaluation (shared between records), those of them left out, and
-# those the conjunct held for
-Record = tuple[frozenset[ValueKey], frozenset[ValueKey], frozenset[ValueKey]]
+Positions = dict[ValueKey, int]  # the entry values of one cycle, each with its bit (shared)
+# the entry values of the evaluation (shared between records), as bits: those left out, those
+# the conjunct held for (bits, not sets: 50,000 conjuncts x 300 values at global-pool scale)
+Record = tuple[Positions, int, int]
 Layout = tuple[tuple[ValueKey, int], ...]  # the entries' values and their bit masks, in order
 _IMPURE = re.compile(r"time|random|\beval\s*\(", re.I)
 
@@ -37,7 +38,7 @@ class Verdicts:
     def __init__(self) -> None:
         self._now: dict[str, Record] = {}
         self._before: dict[str, Record] = {}
-        self._seen: dict[tuple[str, ...], frozenset[ValueKey]] = {}
+        self._seen: dict[tuple[str, ...], Positions] = {}
         self._layouts: dict[tuple[str, ...], Layout] = {}
         self._masks: dict[str, tuple[Layout, int]] = {}
         self._masks_before: dict[str, tuple[Layout, int]] = {}
@@ -66,9 +67,9 @@ class Verdicts:
     def put_mask(self, text: str, layout: Layout, mask: int) -> None:
         self._masks[text] = (layout, mask)
 
-    def values(self, names: tuple[str, ...], keys: frozenset[ValueKey]) -> frozenset[ValueKey]:
-        """`keys` (the entry values of `names` this cycle), as the object of the last cycle when
-        equal: records share it instead of each holding its own set."""
+    def values(self, names: tuple[str, ...], keys: Positions) -> Positions:
+        """`keys` (the entry values of `names` this cycle and their bits), as the object of the
+        last cycle when equal: records share it instead of each holding its own."""
         seen = self._seen.get(names)
         if seen is not None and seen == keys:
             return seen
@@ -83,8 +84,7 @@ class Verdicts:
                 self._now[text] = found
         return found
 
-    def put(
-        self, text: str, values: frozenset[ValueKey], skipped: frozenset[ValueKey], held: frozenset[ValueKey]
-    ) -> None:
-        """`text` was decided for `values` but `skipped` (not evaluated), and held for `held`."""
+    def put(self, text: str, values: Positions, skipped: int, held: int) -> None:
+        """`text` was decided for `values` but the `skipped` bits (not evaluated), and held for
+        the `held` bits."""
         self._now[text] = (values, skipped, held)
