@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import json
 import random
+from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -18,10 +19,23 @@ from hypothesis import strategies as st
 
 from glidein.common import classads, crypto
 from glidein.common.classads import ClassAd
+from glidein.common.config import load_frontend_config
 from glidein.common.errors import SecurityError
+from glidein.factory.requests import FrontendTrust, MemorySequences, RequestValidator
 from glidein.frontend.jobs import AdCache
 from glidein.frontend.matching import JobCluster, match, new_memo
 from glidein.frontend.requests import EntryVerifier, SealCache
+from tests.unit.frontend import fixtures
+from tests.unit.frontend.fixtures import frontend_public_key
+from tests.unit.frontend.test_cycle import (
+    NOW,
+    FakeBus,
+    FakeSource,
+    FakeSourcesFrontend,
+    job,
+    requests_by_entry,
+    slot,
+)
 from tests.unit.frontend.test_matching import MATCH_EXPRS, brute_force, entry_ads, job_ads
 from tests.unit.frontend.test_requests import FACTORY_BOX, TRUSTED, entry_ad
 
@@ -145,3 +159,40 @@ def test_memo_across_cycles_equals_a_fresh_match(
             assert (got.count, got.running) == (want[i]["count"], want[i]["running"]), name
             assert got.prop == pytest.approx(want[i]["prop"])
             assert got.prop_mc == pytest.approx(want[i]["prop_mc"])
+
+
+def test_the_daemon_reuses_between_cycles_and_its_requests_stay_valid(tmp_path: Path) -> None:
+    """Frontend.cycle twice: nothing verified, sealed or matched anew the second time, and the
+    second cycle's requests still pass the factory's validation (new AdSequence, sealed token)."""
+    keys, tmp = fixtures.FactoryKeys(), tmp_path
+    config = load_frontend_config(fixtures.write_config(tmp, keys))
+    wms = FakeBus(
+        {"glidefactory": [fixtures.entry_ad(keys, "ce1", "SiteA"), fixtures.entry_ad(keys, "ce2", "SiteB")]}
+    )
+    frontend = FakeSourcesFrontend(config, wms, FakeBus({"Machine": [slot("ce1")]}), clock=lambda: NOW)  # type: ignore[arg-type]
+    frontend.sources = [FakeSource([JobCluster(job("SiteA"), 30), JobCluster(job("SiteB"), 10)])]
+    frontend.cycle()
+    checked, sealed, computed = frontend.verifier.checked, frontend.seals.sealed, frontend.match_memo.computed
+    assert (checked, sealed, computed) == (2, 2, 2)  # the daemon's cycle goes through them
+    first = requests_by_entry(wms)
+    wms.advertised.clear()
+    frontend.cycle()
+    assert (frontend.verifier.checked, frontend.seals.sealed, frontend.match_memo.computed) == (
+        checked,
+        sealed,
+        computed,
+    )
+    second = requests_by_entry(wms)
+    assert {n: r["ReqIdleGlideins"] for n, r in second.items()} == {
+        n: r["ReqIdleGlideins"] for n, r in first.items()
+    }
+    assert all(second[n]["AdSequence"] > first[n]["AdSequence"] for n in first)  # type: ignore[operator]
+    validator = RequestValidator(
+        {"fe": FrontendTrust.from_keys("fe", [frontend_public_key(tmp)])},
+        {crypto.key_id(keys.box.public_key()): keys.box},
+        ["ce1@gl@fac", "ce2@gl@fac"],
+        MemorySequences(),
+        clock=lambda: NOW,
+    )
+    ad = next(a for a in wms.advertised if a["ReqName"] == "ce1@gl@fac")
+    assert validator.validate(ad).secrets["GLIDEIN_Token"]
