@@ -194,12 +194,14 @@ def pilot_argv(ctx: PilotContext, entry: Any, req: ValidRequest, pilot_id: str) 
 
 def _apply_status(
     store: PilotStore, records: list[PilotRecord], statuses: Mapping[str, BackendStatus], now: float
-) -> None:
+) -> bool:
+    """Bring the bookkeeping in line with the backend; False when nothing had to change."""
     rec = reconcile(records, statuses, now, NEW_GRACE)
     if rec.backend_ids:
         store.set_backend_ids(rec.backend_ids, now)
     if rec.moves:
         store.move_many(rec.moves, now, rec.held_reasons, rec.exit_codes)
+    return bool(rec.backend_ids or rec.moves)
 
 
 def _specs(task: EntryTask, req: ValidRequest, ids: Sequence[str]) -> list[PilotSpec]:
@@ -253,6 +255,8 @@ def _submit(
 
 
 def _act(task: EntryTask, store: PilotStore, submitter: Any, decision: Any, result: EntryResult) -> None:
+    if not decision.remove and not decision.release:
+        return
     by_id = {r.pilot_id: r for r in store.active(task.entry.name)}
     removals = [(pid, why) for pid, why in decision.remove if pid in by_id]
     if removals:
@@ -356,8 +360,7 @@ def _work(task: EntryTask, result: EntryResult) -> None:
     )
     records = store.active(task.entry.name)
     statuses = _status(task, submitter, records, result)
-    if statuses is not None:
-        _apply_status(store, records, statuses, task.now)
+    if statuses is not None and _apply_status(store, records, statuses, task.now):
         records = store.active(task.entry.name)
     if task.state_dir:
         if getattr(task.entry, "self_contained", False):
@@ -385,6 +388,8 @@ def _work(task: EntryTask, result: EntryResult) -> None:
     if relay_block and task.requests:
         result.lines.append(f"entry={task.entry.name} nothing submitted: {relay_block}")
     _act(task, store, submitter, decision, result)
-    for rec in store.active(task.entry.name):
+    if decision.submit or decision.remove or decision.release:  # else the pilots are as read above
+        records = store.active(task.entry.name)
+    for rec in records:
         key = "idle" if rec.view.is_idle else rec.state.value
         result.totals[key] = result.totals.get(key, 0) + 1
