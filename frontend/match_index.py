@@ -265,20 +265,13 @@ class EntryIndex:
     def _indexed(self, piece: str) -> tuple[int, int] | None:
         """(entries where the list-membership test `piece` is true, entries it cannot answer), or
         None when `piece` is not such a test."""
-        member = _MEMBER.match(piece)
-        if member:
-            fold = bool(member.group(1))
-            attr, items = member.group(2), member.group(3).lower() if fold else member.group(3)
-        else:
-            split = _MEMBER_SPLIT.match(piece)
-            if not split:
-                return None
-            attr, items, fold = split.group(1), (split.group(2) or split.group(3) or "").lower(), True
-        if fold and not items.isascii():
-            return None  # classad2 folds ASCII letters only: evaluated
+        test = _membership(piece)
+        if test is None:
+            return None
+        attr, items, fold = test
         by_value, others = self._member_index(attr, fold)
         mask = 0
-        for item in {i for i in re.split(r"[, ]+", items) if i}:
+        for item in items:
             mask |= by_value.get(item, 0)
         return mask, others
 
@@ -389,6 +382,24 @@ class EntryIndex:
                 if not ok:
                     mask &= ~bit
         return mask
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _membership(piece: str) -> tuple[str, frozenset[str], bool] | None:
+    """(attribute, items, case folded) of a list-membership test the index answers, else None;
+    cached by text: the same job classes' tests come back every cycle."""
+    member = _MEMBER.match(piece)
+    if member:
+        fold = bool(member.group(1))
+        attr, items = member.group(2), member.group(3).lower() if fold else member.group(3)
+    else:
+        split = _MEMBER_SPLIT.match(piece)
+        if not split:
+            return None
+        attr, items, fold = split.group(1), (split.group(2) or split.group(3) or "").lower(), True
+    if fold and not items.isascii():
+        return None  # classad2 folds ASCII letters only: evaluated
+    return attr, frozenset(i for i in re.split(r"[, ]+", items) if i), fold
 
 
 def indices(mask: int) -> list[int]:
