@@ -213,7 +213,7 @@ class Bus:
             if kind != b"A":
                 why = data[:200].decode("utf-8", "replace")
                 log.warning("collector=%s skipped ad %d of a query answer: %s", wire.address, number, why)
-            elif ad := _bounded_ad(data, wire, number):
+            elif ad := _bounded_new_ad(data, wire, number):
                 ads.append(ad)
         return ads
 
@@ -354,6 +354,18 @@ def _bounded_ad(blob: bytes, wire: _WireQuery, number: int) -> classads.ClassAd 
         name = _NAME_LINE.search(text)
         shown = name.group(1)[:80] if name else "?"
         log.warning("collector=%s skipped ad Name=%s from a query answer: %s", wire.address, shown, exc)
+        return None
+
+
+def _bounded_new_ad(data: bytes, wire: _WireQuery, number: int) -> classads.ClassAd | None:
+    """An ad in new syntax (from the secured-query worker), bounded as `_bounded_ad` bounds one."""
+    text = data.decode("utf-8", "replace")
+    try:
+        if not _surely_within(data):
+            check_text(text, f"ad {number}", AD)
+        return classads.parse_ad(text)
+    except ClassAdError as exc:
+        log.warning("collector=%s skipped ad %d from a query answer: %s", wire.address, number, exc)
         return None
 
 

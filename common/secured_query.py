@@ -14,8 +14,9 @@ for later queries, and every answer is bounded:
 - a crash (signal, memory cap) costs the worker, never the caller: the query fails with one
   line naming the signal and the next query starts a new worker.
 
-The ads come back as the CEDAR wire text (`Name = expr` lines, NUL-terminated), which the bus
-bounds and parses exactly as answers it reads itself. The worker inherits the environment and
+The ads come back as new-syntax text (what the bindings print: lossless, quoted attribute names
+such as a schedd's `'DIAG_CCS...@...'` included), which the bus bounds with the limits it applies
+to answers it reads itself before classad2 parses it. The worker inherits the environment and
 this process's security settings (SEC_*, set through `htcondor2.param`); when those change, the
 next query starts a new worker.
 """
@@ -40,7 +41,7 @@ FRAME = struct.Struct(">cI")  # kind, length; kinds: A ad text, S ad skipped, E 
 MAX_ANSWER_BYTES = 256 << 20  # the ads' text in one answer, as cedar.MAX_MESSAGE for a wire query
 MAX_WORKER_MEMORY = 4 << 30  # the worker's address space (RLIMIT_AS)
 START_GRACE_S = 15.0
-Item = tuple[bytes, bytes]  # (b"A", an ad's wire text) or (b"S", why the worker skipped one)
+Item = tuple[bytes, bytes]  # (b"A", an ad in new syntax) or (b"S", why the worker skipped one)
 _FORWARDED = ("SEC_",)  # settings of this process the worker must share (how to authenticate)
 
 
@@ -198,9 +199,6 @@ def _write(out: BinaryIO, kind: bytes, data: bytes) -> None:
 
 def _answer(line: bytes) -> None:
     """Run one request; frames on stdout."""
-    from glidein.common import classads  # the worker's own import
-    from glidein.common.errors import ClassAdError
-
     out = sys.stdout.buffer
     request = json.loads(line)
     htcondor2.param["QUERY_TIMEOUT"] = str(max(1, int(request["timeout"])))
@@ -216,9 +214,8 @@ def _answer(line: bytes) -> None:
         return
     for ad in ads:
         try:
-            text = "".join(f"{name} = {expr}\0" for name, expr in classads.to_old_pairs(ad))
-            _write(out, b"A", text.encode("utf-8", "surrogateescape"))
-        except ClassAdError as exc:
+            _write(out, b"A", str(ad).encode("utf-8", "surrogateescape"))  # new syntax: lossless
+        except (UnicodeError, ValueError) as exc:
             _write(out, b"S", str(exc).encode())
     _write(out, b"E", b"")
 
