@@ -123,7 +123,7 @@ def _lifetime(exprs: dict[str, str], default: float, maximum: float) -> float:
     else:
         value = cedar.literal(text)  # 5,000 digits: a float, inf
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0:
-        return min(float(value), maximum)
+        return maximum if value >= maximum else float(value)  # an int of 5,000 digits has no float
     return default
 
 

@@ -179,6 +179,8 @@ def _prepare(command: int, payload: bytes, max_attrs: int, policy: Policy) -> Ou
         return prepare(blob, cedar.command_type(command), policy)
     except ClassAdError as exc:
         return str(exc)
+    except Exception as exc:  # a bug must cost one update, never the helper or the server
+        return f"internal error {type(exc).__name__}: {exc}"
 
 
 def _read_exactly(stream: BinaryIO, size: int) -> bytes | None:

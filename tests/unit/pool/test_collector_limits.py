@@ -26,6 +26,7 @@ def _blob(**exprs: str) -> bytes:
     ("lifetime", "expected"),
     [
         ("9" * 5000, 86400.0),  # used to raise ValueError (int() of > 4300 digits)
+        ("9" * 400, 86400.0),  # an int no float holds: used to raise OverflowError (the fuzz test)
         ("1e999", 86400.0),  # inf: used to never expire
         ("99999999999", 86400.0),
         ("300", 300.0),
