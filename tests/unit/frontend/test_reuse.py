@@ -9,8 +9,10 @@ computation gives, cycle after cycle, as autoclusters come and go.
 from __future__ import annotations
 
 import copy
+import gc
 import json
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -196,3 +198,22 @@ def test_the_daemon_reuses_between_cycles_and_its_requests_stay_valid(tmp_path: 
     )
     ad = next(a for a in wms.advertised if a["ReqName"] == "ce1@gl@fac")
     assert validator.validate(ad).secrets["GLIDEIN_Token"]
+
+
+def test_the_cyclic_collector_is_off_during_a_cycle_and_on_after(tmp_path: Path) -> None:
+    keys = fixtures.FactoryKeys()
+    config = load_frontend_config(fixtures.write_config(tmp_path, keys))
+    wms = FakeBus({"glidefactory": [fixtures.entry_ad(keys, "ce1", "SiteA")]})
+    frontend = FakeSourcesFrontend(config, wms, FakeBus({"Machine": []}), clock=lambda: NOW)  # type: ignore[arg-type]
+    seen: list[bool] = []
+
+    class Watching(FakeSource):
+        def clusters(self, constraint: str, projection: Sequence[str] = ()) -> list[JobCluster]:
+            seen.append(gc.isenabled())
+            return super().clusters(constraint, projection)
+
+    frontend.sources = [Watching([JobCluster(job("SiteA"), 3)])]
+    assert gc.isenabled()
+    frontend.cycle()
+    assert seen == [False]
+    assert gc.isenabled()
