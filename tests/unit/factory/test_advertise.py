@@ -44,3 +44,24 @@ def test_client_ads_go_out_when_changed_or_a_third_of_their_lifetime_old() -> No
     assert len(sent.changed("e1", [ClientOutcome("fe.a", 2, 0, 0, 2, 4)], 1020.0 + 100.0, {})) == 1
     sent.forget()
     assert len(sent.changed("e1", [ClientOutcome("fe.a", 2, 0, 0, 2, 4)], 1121.0, {})) == 1
+
+
+def test_an_ad_signed_as_a_dict_verifies_as_the_classad_sent(tmp_path: Path) -> None:
+    """Every kind of value an entry ad holds (string, int, float, bool, expression, config text)."""
+    from glidein.common import classads
+    from glidein.factory.advertise import signed_dict
+
+    keys = load_keys(tmp_path / "sign.pem", tmp_path / "box.pem", 86400.0, 3600.0, 1000.0)
+    ad = _entry_ad(keys, 3) | {
+        "GLIDEIN_Feedback_QueueWaitMedian": 35.125,
+        "GLIDEIN_Feedback_ValidationRate": 0.9166666666666666,
+        "GLIDEIN_Supports_GPU": True,
+        "GLIDEIN_Config_STARTD_DEBUG": "$(STARTD_DEBUG) D_SECURITY",
+        "Requirements": classads.expr_value('TARGET.RequestCpus <= 8 && stringListMember("cms", "a,cms")'),
+        "Start": classads.expr_value("ifThenElse(x > 1.5e10, true, undefined)"),
+    }
+    sent = classads.from_dict(signed_dict(ad, keys))
+    crypto.verify_ad(sent, crypto.public_key_b64(keys.signing))
+    wire = classads.from_old_pairs(classads.to_old_pairs(sent))  # as a collector hands it on
+    crypto.verify_ad(wire, crypto.public_key_b64(keys.signing))
+    assert wire["GlideinSignature"] == ads.signed(ad, keys)["GlideinSignature"]  # the ClassAd way
