@@ -19,10 +19,20 @@ GENERIC = cedar.COMMANDS["UPDATE_AD_GENERIC"]
 QUERY_ANY = cedar.COMMANDS["QUERY_ANY_ADS"]
 
 
+def _cmdline(pid: int) -> list[bytes]:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return []
+
+
 def _helper_pid(collector: Running) -> int:
+    """The pid of the collector's ingest helper, once it runs its module (a loaded machine may
+    show the log line before the helper's command line)."""
+    wait_for(lambda: bool(collector.lines("ingest helper pid")), timeout=10)
     (line,) = collector.lines("ingest helper pid")
     pid = int(line.split("ingest helper pid ")[1].split()[0])
-    assert Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[2] == b"glidein.pool.collector.ingest"
+    wait_for(lambda: b"glidein.pool.collector.ingest" in _cmdline(pid), timeout=10)
     return pid
 
 
