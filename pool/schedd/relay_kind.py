@@ -28,7 +28,6 @@ import json
 import socket
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,8 @@ from glidein.common import tokens
 from glidein.common.bus import Bus
 from glidein.common.errors import ConfigError, GlideinError
 from glidein.factory.pilot_states import PilotState
+from glidein.factory.relay.decide import RelayAd
+from glidein.factory.relay.kinds import Route
 from glidein.factory.submitters.base import PilotRef, PilotSpec, Submitter, submitter_class
 from glidein.factory.submitters.relay import RelayParams, RelaySubmitter, relay_constraint
 from glidein.pool.schedd.relay import RelayOptions, relay_argv
@@ -45,23 +46,6 @@ S = PilotState
 JOB_STATUS = {S.NEW: 1, S.PENDING: 1, S.IDLE: 1, S.RUNNING: 2, S.REMOVING: 3, S.REMOVED: 3, S.COMPLETED: 4,
               S.FAILED: 4, S.LOST: 4, S.HELD: 5}  # fmt: skip
 KEEP_JOBS = 10  # ended relay jobs remembered (the monitor sees them end, then they are dropped)
-
-
-@dataclass(frozen=True)
-class FoundRelay:
-    """A relay's ad as the monitor reads it (the fields of factory/relay/decide.py's RelayAd)."""
-
-    name: str
-    last_heard: float
-    start_time: float = 0.0
-
-
-@dataclass(frozen=True)
-class RelayRoute:
-    """factory/relay/kinds.py's Route: no submit commands differ; pilots go by `submitter(name)`."""
-
-    relay: str
-    submit: Mapping[str, str] = field(default_factory=dict)
 
 
 def _float(ad: Any, name: str, default: float = 0.0) -> float:
@@ -121,7 +105,7 @@ class GlideinRelay:
         self.backend.remove([PilotRef(i, found[i].backend_id if i in found else "") for i in job_ids])
 
     # ------------------------------------------------------------ the relay's ad and API
-    def find(self) -> FoundRelay | None:
+    def find(self) -> RelayAd | None:
         """The freshest ad of the entry's relays (what the monitor's RelayAd holds), or None."""
         ads = Bus([self.collector], timeout=10.0).query(
             "Scheduler", relay_constraint(self.entry.name, self.factory)
@@ -132,7 +116,7 @@ class GlideinRelay:
         name = str(ad.eval("Name"))
         self.urls[name] = str(ad.eval("ScheddHttpAddress"))
         heard = _float(ad, "LastHeardFrom", _float(ad, "GlideinRelayUpdateTime"))
-        return FoundRelay(name, heard, _float(ad, "GlideinRelayStartTime"))
+        return RelayAd(name, heard, _float(ad, "GlideinRelayStartTime"))
 
     def submitter(self, name: str) -> RelaySubmitter:
         """The entry's pilots' submitter while the relay `name` is live."""
@@ -148,8 +132,8 @@ class GlideinRelay:
             return False
         return True
 
-    def route(self, name: str) -> RelayRoute:
-        return RelayRoute(name)
+    def route(self, name: str) -> Route:
+        return Route(name)
 
     # ------------------------------------------------------------ deployment
     def options(self) -> RelayOptions:
