@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,17 +17,29 @@ from glidein.common.errors import GlideinError
 from glidein.common.glideclient import ClientRequest, request_ad
 from glidein.factory.state import PilotStore
 from glidein.pool.condor.personal import pool_account
+from glidein.pool.condor.release import Release
 from glidein.pool.condor.sites import (
     FACTORY_SCHEDD,
     Sites,
     condor_grid_resource,
     schedd_name,
-    start_sites,  # noqa: F401 - the tests import it from here
+    start_sites,
 )
 from tests.factory_support import FactorySetup, write_factory
 from tests.procs import Processes, free_port, wait_for, wait_for_port
 
 TOKEN = "eyJ0eXAiOiJKV1QifQ.pilot-token-for-the-users-pool.sig"  # what the frontend seals for pilots
+
+
+@contextlib.contextmanager
+def running_sites(release: Release, root: Path, slurm_conf: str | None) -> Iterator[Sites]:
+    """The factory's pool and the CE (pilots on to `slurm_conf`'s Slurm when given), stopped after."""
+    found = start_sites(release, root, slurm_conf)
+    try:
+        yield found
+    finally:
+        found.ce.stop()
+        found.factory.stop()
 
 
 def log_dir(sites: Sites) -> Path:

@@ -28,7 +28,7 @@ from tests.integration.condor.pilots_support import (
     job_of,
     log_dir,
     queued_ids,
-    start_sites,
+    running_sites,
 )
 from tests.procs import wait_for
 
@@ -39,12 +39,8 @@ RUN_AT_CE = {"+remote_JobUniverse": "12"}  # the CE's local universe runs it at 
 
 @pytest.fixture(scope="module")
 def sites(condor_release: Release, condor_dir: Path) -> Iterator[Sites]:
-    found = start_sites(condor_release, condor_dir, None)
-    try:
+    with running_sites(condor_release, condor_dir, None) as found:
         yield found
-    finally:
-        found.ce.stop()
-        found.factory.stop()
 
 
 def test_condor_c_entry_holds_pressure_then_removes(sites: Sites, factory_for: Any) -> None:

@@ -22,7 +22,7 @@ from tests.integration.condor.pilots_support import (
     Sites,
     condor_entry,
     job_of,
-    start_sites,
+    running_sites,
 )
 from tests.procs import wait_for
 
@@ -33,12 +33,8 @@ WAIT = "--begin=now+3600"  # Slurm keeps the job pending
 
 @pytest.fixture(scope="module")
 def sites(condor_release: Release, condor_dir: Path, slurm_conf: str) -> Iterator[Sites]:
-    found = start_sites(condor_release, condor_dir, slurm_conf)
-    try:
+    with running_sites(condor_release, condor_dir, slurm_conf) as found:
         yield found
-    finally:
-        found.ce.stop()
-        found.factory.stop()
 
 
 def batch_entry(name: str, sites: Sites, **attrs: str) -> dict[str, Any]:

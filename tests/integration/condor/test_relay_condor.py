@@ -27,7 +27,7 @@ from glidein.factory.state import PilotStore
 from glidein.pool.condor import relay as relay_files
 from glidein.pool.condor.personal import children_of, pool_account
 from glidein.pool.condor.release import Release
-from tests.integration.condor.pilots_support import Factory, Sites, condor_entry, start_sites
+from tests.integration.condor.pilots_support import Factory, Sites, condor_entry, running_sites
 from tests.procs import run_glidein, wait_for
 
 pytestmark = pytest.mark.slurm
@@ -38,12 +38,8 @@ PER_CYCLE = 2
 
 @pytest.fixture(scope="module")
 def sites(condor_release: Release, condor_dir: Path, slurm_conf: str) -> Iterator[Sites]:
-    found = start_sites(condor_release, condor_dir, slurm_conf)
-    try:
+    with running_sites(condor_release, condor_dir, slurm_conf) as found:
         yield found
-    finally:
-        found.ce.stop()
-        found.factory.stop()
 
 
 def relay_entry(sites: Sites, relay_dir: Path) -> dict[str, Any]:

@@ -15,7 +15,13 @@ from typing import Any
 import pytest
 
 from glidein.pool.condor.release import Release
-from tests.integration.condor.pilots_support import Sites, condor_entry, factory_log_dir, job_of, start_sites
+from tests.integration.condor.pilots_support import (
+    Sites,
+    condor_entry,
+    factory_log_dir,
+    job_of,
+    running_sites,
+)
 from tests.procs import wait_for
 
 RUN_AT_CE = {"+remote_JobUniverse": "12"}  # the CE's local universe runs it at once
@@ -23,12 +29,8 @@ RUN_AT_CE = {"+remote_JobUniverse": "12"}  # the CE's local universe runs it at 
 
 @pytest.fixture(scope="module")
 def sites(condor_release: Release, condor_dir: Path) -> Iterator[Sites]:
-    found = start_sites(condor_release, condor_dir, None)
-    try:
+    with running_sites(condor_release, condor_dir, None) as found:
         yield found
-    finally:
-        found.ce.stop()
-        found.factory.stop()
 
 
 def test_a_packed_pilot_travels_by_condor_c_and_its_report_comes_back_in_its_stdout(
