@@ -49,6 +49,10 @@ class SecuredQueryError(RuntimeError):
     """The query through the worker failed (timed out, too big, refused, worker died)."""
 
 
+class _Refused(SecuredQueryError):
+    """The worker answered with an error (the bindings' or too many ads): it can be kept."""
+
+
 @dataclass(frozen=True)
 class Bounds:
     timeout: float
@@ -89,8 +93,10 @@ class Worker:
             proc = self._ready(bounds)
             try:
                 return self._ask(proc, request, bounds)
+            except _Refused:
+                raise
             except BaseException:
-                self.stop()
+                self.stop()  # mid-answer: what it still sends would be read as the next answer
                 raise
 
     def _ready(self, bounds: Bounds) -> subprocess.Popen[bytes]:
@@ -136,7 +142,7 @@ class Worker:
             if kind == b"E":
                 return items
             if kind == b"X":
-                raise SecuredQueryError(data.decode("utf-8", "replace"))
+                raise _Refused(data.decode("utf-8", "replace"))
             items.append((kind, data))
 
 
