@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from glidein.common import classads, crypto
+from glidein.common import classads
 from glidein.factory import ads
 from glidein.factory.keys import FactoryKeys
 
@@ -53,7 +53,10 @@ class ClientAds:
 
 class SignedAds:
     """Signed ads by Name: an ad equal to the one signed last time is sent as it was (Ed25519
-    signatures are deterministic: signing it again would give the same bytes, at 0.3 ms an ad)."""
+    signatures are deterministic: signing it again would give the same bytes, at 0.3 ms an ad).
+    A changed ad is signed as the ClassAd it becomes, so that what is signed is what is read: an
+    expression attribute whose text is a literal (`GLIDEIN_BW_<SE>` = 120) is an int once in the
+    ClassAd, and a signature over the dict's expression would not verify."""
 
     def __init__(self) -> None:
         self.last: dict[str, tuple[dict[str, object], classads.ClassAd]] = {}
@@ -63,15 +66,6 @@ class SignedAds:
         last = self.last.get(name)
         if last is not None and last[0] == ad:
             return last[1]
-        result = classads.from_dict(signed_dict(ad, keys))
+        result = ads.signed(ad, keys)
         self.last[name] = (ad, result)
         return result
-
-
-def signed_dict(ad: dict[str, object], keys: FactoryKeys) -> dict[str, object]:
-    """`ad` with its signature, signed from the dict: the canonical form is made to survive the trip
-    into a ClassAd and back (common/crypto.py), and reading 40 attributes back out of a ClassAd
-    cost twice the signature itself (tested: the ClassAd verifies)."""
-    out = dict(ad)
-    crypto.sign_ad(out, keys.signing)
-    return out
