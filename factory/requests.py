@@ -292,6 +292,12 @@ def _params(signed: Mapping[str, object]) -> dict[str, str]:
     return out
 
 
+def _skipped(ad: Mapping[str, object], exc: GlideinError) -> None:
+    """One log line for a request ad left out, naming it, never its secrets."""
+    name, frontend = plain(ad, "Name"), plain(ad, "FrontendName")
+    log.warning("skipping glideclient Name=%s FrontendName=%s: %s", name, frontend, exc)
+
+
 def split_known(
     validator: RequestValidator, ads: Iterable[Mapping[str, object]]
 ) -> tuple[list[ValidRequest], set[tuple[str | None, str | None]]]:
@@ -303,12 +309,7 @@ def split_known(
         try:
             hit = validator.known(ad)
         except GlideinError as exc:
-            log.warning(
-                "skipping glideclient Name=%s FrontendName=%s: %s",
-                plain(ad, "Name"),
-                plain(ad, "FrontendName"),
-                exc,
-            )
+            _skipped(ad, exc)
             continue
         if hit is None:
             other.add((plain(ad, "FrontendName"), plain(ad, "Name")))
@@ -328,10 +329,5 @@ def validate_all(validator: RequestValidator, ads: Iterable[Mapping[str, object]
         except StateWriteError:
             raise
         except GlideinError as exc:
-            log.warning(
-                "skipping glideclient Name=%s FrontendName=%s: %s",
-                plain(ad, "Name"),
-                plain(ad, "FrontendName"),
-                exc,
-            )
+            _skipped(ad, exc)
     return valid

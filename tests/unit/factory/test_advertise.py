@@ -63,6 +63,6 @@ def test_a_changed_ad_verifies_as_the_classad_sent(tmp_path: Path) -> None:
         "Start": classads.expr_value("ifThenElse(x > 1.5e10, true, undefined)"),
     }
     sent = SignedAds().signed(ad, keys)
-    crypto.verify_ad(sent, crypto.public_key_b64(keys.signing))
+    assert crypto.verify_ad(sent, crypto.public_key_b64(keys.signing))["GLIDEIN_BW_se1_cern_ch"] == 120
     wire = classads.from_old_pairs(classads.to_old_pairs(sent))  # as a collector hands it on
-    crypto.verify_ad(wire, crypto.public_key_b64(keys.signing))
+    assert crypto.verify_ad(wire, crypto.public_key_b64(keys.signing))["GLIDEIN_Supports_GPU"] is True
